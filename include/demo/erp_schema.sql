@@ -1,0 +1,63 @@
+-- syncgate demo "ERP" source database: schema.
+-- PostgreSQL 15+, no extensions. Idempotent: safe to run repeatedly.
+--
+-- Intentionally NO foreign keys: real-world sources are often messy and the
+-- demo activity script deletes orders freely.
+-- Every table carries updated_at NOT NULL plus an index on it, because
+-- incremental extraction filters on updated_at (watermark).
+
+SET search_path = public;
+
+CREATE TABLE IF NOT EXISTS public.customers (
+    id            bigint        PRIMARY KEY,
+    name          text          NOT NULL,
+    email         text          NULL,
+    country       char(2)       NULL,
+    segment       text,
+    credit_limit  numeric(12,2),
+    created_at    timestamptz,
+    updated_at    timestamptz   NOT NULL,
+    deleted_at    timestamptz   NULL          -- soft delete marker
+);
+
+CREATE TABLE IF NOT EXISTS public.products (
+    id          int           PRIMARY KEY,
+    sku         text          UNIQUE,
+    name        text,
+    category    text          NULL,
+    unit_price  numeric(10,2),
+    attributes  jsonb,
+    active      boolean,
+    updated_at  timestamptz   NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS public.orders (
+    id             bigint        PRIMARY KEY,
+    customer_id    bigint,
+    status         char(1)       NOT NULL,    -- P pending, S shipped, X cancelled
+    amount         numeric(12,2),
+    currency       char(3),
+    internal_note  text          NULL,
+    ordered_at     timestamptz,
+    updated_at     timestamptz   NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS public.order_lines (
+    order_id    bigint,
+    line_no     int,
+    product_id  int,
+    quantity    int,
+    unit_price  numeric(10,2),
+    discount    numeric(4,3)  NULL,
+    updated_at  timestamptz   NOT NULL,
+    PRIMARY KEY (order_id, line_no)
+);
+
+COMMENT ON COLUMN public.orders.status IS 'P pending, S shipped, X cancelled';
+COMMENT ON COLUMN public.customers.deleted_at IS 'soft delete marker (NULL = live)';
+
+-- Incremental extraction indexes.
+CREATE INDEX IF NOT EXISTS customers_updated_at_idx   ON public.customers   (updated_at);
+CREATE INDEX IF NOT EXISTS products_updated_at_idx    ON public.products    (updated_at);
+CREATE INDEX IF NOT EXISTS orders_updated_at_idx      ON public.orders      (updated_at);
+CREATE INDEX IF NOT EXISTS order_lines_updated_at_idx ON public.order_lines (updated_at);

@@ -1,0 +1,5 @@
+"""syncgate: Airflow-native, quality-gated data synchronisation."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,184 @@
+"""Turn flow specs into Airflow DAGs of one fixed shape: extract -> transform -> load -> verify -> promote.
+
+Nothing here opens a connection or imports a heavy library at parse time: the stage functions
+import pyarrow / psycopg / GX inside the task bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from syncgate import settings
+from syncgate.errors import DataQualityError, FatalError, SpecError
+from syncgate.spec.loader import LoadedSpec, load_specs
+from syncgate.spec.model import FlowSpec
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
+
+log = logging.getLogger(__name__)
+
+INVALID_SPECS_DAG_ID = "syncgate_invalid_specs"
+
+
+def build_dags(folder: Path | None = None) -> dict[str, DAG]:
+    """One DAG per valid spec in ``folder`` (default: ``SYNCGATE_FLOWS_DIR``), keyed by DAG id.
+
+    Invalid specs do not raise here: they are gathered into one placeholder whose validation
+    fails when Airflow bags it, so each shows up as a DAG import error naming the spec file and
+    field while every valid flow still loads.
+    """
+    loaded = load_specs(folder or settings.flows_dir())
+    dags: dict[str, DAG] = {}
+    for item in loaded:
+        if item.spec is not None:
+            dags[item.spec.id] = build_dag(item.spec, item.path)
+    broken = [item for item in loaded if item.error is not None]
+    if broken:
+        dags[INVALID_SPECS_DAG_ID] = _invalid_specs_placeholder(broken)
+    return dags
+
+
+def build_dag(spec: FlowSpec, path: Path) -> DAG:
+    """The DAG of one flow."""
+    from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
+
+    from syncgate.db.identifiers import TableRef
+
+    target = TableRef.parse(spec.target.table)
+    asset = Asset(
+        name=f"{spec.target.conn_id}.{target}",
+        uri=f"syncgate://{spec.target.conn_id}/{target.schema}/{target.name}",
+        group="syncgate",
+    )
+    with DAG(
+        dag_id=spec.id,
+        description=spec.description or None,
+        # Data-interval timetables give backfills a real [start, end) to re-sync.
+        schedule=CronDataIntervalTimetable(spec.schedule, timezone="UTC") if spec.schedule else None,
+        start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=sorted({"syncgate", *spec.tags}),
+        doc_md=_doc_md(spec, path),
+        default_args={
+            "owner": spec.owner,
+            "retries": spec.retries,
+            "retry_delay": spec.retry_delay,
+            "retry_exponential_backoff": 2.0,
+            "max_retry_delay": timedelta(minutes=30),
+            "on_failure_callback": _record_failure(spec),
+        },
+    ) as dag:
+
+        @task(task_id="extract")
+        def extract(**context: Any) -> dict[str, Any]:
+            from syncgate.pipeline.extract import extract as run_extract
+
+            return _stage(lambda: run_extract(spec, _run(spec, context)))
+
+        @task(task_id="transform")
+        def transform(manifest: dict[str, Any]) -> dict[str, Any]:
+            from syncgate.pipeline.transform import transform as run_transform
+
+            return _stage(lambda: run_transform(spec, manifest))
+
+        @task(task_id="load")
+        def load(manifest: dict[str, Any], **context: Any) -> dict[str, Any]:
+            from syncgate.pipeline.load import load as run_load
+
+            return _stage(lambda: run_load(spec, _run(spec, context), manifest))
+
+        @task(task_id="verify")
+        def verify(manifest: dict[str, Any], **context: Any) -> dict[str, Any]:
+            from syncgate.pipeline.verify import verify as run_verify
+
+            return _stage(lambda: run_verify(spec, _run(spec, context), manifest), context)
+
+        @task(task_id="promote", outlets=[asset])
+        def promote(manifest: dict[str, Any], **context: Any) -> dict[str, Any]:
+            from syncgate.pipeline.promote import promote as run_promote
+
+            return _stage(lambda: run_promote(spec, _run(spec, context), manifest))
+
+        promote(verify(load(transform(extract()))))
+    return dag
+
+
+def _run(spec: FlowSpec, context: Any) -> Any:
+    from syncgate.pipeline.run import RunInfo
+
+    return RunInfo.from_airflow(spec.id, context)
+
+
+def _stage(body: Any, context: Any = None) -> Any:
+    """Run a stage; errors that a retry cannot fix fail the task without retrying."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        return body()
+    except DataQualityError as exc:
+        if context is not None:
+            context["ti"].xcom_push(
+                key="quality", value={"success": False, "failures": exc.failures, "report": exc.report}
+            )
+        raise AirflowFailException(str(exc)) from exc
+    except FatalError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def _record_failure(spec: FlowSpec) -> Any:
+    def callback(context: Any) -> None:
+        """Mark the run failed in the audit trail (a rejected run keeps its verdict)."""
+        from syncgate.db.connect import connect
+
+        error = context.get("exception")
+        message = f"{context['ti'].task_id}: {type(error).__name__}: {error}"[:2000]
+        try:
+            with connect(spec.target.conn_id) as conn:
+                conn.execute(
+                    "UPDATE syncgate.sync_runs SET status = 'failed', error = %s, finished_at = now() "
+                    "WHERE flow_id = %s AND run_id = %s AND status = 'running'",
+                    (message, spec.id, context["dag_run"].run_id),
+                )
+                conn.commit()
+        except Exception:  # the audit must never mask the task's own failure
+            log.exception("Could not record the failure of flow %s in the audit trail", spec.id)
+
+    return callback
+
+
+def _doc_md(spec: FlowSpec, path: Path) -> str:
+    shown = yaml.safe_dump(spec.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+    return (
+        f"## {spec.id}\n\n{spec.description}\n\n"
+        "**Shape:** extract → transform → load (staging) → verify (Great Expectations) → promote.\n"
+        "Only a passing quality gate promotes the batch; the watermark moves with the data.\n\n"
+        f"**Target:** `{spec.target.table}` on connection `{spec.target.conn_id}` "
+        f"(`write: {spec.target.write}`). Audit: `syncgate.sync_runs` in the same database.\n\n"
+        f"**Spec file:** `{path.name}`\n\n```yaml\n{shown}```\n"
+    )
+
+
+def _invalid_specs_placeholder(broken: list[LoadedSpec]) -> DAG:
+    from airflow.sdk import DAG
+
+    errors = [item.error for item in broken if item.error is not None]
+
+    class InvalidSpecs(DAG):  # type: ignore[misc]
+        """Never bagged: its validation raises so Airflow records a DAG import error."""
+
+        def validate(self) -> None:
+            raise SpecError(
+                ", ".join(e.path for e in errors),
+                [line for e in errors for line in [f"{e.path}:", *e.problems]],
+            )
+
+    for error in errors:
+        log.error("%s", error)
+    return InvalidSpecs(dag_id=INVALID_SPECS_DAG_ID, schedule=None)

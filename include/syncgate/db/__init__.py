@@ -1,0 +1,3 @@
+"""PostgreSQL access: connections from Airflow connection ids, identifiers, catalog."""
+
+from __future__ import annotations

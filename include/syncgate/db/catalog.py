@@ -1,0 +1,52 @@
+"""Column names and exact PostgreSQL types of a source table or query."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from syncgate.db.identifiers import TableRef
+from syncgate.errors import FatalError
+
+if TYPE_CHECKING:
+    import psycopg
+
+Columns = list[tuple[str, str]]  # (name, PostgreSQL type as format_type() prints it)
+
+_ATTRIBUTES = """
+    SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)
+    FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+    ORDER BY a.attnum
+"""
+
+
+def table_columns(conn: psycopg.Connection[Any], table: TableRef) -> Columns:
+    """Columns of ``table`` in order; raises ``FatalError`` when it does not exist."""
+    from psycopg import errors, sql
+
+    qualified = sql.Identifier(table.schema, table.name).as_string(conn)
+    try:
+        with conn.transaction():
+            rows = conn.execute(_ATTRIBUTES, (qualified,)).fetchall()
+    except errors.UndefinedTable:
+        raise FatalError(f"table {table} does not exist") from None
+    return [(str(name), str(type_)) for name, type_ in rows]
+
+
+def query_columns(conn: psycopg.Connection[Any], query: str) -> Columns:
+    """Columns a SELECT returns, read from a temporary view that is rolled back."""
+    import psycopg
+    from psycopg import sql
+
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute(sql.SQL("CREATE TEMP VIEW syncgate_probe AS {}").format(sql.SQL(query)))
+            return table_columns(conn, TableRef("pg_temp", "syncgate_probe"))
+    except psycopg.errors.ProgrammingError as exc:
+        # Syntax errors, unknown tables / columns: the spec's query is wrong.
+        raise FatalError(f"source query is not valid: {exc}") from None
+
+
+def relation_exists(conn: psycopg.Connection[Any], table: TableRef) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{table.schema}"."{table.name}"',)).fetchone()
+    return bool(row and row[0])

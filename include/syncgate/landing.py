@@ -1,0 +1,87 @@
+"""The landing area: compressed Parquet batches addressed through ``ObjectStoragePath``.
+
+Local folder by default, any fsspec store (``s3://``, ``gs://`` ...) by ``SYNCGATE_LANDING_URL``,
+so that each task may run on a different worker.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from syncgate import settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from airflow.sdk import ObjectStoragePath
+
+COMPRESSION = "zstd"
+
+
+def batch_dir(flow_id: str, batch_id: str) -> ObjectStoragePath:
+    from airflow.sdk import ObjectStoragePath
+
+    path = ObjectStoragePath(settings.landing_url()) / flow_id / batch_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def as_path(url: str) -> ObjectStoragePath:
+    from airflow.sdk import ObjectStoragePath
+
+    return ObjectStoragePath(url)
+
+
+class ParquetSink:
+    """Writes record batches as row groups of one Parquet file; counts rows and bytes."""
+
+    def __init__(self, path: ObjectStoragePath, schema: pa.Schema) -> None:
+        import pyarrow.parquet as pq
+
+        self.path = path
+        self.rows = 0
+        self._file = path.open("wb")
+        self._writer = pq.ParquetWriter(self._file, schema, compression=COMPRESSION)
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._writer.write_table(table)
+            self.rows += table.num_rows
+
+    def close(self) -> int:
+        """Close the file; returns its size in bytes."""
+        self._writer.close()
+        self._file.close()
+        return int(self.path.stat().st_size)
+
+    def __enter__(self) -> ParquetSink:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self._file.closed:
+            self.close()
+
+
+def read_batches(url: str) -> Any:
+    """Iterate the row groups of a landed file as Arrow tables (bounded memory)."""
+    import pyarrow.parquet as pq
+
+    with as_path(url).open("rb") as handle:
+        parquet = pq.ParquetFile(handle)
+        for i in range(parquet.num_row_groups):
+            yield parquet.read_row_group(i)
+
+
+def read_schema(url: str) -> pa.Schema:
+    import pyarrow.parquet as pq
+
+    with as_path(url).open("rb") as handle:
+        return pq.ParquetFile(handle).schema_arrow
+
+
+def remove_batch(flow_id: str, batch_id: str) -> None:
+    """Delete a promoted batch's files; the data now lives in the target."""
+    from airflow.sdk import ObjectStoragePath
+
+    path = ObjectStoragePath(settings.landing_url()) / flow_id / batch_id
+    if path.exists():
+        path.rmdir(recursive=True)

@@ -1,0 +1,251 @@
+"""Promote: move the verified staging batch into the target in ONE transaction.
+
+The transaction writes the rows, applies deletes, advances the watermark and closes the audit
+row, so either all of it happened or none did. A retried promote of a batch that already
+committed finds it recorded and does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from syncgate import landing
+from syncgate.db.catalog import relation_exists, table_columns
+from syncgate.db.connect import connect
+from syncgate.db.identifiers import TableRef, ident_list
+from syncgate.errors import ConcurrentRunError, FatalError
+from syncgate.pipeline.load import keys_table
+from syncgate.pipeline.run import RunInfo
+from syncgate.spec.model import FlowSpec
+from syncgate.state import audit
+from syncgate.state.watermarks import Watermark, lock_watermark, write_watermark
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql
+
+log = logging.getLogger(__name__)
+
+
+def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Apply the staged batch to the target; returns the counts written."""
+    started = time.monotonic()
+    staging = TableRef.parse(manifest["staging_table"])
+    target = TableRef.parse(spec.target.table)
+    columns = [tuple(c) for c in manifest["columns"]]
+    with connect(spec.target.conn_id) as conn:
+        with conn.transaction():
+            mark = lock_watermark(conn, spec.id)
+            done = audit.read_run(conn, spec.id, run.run_id)
+            if done and done["status"] == "success" and done["batch_id"] == manifest["batch_id"]:
+                log.info(
+                    "Batch %s of flow %s was already promoted: nothing to do", manifest["batch_id"], spec.id
+                )
+                return _counts(done)
+            if manifest["window"]["moves_watermark"] and mark.value != manifest["watermark_before"]:
+                raise ConcurrentRunError(
+                    f"the watermark of flow {spec.id!r} moved from {manifest['watermark_before']!r} to "
+                    f"{mark.value!r} since this batch was extracted; rerun the flow"
+                )
+            _ensure_target(conn, spec, target, columns)
+            counts = _write(conn, spec, run, staging, target, [c for c, _ in columns], manifest)
+            if manifest["window"]["moves_watermark"] and manifest.get("boundary"):
+                boundary = _read_boundary(manifest["boundary"])
+                write_watermark(
+                    conn, spec.id, str(spec.source.cursor),
+                    Watermark(boundary["value"], boundary["keys"]), manifest["batch_id"],
+                )  # fmt: skip
+            seconds = time.monotonic() - started
+            audit.update_run(
+                conn, spec.id, run.run_id, status="success", promote_seconds=seconds,
+                watermark_after=manifest["watermark_after"], staging_table=None, error=None, **counts,
+            )  # fmt: skip
+            for table in (staging, keys_table(run)):
+                conn.execute(_sql("DROP TABLE IF EXISTS {}", table.sql))
+    _forget_landed(spec.id, manifest["batch_id"])
+    log.info("Promoted batch %s into %s: %s in %.2fs", manifest["batch_id"], target, counts, seconds)
+    return counts
+
+
+def _ensure_target(
+    conn: psycopg.Connection[Any], spec: FlowSpec, target: TableRef, columns: list[tuple[str, str]]
+) -> None:
+    from psycopg import sql
+
+    if not relation_exists(conn, target):
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target.schema)))
+        parts = [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in columns]
+        if spec.target_primary_key:
+            parts.append(sql.SQL("PRIMARY KEY ({})").format(ident_list(spec.target_primary_key)))
+        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(target.sql, sql.SQL(", ").join(parts)))
+        log.info("Created target table %s", target)
+        return
+    existing = {name for name, _ in table_columns(conn, target)}
+    missing = [name for name, _ in columns if name not in existing]
+    if missing:
+        raise FatalError(
+            f"target {target} has no column(s) {', '.join(missing)}: add them, or drop them with "
+            "`transform.drop` (nothing was promoted)"
+        )
+
+
+def _write(
+    conn: psycopg.Connection[Any],
+    spec: FlowSpec,
+    run: RunInfo,
+    staging: TableRef,
+    target: TableRef,
+    columns: list[str],
+    manifest: dict[str, Any],
+) -> dict[str, int]:
+    counts = {"rows_inserted": 0, "rows_updated": 0, "rows_deleted": 0}
+    live = _live_rows(spec, "s")
+    cols = ident_list(columns)
+    write = spec.target.write
+    if write == "replace":
+        counts["rows_deleted"] = conn.execute(_sql("DELETE FROM {}", target.sql)).rowcount
+    if write in ("replace", "append") or _is_empty(conn, target):
+        counts["rows_inserted"] = conn.execute(
+            _sql(
+                "INSERT INTO {t} ({c}) SELECT {sc} FROM {s} AS s WHERE {live}",
+                t=target.sql,
+                c=cols,
+                sc=_row(columns, "s", paren=False),
+                s=staging.sql,
+                live=live,
+            )  # fmt: skip
+        ).rowcount
+    else:
+        counts["rows_updated"], counts["rows_inserted"] = _merge(conn, spec, staging, target, columns, live)
+    if write != "replace":
+        counts["rows_deleted"] += _apply_deletes(conn, spec, run, staging, target, manifest)
+    return counts
+
+
+def _merge(
+    conn: psycopg.Connection[Any],
+    spec: FlowSpec,
+    staging: TableRef,
+    target: TableRef,
+    columns: list[str],
+    live: sql.Composable,
+) -> tuple[int, int]:
+    from psycopg import sql
+
+    key = spec.target_primary_key
+    values = [c for c in columns if c not in key]
+    match = _key_match(key, "t", "s")
+    updated = 0
+    if values:
+        updated = conn.execute(
+            _sql(
+                "UPDATE {t} AS t SET {sets} FROM {s} AS s WHERE {match} AND ({live_s}) "
+                "AND ({tv}) IS DISTINCT FROM ({sv})",
+                t=target.sql, s=staging.sql, match=match, live_s=live,
+                sets=sql.SQL(", ").join(sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c in values),
+                tv=_row(values, "t"), sv=_row(values, "s"),
+            )
+        ).rowcount  # fmt: skip
+    inserted = conn.execute(
+        _sql(
+            "INSERT INTO {t} ({c}) SELECT {sc} FROM {s} AS s WHERE ({live_s}) "
+            "AND NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {match})",
+            t=target.sql, c=ident_list(columns), sc=_row(columns, "s", paren=False), s=staging.sql,
+            live_s=live, match=match,
+        )
+    ).rowcount  # fmt: skip
+    return updated, inserted
+
+
+def _apply_deletes(
+    conn: psycopg.Connection[Any],
+    spec: FlowSpec,
+    run: RunInfo,
+    staging: TableRef,
+    target: TableRef,
+    manifest: dict[str, Any],
+) -> int:
+    key = spec.target_primary_key
+    deletes = spec.source.deletes
+    if deletes == "soft":
+        return conn.execute(
+            _sql(
+                "DELETE FROM {t} AS t USING {s} AS s WHERE {match} AND NOT ({live_s})",
+                t=target.sql, s=staging.sql, match=_key_match(key, "t", "s"),
+                live_s=_live_rows(spec, "s"),
+            )
+        ).rowcount  # fmt: skip
+    if deletes != "hard" or run.is_backfill:
+        return 0
+    # The full key set of the source: the keys file when incremental, else the batch itself.
+    keys = keys_table(run) if "keys" in manifest["files"] else staging
+    return conn.execute(
+        _sql(
+            "DELETE FROM {t} AS t WHERE NOT EXISTS (SELECT 1 FROM {k} AS s WHERE {match})",
+            t=target.sql, k=keys.sql, match=_key_match(key, "t", "s"),
+        )
+    ).rowcount  # fmt: skip
+
+
+def _live_rows(spec: FlowSpec, alias: str) -> sql.Composable:
+    """Staged rows that are not soft-deleted (soft delete column null, or false for booleans)."""
+    from psycopg import sql
+
+    column = spec.target_soft_delete_column
+    if spec.source.deletes != "soft" or column is None:
+        return sql.SQL("TRUE")
+    ident = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column))
+    return sql.SQL("({c} IS NULL OR {c}::text IN ('false', 'f'))").format(c=ident)
+
+
+def _key_match(key: list[str], left: str, right: str) -> sql.Composable:
+    from psycopg import sql
+
+    return sql.SQL(" AND ").join(
+        sql.SQL("{}.{} = {}.{}").format(
+            sql.Identifier(left), sql.Identifier(c), sql.Identifier(right), sql.Identifier(c)
+        )
+        for c in key
+    )
+
+
+def _row(columns: list[str], alias: str, paren: bool = True) -> sql.Composable:
+    from psycopg import sql
+
+    body = sql.SQL(", ").join(
+        sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)) for c in columns
+    )
+    if paren and len(columns) == 1:
+        return sql.SQL("ROW({})").format(body)
+    return body
+
+
+def _is_empty(conn: psycopg.Connection[Any], table: TableRef) -> bool:
+    row = conn.execute(_sql("SELECT NOT EXISTS (SELECT 1 FROM {})", table.sql)).fetchone()
+    return bool(row and row[0])
+
+
+def _sql(template: str, *args: Any, **kwargs: Any) -> sql.Composed:
+    from psycopg import sql
+
+    return sql.SQL(template).format(*args, **kwargs)
+
+
+def _counts(row: dict[str, Any]) -> dict[str, int]:
+    return {k: int(row.get(k) or 0) for k in ("rows_inserted", "rows_updated", "rows_deleted")}
+
+
+def _read_boundary(url: str) -> dict[str, Any]:
+    with landing.as_path(url).open("r") as handle:
+        data: dict[str, Any] = json.load(handle)
+    return data
+
+
+def _forget_landed(flow_id: str, batch_id: str) -> None:
+    try:
+        landing.remove_batch(flow_id, batch_id)
+    except OSError as exc:  # the rows are committed; a leftover file is only clutter
+        log.warning("Could not remove landed batch %s of flow %s: %s", batch_id, flow_id, exc)

@@ -1,0 +1,60 @@
+"""Verify: the quality gate. Runs the GX checkpoint on exactly the staged batch.
+
+On failure the run's audit row says ``rejected``, the staged batch stays for inspection and a
+``DataQualityError`` lists the failed expectations and the report; nothing reaches the target.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from syncgate import settings
+from syncgate.db.connect import connect, sqlalchemy_url
+from syncgate.db.identifiers import TableRef
+from syncgate.errors import DataQualityError
+from syncgate.pipeline.run import RunInfo
+from syncgate.quality.builtin import builtin_expectations, describe
+from syncgate.quality.checkpoint import run_checkpoint
+from syncgate.spec.model import FlowSpec
+from syncgate.state import audit
+
+log = logging.getLogger(__name__)
+
+
+def verify(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Run the checkpoint; return the manifest with the verdict, or raise DataQualityError."""
+    started = time.monotonic()
+    expectations = [
+        *builtin_expectations(spec.target_primary_key, int(manifest["rows"])),
+        *[e.model_dump() for e in spec.quality.expectations],
+    ]
+    result = run_checkpoint(
+        flow_id=spec.id,
+        run_id=run.run_id,
+        connection_url=sqlalchemy_url(spec.target.conn_id),
+        table=TableRef.parse(manifest["staging_table"]),
+        expectations=expectations,
+        result_format=spec.quality.result_format,
+        docs_root=settings.reports_dir() / spec.id / "gx",
+    )
+    seconds = time.monotonic() - started
+    failures = [describe(r) for r in result.failed]
+    with connect(spec.target.conn_id) as conn:
+        values: dict[str, Any] = {
+            "verify_seconds": seconds,
+            "quality_verdict": "passed" if result.success else "failed",
+            "quality_report": result.report,
+            "failed_expectations": result.failed,
+        }
+        if not result.success:
+            values.update(status="rejected", rows_rejected=int(manifest["rows"]), error="quality gate failed")
+        audit.update_run(conn, spec.id, run.run_id, **values)
+        conn.commit()
+    verdict = {**result.as_dict(), "failures": failures}
+    if not result.success:
+        log.error("Quality gate rejected flow %s: %s", spec.id, "; ".join(failures))
+        raise DataQualityError(spec.id, failures, result.report)
+    log.info("Quality gate passed for flow %s (%d checks) in %.2fs", spec.id, len(result.results), seconds)
+    return {**manifest, "quality": verdict, "seconds": {**manifest["seconds"], "verify": seconds}}

@@ -1,0 +1,3 @@
+"""The quality gate: a Great Expectations checkpoint over exactly the staged batch."""
+
+from __future__ import annotations

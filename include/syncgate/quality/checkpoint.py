@@ -1,0 +1,120 @@
+"""Run a GX 1.x checkpoint on one staged table and build its Data Docs.
+
+GX is imported here only, inside the verify task: never at DAG parse time. The context is
+ephemeral (the connection string lives in memory only, so no secret is written to disk) but
+its stores and Data Docs are file-backed per flow, so the docs accumulate every run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from syncgate.db.identifiers import TableRef
+
+log = logging.getLogger(__name__)
+
+_RESULT_KEYS = ("observed_value", "unexpected_count", "unexpected_percent", "element_count")
+
+
+@dataclass
+class QualityResult:
+    """JSON-safe outcome of a checkpoint run."""
+
+    success: bool
+    results: list[dict[str, Any]] = field(default_factory=list)
+    report: str | None = None
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.results if not r["success"]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"success": self.success, "results": self.results, "report": self.report}
+
+
+def quiet_gx() -> None:
+    """GX logs hundreds of INFO lines on import; keep task logs readable."""
+    for name in ("great_expectations", "great_expectations._docs_decorators"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def run_checkpoint(
+    *,
+    flow_id: str,
+    run_id: str,
+    connection_url: str,
+    table: TableRef,
+    expectations: list[dict[str, Any]],
+    result_format: str,
+    docs_root: Path,
+) -> QualityResult:
+    """Validate ``table`` against ``expectations``; writes results and Data Docs under docs_root."""
+    quiet_gx()
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        FilesystemStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    docs_root.mkdir(parents=True, exist_ok=True)
+    config = DataContextConfig(
+        store_backend_defaults=FilesystemStoreBackendDefaults(root_directory=str(docs_root)),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    context = gx.get_context(project_config=config, mode="ephemeral")
+    source = context.data_sources.add_postgres("target", connection_string=connection_url)
+    asset = source.add_table_asset(name=table.name, table_name=table.name, schema_name=table.schema)
+    batch = asset.add_batch_definition_whole_table("staged_batch")
+    suite = gx.ExpectationSuite(name=flow_id)
+    for item in expectations:
+        suite.add_expectation_configuration(
+            ExpectationConfiguration(type=item["type"], kwargs=item["kwargs"], meta=item.get("meta") or {})
+        )
+    suite = context.suites.add_or_update(suite)
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=flow_id, data=batch, suite=suite)
+    )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=flow_id,
+            validation_definitions=[definition],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+            result_format={"result_format": result_format},
+        )
+    )
+    outcome = checkpoint.run(run_id=RunIdentifier(run_name=_safe(run_id)))
+    results: list[dict[str, Any]] = []
+    report = None
+    for identifier, validation in outcome.run_results.items():
+        for item in validation.results:
+            config_ = item.expectation_config
+            summary = {k: _jsonable(item.result.get(k)) for k in _RESULT_KEYS if k in item.result}
+            results.append(
+                {"type": config_.type, "kwargs": _jsonable(dict(config_.kwargs)),
+                 "success": bool(item.success), **summary}
+            )  # fmt: skip
+        urls = context.get_docs_sites_urls(resource_identifier=identifier)
+        report = next((u["site_url"] for u in urls if u.get("site_url")), report)
+    return QualityResult(success=bool(outcome.success), results=results, report=report)
+
+
+def _safe(run_id: str) -> str:
+    # Run ids become folder names in the Data Docs site.
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return str(value)

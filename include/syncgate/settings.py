@@ -1,0 +1,35 @@
+"""Deployment settings, read from environment variables only (no I/O at DAG parse time)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def flows_dir() -> Path:
+    """Folder holding one YAML spec per flow (``SYNCGATE_FLOWS_DIR``)."""
+    return Path(os.environ.get("SYNCGATE_FLOWS_DIR", PROJECT_ROOT / "dags" / "flows"))
+
+
+def landing_url() -> str:
+    """Root of the landing area: a local folder or any fsspec URL (``SYNCGATE_LANDING_URL``)."""
+    default = (PROJECT_ROOT / ".syncgate" / "landing").as_uri()
+    return os.environ.get("SYNCGATE_LANDING_URL", default)
+
+
+def reports_dir() -> Path:
+    """Local folder for GX Data Docs and run reports (``SYNCGATE_REPORTS_DIR``)."""
+    return Path(os.environ.get("SYNCGATE_REPORTS_DIR", PROJECT_ROOT / ".syncgate" / "reports"))
+
+
+def hash_key() -> bytes | None:
+    """Key for ``transform.hash`` (``SYNCGATE_HASH_KEY``); None when unset."""
+    value = os.environ.get("SYNCGATE_HASH_KEY")
+    return value.encode() if value else None
+
+
+def batch_bytes() -> int:
+    """Bytes of source data parsed per landed row group: bounds every task's memory."""
+    return int(os.environ.get("SYNCGATE_BATCH_BYTES", str(32 * 1024 * 1024)))

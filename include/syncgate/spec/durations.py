@@ -1,0 +1,30 @@
+"""Human durations such as ``90s``, ``15m``, ``2h``, ``1d`` or ``1h30m``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_PART = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str | int | float) -> timedelta:
+    """Parse ``2h`` / ``1h30m`` / a number of seconds into a timedelta.
+
+    Raises:
+        ValueError: the text is not a positive duration.
+    """
+    if isinstance(text, bool):
+        raise ValueError("expected a duration such as '15m' or '2h'")
+    if isinstance(text, (int, float)):
+        seconds = float(text)
+    else:
+        compact = text.strip().lower().replace(" ", "")
+        parts = _PART.findall(compact)
+        if not parts or "".join(n + u for n, u in parts) != compact:
+            raise ValueError(f"{text!r} is not a duration such as '15m', '2h' or '1h30m'")
+        seconds = sum(timedelta(**{_UNITS[u]: int(n)}).total_seconds() for n, u in parts)
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return timedelta(seconds=seconds)

@@ -1,0 +1,102 @@
+"""Load flow specs from YAML files; a bad file yields a ``SpecError`` naming file and field."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from syncgate.errors import SpecError
+from syncgate.spec.model import FlowSpec
+
+SPEC_SUFFIXES = (".yml", ".yaml")
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A spec file and either its validated spec or the error that rejected it."""
+
+    path: Path
+    spec: FlowSpec | None
+    error: SpecError | None
+
+
+def load_specs(folder: Path) -> list[LoadedSpec]:
+    """Load every spec in ``folder`` in a stable (sorted) order; never raises for bad files."""
+    if not folder.is_dir():
+        return []
+    files = sorted(p for p in folder.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+    loaded: list[LoadedSpec] = []
+    for path in files:
+        try:
+            loaded.append(LoadedSpec(path, load_spec(path), None))
+        except SpecError as exc:
+            loaded.append(LoadedSpec(path, None, exc))
+    _reject_duplicate_ids(loaded)
+    return loaded
+
+
+def load_spec(path: Path) -> FlowSpec:
+    """Parse and validate one spec file.
+
+    Raises:
+        SpecError: the file is not valid YAML or breaks the spec contract.
+    """
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(str(path), [f"cannot read YAML: {exc}"]) from None
+    if not isinstance(raw, dict):
+        raise SpecError(str(path), ["the file must hold a mapping (key: value pairs)"])
+    raw = _inline_suite(path, raw)
+    try:
+        return FlowSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(str(path), [_describe(err) for err in exc.errors()]) from None
+
+
+def _describe(err: Any) -> str:
+    # Only the location and message: never the input value, which could hold a secret.
+    field = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"{field}: {message}"
+
+
+def _inline_suite(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    quality = raw.get("quality")
+    if not isinstance(quality, dict) or not quality.get("suite"):
+        return raw
+    if quality.get("expectations"):
+        raise SpecError(str(path), ["quality: give `expectations` or `suite`, not both"])
+    suite_path = (path.parent / str(quality["suite"])).resolve()
+    try:
+        suite = json.loads(suite_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SpecError(str(path), [f"quality.suite: cannot read {suite_path}: {exc}"]) from None
+    if not isinstance(suite, dict) or not isinstance(suite.get("expectations"), list):
+        raise SpecError(
+            str(path), [f"quality.suite: {suite_path} is not a GX suite (no `expectations` list)"]
+        )
+    expectations = [
+        {k: v for k, v in e.items() if k in ("type", "kwargs", "meta")}
+        for e in suite["expectations"]
+        if isinstance(e, dict)
+    ]
+    return {**raw, "quality": {**quality, "suite": str(suite_path), "expectations": expectations}}
+
+
+def _reject_duplicate_ids(loaded: list[LoadedSpec]) -> None:
+    seen: dict[str, Path] = {}
+    for i, item in enumerate(loaded):
+        if item.spec is None:
+            continue
+        first = seen.setdefault(item.spec.id, item.path)
+        if first != item.path:
+            problem = f"id: {item.spec.id!r} is already used by {first.name}"
+            loaded[i] = LoadedSpec(item.path, None, SpecError(str(item.path), [problem]))

@@ -1,0 +1,225 @@
+"""The flow spec: one YAML file per flow, validated before any DAG is built.
+
+Every model forbids unknown keys so that a typo (``tabel:``) is an error naming the field,
+not a silently ignored setting. Specs carry connection ids, never secrets.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from syncgate.spec.durations import parse_duration
+from syncgate.spec.expectation_types import KNOWN_EXPECTATION_TYPES
+
+# Plain SQL identifiers only: they are always quoted anyway, this keeps names portable
+# across Parquet, GX and PostgreSQL.
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=63)]
+FlowId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=50)]
+# ``schema.table`` or ``table`` (then ``public``).
+TableName = Annotated[str, StringConstraints(pattern=r"^([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$")]
+# A PostgreSQL type name as written in DDL, e.g. ``numeric(12,2)`` or ``timestamp with time zone``.
+_PG_TYPE = re.compile(r"^[a-z_][a-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?( with(out)? time zone)?(\[\])?$")
+PgType = Annotated[str, StringConstraints(pattern=_PG_TYPE.pattern, to_lower=True)]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+_CRON_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PostgresSource(_Strict):
+    """A PostgreSQL table or SELECT query."""
+
+    type: Literal["postgres"]
+    conn_id: Name
+    table: TableName | None = None
+    query: str | None = None
+    primary_key: list[Name] = Field(default_factory=list)
+    cursor: Name | None = None
+    columns: list[Name] | None = None
+    deletes: Literal["none", "soft", "hard"] = "none"
+    soft_delete_column: Name | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> PostgresSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of `table` or `query`")
+        if self.query is not None and not re.match(r"^\s*(select|with)\b", self.query, re.I):
+            raise ValueError("`query` must be a single SELECT (or WITH ... SELECT) statement")
+        if self.query is not None and ";" in self.query.strip().rstrip(";"):
+            raise ValueError("`query` must be a single statement")
+        if self.deletes == "soft" and not self.soft_delete_column:
+            raise ValueError("`deletes: soft` needs `soft_delete_column`")
+        if self.deletes != "soft" and self.soft_delete_column:
+            raise ValueError("`soft_delete_column` only applies with `deletes: soft`")
+        if self.deletes != "none" and not self.primary_key:
+            raise ValueError(f"`deletes: {self.deletes}` needs `primary_key`")
+        if len(set(self.primary_key)) != len(self.primary_key):
+            raise ValueError("`primary_key` lists a column twice")
+        if self.columns is not None:
+            needed = [*self.primary_key, self.cursor, self.soft_delete_column]
+            missing = [c for c in needed if c and c not in self.columns]
+            if missing:
+                raise ValueError(f"`columns` must include {', '.join(missing)}")
+        return self
+
+
+class PostgresTarget(_Strict):
+    """A PostgreSQL table, created on first run when missing."""
+
+    type: Literal["postgres"]
+    conn_id: Name
+    table: TableName
+    write: Literal["merge", "append", "replace"] = "merge"
+
+
+class Transform(_Strict):
+    """Declarative, column-wise transform. Applied in this order: rename, cast, map, hash, drop.
+
+    ``cast``, ``map_values``, ``hash`` and ``drop`` name columns after ``rename``.
+    """
+
+    rename: dict[Name, Name] = Field(default_factory=dict)
+    cast: dict[Name, PgType] = Field(default_factory=dict)
+    map_values: dict[Name, dict[str, str | None]] = Field(default_factory=dict)
+    hash: list[Name] = Field(default_factory=list)
+    drop: list[Name] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> Transform:
+        targets = list(self.rename.values())
+        if len(set(targets)) != len(targets):
+            raise ValueError("`rename` maps two columns to the same name")
+        if set(self.hash) & set(self.drop):
+            raise ValueError("a column cannot be both hashed and dropped")
+        return self
+
+    def output_name(self, column: str) -> str:
+        return self.rename.get(column, column)
+
+
+class Expectation(_Strict):
+    """One GX expectation, in GX's own suite JSON shape."""
+
+    type: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in KNOWN_EXPECTATION_TYPES:
+            raise ValueError(f"unknown Great Expectations expectation type {value!r}")
+        return value
+
+
+class Quality(_Strict):
+    """Expectations inline, or a GX suite JSON file relative to the spec file."""
+
+    expectations: list[Expectation] = Field(default_factory=list)
+    suite: str | None = None
+    result_format: Literal["BOOLEAN_ONLY", "BASIC", "SUMMARY"] = "SUMMARY"
+
+
+class Freshness(_Strict):
+    """Data freshness SLA, measured on the target's newest ``column`` value."""
+
+    column: Name
+    max_age: Duration
+    warn_age: Duration | None = None
+
+
+class FlowSpec(_Strict):
+    """One source-to-target flow; becomes one Airflow DAG with the same id."""
+
+    id: FlowId
+    description: str = ""
+    owner: str = "data-platform"
+    tags: list[str] = Field(default_factory=list)
+    schedule: str | None = None
+    start_date: date = date(2024, 1, 1)
+    retries: Annotated[int, Field(ge=0, le=20)] = 3
+    retry_delay: Duration = timedelta(seconds=30)
+    source: PostgresSource
+    target: PostgresTarget
+    transform: Transform = Field(default_factory=Transform)
+    quality: Quality = Field(default_factory=Quality)
+    freshness: Freshness | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from croniter import croniter
+
+        cron = _CRON_PRESETS.get(value.strip(), value.strip())
+        if not croniter.is_valid(cron):
+            presets = ", ".join(sorted(_CRON_PRESETS))
+            raise ValueError(f"{value!r} is not a cron expression or one of {presets}")
+        return cron
+
+    @model_validator(mode="after")
+    def _check(self) -> FlowSpec:
+        if self.target.write == "merge" and not self.source.primary_key:
+            raise ValueError("`target.write: merge` needs `source.primary_key`")
+        protected = {*self.source.primary_key, self.source.cursor, self.source.soft_delete_column}
+        renamed_protected = {self.transform.output_name(c) for c in protected if c}
+        dropped = renamed_protected & set(self.transform.drop)
+        if dropped:
+            raise ValueError(
+                f"`transform.drop` removes {', '.join(sorted(dropped))}, which the flow needs "
+                "(primary key, cursor or soft delete column)"
+            )
+        if self.source.columns is not None:
+            self._check_transform_names(self.source.columns)
+        return self
+
+    def _check_transform_names(self, columns: list[str]) -> None:
+        unknown = [c for c in self.transform.rename if c not in columns]
+        if unknown:
+            raise ValueError(f"`transform.rename` names unknown column(s) {', '.join(unknown)}")
+        after = {self.transform.output_name(c) for c in columns}
+        for key in ("cast", "map_values", "hash", "drop"):
+            named = getattr(self.transform, key)
+            unknown = [c for c in named if c not in after]
+            if unknown:
+                raise ValueError(
+                    f"`transform.{key}` names unknown column(s) {', '.join(unknown)} "
+                    "(use the names after `rename`)"
+                )
+
+    @property
+    def target_primary_key(self) -> list[str]:
+        return [self.transform.output_name(c) for c in self.source.primary_key]
+
+    @property
+    def target_cursor(self) -> str | None:
+        cursor = self.source.cursor
+        return self.transform.output_name(cursor) if cursor else None
+
+    @property
+    def target_soft_delete_column(self) -> str | None:
+        column = self.source.soft_delete_column
+        return self.transform.output_name(column) if column else None

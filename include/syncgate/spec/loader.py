@@ -52,7 +52,7 @@ def load_spec(path: Path) -> FlowSpec:
         raise SpecError(str(path), [f"cannot read YAML: {exc}"]) from None
     if not isinstance(raw, dict):
         raise SpecError(str(path), ["the file must hold a mapping (key: value pairs)"])
-    raw = _inline_suite(path, raw)
+    raw = _inline_suite(path, _rejoin_type_modifiers(raw))
     try:
         return FlowSpec.model_validate(raw)
     except ValidationError as exc:
@@ -66,6 +66,29 @@ def _describe(err: Any) -> str:
     if err["type"] == "extra_forbidden":
         message = "unknown key"
     return f"{field}: {message}"
+
+
+def _rejoin_type_modifiers(raw: dict[str, Any]) -> dict[str, Any]:
+    """Accept ``cast: {amount: numeric(12,2)}`` as written.
+
+    In a YAML flow mapping the comma splits that into ``{amount: "numeric(12", "2)": null}``;
+    a value with an unclosed parenthesis followed by a null-valued key is rejoined.
+    """
+    transform = raw.get("transform")
+    cast = transform.get("cast") if isinstance(transform, dict) else None
+    if not isinstance(cast, dict):
+        return raw
+    fixed: dict[Any, Any] = {}
+    pending: Any = None
+    for key, value in cast.items():
+        if pending is not None and value is None and isinstance(key, (str, int)):
+            fixed[pending] = f"{fixed[pending]},{key}"
+            pending = None if str(fixed[pending]).count("(") <= str(fixed[pending]).count(")") else pending
+            continue
+        fixed[key] = value
+        unclosed = isinstance(value, str) and value.count("(") > value.count(")")
+        pending = key if unclosed else None
+    return {**raw, "transform": {**transform, "cast": fixed}}
 
 
 def _inline_suite(path: Path, raw: dict[str, Any]) -> dict[str, Any]:

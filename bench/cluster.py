@@ -25,7 +25,9 @@ def _script(*args: str) -> str:
         ["bash", str(SCRIPT), *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
-        raise ClusterError(f"pg_cluster.sh {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
+        raise ClusterError(
+            f"pg_cluster.sh {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}"
+        )
     return done.stdout.strip()
 
 

@@ -35,9 +35,21 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     right = [i > 0 for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)) + " |"
+        return (
+            "| "
+            + " | ".join(
+                c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)
+            )
+            + " |"
+        )
 
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if r else ("-" * (w + 2)) for w, r in zip(widths, right)) + "|"
+    sep = (
+        "|"
+        + "|".join(
+            ("-" * (w + 1) + ":") if r else ("-" * (w + 2)) for w, r in zip(widths, right, strict=True)
+        )
+        + "|"
+    )
     return "\n".join([line(header), sep, *(line(r) for r in rows)])
 
 
@@ -48,17 +60,29 @@ def summary_table(pipe: dict[str, Any], scenarios: list[dict[str, Any]]) -> str:
     ]  # fmt: skip
     rows = [
         [
-            "binary COPY pipe", f"{pipe['rows']:,}", *("–" for _ in STAGES), _n(pipe["seconds"]),
-            _n(pipe["rows_per_second"], 0), "1.00", _n(pipe["seconds"]), "–", "–",
+            "binary COPY pipe",
+            f"{pipe['rows']:,}",
+            *("–" for _ in STAGES),
+            _n(pipe["seconds"]),
+            _n(pipe["rows_per_second"], 0),
+            "1.00",
+            _n(pipe["seconds"]),
+            "–",
+            "–",
         ]  # fmt: skip
     ]
     for sc in scenarios:
         st = sc["stages"]
         rows.append(
             [
-                sc["scenario"], f"{sc['rows']:,}", *(_n(st[s]["stage_seconds"]) for s in STAGES),
-                _n(sc["work_seconds"]), _n(sc["rows_per_second"], 0), _n(sc["pipe_ratio"]),
-                _n(sc["wall_seconds"]), "/".join(f"{st[s]['peak_rss_mb']:.0f}" for s in STAGES),
+                sc["scenario"],
+                f"{sc['rows']:,}",
+                *(_n(st[s]["stage_seconds"]) for s in STAGES),
+                _n(sc["work_seconds"]),
+                _n(sc["rows_per_second"], 0),
+                _n(sc["pipe_ratio"]),
+                _n(sc["wall_seconds"]),
+                "/".join(f"{st[s]['peak_rss_mb']:.0f}" for s in STAGES),
                 f"{sc['verify_share'] * 100:.0f}%" if sc["verify_share"] is not None else "–",
             ]  # fmt: skip
         )
@@ -69,8 +93,12 @@ def stage_table(scenario: dict[str, Any]) -> str:
     header = ["stage", "in-stage s", "call s", "import s", "process wall s", "peak RSS MB"]
     rows = [
         [
-            s, _n(v["stage_seconds"]), _n(v["call_seconds"]), _n(v["import_seconds"]),
-            _n(v["wall_seconds"]), _n(v["peak_rss_mb"], 0),
+            s,
+            _n(v["stage_seconds"]),
+            _n(v["call_seconds"]),
+            _n(v["import_seconds"]),
+            _n(v["wall_seconds"]),
+            _n(v["peak_rss_mb"], 0),
         ]  # fmt: skip
         for s, v in scenario["stages"].items()
     ]
@@ -108,5 +136,6 @@ def targets(scenarios: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 def targets_table(checks: list[dict[str, Any]]) -> str:
     return _table(
-        ["target", "measured", "met"], [[c["target"], c["measured"], "yes" if c["ok"] else "NO"] for c in checks]
+        ["target", "measured", "met"],
+        [[c["target"], c["measured"], "yes" if c["ok"] else "NO"] for c in checks],
     )

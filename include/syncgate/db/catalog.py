@@ -34,17 +34,30 @@ def table_columns(conn: psycopg.Connection[Any], table: TableRef) -> Columns:
 
 
 def query_columns(conn: psycopg.Connection[Any], query: str) -> Columns:
-    """Columns a SELECT returns, read from a temporary view that is rolled back."""
+    """Columns a SELECT returns: its result description, typed by the server's format_type().
+
+    Works in read-only transactions and on hot standbys (no temporary objects).
+    """
     import psycopg
     from psycopg import sql
 
     try:
-        with conn.transaction(force_rollback=True):
-            conn.execute(sql.SQL("CREATE TEMP VIEW syncgate_probe AS {}").format(sql.SQL(query)))
-            return table_columns(conn, TableRef("pg_temp", "syncgate_probe"))
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT * FROM ({}) AS syncgate_probe LIMIT 0").format(sql.SQL(query)))
+            result = cur.pgresult
+            assert result is not None and cur.description is not None
+            names = [c.name for c in cur.description]
+            oids = [result.ftype(i) for i in range(result.nfields)]
+            mods = [result.fmod(i) for i in range(result.nfields)]
     except psycopg.errors.ProgrammingError as exc:
         # Syntax errors, unknown tables / columns: the spec's query is wrong.
         raise FatalError(f"source query is not valid: {exc}") from None
+    types = conn.execute(
+        "SELECT pg_catalog.format_type(t, NULLIF(m, -1)) FROM unnest(%s::oid[], %s::int[]) "
+        "WITH ORDINALITY AS u(t, m, i) ORDER BY i",
+        (oids, mods),
+    ).fetchall()
+    return [(name, str(type_)) for name, (type_,) in zip(names, types, strict=True)]
 
 
 def relation_exists(conn: psycopg.Connection[Any], table: TableRef) -> bool:

@@ -38,7 +38,7 @@ def transform(spec: FlowSpec, manifest: dict[str, Any]) -> dict[str, Any]:
         )
     source_url = manifest["files"]["data"]
     out = landing.as_path(source_url).parent / "transformed.parquet"
-    schema = arrow_schema(columns)
+    schema = _text_for_casts(arrow_schema(columns), steps)
     with landing.ParquetSink(out, schema) as sink:
         for table in landing.read_batches(source_url):
             sink.write(apply(steps, table, key).cast(schema))
@@ -73,6 +73,16 @@ def apply(steps: Transform, table: pa.Table, key: bytes | None) -> pa.Table:
     for name in steps.hash:
         table = _replace(table, name, _keyed_hash(table[name], key or b""))
     return table.drop_columns([n for n in steps.drop if n in table.column_names])
+
+
+def _text_for_casts(schema: pa.Schema, steps: Transform) -> pa.Schema:
+    """Cast columns stay text in Parquet: PostgreSQL converts them (and names a bad value) on load."""
+    import pyarrow as pa
+
+    for name in steps.cast:
+        index = schema.get_field_index(name)
+        schema = schema.set(index, schema.field(index).with_type(pa.string()))
+    return schema
 
 
 def _has_work(steps: Transform) -> bool:

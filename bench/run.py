@@ -1,0 +1,240 @@
+"""``python -m bench.run``: COPY pipe vs syncgate full and 1% incremental sync; prints markdown.
+
+    python -m bench.run [--rows N] [--keep] [--skip-generate] [--profile] [--gx-store-per-run]
+
+Starts .syncgate/pg-bench on port 54349, (re)creates bench_src / bench_dst, and writes the
+results to .syncgate/bench/results.json. --profile runs every stage under cProfile and logs
+slow statements server-side (timings are then inflated: use it to find hotspots only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import cluster, data, report
+from bench.paths import (
+    LANDING_DIR,
+    LOGS_DIR,
+    PORT,
+    PROFILES_DIR,
+    REPORTS_DIR,
+    RESULTS_FILE,
+    SOURCE_DB,
+    TARGET_DB,
+)
+from bench.pipe import copy_pipe
+from bench.sync import TARGET_TABLE, StageFailed, run_flow, stage_env
+
+SLOW_STATEMENT_MS = 100
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=2_000_000, help="source rows (default 2,000,000)")
+    parser.add_argument("--keep", action="store_true", help="leave the benchmark cluster running")
+    parser.add_argument(
+        "--skip-generate", action="store_true", help="reuse bench_src.public.items if it exists"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile each stage + log slow SQL (inflates timings)"
+    )
+    parser.add_argument(
+        "--gx-store-per-run",
+        action="store_true",
+        help="give each run its own SYNCGATE_REPORTS_DIR (works around verify failing on a flow's "
+        "second run: the persisted GX validation definition names the previous run's staging table)",
+    )
+    args = parser.parse_args(argv)
+    if args.rows < 100:
+        parser.error("--rows must be at least 100")
+    return args
+
+
+def _step(message: str) -> float:
+    print(f"-- {message}", file=sys.stderr, flush=True)
+    return time.monotonic()
+
+
+def _done(started: float) -> None:
+    print(f"   ({time.monotonic() - started:.1f}s)", file=sys.stderr, flush=True)
+
+
+def _reset_dirs(profile: bool) -> None:
+    for path in (LANDING_DIR, REPORTS_DIR, LOGS_DIR, *([PROFILES_DIR] if profile else [])):
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True, exist_ok=True)
+
+
+def _consistent(label: str) -> dict[str, Any]:
+    source = data.fingerprint(SOURCE_DB, data.TABLE)
+    target = data.fingerprint(TARGET_DB, TARGET_TABLE)
+    return {"after": label, "match": source == target, "source": source, "target": target}
+
+
+def _slow_statements(offset: int) -> Path | None:
+    log = cluster.server_log()
+    try:
+        with log.open("rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return None
+    out = PROFILES_DIR / "slow_statements.log"
+    out.write_text("\n".join(line for line in text.splitlines() if "duration:" in line) + "\n")
+    return out
+
+
+def _log_size() -> int:
+    try:
+        return cluster.server_log().stat().st_size
+    except OSError:
+        return 0
+
+
+def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rows_requested": args.rows,
+        "profiled": args.profile,
+        "gx_store_per_run": args.gx_store_per_run,
+        "host": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "scenarios": [],
+        "consistency": [],
+    }
+    t = _step(f"starting PostgreSQL (.syncgate/pg-bench, port {PORT})")
+    cluster.start()
+    _done(t)
+    _reset_dirs(args.profile)
+
+    rows = data.source_rows() if args.skip_generate else None
+    if rows is None:
+        t = _step(f"generating {args.rows:,} rows in {SOURCE_DB}.{data.TABLE}")
+        data.generate(args.rows)
+        rows = args.rows
+        _done(t)
+    else:
+        _step(f"reusing {SOURCE_DB}.{data.TABLE} ({rows:,} rows)")
+    results["source_rows"] = rows
+    cluster.recreate_database(TARGET_DB)
+    log_offset = _log_size()
+    if args.profile:
+        for db in (SOURCE_DB, TARGET_DB):
+            cluster.set_statement_logging(db, SLOW_STATEMENT_MS)
+
+    t = _step("binary COPY pipe bench_src -> bench_dst")
+    pipe = copy_pipe()
+    results["copy_pipe"] = pipe
+    _done(t)
+
+    env = stage_env()
+    profile_dir = PROFILES_DIR if args.profile else None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    by_name: dict[str, dict[str, Any]] = {}
+
+    def reports(scenario: str) -> Path | None:
+        return REPORTS_DIR / scenario if args.gx_store_per_run else None
+
+    try:
+        t = _step("syncgate full sync (5 stage processes)")
+        full = report.derive(
+            run_flow("full_sync", f"bench_full__{stamp}", env, profile_dir, reports("full_sync")), pipe
+        )
+        results["scenarios"].append(full)
+        by_name["full_sync"] = full
+        results["consistency"].append(_consistent("full_sync"))
+        _done(t)
+        cluster.checkpoint()
+
+        t = _step("updating 1% of the source rows")
+        results["rows_updated"] = data.touch_one_percent(rows)
+        cluster.checkpoint()
+        _done(t)
+
+        t = _step("syncgate incremental sync (5 stage processes)")
+        incr = report.derive(
+            run_flow(
+                "incremental_1pct", f"bench_incr__{stamp}", env, profile_dir, reports("incremental_1pct")
+            ),
+            pipe,
+        )
+        results["scenarios"].append(incr)
+        by_name["incremental_1pct"] = incr
+        results["consistency"].append(_consistent("incremental_1pct"))
+        _done(t)
+    except StageFailed as exc:
+        results["error"] = {"scenario": exc.scenario, "stage": exc.stage, "error": exc.error,
+                            "log": str(exc.log), "traceback": exc.traceback}  # fmt: skip
+    finally:
+        if args.profile:
+            for db in (SOURCE_DB, TARGET_DB):
+                cluster.set_statement_logging(db, None)
+            slow = _slow_statements(log_offset)
+            results["profiles"] = {"dir": str(PROFILES_DIR), "slow_statements": str(slow) if slow else None}
+    results["targets"] = report.targets(by_name)
+    return results
+
+
+def _print(results: dict[str, Any]) -> None:
+    pipe = results.get("copy_pipe")
+    scenarios = results.get("scenarios", [])
+    if pipe:
+        print(
+            f"\n## syncgate benchmark: {results['source_rows']:,} source rows, {results['host']['cpus']} CPUs"
+        )
+        if results["profiled"]:
+            print("\n(profiled run: cProfile + slow statement logging inflate the timings)")
+        print("\n" + report.summary_table(pipe, scenarios))
+        print(
+            "\nstage columns: the stage's own seconds (manifest `seconds`; promote: its call time). "
+            "work = their sum; rows/s = rows / work; x pipe = pipe seconds / work (higher is better); "
+            "wall = the five process wall times incl. interpreter start-up and imports."
+        )
+    for sc in scenarios:
+        print(f"\n### {sc['scenario']}: {sc['rows']:,} rows, promote {sc['counts']}\n")
+        print(report.stage_table(sc))
+    for check in results.get("consistency", []):
+        state = "match" if check["match"] else f"MISMATCH source={check['source']} target={check['target']}"
+        print(f"\ntarget vs source after {check['after']}: {state}")
+    if results.get("targets"):
+        print("\n" + report.targets_table(results["targets"]))
+    if results.get("profiles"):
+        print(f"\nprofiles: {results['profiles']}")
+    if results.get("error"):
+        err = results["error"]
+        print(f"\nFAILED in {err['scenario']}/{err['stage']}: {err['error']}\n(log: {err['log']})")
+        print(err["traceback"])
+    print(f"\nresults: {RESULTS_FILE}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    results: dict[str, Any] = {}
+    try:
+        results = benchmark(args)
+    finally:
+        if not args.keep:
+            try:
+                cluster.stop()
+            except cluster.ClusterError as exc:
+                print(f"warning: {exc}", file=sys.stderr)
+    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_FILE.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    _print(results)
+    return 1 if results.get("error") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,351 @@
+#!/usr/bin/env bash
+# syncgate demo: embedded PostgreSQL (erp + warehouse + Airflow metadata),
+# seeded ERP, `airflow standalone` (UI + scheduler + dag-processor + triggerer)
+# and one run of every flow. Stays in the foreground until Ctrl-C.
+#
+#   scripts/demo.sh          start (make demo)
+#   scripts/demo.sh stop     stop a demo started from another shell (make stop)
+#
+# Environment: SYNCGATE_DEMO_PG_PORT (54329), SYNCGATE_DEMO_UI_PORT (8080),
+# SYNCGATE_DEMO_UI_HOST (127.0.0.1; 0.0.0.0 exposes the UI to the network),
+# SYNCGATE_DEMO_FLOW_TIMEOUT (seconds per flow run, 1800),
+# SYNCGATE_DEMO_EXIT=1 (stop after the first runs; exit 0 iff all succeeded).
+set -euo pipefail
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=$ROOT/.syncgate
+PG_DATA=$STATE/pg
+PID_FILE=$STATE/demo.pid
+PG_PORT=${SYNCGATE_DEMO_PG_PORT:-54329}
+UI_PORT=${SYNCGATE_DEMO_UI_PORT:-8080}
+UI_HOST=${SYNCGATE_DEMO_UI_HOST:-127.0.0.1}
+FLOW_TIMEOUT=${SYNCGATE_DEMO_FLOW_TIMEOUT:-1800}
+EXIT_AFTER_RUNS=${SYNCGATE_DEMO_EXIT:-0}
+VENV_BIN=$ROOT/.venv/bin
+PG_CLUSTER=(bash "$ROOT/scripts/pg_cluster.sh")
+PG_BASE_URL=postgresql://syncgate@127.0.0.1:$PG_PORT
+UI_URL=http://127.0.0.1:$UI_PORT
+
+export AIRFLOW_HOME=$STATE/airflow
+STANDALONE_LOG=$AIRFLOW_HOME/standalone.log
+PASSWORD_FILE=$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
+
+say() { printf '\033[1mdemo:\033[0m %s\n' "$*"; }
+warn() { printf '\033[1;33mdemo:\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31mdemo:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Airflow processes of this demo: every process in the standalone's session
+# whose environment carries our AIRFLOW_HOME. Session, not process group:
+# task runners move to their own group (setpgid) but keep the session. The
+# environment check keeps a stale pid file from ever matching a reused id.
+demo_pids() {
+  local sid=$1 f line pid
+  local -a rest
+  for f in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null <"$f" || continue
+    # comm (field 2) may hold spaces/parens: fields after the last ')' are fixed.
+    read -r -a rest <<<"${line##*) }"
+    [[ ${rest[3]:-} == "$sid" ]] || continue
+    pid=${f#/proc/}
+    pid=${pid%/stat}
+    if grep -qzxF "AIRFLOW_HOME=$AIRFLOW_HOME" "/proc/$pid/environ" 2>/dev/null; then
+      echo "$pid"
+    fi
+  done
+}
+
+# Every component gets SIGTERM (the standalone parent only reacts to SIGINT
+# and would orphan its children), then SIGKILL for whatever outlives ~20 s.
+stop_airflow() {
+  local sid i
+  [[ -f $PID_FILE ]] || return 0
+  sid=$(<"$PID_FILE")
+  [[ $sid =~ ^[0-9]+$ ]] || { rm -f -- "$PID_FILE"; return 0; }
+  local -a pids
+  mapfile -t pids < <(demo_pids "$sid")
+  if (( ${#pids[@]} )); then
+    say "stopping Airflow (SIGTERM to ${#pids[@]} processes)..."
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    for (( i = 0; i < 40; i++ )); do
+      mapfile -t pids < <(demo_pids "$sid")
+      (( ${#pids[@]} )) || break
+      sleep 0.5
+    done
+    if (( ${#pids[@]} )); then
+      warn "still running after 20 s, sending SIGKILL to: ${pids[*]}"
+      kill -KILL "${pids[@]}" 2>/dev/null || true
+    fi
+  fi
+  rm -f -- "$PID_FILE"
+}
+
+stop_all() {
+  stop_airflow
+  say "stopping PostgreSQL..."
+  "${PG_CLUSTER[@]}" stop "$PG_DATA"
+  say "stopped."
+}
+
+if [[ ${1:-} == stop ]]; then
+  stop_all
+  exit 0
+elif [[ $# -gt 0 ]]; then
+  echo "usage: $0 [stop]" >&2
+  exit 2
+fi
+
+# --- preflight --------------------------------------------------------------
+[[ -x $VENV_BIN/airflow ]] || die "$VENV_BIN/airflow not found: run 'make demo' (it creates .venv)"
+mkdir -p -- "$STATE" "$AIRFLOW_HOME"
+if [[ -f $PID_FILE ]] && [[ -n $(demo_pids "$(<"$PID_FILE")") ]]; then
+  die "a demo is already running (PGID $(<"$PID_FILE")); stop it with 'make stop'"
+fi
+# Something else answering on the UI port would fool the readiness check.
+if (exec 3<>"/dev/tcp/127.0.0.1/$UI_PORT") 2>/dev/null; then
+  die "port $UI_PORT is already in use; set SYNCGATE_DEMO_UI_PORT to a free port"
+fi
+
+# From here on, any exit (error, Ctrl-C, kill) tears down what was started.
+on_exit() {
+  local rc=$?
+  trap - EXIT INT TERM
+  echo
+  stop_all || rc=1
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+T0=$SECONDS
+
+# --- PostgreSQL: erp (source), warehouse (target), airflow (metadata) ------
+"${PG_CLUSTER[@]}" ensure-installed
+"${PG_CLUSTER[@]}" start "$PG_DATA" "$PG_PORT" >/dev/null
+
+# Same lookup order as pg_cluster.sh: PG_BINDIR, PATH, newest /usr/lib/postgresql.
+find_psql() {
+  local d
+  if [[ -n ${PG_BINDIR:-} && -x $PG_BINDIR/psql ]]; then echo "$PG_BINDIR/psql"; return 0; fi
+  command -v psql && return 0
+  while IFS= read -r d; do
+    [[ -x $d/psql ]] && { echo "$d/psql"; return 0; }
+  done < <(printf '%s\n' /usr/lib/postgresql/*/bin | sort -rV)
+  return 1
+}
+PSQL=$(find_psql) || die "psql not found (install postgresql-client)"
+psql_db() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$PG_BASE_URL/$1" "${@:2}"; }
+
+for db in erp warehouse airflow; do
+  if [[ -z $(psql_db postgres -tAc "select 1 from pg_database where datname = '$db'") ]]; then
+    psql_db postgres -c "create database $db"
+  fi
+done
+# The schema script is idempotent; the seed truncates, so it only runs on an
+# empty ERP: re-running the demo keeps the activity simulated so far.
+psql_db erp -f "$ROOT/include/demo/erp_schema.sql"
+if [[ $(psql_db erp -tAc "select exists (select from public.customers) or exists (select from public.products)
+                          or exists (select from public.orders) or exists (select from public.order_lines)") == f ]]; then
+  say "seeding the ERP database (20k customers, 100k orders)..."
+  psql_db erp -f "$ROOT/include/demo/erp_seed.sql" >/dev/null
+fi
+say "PostgreSQL ready on 127.0.0.1:$PG_PORT ($((SECONDS - T0)) s)"
+
+# --- Airflow ----------------------------------------------------------------
+# standalone starts its components as plain `airflow`, so the venv goes first.
+export PATH=$VENV_BIN:$PATH
+export PYTHONPATH=$ROOT/include${PYTHONPATH:+:$PYTHONPATH}
+export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER=$ROOT/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+# PostgreSQL rather than the default SQLite: five processes write concurrently.
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=postgresql+psycopg://syncgate@127.0.0.1:$PG_PORT/airflow
+# Sized for a 2-core box: at most 4 task processes (LocalExecutor forks one
+# worker per parallelism slot), 1 API worker, 1 DAG parsing process.
+export AIRFLOW__CORE__PARALLELISM=4
+export AIRFLOW__API__WORKERS=1
+export AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES=1
+export AIRFLOW__API__HOST=$UI_HOST
+export AIRFLOW__API__PORT=$UI_PORT
+# Tasks talk to the API server; the default URL assumes localhost:8080.
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=$UI_URL/execution/
+export AIRFLOW_CONN_ERP_DB=$PG_BASE_URL/erp
+export AIRFLOW_CONN_WAREHOUSE_DB=$PG_BASE_URL/warehouse
+export SYNCGATE_FLOWS_DIR=$ROOT/dags/flows
+export SYNCGATE_LANDING_URL=file://$STATE/landing
+export SYNCGATE_REPORTS_DIR=$STATE/reports
+# Demo-only key for transform.hash: real deployments must use a secret.
+export SYNCGATE_HASH_KEY=demo-only-key
+
+# Own session (setsid) so Ctrl-C in this terminal reaches only this script,
+# which then stops Airflow in order; the PGID identifies it for `stop`.
+say "starting Airflow (log: ${STANDALONE_LOG#"$ROOT"/})..."
+setsid airflow standalone </dev/null >>"$STANDALONE_LOG" 2>&1 &
+echo "$!" >"$PID_FILE"
+STANDALONE_PID=$!
+
+standalone_alive() { kill -0 "$STANDALONE_PID" 2>/dev/null; }
+fail_with_log() {
+  tail -n 30 -- "$STANDALONE_LOG" >&2 || true
+  die "$*"
+}
+
+http_ok() {
+  "$VENV_BIN/python" - "$1" <<'EOF' >/dev/null 2>&1
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+    sys.exit(0 if r.status == 200 else 1)
+EOF
+}
+
+for (( i = 0; ; i++ )); do
+  standalone_alive || fail_with_log "Airflow exited during startup (log: $STANDALONE_LOG)"
+  http_ok "$UI_URL/api/v2/version" && break
+  (( i < 300 )) || fail_with_log "the API server did not answer on $UI_URL within 5 min"
+  sleep 1
+done
+say "Airflow UI up at $UI_URL ($((SECONDS - T0)) s)"
+
+# Airflow CLI, with its log/warning lines (printed on stdout) kept out of the
+# way: callers that parse output pick the JSON out themselves.
+af() { airflow "$@" 2>/dev/null; }
+json_field() {
+  python -c '
+import json, sys
+key, want_run = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None
+for line in sys.stdin:
+    line = line.strip()
+    if line.startswith("["):
+        for row in json.loads(line):
+            if want_run is None or row.get("run_id") == want_run:
+                print(row.get(key))
+' "$@"
+}
+
+# --- one run of every flow --------------------------------------------------
+mapfile -t FLOWS < <(python -c '
+import sys
+from syncgate import settings
+from syncgate.spec.loader import load_specs
+for item in load_specs(settings.flows_dir()):
+    if item.spec is not None:
+        print(item.spec.id)
+    else:
+        print(f"invalid spec (not run): {item.error}", file=sys.stderr)
+')
+(( ${#FLOWS[@]} )) || warn "no valid flow spec in $SYNCGATE_FLOWS_DIR"
+
+# The DAG processor must have registered the DAGs before they can be triggered.
+declare -A STATE_OF=()
+if (( ${#FLOWS[@]} )); then
+  for (( i = 0; ; i++ )); do
+    registered=$(af dags list -o json | json_field dag_id)
+    missing=()
+    for f in "${FLOWS[@]}"; do
+      grep -qxF "$f" <<<"$registered" || missing+=("$f")
+    done
+    (( ${#missing[@]} )) || break
+    if (( i >= 40 )); then
+      warn "not registered after 2+ min (import error?): ${missing[*]}"
+      af dags list-import-errors || true
+      for f in "${missing[@]}"; do STATE_OF[$f]=not-registered; done
+      break
+    fi
+    standalone_alive || fail_with_log "Airflow exited (log: $STANDALONE_LOG)"
+    sleep 3
+  done
+fi
+
+RUN_ID=demo__$(date -u +%Y%m%dT%H%M%S)
+RUNNABLE=()
+for f in "${FLOWS[@]}"; do [[ -n ${STATE_OF[$f]:-} ]] || RUNNABLE+=("$f"); done
+if (( ${#RUNNABLE[@]} )); then
+  # Trigger while still paused, then unpause: the queued manual run occupies
+  # the DAG's single active-run slot, so unpausing does not also start a
+  # scheduled catch-up run ahead of it.
+  for f in "${RUNNABLE[@]}"; do
+    if af dags trigger "$f" -r "$RUN_ID" -o json >/dev/null; then
+      STATE_OF[$f]=queued
+    else
+      STATE_OF[$f]=trigger-failed
+      warn "could not trigger $f"
+    fi
+  done
+  ids=$(IFS='|'; echo "${RUNNABLE[*]}")
+  af dags unpause --treat-dag-id-as-regex -y "^($ids)\$" >/dev/null ||
+    warn "could not unpause: ${RUNNABLE[*]}"
+  say "triggered ${#RUNNABLE[@]} flow(s) as run $RUN_ID: ${RUNNABLE[*]}"
+fi
+
+T_TRIGGER=$SECONDS
+while :; do
+  pending=()
+  for f in "${RUNNABLE[@]}"; do
+    case ${STATE_OF[$f]} in queued | running) pending+=("$f") ;; esac
+  done
+  (( ${#pending[@]} )) || break
+  standalone_alive || fail_with_log "Airflow exited while flows were running"
+  sleep 5
+  for f in "${pending[@]}"; do
+    st=$(af dags list-runs "$f" -o json | json_field state "$RUN_ID" | head -n 1)
+    [[ -n $st ]] || continue
+    STATE_OF[$f]=$st
+    case $st in
+      queued | running) ;;
+      *) say "flow $f: $st ($((SECONDS - T_TRIGGER)) s after trigger)" ;;
+    esac
+  done
+  if (( SECONDS - T_TRIGGER > FLOW_TIMEOUT )); then
+    for f in "${pending[@]}"; do STATE_OF[$f]="timed-out(${STATE_OF[$f]})"; done
+  fi
+done
+
+# --- summary ----------------------------------------------------------------
+all_ok=1
+echo
+say "flow runs ($RUN_ID):"
+for f in "${FLOWS[@]}"; do
+  st=${STATE_OF[$f]}
+  if [[ $st == success ]]; then
+    printf '  %-30s %s\n' "$f" "$st"
+  else
+    all_ok=0
+    printf '  %-30s \033[1;31m%s\033[0m  %s\n' "$f" "${st^^}" \
+      "-> $UI_URL/dags/$f/runs/$RUN_ID  logs: ${AIRFLOW_HOME#"$ROOT"/}/logs/dag_id=$f/run_id=$RUN_ID/"
+  fi
+done
+
+password=
+if [[ -f $PASSWORD_FILE ]]; then
+  password=$(python -c 'import json, sys; print(json.load(open(sys.argv[1])).get("admin", ""))' \
+    "$PASSWORD_FILE" 2>/dev/null) || true
+fi
+cat <<EOF
+
+  Airflow UI      $UI_URL   user: admin   password: ${password:-(see ${PASSWORD_FILE#"$ROOT"/})}
+  GX Data Docs    ${SYNCGATE_REPORTS_DIR#"$ROOT"/}/<flow>/gx/uncommitted/data_docs/local_site/index.html
+EOF
+for f in "${FLOWS[@]}"; do
+  echo "                  file://$SYNCGATE_REPORTS_DIR/$f/gx/uncommitted/data_docs/local_site/index.html"
+done
+cat <<EOF
+  Audit trail     $PSQL $PG_BASE_URL/warehouse -c "select flow_id, status, rows_extracted, rows_inserted, rows_updated, rows_deleted from syncgate.sync_runs order by started_at desc limit 10"
+  ERP activity    $PSQL $PG_BASE_URL/erp -f include/demo/erp_activity.sql
+                  then trigger the flows again from the UI (or wait for their schedule)
+  Airflow log     ${STANDALONE_LOG#"$ROOT"/}
+  Stop            Ctrl-C here, or 'make stop' from another shell
+  (ready after $((SECONDS - T0)) s)
+
+EOF
+
+if [[ $EXIT_AFTER_RUNS == 1 ]]; then
+  (( all_ok )) && exit 0
+  exit 1
+fi
+# Poll instead of a plain wait: `make stop` from another shell ends Airflow
+# and this loop then exits too; `sleep & wait` lets Ctrl-C act at once.
+while standalone_alive; do
+  sleep 2 &
+  wait $! || true
+done
+warn "Airflow stopped"

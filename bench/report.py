@@ -90,12 +90,21 @@ def summary_table(pipe: dict[str, Any], scenarios: list[dict[str, Any]]) -> str:
 
 
 def stage_table(scenario: dict[str, Any]) -> str:
-    header = ["stage", "in-stage s", "call s", "import s", "process wall s", "peak RSS MB"]
+    header = [
+        "stage",
+        "in-stage s",
+        "call s",
+        "airflow warm-up s",
+        "import s",
+        "process wall s",
+        "peak RSS MB",
+    ]
     rows = [
         [
             s,
             _n(v["stage_seconds"]),
             _n(v["call_seconds"]),
+            _n(v.get("warmup_seconds")),
             _n(v["import_seconds"]),
             _n(v["wall_seconds"]),
             _n(v["peak_rss_mb"], 0),

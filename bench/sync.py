@@ -69,6 +69,7 @@ def stage_env(port: int = PORT) -> dict[str, str]:
         SYNCGATE_REPORTS_DIR=str(REPORTS_DIR),
     )
     env.setdefault("AIRFLOW_HOME", str(STATE_DIR / "airflow-home"))
+    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "false")
     return env
 
 
@@ -104,6 +105,7 @@ def run_stage(
         "stage_seconds": own if own is not None else result["call_seconds"],
         "call_seconds": result["call_seconds"],
         "import_seconds": result["import_seconds"],
+        "warmup_seconds": result.get("warmup_seconds"),
         "wall_seconds": wall,
         "peak_rss_mb": max(result.get("vmhwm_kb", 0), usage.ru_maxrss) / 1024,
         "log": str(log_path),
@@ -117,6 +119,7 @@ def run_flow(
     env: dict[str, str],
     profile_dir: Path | None = None,
     reports_dir: Path | None = None,
+    warm_airflow: bool = True,
 ) -> dict[str, Any]:
     """extract -> transform -> load -> verify -> promote, one child process each.
 
@@ -128,6 +131,7 @@ def run_flow(
         "spec": flow_spec(),
         "run": {"flow_id": FLOW_ID, "run_id": run_id, "run_type": "manual"},
         "manifest": None,
+        "warm_airflow": warm_airflow,
     }
     stages: list[dict[str, Any]] = []
     manifest: dict[str, Any] | None = None

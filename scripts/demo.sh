@@ -34,12 +34,12 @@ say() { printf '\033[1mdemo:\033[0m %s\n' "$*"; }
 warn() { printf '\033[1;33mdemo:\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31mdemo:\033[0m %s\n' "$*" >&2; exit 1; }
 
-# Airflow processes of this demo: every process in the standalone's session
-# whose environment carries our AIRFLOW_HOME. Session, not process group:
-# task runners move to their own group (setpgid) but keep the session. The
-# environment check keeps a stale pid file from ever matching a reused id.
+# Airflow processes of this demo: members of the standalone's session (task
+# runners move to their own process group but keep the session) that are
+# airflow commands (components retitle themselves, which also wipes
+# /proc/PID/environ, so the command line is what identifies them).
 demo_pids() {
-  local sid=$1 f line pid
+  local sid=$1 f line pid cmd
   local -a rest
   for f in /proc/[0-9]*/stat; do
     read -r line 2>/dev/null <"$f" || continue
@@ -48,21 +48,31 @@ demo_pids() {
     [[ ${rest[3]:-} == "$sid" ]] || continue
     pid=${f#/proc/}
     pid=${pid%/stat}
-    if grep -qzxF "AIRFLOW_HOME=$AIRFLOW_HOME" "/proc/$pid/environ" 2>/dev/null; then
-      echo "$pid"
-    fi
+    cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || continue
+    [[ $cmd == *airflow* ]] && echo "$pid"
   done
+  return 0
+}
+
+# The PGID (= session id, thanks to setsid) from the pid file; nothing if the
+# file predates the last boot (that id may belong to someone else by now).
+recorded_sid() {
+  local sid btime
+  [[ -f $PID_FILE ]] || return 0
+  sid=$(<"$PID_FILE")
+  btime=$(awk '$1 == "btime" { print $2 }' /proc/stat)
+  if [[ $sid =~ ^[0-9]+$ ]] && (( $(stat -c %Y -- "$PID_FILE") >= btime )); then
+    echo "$sid"
+  fi
 }
 
 # Every component gets SIGTERM (the standalone parent only reacts to SIGINT
 # and would orphan its children), then SIGKILL for whatever outlives ~20 s.
 stop_airflow() {
   local sid i
-  [[ -f $PID_FILE ]] || return 0
-  sid=$(<"$PID_FILE")
-  [[ $sid =~ ^[0-9]+$ ]] || { rm -f -- "$PID_FILE"; return 0; }
-  local -a pids
-  mapfile -t pids < <(demo_pids "$sid")
+  local -a pids=()
+  sid=$(recorded_sid)
+  [[ -z $sid ]] || mapfile -t pids < <(demo_pids "$sid")
   if (( ${#pids[@]} )); then
     say "stopping Airflow (SIGTERM to ${#pids[@]} processes)..."
     kill -TERM "${pids[@]}" 2>/dev/null || true
@@ -97,8 +107,9 @@ fi
 # --- preflight --------------------------------------------------------------
 [[ -x $VENV_BIN/airflow ]] || die "$VENV_BIN/airflow not found: run 'make demo' (it creates .venv)"
 mkdir -p -- "$STATE" "$AIRFLOW_HOME"
-if [[ -f $PID_FILE ]] && [[ -n $(demo_pids "$(<"$PID_FILE")") ]]; then
-  die "a demo is already running (PGID $(<"$PID_FILE")); stop it with 'make stop'"
+running_sid=$(recorded_sid)
+if [[ -n $running_sid && -n $(demo_pids "$running_sid") ]]; then
+  die "a demo is already running (PGID $running_sid); stop it with 'make stop'"
 fi
 # Something else answering on the UI port would fool the readiness check.
 if (exec 3<>"/dev/tcp/127.0.0.1/$UI_PORT") 2>/dev/null; then
@@ -133,6 +144,9 @@ find_psql() {
   return 1
 }
 PSQL=$(find_psql) || die "psql not found (install postgresql-client)"
+# As shown to the user: plain `psql` when that is the one on PATH.
+PSQL_CMD=$PSQL
+[[ $(command -v psql || true) != "$PSQL" ]] || PSQL_CMD=psql
 psql_db() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$PG_BASE_URL/$1" "${@:2}"; }
 
 for db in erp warehouse airflow; do
@@ -206,20 +220,31 @@ for (( i = 0; ; i++ )); do
 done
 say "Airflow UI up at $UI_URL ($((SECONDS - T0)) s)"
 
-# Airflow CLI, with its log/warning lines (printed on stdout) kept out of the
-# way: callers that parse output pick the JSON out themselves.
+# Airflow CLI calls (a few seconds each). Log and warning lines also go to
+# stdout, so parsers below only read the JSON line.
 af() { airflow "$@" 2>/dev/null; }
-json_field() {
+dag_ids() {
   python -c '
 import json, sys
-key, want_run = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None
 for line in sys.stdin:
-    line = line.strip()
     if line.startswith("["):
-        for row in json.loads(line):
-            if want_run is None or row.get("run_id") == want_run:
-                print(row.get(key))
-' "$@"
+        print(*(row["dag_id"] for row in json.loads(line)), sep="\n")'
+}
+# stdin: `dags list-runs -o json`; prints "run_id state seconds" for every run
+# started since epoch $1 or still queued/running (those block ours anyway).
+recent_runs() {
+  python -c '
+import json, sys
+from datetime import datetime
+since = float(sys.argv[1])
+ts = lambda s: datetime.fromisoformat(s).timestamp() if s else None
+for line in sys.stdin:
+    if line.startswith("["):
+        for run in json.loads(line):
+            start, end = ts(run["start_date"]), ts(run["end_date"])
+            if run["state"] in ("queued", "running") or (start or 0) >= since:
+                secs = round(end - start) if start and end else "-"
+                print(run["run_id"], run["state"], secs)' "$1"
 }
 
 # --- one run of every flow --------------------------------------------------
@@ -231,88 +256,99 @@ for item in load_specs(settings.flows_dir()):
     if item.spec is not None:
         print(item.spec.id)
     else:
-        print(f"invalid spec (not run): {item.error}", file=sys.stderr)
+        print(f"invalid spec, not run: {item.error}", file=sys.stderr)
 ')
 (( ${#FLOWS[@]} )) || warn "no valid flow spec in $SYNCGATE_FLOWS_DIR"
 
 # The DAG processor must have registered the DAGs before they can be triggered.
-declare -A STATE_OF=()
+declare -A PROBLEM=()  # flow -> why it has no usable run
+RUNNABLE=()
 if (( ${#FLOWS[@]} )); then
   for (( i = 0; ; i++ )); do
-    registered=$(af dags list -o json | json_field dag_id)
+    registered=$(af dags list -o json | dag_ids)
     missing=()
     for f in "${FLOWS[@]}"; do
       grep -qxF "$f" <<<"$registered" || missing+=("$f")
     done
     (( ${#missing[@]} )) || break
     if (( i >= 40 )); then
-      warn "not registered after 2+ min (import error?): ${missing[*]}"
-      af dags list-import-errors || true
-      for f in "${missing[@]}"; do STATE_OF[$f]=not-registered; done
+      warn "not registered in Airflow after 2 min: ${missing[*]}"
+      airflow dags list-import-errors 2>&1 | grep -v '^[0-9-]*T[0-9:.]*Z \[' || true
+      for f in "${missing[@]}"; do PROBLEM[$f]=not-registered; done
       break
     fi
     standalone_alive || fail_with_log "Airflow exited (log: $STANDALONE_LOG)"
     sleep 3
   done
+  for f in "${FLOWS[@]}"; do [[ -n ${PROBLEM[$f]:-} ]] || RUNNABLE+=("$f"); done
 fi
 
 RUN_ID=demo__$(date -u +%Y%m%dT%H%M%S)
-RUNNABLE=()
-for f in "${FLOWS[@]}"; do [[ -n ${STATE_OF[$f]:-} ]] || RUNNABLE+=("$f"); done
+SINCE=$(( $(date +%s) - 1 ))
+declare -A SETTLED=()  # flow -> 1 once our run is final and nothing else is active
+RESULTS=()             # "flow run_id state seconds", in completion order
 if (( ${#RUNNABLE[@]} )); then
-  # Trigger while still paused, then unpause: the queued manual run occupies
-  # the DAG's single active-run slot, so unpausing does not also start a
-  # scheduled catch-up run ahead of it.
-  for f in "${RUNNABLE[@]}"; do
-    if af dags trigger "$f" -r "$RUN_ID" -o json >/dev/null; then
-      STATE_OF[$f]=queued
-    else
-      STATE_OF[$f]=trigger-failed
-      warn "could not trigger $f"
-    fi
-  done
+  # On unpause the scheduler also starts the latest interval's run (catchup
+  # is off, not skipped); max_active_runs=1 queues our manual run behind it.
+  # Both are waited for and reported, so nothing is cut off by a quick stop.
   ids=$(IFS='|'; echo "${RUNNABLE[*]}")
   af dags unpause --treat-dag-id-as-regex -y "^($ids)\$" >/dev/null ||
     warn "could not unpause: ${RUNNABLE[*]}"
-  say "triggered ${#RUNNABLE[@]} flow(s) as run $RUN_ID: ${RUNNABLE[*]}"
+  for f in "${RUNNABLE[@]}"; do
+    if ! af dags trigger "$f" -r "$RUN_ID" -o json >/dev/null; then
+      PROBLEM[$f]=trigger-failed
+      SETTLED[$f]=1
+      warn "could not trigger $f"
+    fi
+  done
+  say "flows unpaused and triggered (run $RUN_ID) after $((SECONDS - T0)) s: ${RUNNABLE[*]}"
 fi
 
 T_TRIGGER=$SECONDS
+declare -A REPORTED=()
 while :; do
   pending=()
-  for f in "${RUNNABLE[@]}"; do
-    case ${STATE_OF[$f]} in queued | running) pending+=("$f") ;; esac
-  done
+  for f in "${RUNNABLE[@]}"; do [[ -n ${SETTLED[$f]:-} ]] || pending+=("$f"); done
   (( ${#pending[@]} )) || break
+  if (( SECONDS - T_TRIGGER > FLOW_TIMEOUT )); then
+    for f in "${pending[@]}"; do PROBLEM[$f]="timed out after $FLOW_TIMEOUT s"; done
+    break
+  fi
   standalone_alive || fail_with_log "Airflow exited while flows were running"
   sleep 5
   for f in "${pending[@]}"; do
-    st=$(af dags list-runs "$f" -o json | json_field state "$RUN_ID" | head -n 1)
-    [[ -n $st ]] || continue
-    STATE_OF[$f]=$st
-    case $st in
-      queued | running) ;;
-      *) say "flow $f: $st ($((SECONDS - T_TRIGGER)) s after trigger)" ;;
-    esac
+    active=0 ours=
+    while read -r run st secs; do
+      case $st in queued | running) active=1; continue ;; esac
+      [[ $run == "$RUN_ID" ]] && ours=$st
+      [[ -z ${REPORTED["$f $run"]:-} ]] || continue
+      REPORTED["$f $run"]=1
+      RESULTS+=("$f $run $st $secs")
+      say "flow $f, run $run: $st (${secs} s)"
+    done < <(af dags list-runs "$f" -o json | recent_runs "$SINCE")
+    if [[ -n $ours ]] && (( ! active )); then SETTLED[$f]=1; fi
   done
-  if (( SECONDS - T_TRIGGER > FLOW_TIMEOUT )); then
-    for f in "${pending[@]}"; do STATE_OF[$f]="timed-out(${STATE_OF[$f]})"; done
-  fi
 done
+(( ${#RUNNABLE[@]} == 0 )) || say "flow runs finished $((SECONDS - T_TRIGGER)) s after the trigger"
 
 # --- summary ----------------------------------------------------------------
 all_ok=1
 echo
-say "flow runs ($RUN_ID):"
-for f in "${FLOWS[@]}"; do
-  st=${STATE_OF[$f]}
+say "flow runs:"
+for r in "${RESULTS[@]}"; do
+  read -r f run st secs <<<"$r"
   if [[ $st == success ]]; then
-    printf '  %-30s %s\n' "$f" "$st"
+    printf '  %-24s %-42s %s (%s s)\n' "$f" "$run" "$st" "$secs"
   else
     all_ok=0
-    printf '  %-30s \033[1;31m%s\033[0m  %s\n' "$f" "${st^^}" \
-      "-> $UI_URL/dags/$f/runs/$RUN_ID  logs: ${AIRFLOW_HOME#"$ROOT"/}/logs/dag_id=$f/run_id=$RUN_ID/"
+    printf '  %-24s %-42s \033[1;31m%s\033[0m (%s s)  logs: %s\n' "$f" "$run" "${st^^}" "$secs" \
+      "${AIRFLOW_HOME#"$ROOT"/}/logs/dag_id=$f/run_id=$run/"
   fi
+done
+(( ${#RESULTS[@]} )) || all_ok=0
+for f in "${!PROBLEM[@]}"; do
+  all_ok=0
+  printf '  %-24s \033[1;31m%s\033[0m\n' "$f" "${PROBLEM[$f]^^}"
 done
 
 password=
@@ -329,8 +365,8 @@ for f in "${FLOWS[@]}"; do
   echo "                  file://$SYNCGATE_REPORTS_DIR/$f/gx/uncommitted/data_docs/local_site/index.html"
 done
 cat <<EOF
-  Audit trail     $PSQL $PG_BASE_URL/warehouse -c "select flow_id, status, rows_extracted, rows_inserted, rows_updated, rows_deleted from syncgate.sync_runs order by started_at desc limit 10"
-  ERP activity    $PSQL $PG_BASE_URL/erp -f include/demo/erp_activity.sql
+  Audit trail     $PSQL_CMD $PG_BASE_URL/warehouse -c "select flow_id, status, rows_extracted, rows_inserted, rows_updated, rows_deleted from syncgate.sync_runs order by started_at desc limit 10"
+  ERP activity    $PSQL_CMD $PG_BASE_URL/erp -f include/demo/erp_activity.sql
                   then trigger the flows again from the UI (or wait for their schedule)
   Airflow log     ${STANDALONE_LOG#"$ROOT"/}
   Stop            Ctrl-C here, or 'make stop' from another shell

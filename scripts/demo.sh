@@ -8,8 +8,9 @@
 #
 # Environment: SYNCGATE_DEMO_PG_PORT (54329), SYNCGATE_DEMO_UI_PORT (8080),
 # SYNCGATE_DEMO_UI_HOST (127.0.0.1; 0.0.0.0 exposes the UI to the network),
-# SYNCGATE_DEMO_FLOW_TIMEOUT (seconds per flow run, 1800),
-# SYNCGATE_DEMO_EXIT=1 (stop after the first runs; exit 0 iff all succeeded).
+# SYNCGATE_DEMO_FLOW_TIMEOUT (seconds to wait for the flow runs, 1800),
+# SYNCGATE_DEMO_EXIT=1 (stop after the first runs; exit 0 iff all succeeded),
+# SYNCGATE_FLOWS_DIR (flow specs to run, default dags/flows).
 set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,20 +67,28 @@ recorded_sid() {
   fi
 }
 
-# Every component gets SIGTERM (the standalone parent only reacts to SIGINT
-# and would orphan its children), then SIGKILL for whatever outlives ~20 s.
+# Every process gets SIGTERM (the standalone parent dies on it without
+# passing it on), then SIGKILL for whatever outlives ~20 s. The parent goes
+# last: until its components are gone it copies their shutdown output to the
+# log. Re-scanning also catches processes spawned while shutting down.
 stop_airflow() {
-  local sid i
+  local sid i p
   local -a pids=()
+  local -A sent=()
   sid=$(recorded_sid)
   [[ -z $sid ]] || mapfile -t pids < <(demo_pids "$sid")
   if (( ${#pids[@]} )); then
-    say "stopping Airflow (SIGTERM to ${#pids[@]} processes)..."
-    kill -TERM "${pids[@]}" 2>/dev/null || true
+    say "stopping Airflow (${#pids[@]} processes)..."
     for (( i = 0; i < 40; i++ )); do
+      for p in "${pids[@]}"; do
+        [[ -z ${sent[$p]:-} ]] || continue
+        [[ $p != "$sid" ]] || (( ${#pids[@]} == 1 || i >= 30 )) || continue
+        kill -TERM "$p" 2>/dev/null || true
+        sent[$p]=1
+      done
+      sleep 0.5
       mapfile -t pids < <(demo_pids "$sid")
       (( ${#pids[@]} )) || break
-      sleep 0.5
     done
     if (( ${#pids[@]} )); then
       warn "still running after 20 s, sending SIGKILL to: ${pids[*]}"
@@ -89,15 +98,15 @@ stop_airflow() {
   rm -f -- "$PID_FILE"
 }
 
-stop_all() {
-  stop_airflow
+stop_pg() {
   say "stopping PostgreSQL..."
   "${PG_CLUSTER[@]}" stop "$PG_DATA"
-  say "stopped."
 }
 
 if [[ ${1:-} == stop ]]; then
-  stop_all
+  stop_airflow
+  stop_pg
+  say "stopped."
   exit 0
 elif [[ $# -gt 0 ]]; then
   echo "usage: $0 [stop]" >&2
@@ -121,16 +130,20 @@ on_exit() {
   local rc=$?
   trap - EXIT INT TERM
   echo
-  stop_all || rc=1
+  stop_airflow || rc=1
+  if (( PG_STARTED )); then stop_pg || rc=1; fi
+  say "stopped."
   exit "$rc"
 }
 trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+PG_STARTED=0
 T0=$SECONDS
 
 # --- PostgreSQL: erp (source), warehouse (target), airflow (metadata) ------
 "${PG_CLUSTER[@]}" ensure-installed
+PG_STARTED=1
 "${PG_CLUSTER[@]}" start "$PG_DATA" "$PG_PORT" >/dev/null
 
 # Same lookup order as pg_cluster.sh: PG_BINDIR, PATH, newest /usr/lib/postgresql.
@@ -147,7 +160,7 @@ PSQL=$(find_psql) || die "psql not found (install postgresql-client)"
 # As shown to the user: plain `psql` when that is the one on PATH.
 PSQL_CMD=$PSQL
 [[ $(command -v psql || true) != "$PSQL" ]] || PSQL_CMD=psql
-psql_db() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$PG_BASE_URL/$1" "${@:2}"; }
+psql_db() { PGOPTIONS='-c client_min_messages=warning' "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$PG_BASE_URL/$1" "${@:2}"; }
 
 for db in erp warehouse airflow; do
   if [[ -z $(psql_db postgres -tAc "select 1 from pg_database where datname = '$db'") ]]; then
@@ -185,7 +198,7 @@ export AIRFLOW__API__PORT=$UI_PORT
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=$UI_URL/execution/
 export AIRFLOW_CONN_ERP_DB=$PG_BASE_URL/erp
 export AIRFLOW_CONN_WAREHOUSE_DB=$PG_BASE_URL/warehouse
-export SYNCGATE_FLOWS_DIR=$ROOT/dags/flows
+export SYNCGATE_FLOWS_DIR=${SYNCGATE_FLOWS_DIR:-$ROOT/dags/flows}
 export SYNCGATE_LANDING_URL=file://$STATE/landing
 export SYNCGATE_REPORTS_DIR=$STATE/reports
 # Demo-only key for transform.hash: real deployments must use a secret.
@@ -245,6 +258,24 @@ for line in sys.stdin:
             if run["state"] in ("queued", "running") or (start or 0) >= since:
                 secs = round(end - start) if start and end else "-"
                 print(run["run_id"], run["state"], secs)' "$1"
+}
+
+# Why a run failed, from its task logs (JSON lines): each task's last
+# attempt's exception, e.g. the quality gate's verdict with its report link.
+failure_reasons() {
+  python - "$1" <<'EOF'
+import json, pathlib, re, sys
+for task_dir in sorted(pathlib.Path(sys.argv[1]).glob("task_id=*")):
+    attempts = sorted(task_dir.glob("attempt=*.log"), key=lambda p: int(re.sub(r"\D", "", p.stem) or 0))
+    for line in attempts[-1].read_text(errors="replace").splitlines() if attempts else []:
+        try:
+            errors = json.loads(line).get("error_detail") or []
+        except (ValueError, AttributeError):
+            continue
+        for err in errors:
+            if not err.get("is_cause"):
+                print(f"{task_dir.name.removeprefix('task_id=')}: {err.get('exc_type')}: {err.get('exc_value')}")
+EOF
 }
 
 # --- one run of every flow --------------------------------------------------
@@ -341,8 +372,10 @@ for r in "${RESULTS[@]}"; do
     printf '  %-24s %-42s %s (%s s)\n' "$f" "$run" "$st" "$secs"
   else
     all_ok=0
-    printf '  %-24s %-42s \033[1;31m%s\033[0m (%s s)  logs: %s\n' "$f" "$run" "${st^^}" "$secs" \
-      "${AIRFLOW_HOME#"$ROOT"/}/logs/dag_id=$f/run_id=$run/"
+    printf '  %-24s %-42s \033[1;31m%s\033[0m (%s s)\n' "$f" "$run" "${st^^}" "$secs"
+    run_logs=$AIRFLOW_HOME/logs/dag_id=$f/run_id=$run
+    failure_reasons "$run_logs" | sed 's/^/      /' || true
+    echo "      logs: ${run_logs#"$ROOT"/}/"
   fi
 done
 (( ${#RESULTS[@]} )) || all_ok=0

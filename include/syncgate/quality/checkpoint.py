@@ -95,12 +95,14 @@ def run_checkpoint(
     results: list[dict[str, Any]] = []
     report = None
     for identifier, validation in outcome.run_results.items():
-        for item in validation.results:
-            config_ = item.expectation_config
-            summary = {k: _jsonable(item.result.get(k)) for k in _RESULT_KEYS if k in item.result}
+        for checked in validation.results:
+            config_ = checked.expectation_config
+            if config_ is None:
+                continue
+            summary = {k: _jsonable(checked.result.get(k)) for k in _RESULT_KEYS if k in checked.result}
             results.append(
                 {"type": config_.type, "kwargs": _jsonable(dict(config_.kwargs)),
-                 "success": bool(item.success), **summary}
+                 "success": bool(checked.success), **summary}
             )  # fmt: skip
         urls = context.get_docs_sites_urls(resource_identifier=identifier)
         report = next((u["site_url"] for u in urls if u.get("site_url")), report)

@@ -75,8 +75,10 @@ def _rejoin_type_modifiers(raw: dict[str, Any]) -> dict[str, Any]:
     a value with an unclosed parenthesis followed by a null-valued key is rejoined.
     """
     transform = raw.get("transform")
-    cast = transform.get("cast") if isinstance(transform, dict) else None
-    if not isinstance(cast, dict):
+    if not isinstance(transform, dict) or not isinstance(transform.get("cast"), dict):
+        return raw
+    cast = transform["cast"]
+    if not cast:
         return raw
     fixed: dict[Any, Any] = {}
     pending: Any = None

@@ -172,7 +172,7 @@ class FlowSpec(_Strict):
     def _cron(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from croniter import croniter
+        from croniter import croniter  # type: ignore[import-untyped]
 
         cron = _CRON_PRESETS.get(value.strip(), value.strip())
         if not croniter.is_valid(cron):

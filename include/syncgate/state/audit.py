@@ -47,7 +47,7 @@ def update_run(conn: psycopg.Connection[Any], flow_id: str, run_id: str, **value
 
     _check(values)
     names = sorted(values)
-    sets = [sql.SQL("{} = %s").format(sql.Identifier(n)) for n in names]
+    sets: list[sql.Composable] = [sql.SQL("{} = %s").format(sql.Identifier(n)) for n in names]
     if values.get("status") in _FINAL:
         sets.append(sql.SQL("finished_at = now()"))
     conn.execute(

@@ -25,7 +25,9 @@ EXIT_AFTER_RUNS=${SYNCGATE_DEMO_EXIT:-0}
 VENV_BIN=$ROOT/.venv/bin
 PG_CLUSTER=(bash "$ROOT/scripts/pg_cluster.sh")
 PG_BASE_URL=postgresql://syncgate@127.0.0.1:$PG_PORT
-UI_URL=http://127.0.0.1:$UI_PORT
+UI_ADDR=$UI_HOST
+[[ $UI_HOST != 0.0.0.0 ]] || UI_ADDR=127.0.0.1
+UI_URL=http://$UI_ADDR:$UI_PORT
 
 export AIRFLOW_HOME=$STATE/airflow
 STANDALONE_LOG=$AIRFLOW_HOME/standalone.log
@@ -99,6 +101,8 @@ stop_airflow() {
 }
 
 stop_pg() {
+  # Nothing to stop before the first demo (and no postgres OS user yet).
+  [[ -e $PG_DATA || -L $PG_DATA ]] || return 0
   say "stopping PostgreSQL..."
   "${PG_CLUSTER[@]}" stop "$PG_DATA"
 }
@@ -121,14 +125,16 @@ if [[ -n $running_sid && -n $(demo_pids "$running_sid") ]]; then
   die "a demo is already running (PGID $running_sid); stop it with 'make stop'"
 fi
 # Something else answering on the UI port would fool the readiness check.
-if (exec 3<>"/dev/tcp/127.0.0.1/$UI_PORT") 2>/dev/null; then
+if (exec 3<>"/dev/tcp/$UI_ADDR/$UI_PORT") 2>/dev/null; then
   die "port $UI_PORT is already in use; set SYNCGATE_DEMO_UI_PORT to a free port"
 fi
 
 # From here on, any exit (error, Ctrl-C, kill) tears down what was started.
 on_exit() {
   local rc=$?
-  trap - EXIT INT TERM
+  trap - EXIT
+  # A second Ctrl-C must not abandon a half-stopped demo.
+  trap 'warn "still stopping, please wait..."' INT TERM
   echo
   stop_airflow || rc=1
   if (( PG_STARTED )); then stop_pg || rc=1; fi
@@ -417,4 +423,9 @@ while standalone_alive; do
   sleep 2 &
   wait $! || true
 done
-warn "Airflow stopped"
+# `stop` removes the pid file once everything is gone; otherwise it crashed.
+for (( i = 0; i < 10; i++ )); do [[ -f $PID_FILE ]] && sleep 1; done
+if [[ -f $PID_FILE ]]; then
+  fail_with_log "Airflow exited unexpectedly (log: $STANDALONE_LOG)"
+fi
+say "Airflow was stopped from another shell"

@@ -117,6 +117,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "loadavg_start": os.getloadavg(),
         },
         "scenarios": [],
         "consistency": [],
@@ -190,15 +191,21 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         _done(t)
     except StageFailed as exc:
         results["error"] = {"scenario": exc.scenario, "stage": exc.stage, "error": exc.error,
-                            "log": str(exc.log), "traceback": exc.traceback}  # fmt: skip
+                            "log": str(exc.log), "traceback": exc.traceback,
+                            "completed_stages": exc.completed}  # fmt: skip
     finally:
         if args.profile:
             for db in (SOURCE_DB, TARGET_DB):
                 cluster.set_statement_logging(db, None)
             slow = _slow_statements(log_offset)
             results["profiles"] = {"dir": str(PROFILES_DIR), "slow_statements": str(slow) if slow else None}
+    results["host"]["loadavg_end"] = os.getloadavg()
     results["targets"] = report.targets(by_name)
     return results
+
+
+def _avg(values: Any) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
 
 
 def _print(results: dict[str, Any]) -> None:
@@ -207,6 +214,11 @@ def _print(results: dict[str, Any]) -> None:
     if pipe:
         print(
             f"\n## syncgate benchmark: {results['source_rows']:,} source rows, {results['host']['cpus']} CPUs"
+        )
+        load = results["host"]
+        print(
+            f"\nload average (1/5/15 min): {_avg(load['loadavg_start'])} at start, "
+            f"{_avg(load['loadavg_end'])} at end (other work on this machine skews timings)"
         )
         if results["profiled"]:
             print("\n(profiled run: cProfile + slow statement logging inflate the timings)")

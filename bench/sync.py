@@ -24,6 +24,7 @@ class StageFailed(RuntimeError):
 
     def __init__(self, scenario: str, stage: str, error: str, log: Path, traceback: str = "") -> None:
         super().__init__(f"{scenario}/{stage} failed: {error}")
+        self.completed: list[dict[str, Any]] = []
         self.scenario = scenario
         self.stage = stage
         self.error = error
@@ -136,7 +137,11 @@ def run_flow(
     stages: list[dict[str, Any]] = []
     manifest: dict[str, Any] | None = None
     for stage in STAGES:
-        done = run_stage(scenario, stage, {**base, "manifest": manifest}, env, profile_dir)
+        try:
+            done = run_stage(scenario, stage, {**base, "manifest": manifest}, env, profile_dir)
+        except StageFailed as exc:
+            exc.completed = [{k: v for k, v in s.items() if k != "output"} for s in stages]
+            raise
         stages.append(done)
         manifest = done["output"]
     extracted = stages[0]["output"]

@@ -119,15 +119,9 @@ def run_flow(
     run_id: str,
     env: dict[str, str],
     profile_dir: Path | None = None,
-    reports_dir: Path | None = None,
     warm_airflow: bool = True,
 ) -> dict[str, Any]:
-    """extract -> transform -> load -> verify -> promote, one child process each.
-
-    ``reports_dir`` overrides SYNCGATE_REPORTS_DIR for this run only (a fresh GX store).
-    """
-    if reports_dir is not None:
-        env = {**env, "SYNCGATE_REPORTS_DIR": str(reports_dir)}
+    """extract -> transform -> load -> verify -> promote, one child process each."""
     base: dict[str, Any] = {
         "spec": flow_spec(),
         "run": {"flow_id": FLOW_ID, "run_id": run_id, "run_type": "manual"},

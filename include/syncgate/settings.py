@@ -32,4 +32,4 @@ def hash_key() -> bytes | None:
 
 def batch_bytes() -> int:
     """Bytes of source data parsed per landed row group: bounds every task's memory."""
-    return int(os.environ.get("SYNCGATE_BATCH_BYTES", str(32 * 1024 * 1024)))
+    return int(os.environ.get("SYNCGATE_BATCH_BYTES", str(8 * 1024 * 1024)))

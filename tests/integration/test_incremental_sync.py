@@ -136,14 +136,18 @@ def test_backfill_resyncs_exactly_its_interval_and_never_moves_the_watermark(
 def test_soft_deletes_remove_rows_from_the_target(databases: dict[str, str]) -> None:
     src, dst = databases["src"], databases["dst"]
     seed_orders(src, 50)
-    execute(src, "ALTER TABLE public.orders ADD COLUMN deleted_at timestamptz")
+    execute(
+        src,
+        "ALTER TABLE public.orders ADD COLUMN deleted_at timestamptz",
+        "UPDATE public.orders SET deleted_at = now() WHERE id = 50",  # deleted before the first load
+    )
     spec = make_spec(source__deletes="soft", source__soft_delete_column="deleted_at")
-    sync(spec)
+    assert sync(spec)["counts"]["rows_inserted"] == 49
     execute(src, "UPDATE public.orders SET deleted_at = now(), updated_at = now() WHERE id IN (1, 2)")
     result = sync(spec)
     assert result["counts"]["rows_deleted"] == 2
     remaining = {r[0] for r in rows(dst, "SELECT id FROM analytics.orders")}
-    assert remaining == set(range(3, 51))
+    assert remaining == set(range(3, 50))
 
 
 def test_replace_and_append_modes(databases: dict[str, str]) -> None:

@@ -21,6 +21,7 @@ from syncgate.db.catalog import Columns, query_columns, table_columns
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef, ident_list
 from syncgate.errors import FatalError
+from syncgate.pipeline.prefetch import prefetch
 from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.window import Window, plan_window
 from syncgate.spec.model import FlowSpec
@@ -200,7 +201,8 @@ def _copy_to_parquet(
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
     with landing.ParquetSink(path, schema) as sink, conn.cursor() as cur:
         with cur.copy(statement, params or None) as copy:
-            for chunk in _chunks(copy, settings.batch_bytes()):
+            # Reading COPY (Python) overlaps with parsing and Parquet writing (Arrow, GIL released).
+            for chunk in prefetch(_chunks(copy, settings.batch_bytes()), depth=1):
                 sink.write(_parse_csv(chunk, schema))
         size = sink.close()
     return sink.rows, size
@@ -208,10 +210,10 @@ def _copy_to_parquet(
 
 def _chunks(copy: Any, limit: int) -> Iterator[bytes]:
     # COPY OUT yields one row per block, so every chunk ends on a row boundary.
-    parts: list[bytes] = []
+    parts: list[Any] = []
     size = 0
     for block in copy:
-        parts.append(bytes(block))
+        parts.append(block)
         size += len(block)
         if size >= limit:
             yield b"".join(parts)
@@ -282,6 +284,5 @@ def _save_boundary(directory: Any, mark: dict[str, Any] | None) -> str | None:
     if mark is None:
         return None
     path = directory / "boundary.json"
-    with path.open("w") as handle:
-        json.dump(mark, handle)
+    path.write_text(json.dumps(mark))  # one write: the keys can be many
     return str(path)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from syncgate import landing
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.errors import FatalError
+from syncgate.pipeline.prefetch import prefetch
 from syncgate.pipeline.run import RunInfo
 from syncgate.spec.model import FlowSpec
 from syncgate.state import audit
@@ -74,6 +76,7 @@ def _copy_into(
 ) -> int:
     import pyarrow.csv as pcsv
     from psycopg import sql
+    from psycopg.copy import QueuedLibpqWriter
 
     definitions = sql.SQL(", ").join(
         # Types come from the source catalog or a spec cast validated against a strict pattern.
@@ -85,13 +88,19 @@ def _copy_into(
     copy_sql = sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(table.sql)
     # Quote every non-null value so empty strings stay distinct from NULL (unquoted empty).
     options = pcsv.WriteOptions(include_header=False, quoting_style="all_valid", batch_size=65536)
-    rows = 0
-    with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+
+    def encoded() -> Iterator[tuple[int, memoryview]]:
         for batch in landing.read_batches(url):
             buffer = io.BytesIO()
             pcsv.write_csv(batch, buffer, options)
-            copy.write(buffer.getbuffer())
-            rows += batch.num_rows
+            yield batch.num_rows, buffer.getbuffer()
+
+    rows = 0
+    with conn.cursor() as cur, cur.copy(copy_sql, writer=QueuedLibpqWriter(cur)) as copy:
+        # Arrow encodes the next row group while PostgreSQL parses the previous one.
+        for count, data in prefetch(encoded(), depth=1):
+            copy.write(data)
+            rows += count
     conn.execute(sql.SQL("ANALYZE {}").format(table.sql))
     return rows
 

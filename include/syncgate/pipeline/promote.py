@@ -50,8 +50,11 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
                     f"the watermark of flow {spec.id!r} moved from {manifest['watermark_before']!r} to "
                     f"{mark.value!r} since this batch was extracted; rerun the flow"
                 )
-            _ensure_target(conn, spec, target, columns)
-            counts = _write(conn, spec, run, staging, target, [c for c, _ in columns], manifest)
+            if relation_exists(conn, target):
+                _check_target_columns(conn, target, columns)
+                counts = _write(conn, spec, run, staging, target, [c for c, _ in columns], manifest)
+            else:
+                counts = _adopt_staging(conn, spec, staging, target, int(manifest["staged_rows"]))
             if manifest["window"]["moves_watermark"] and manifest.get("boundary"):
                 boundary = _read_boundary(manifest["boundary"])
                 write_watermark(
@@ -70,19 +73,33 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
     return counts
 
 
-def _ensure_target(
-    conn: psycopg.Connection[Any], spec: FlowSpec, target: TableRef, columns: list[tuple[str, str]]
-) -> None:
+def _adopt_staging(
+    conn: psycopg.Connection[Any], spec: FlowSpec, staging: TableRef, target: TableRef, staged_rows: int
+) -> dict[str, int]:
+    """First load: the verified staging table becomes the target, so no row is copied twice."""
     from psycopg import sql
 
-    if not relation_exists(conn, target):
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target.schema)))
-        parts = [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in columns]
-        if spec.target_primary_key:
-            parts.append(sql.SQL("PRIMARY KEY ({})").format(ident_list(spec.target_primary_key)))
-        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(target.sql, sql.SQL(", ").join(parts)))
-        log.info("Created target table %s", target)
-        return
+    removed = conn.execute(
+        _sql("DELETE FROM {s} AS s WHERE NOT {live}", s=staging.sql, live=_live_rows(spec, "s"))
+    ).rowcount
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target.schema)))
+    conn.execute(_sql("ALTER TABLE {} SET LOGGED", staging.sql))
+    conn.execute(_sql("ALTER TABLE {} SET SCHEMA {}", staging.sql, sql.Identifier(target.schema)))
+    moved = TableRef(target.schema, staging.name)
+    conn.execute(_sql("ALTER TABLE {} RENAME TO {}", moved.sql, sql.Identifier(target.name)))
+    if spec.target_primary_key:
+        conn.execute(
+            _sql("ALTER TABLE {} ADD PRIMARY KEY ({})", target.sql, ident_list(spec.target_primary_key))
+        )
+    log.info(
+        "Created target table %s from the verified batch (%d soft-deleted rows left out)", target, removed
+    )
+    return {"rows_inserted": staged_rows - removed, "rows_updated": 0, "rows_deleted": 0}
+
+
+def _check_target_columns(
+    conn: psycopg.Connection[Any], target: TableRef, columns: list[tuple[str, str]]
+) -> None:
     existing = {name for name, _ in table_columns(conn, target)}
     missing = [name for name, _ in columns if name not in existing]
     if missing:

@@ -41,6 +41,12 @@ def quiet_gx() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def load_gx() -> None:
+    """Import GX (quietly); a no-op once imported."""
+    quiet_gx()
+    import great_expectations  # noqa: F401
+
+
 def run_checkpoint(
     *,
     flow_id: str,
@@ -88,7 +94,7 @@ def run_checkpoint(
             name=flow_id,
             validation_definitions=[definition],
             actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
-            result_format={"result_format": result_format},
+            result_format=result_format_config(result_format),
         )
     )
     outcome = checkpoint.run(run_id=RunIdentifier(run_name=_safe(run_id)))
@@ -122,3 +128,9 @@ def _jsonable(value: Any) -> Any:
         return value
     except (TypeError, ValueError):
         return str(value)
+
+
+def result_format_config(name: str, sample_values: int = 0) -> dict[str, Any]:
+    """GX result format; no sample of unexpected values unless asked (they may be PII, and
+    fetching them costs an extra scan per expectation)."""
+    return {"result_format": name, "partial_unexpected_count": sample_values}

@@ -21,7 +21,7 @@ from syncgate.db.catalog import Columns, query_columns, table_columns
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef, ident_list
 from syncgate.errors import FatalError
-from syncgate.pipeline.prefetch import prefetch
+from syncgate.pipeline.gc_pause import gc_paused
 from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.window import Window, plan_window
 from syncgate.spec.model import FlowSpec
@@ -199,10 +199,9 @@ def _copy_to_parquet(
 
     schema = arrow_schema(columns)
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
-    with landing.ParquetSink(path, schema) as sink, conn.cursor() as cur:
+    with landing.ParquetSink(path, schema) as sink, conn.cursor() as cur, gc_paused():
         with cur.copy(statement, params or None) as copy:
-            # Reading COPY (Python) overlaps with parsing and Parquet writing (Arrow, GIL released).
-            for chunk in prefetch(_chunks(copy, settings.batch_bytes()), depth=1):
+            for chunk in _chunks(copy, settings.batch_bytes()):
                 sink.write(_parse_csv(chunk, schema))
         size = sink.close()
     return sink.rows, size

@@ -16,6 +16,7 @@ from syncgate import landing
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.errors import FatalError
+from syncgate.pipeline.gc_pause import gc_paused
 from syncgate.pipeline.prefetch import prefetch
 from syncgate.pipeline.run import RunInfo
 from syncgate.spec.model import FlowSpec
@@ -76,7 +77,6 @@ def _copy_into(
 ) -> int:
     import pyarrow.csv as pcsv
     from psycopg import sql
-    from psycopg.copy import QueuedLibpqWriter
 
     definitions = sql.SQL(", ").join(
         # Types come from the source catalog or a spec cast validated against a strict pattern.
@@ -96,7 +96,7 @@ def _copy_into(
             yield batch.num_rows, buffer.getbuffer()
 
     rows = 0
-    with conn.cursor() as cur, cur.copy(copy_sql, writer=QueuedLibpqWriter(cur)) as copy:
+    with conn.cursor() as cur, cur.copy(copy_sql) as copy, gc_paused():
         # Arrow encodes the next row group while PostgreSQL parses the previous one.
         for count, data in prefetch(encoded(), depth=1):
             copy.write(data)

@@ -42,6 +42,7 @@ def verify(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, 
         table=TableRef.parse(manifest["staging_table"]),
         expectations=expectations,
         result_format=spec.quality.result_format,
+        sample_unexpected_values=spec.quality.sample_unexpected_values,
         docs_root=settings.reports_dir() / spec.id / "gx",
     )
     seconds = time.monotonic() - started

@@ -16,7 +16,13 @@ from syncgate.db.identifiers import TableRef
 
 log = logging.getLogger(__name__)
 
-_RESULT_KEYS = ("observed_value", "unexpected_count", "unexpected_percent", "element_count")
+_RESULT_KEYS = (
+    "observed_value",
+    "unexpected_count",
+    "unexpected_percent",
+    "element_count",
+    "partial_unexpected_list",
+)
 
 
 @dataclass
@@ -56,6 +62,7 @@ def run_checkpoint(
     expectations: list[dict[str, Any]],
     result_format: str,
     docs_root: Path,
+    sample_unexpected_values: int = 0,
 ) -> QualityResult:
     """Validate ``table`` against ``expectations``; writes results and Data Docs under docs_root."""
     quiet_gx()
@@ -94,7 +101,7 @@ def run_checkpoint(
             name=flow_id,
             validation_definitions=[definition],
             actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
-            result_format=result_format_config(result_format),
+            result_format=result_format_config(result_format, sample_unexpected_values),
         )
     )
     outcome = checkpoint.run(run_id=RunIdentifier(run_name=_safe(run_id)))

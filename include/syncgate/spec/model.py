@@ -140,6 +140,8 @@ class Quality(_Strict):
     expectations: list[Expectation] = Field(default_factory=list)
     suite: str | None = None
     result_format: Literal["BOOLEAN_ONLY", "BASIC", "SUMMARY"] = "SUMMARY"
+    # Unexpected values shown in reports per failed check: 0 by default (they may be PII).
+    sample_unexpected_values: Annotated[int, Field(ge=0, le=100)] = 0
 
 
 class Freshness(_Strict):

@@ -1,20 +1,20 @@
 """Map PostgreSQL column types to Arrow types for the landed Parquet files.
 
-Types Arrow cannot hold losslessly (unbounded numeric, json, intervals, arrays ...) travel
-as their PostgreSQL text form; the exact PostgreSQL type rides along in the field metadata
-so staging tables are created with the source's types.
+Only types whose every PostgreSQL value Arrow can hold are typed (integers, floats with
+NaN/Infinity, booleans). Everything else travels as its PostgreSQL text form: numerics (NaN),
+dates and timestamps ('infinity', BC, years past 9999), json, intervals, arrays... The exact
+PostgreSQL type rides along in the field metadata, so staging tables get the source's types
+and PostgreSQL itself parses the text back on load: the round trip is lossless.
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 PG_TYPE_KEY = b"pg_type"
-_NUMERIC = re.compile(r"^numeric\((\d+),(\d+)\)$")
 
 
 def arrow_type(pg_type: str) -> pa.DataType:
@@ -28,16 +28,8 @@ def arrow_type(pg_type: str) -> pa.DataType:
         "real": pa.float32(),
         "double precision": pa.float64(),
         "boolean": pa.bool_(),
-        "date": pa.date32(),
-        "timestamp without time zone": pa.timestamp("us"),
-        "timestamp with time zone": pa.timestamp("us", tz="UTC"),
     }
-    if pg_type in simple:
-        return simple[pg_type]
-    match = _NUMERIC.match(pg_type.replace(" ", ""))
-    if match and int(match.group(1)) <= 38:
-        return pa.decimal128(int(match.group(1)), int(match.group(2)))
-    return pa.string()
+    return simple.get(pg_type, pa.string())
 
 
 def arrow_schema(columns: list[tuple[str, str]]) -> pa.Schema:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef, ident_list
 from syncgate.errors import FatalError
 from syncgate.pipeline.gc_pause import gc_paused
+from syncgate.pipeline.hashing import keyed_hash
 from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.window import Window, plan_window
 from syncgate.spec.model import FlowSpec
@@ -36,6 +38,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Always bind at least one parameter: psycopg then reads an inlined `source.query`'s escaped
+# ``%%`` as ``%`` in every statement, COPY included.
+PARAMS: dict[str, Any] = {"syncgate": None}
 KEY_SEPARATOR = "\x1f"  # joins composite primary keys into one comparable string
 
 
@@ -47,12 +52,14 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         ensure_state_schema(target)
         mark = read_watermark(target, spec.id)
         target.commit()
-    window = plan_window(spec.source.cursor, run, mark)
+    window = plan_window(spec.source.cursor, run, mark, skip_boundary=spec.target.write == "append")
     directory = landing.batch_dir(spec.id, batch_id)
 
     with connect(spec.source.conn_id) as source:
         source.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         columns = _source_columns(source, spec)
+        _check_soft_delete_type(spec, columns)
+        hashed = _hashed_columns(spec, columns)
         relation = _relation(spec)
         condition, params = _window_sql(spec, window)
         data_path = directory / "data.parquet"
@@ -62,6 +69,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
             params,
             columns,
             data_path,
+            hashed,
         )
         files = {"data": str(data_path)}
         key_bytes = 0
@@ -71,7 +79,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
             _, key_bytes = _copy_to_parquet(
                 source,
                 _select(relation, spec.source.primary_key, None),
-                {},
+                dict(PARAMS),
                 key_columns,
                 keys_path,
             )
@@ -86,11 +94,13 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         "run_id": run.run_id,
         "batch_id": batch_id,
         "files": files,
-        "columns": columns,
+        # Hashed columns left the source as text digests: the clear values never landed.
+        "columns": [(c, "text" if c in hashed else t) for c, t in columns],
         "rows": rows,
         "bytes": data_bytes + key_bytes,
         "window": window.as_dict(),
         "watermark_before": mark.value,
+        "watermark_batch_before": mark.batch_id,
         "watermark_after": watermark_after if window.moves_watermark else mark.value,
         "boundary": _save_boundary(directory, new_mark) if window.moves_watermark else None,
         "seconds": {"extract": seconds},
@@ -141,13 +151,44 @@ def _source_columns(conn: psycopg.Connection[Any], spec: FlowSpec) -> Columns:
     return chosen
 
 
+def _check_soft_delete_type(spec: FlowSpec, columns: Columns) -> None:
+    column = spec.source.soft_delete_column
+    if column is None:
+        return
+    pg_type = dict(columns)[column]
+    if pg_type != "boolean" and not pg_type.startswith(("timestamp", "date")):
+        raise FatalError(
+            f"flow {spec.id!r}: soft_delete_column {column!r} is {pg_type}; it must be boolean (true = "
+            "deleted) or a date/timestamp (set = deleted), or every row with a value would be deleted"
+        )
+
+
+def _hashed_columns(spec: FlowSpec, columns: Columns) -> dict[str, bytes]:
+    """Source columns to hash before landing, with the key (PII never lands in clear)."""
+    names = [c for c, _ in columns if spec.transform.output_name(c) in spec.transform.hash]
+    if not names:
+        return {}
+    key = settings.hash_key()
+    if key is None:
+        raise FatalError(
+            f"flow {spec.id!r} hashes {', '.join(spec.transform.hash)} but SYNCGATE_HASH_KEY is not set: "
+            "refusing to land PII with an unkeyed (reversible by dictionary) hash"
+        )
+    return dict.fromkeys(names, key)
+
+
 def _relation(spec: FlowSpec) -> sql.Composable:
     from psycopg import sql
 
     if spec.source.table:
         return TableRef.parse(spec.source.table).sql
     # The query comes from the spec author (a trusted, reviewed file), never from run input.
-    return sql.SQL("({}) AS syncgate_source").format(sql.SQL(str(spec.source.query)))
+    return sql.SQL("({}) AS syncgate_source").format(sql.SQL(escape_percent(str(spec.source.query))))
+
+
+def escape_percent(query: str) -> str:
+    """Make a literal query safe to execute with bound parameters (``LIKE 'a%'``, ``x % 2``)."""
+    return query.replace("%", "%%")
 
 
 def _key_expr(primary_key: list[str]) -> sql.Composable:
@@ -163,9 +204,9 @@ def _window_sql(spec: FlowSpec, window: Window) -> tuple[sql.Composable | None, 
     from psycopg import sql
 
     if window.lower is None and window.upper is None:
-        return None, {}
+        return None, dict(PARAMS)
     cursor = sql.Identifier(str(spec.source.cursor))
-    params: dict[str, Any] = {"lower": window.lower, "upper": window.upper}
+    params: dict[str, Any] = {**PARAMS, "lower": window.lower, "upper": window.upper}
     if window.upper is not None:
         return sql.SQL("{c} >= %(lower)s AND {c} < %(upper)s").format(c=cursor), params
     if not window.skip_keys:
@@ -194,15 +235,22 @@ def _copy_to_parquet(
     params: dict[str, Any],
     columns: Columns,
     path: Any,
+    hashed: dict[str, bytes] | None = None,
 ) -> tuple[int, int]:
     from psycopg import sql
 
     schema = arrow_schema(columns)
+    landed = arrow_schema([(c, "text" if c in (hashed or {}) else t) for c, t in columns])
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
-    with landing.ParquetSink(path, schema) as sink, conn.cursor() as cur, gc_paused():
-        with cur.copy(statement, params or None) as copy:
+    with landing.ParquetSink(path, landed) as sink, conn.cursor() as cur, gc_paused():
+        with cur.copy(statement, params) as copy:
             for chunk in _chunks(copy, settings.batch_bytes()):
-                sink.write(_parse_csv(chunk, schema))
+                table = _parse_csv(chunk, schema)
+                for name, key in (hashed or {}).items():
+                    table = table.set_column(
+                        table.schema.get_field_index(name), name, keyed_hash(table[name], key)
+                    )
+                sink.write(table)
         size = sink.close()
     return sink.rows, size
 
@@ -222,6 +270,21 @@ def _chunks(copy: Any, limit: int) -> Iterator[bytes]:
 
 
 def _parse_csv(chunk: bytes, schema: pa.Schema) -> pa.Table:
+    import pyarrow as pa
+
+    try:
+        return _read_csv(chunk, schema)
+    except pa.ArrowInvalid as exc:
+        # Arrow's message quotes the offending value, which may be PII: name the column only.
+        index = re.search(r"column #(\d+)", str(exc))
+        column = schema.names[int(index.group(1))] if index else "?"
+        raise FatalError(
+            f"a value of source column {column!r} cannot be represented as {schema.field(column).type if index else 'its Arrow type'}; "
+            "cast it in `source.query` (e.g. to text)"
+        ) from None
+
+
+def _read_csv(chunk: bytes, schema: pa.Schema) -> pa.Table:
     import pyarrow.csv as pcsv
 
     table = pcsv.read_csv(
@@ -258,19 +321,19 @@ def _next_watermark(
     query = sql.SQL("SELECT max({c})::text FROM {r}").format(c=cursor, r=relation)
     if condition is not None:
         query = sql.SQL("{} WHERE {}").format(query, condition)
-    row = conn.execute(query, params or None).fetchone()
+    row = conn.execute(query, params).fetchone()
     value = row[0] if row else None
     if value is None:
         return None
     keys: list[str] = []
-    if spec.source.primary_key:
+    if spec.source.primary_key and spec.target.write == "append":  # only append skips them
         keys = [
             r[0]
             for r in conn.execute(
-                sql.SQL("SELECT {k} FROM {r} WHERE {c} = %s").format(
+                sql.SQL("SELECT {k} FROM {r} WHERE {c} = %(value)s").format(
                     k=_key_expr(spec.source.primary_key), r=relation, c=cursor
                 ),
-                (value,),
+                {**PARAMS, "value": value},
             )
         ]
     return {"value": value, "keys": keys}

@@ -106,18 +106,21 @@ def _copy_into(
 
 
 def _drop_stale_staging(conn: psycopg.Connection[Any], flow_id: str, keep: str) -> None:
-    """Drop staging kept from this flow's earlier finished runs (rejected batches included)."""
+    """Drop what this flow's earlier finished runs kept for inspection: staging tables and
+    landed files of rejected or failed batches."""
     from psycopg import sql
 
     stale = conn.execute(
-        "SELECT staging_table FROM syncgate.sync_runs "
+        "SELECT staging_table, batch_id FROM syncgate.sync_runs "
         "WHERE flow_id = %s AND run_id <> %s AND status <> 'running' AND staging_table IS NOT NULL",
         (flow_id, keep),
     ).fetchall()
-    for (name,) in stale:
+    for name, batch_id in stale:
         table = TableRef.parse(name)
         for ref in (table, TableRef(table.schema, f"{table.name}__keys")):
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ref.sql))
+        if batch_id:
+            landing.remove_batch(flow_id, batch_id)
     if stale:
         conn.execute(
             "UPDATE syncgate.sync_runs SET staging_table = NULL "

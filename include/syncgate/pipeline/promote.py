@@ -45,14 +45,25 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
                     "Batch %s of flow %s was already promoted: nothing to do", manifest["batch_id"], spec.id
                 )
                 return _counts(done)
-            if manifest["window"]["moves_watermark"] and mark.value != manifest["watermark_before"]:
+            moved = (mark.value, mark.batch_id) != (
+                manifest["watermark_before"],
+                manifest.get("watermark_batch_before"),
+            )
+            if manifest["window"]["moves_watermark"] and moved:
                 raise ConcurrentRunError(
                     f"the watermark of flow {spec.id!r} moved from {manifest['watermark_before']!r} to "
                     f"{mark.value!r} since this batch was extracted; rerun the flow"
                 )
             if relation_exists(conn, target):
                 _check_target_columns(conn, target, columns)
-                counts = _write(conn, spec, run, staging, target, [c for c, _ in columns], manifest)
+                counts = _write(conn, spec, run, staging, target, columns, manifest)
+            elif manifest["window"]["from"] is not None:
+                # Adopting a partial (incremental or backfill) batch would silently shrink the target.
+                raise FatalError(
+                    f"target {target} is missing but flow {spec.id!r} has a watermark: to reload it in "
+                    f"full, reset the flow (DELETE FROM syncgate.watermarks WHERE flow_id = '{spec.id}') "
+                    "and run it again"
+                )
             else:
                 counts = _adopt_staging(conn, spec, staging, target, int(manifest["staged_rows"]))
             if manifest["window"]["moves_watermark"] and manifest.get("boundary"):
@@ -115,11 +126,12 @@ def _write(
     run: RunInfo,
     staging: TableRef,
     target: TableRef,
-    columns: list[str],
+    typed_columns: list[tuple[str, str]],
     manifest: dict[str, Any],
 ) -> dict[str, int]:
     counts = {"rows_inserted": 0, "rows_updated": 0, "rows_deleted": 0}
     live = _live_rows(spec, "s")
+    columns = [c for c, _ in typed_columns]
     cols = ident_list(columns)
     write = spec.target.write
     if write == "replace":
@@ -130,13 +142,17 @@ def _write(
                 "INSERT INTO {t} ({c}) SELECT {sc} FROM {s} AS s WHERE {live}",
                 t=target.sql,
                 c=cols,
-                sc=_row(columns, "s", paren=False),
+                sc=_qualified(columns, "s"),
                 s=staging.sql,
                 live=live,
             )  # fmt: skip
         ).rowcount
     else:
-        counts["rows_updated"], counts["rows_inserted"] = _merge(conn, spec, staging, target, columns, live)
+        # A backfill may race a live run: never let its older rows overwrite newer ones.
+        newer_only = spec.target_cursor if run.is_backfill else None
+        counts["rows_updated"], counts["rows_inserted"] = _merge(
+            conn, spec, staging, target, typed_columns, live, newer_only
+        )
     if write != "replace":
         counts["rows_deleted"] += _apply_deletes(conn, spec, run, staging, target, manifest)
     return counts
@@ -147,30 +163,35 @@ def _merge(
     spec: FlowSpec,
     staging: TableRef,
     target: TableRef,
-    columns: list[str],
+    typed_columns: list[tuple[str, str]],
     live: sql.Composable,
+    newer_only: str | None = None,
 ) -> tuple[int, int]:
     from psycopg import sql
 
     key = spec.target_primary_key
-    values = [c for c in columns if c not in key]
+    columns = [c for c, _ in typed_columns]
+    values = [(c, t) for c, t in typed_columns if c not in key]
     match = _key_match(key, "t", "s")
     updated = 0
     if values:
+        guard: sql.Composable = sql.SQL("")
+        if newer_only:
+            guard = sql.SQL(" AND s.{0} >= t.{0}").format(sql.Identifier(newer_only))
         updated = conn.execute(
             _sql(
-                "UPDATE {t} AS t SET {sets} FROM {s} AS s WHERE {match} AND ({live_s}) "
+                "UPDATE {t} AS t SET {sets} FROM {s} AS s WHERE {match} AND ({live_s}){guard} "
                 "AND ({tv}) IS DISTINCT FROM ({sv})",
-                t=target.sql, s=staging.sql, match=match, live_s=live,
-                sets=sql.SQL(", ").join(sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c in values),
-                tv=_row(values, "t"), sv=_row(values, "s"),
+                t=target.sql, s=staging.sql, match=match, live_s=live, guard=guard,
+                sets=sql.SQL(", ").join(sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c, _ in values),
+                tv=_comparable_row(values, "t"), sv=_comparable_row(values, "s"),
             )
         ).rowcount  # fmt: skip
     inserted = conn.execute(
         _sql(
             "INSERT INTO {t} ({c}) SELECT {sc} FROM {s} AS s WHERE ({live_s}) "
             "AND NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {match})",
-            t=target.sql, c=ident_list(columns), sc=_row(columns, "s", paren=False), s=staging.sql,
+            t=target.sql, c=ident_list(columns), sc=_qualified(columns, "s"), s=staging.sql,
             live_s=live, match=match,
         )
     ).rowcount  # fmt: skip
@@ -229,15 +250,28 @@ def _key_match(key: list[str], left: str, right: str) -> sql.Composable:
     )
 
 
-def _row(columns: list[str], alias: str, paren: bool = True) -> sql.Composable:
+def _qualified(columns: list[str], alias: str) -> sql.Composable:
     from psycopg import sql
 
-    body = sql.SQL(", ").join(
+    return sql.SQL(", ").join(
         sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)) for c in columns
     )
-    if paren and len(columns) == 1:
-        return sql.SQL("ROW({})").format(body)
-    return body
+
+
+# Types without an equality operator: compared by their text form.
+_NO_EQUALITY = ("json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle")
+
+
+def _comparable_row(columns: list[tuple[str, str]], alias: str) -> sql.Composable:
+    from psycopg import sql
+
+    parts = []
+    for name, pg_type in columns:
+        ref = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(name))
+        base = pg_type.split("(")[0].removesuffix("[]").strip()
+        parts.append(sql.SQL("{}::text").format(ref) if base in _NO_EQUALITY else ref)
+    body = sql.SQL(", ").join(parts)
+    return sql.SQL("ROW({})").format(body) if len(parts) == 1 else body
 
 
 def _is_empty(conn: psycopg.Connection[Any], table: TableRef) -> bool:

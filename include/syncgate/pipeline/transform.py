@@ -1,20 +1,18 @@
 """Transform: apply the spec's declarative transform to the landed batch, row group by row group.
 
-Order: rename, cast, map_values, hash, drop. ``cast`` changes the PostgreSQL type the column is
+Order: rename, cast, map_values, drop. ``cast`` changes the PostgreSQL type the column is
 staged with (PostgreSQL converts on load, so a bad value fails the load, never the target).
+``hash`` is applied earlier, by extract, so PII never lands in clear.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from syncgate import landing, settings
+from syncgate import landing
 from syncgate.arrow_types import arrow_schema
-from syncgate.errors import FatalError
 from syncgate.spec.model import FlowSpec, Transform
 
 if TYPE_CHECKING:
@@ -30,18 +28,12 @@ def transform(spec: FlowSpec, manifest: dict[str, Any]) -> dict[str, Any]:
     columns = output_columns(steps, [tuple(c) for c in manifest["columns"]])
     if not _has_work(steps):
         return _done(manifest, columns, manifest["files"]["data"], started)
-    key = settings.hash_key()
-    if steps.hash and key is None:
-        raise FatalError(
-            f"flow {spec.id!r} hashes {', '.join(steps.hash)} but SYNCGATE_HASH_KEY is not set: "
-            "refusing to write PII with an unkeyed (reversible by dictionary) hash"
-        )
     source_url = manifest["files"]["data"]
     out = landing.as_path(source_url).parent / "transformed.parquet"
     schema = _text_for_casts(arrow_schema(columns), steps)
     with landing.ParquetSink(out, schema) as sink:
         for table in landing.read_batches(source_url):
-            sink.write(apply(steps, table, key).cast(schema))
+            sink.write(apply(steps, table).cast(schema))
         sink.close()
     return _done(manifest, columns, str(out), started)
 
@@ -59,7 +51,7 @@ def output_columns(steps: Transform, columns: list[tuple[str, str]]) -> list[tup
     return result
 
 
-def apply(steps: Transform, table: pa.Table, key: bytes | None) -> pa.Table:
+def apply(steps: Transform, table: pa.Table) -> pa.Table:
     """Apply the transform to one Arrow table (pure, for tests and the task alike)."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -70,8 +62,6 @@ def apply(steps: Transform, table: pa.Table, key: bytes | None) -> pa.Table:
         table = _replace(table, name, pc.cast(table[name], pa.string()))
     for name, mapping in steps.map_values.items():
         table = _replace(table, name, _map_values(table[name], mapping))
-    for name in steps.hash:
-        table = _replace(table, name, _keyed_hash(table[name], key or b""))
     return table.drop_columns([n for n in steps.drop if n in table.column_names])
 
 
@@ -86,7 +76,7 @@ def _text_for_casts(schema: pa.Schema, steps: Transform) -> pa.Schema:
 
 
 def _has_work(steps: Transform) -> bool:
-    return bool(steps.rename or steps.cast or steps.map_values or steps.hash or steps.drop)
+    return bool(steps.rename or steps.cast or steps.map_values or steps.drop)
 
 
 def _replace(table: pa.Table, name: str, values: Any) -> pa.Table:
@@ -103,21 +93,6 @@ def _map_values(column: Any, mapping: dict[str, str | None]) -> Any:
     index = pc.index_in(text, value_set=keys)
     mapped = pc.take(pa.array(list(mapping.values()), pa.string()), index)
     return pc.if_else(pc.is_null(index), text, mapped)
-
-
-def _keyed_hash(column: Any, key: bytes) -> Any:
-    """HMAC-SHA256 hex digest per value (nulls stay null); computed once per distinct value."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    text = pc.cast(column, pa.string()).combine_chunks()
-    encoded = text.dictionary_encode()
-    digests = pa.array(
-        [None if v is None else hmac.new(key, v.encode(), hashlib.sha256).hexdigest()
-         for v in encoded.dictionary.to_pylist()],
-        pa.string(),
-    )  # fmt: skip
-    return pc.take(digests, encoded.indices)
 
 
 def _done(

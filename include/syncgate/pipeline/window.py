@@ -1,9 +1,11 @@
 """Which slice of the source a run reads: the incremental window.
 
 - First run, or no cursor: the whole table.
-- Later runs: rows with ``cursor >= watermark``, minus the rows at exactly the watermark that
-  the previous run already promoted (their keys are stored with the watermark). Rows that share
-  the boundary value are therefore neither lost (``>=``) nor duplicated (boundary keys).
+- Later runs: rows with ``cursor >= watermark``. Rows that share the boundary value are never
+  lost (``>=``). Merge re-reads them and leaves them untouched unless they changed (so an
+  update that keeps the cursor value is still picked up). Append cannot re-read them without
+  duplicating, so it skips the boundary rows the previous run promoted (their keys are stored
+  with the watermark); an update that keeps the cursor value is then not seen.
 - Backfill runs: exactly ``[interval_start, interval_end)`` of the cursor; they never move the
   live watermark.
 """
@@ -31,7 +33,7 @@ class Window:
         return {"from": self.lower, "to": self.upper, "moves_watermark": self.moves_watermark}
 
 
-def plan_window(cursor: str | None, run: RunInfo, mark: Watermark) -> Window:
+def plan_window(cursor: str | None, run: RunInfo, mark: Watermark, skip_boundary: bool = False) -> Window:
     """Decide the window of ``run`` from the committed watermark."""
     if run.is_backfill:
         if cursor is None:
@@ -48,4 +50,4 @@ def plan_window(cursor: str | None, run: RunInfo, mark: Watermark) -> Window:
         )
     if cursor is None or mark.value is None:
         return Window()
-    return Window(lower=mark.value, skip_keys=list(mark.boundary_keys))
+    return Window(lower=mark.value, skip_keys=list(mark.boundary_keys) if skip_boundary else [])

@@ -26,11 +26,16 @@ from syncgate.spec.expectation_types import KNOWN_EXPECTATION_TYPES
 # Plain SQL identifiers only: they are always quoted anyway, this keeps names portable
 # across Parquet, GX and PostgreSQL.
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=63)]
-FlowId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=50)]
+# At most 40 characters: staging tables are named <id>__<12 hex>__keys within PostgreSQL's 63.
+FlowId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 # ``schema.table`` or ``table`` (then ``public``).
 TableName = Annotated[str, StringConstraints(pattern=r"^([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$")]
 # A PostgreSQL type name as written in DDL, e.g. ``numeric(12,2)`` or ``timestamp with time zone``.
-_PG_TYPE = re.compile(r"^[a-z_][a-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?( with(out)? time zone)?(\[\])?$")
+# One type name (multi-word only where PostgreSQL has them), no column clauses.
+_PG_TYPE = re.compile(
+    r"^(double precision|character varying|bit varying|[a-z_][a-z0-9_]*)"
+    r"(\(\s*\d+\s*(,\s*\d+\s*)?\))?( with(out)? time zone)?(\[\])?$"
+)
 PgType = Annotated[str, StringConstraints(pattern=_PG_TYPE.pattern, to_lower=True)]
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
@@ -186,6 +191,21 @@ class FlowSpec(_Strict):
     def _check(self) -> FlowSpec:
         if self.target.write == "merge" and not self.source.primary_key:
             raise ValueError("`target.write: merge` needs `source.primary_key`")
+        if self.target.write == "replace" and self.source.cursor:
+            raise ValueError(
+                "`target.write: replace` rewrites the whole target from each batch: it cannot be "
+                "combined with an incremental `source.cursor` (use merge, or drop the cursor)"
+            )
+        keys = set(self.target_primary_key)
+        reshaped = keys & (set(self.transform.hash) | set(self.transform.map_values))
+        if reshaped:
+            raise ValueError(
+                f"primary key column(s) {', '.join(sorted(reshaped))} cannot be hashed or value-mapped: "
+                "the target's keys must match the source's for updates and deletes"
+            )
+        both = set(self.transform.hash) & set(self.transform.map_values)
+        if both:
+            raise ValueError(f"column(s) {', '.join(sorted(both))} cannot be both hashed and value-mapped")
         protected = {*self.source.primary_key, self.source.cursor, self.source.soft_delete_column}
         renamed_protected = {self.transform.output_name(c) for c in protected if c}
         dropped = renamed_protected & set(self.transform.drop)

@@ -15,15 +15,16 @@ class Watermark:
 
     value: str | None = None
     boundary_keys: list[str] = field(default_factory=list)
+    batch_id: str | None = None  # the batch that set it: tells two runs' equal values apart
 
 
 def read_watermark(conn: psycopg.Connection[Any], flow_id: str) -> Watermark:
     row = conn.execute(
-        "SELECT value, boundary_keys FROM syncgate.watermarks WHERE flow_id = %s", (flow_id,)
+        "SELECT value, boundary_keys, batch_id FROM syncgate.watermarks WHERE flow_id = %s", (flow_id,)
     ).fetchone()
     if row is None:
         return Watermark()
-    return Watermark(row[0], list(row[1] or []))
+    return Watermark(row[0], list(row[1] or []), row[2])
 
 
 def lock_watermark(conn: psycopg.Connection[Any], flow_id: str) -> Watermark:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
+from syncgate.pipeline.hashing import keyed_hash
 from syncgate.pipeline.transform import apply, output_columns
 from syncgate.spec.model import Transform
 
@@ -29,23 +30,24 @@ def batch() -> pa.Table:
     )
 
 
-def test_applies_rename_cast_map_hash_and_drop_in_order() -> None:
-    out = apply(STEPS, batch(), b"k1")
+def test_applies_rename_cast_map_and_drop_in_order() -> None:
+    out = apply(STEPS, batch())
     assert out.column_names == ["id", "status", "amount_usd", "email"]
     # Listed values are mapped (to NULL too), unlisted values pass through unchanged.
     assert out["status"].to_pylist() == ["pending", "shipped", None, "Q"]
     # Cast columns travel as text; PostgreSQL applies the type on load. NULL stays NULL.
     assert out["amount_usd"].to_pylist() == ["1.5", None, "3.25", "0"]
-    emails = out["email"].to_pylist()
-    assert emails[1] is None
-    assert emails[0] == emails[2] != emails[3]
-    assert all(len(e) == 64 and "@" not in e for e in emails if e)
+    # Hashing happened at extract, before landing: the transform leaves the column alone.
+    assert out["email"].to_pylist() == batch()["email"].to_pylist()
 
 
-def test_hash_is_keyed() -> None:
-    first = apply(STEPS, batch(), b"k1")["email"].to_pylist()
-    second = apply(STEPS, batch(), b"k2")["email"].to_pylist()
-    assert first[0] != second[0]
+def test_keyed_hash() -> None:
+    emails = batch()["email"]
+    first = keyed_hash(emails, b"k1").to_pylist()
+    assert first[1] is None
+    assert first[0] == first[2] != first[3]
+    assert all(len(e) == 64 and "@" not in e for e in first if e)
+    assert keyed_hash(emails, b"k2").to_pylist()[0] != first[0]
 
 
 def test_output_columns_follow_the_transform() -> None:
@@ -61,4 +63,4 @@ def test_output_columns_follow_the_transform() -> None:
 
 def test_empty_transform_changes_nothing() -> None:
     table = batch()
-    assert apply(Transform(), table, None).equals(table)
+    assert apply(Transform(), table).equals(table)

@@ -25,11 +25,18 @@ def test_no_cursor_is_a_full_refresh_even_with_a_watermark() -> None:
     assert window.lower is None and window.skip_keys == []
 
 
-def test_incremental_reads_from_the_watermark_skipping_promoted_boundary_rows() -> None:
+def test_incremental_merge_rereads_the_boundary_rows() -> None:
+    # Merge leaves unchanged rows untouched, and sees updates that keep the cursor value.
     window = plan_window("updated_at", RunInfo("f", "r2", "scheduled"), Watermark("2026-01-01", ["7", "9"]))
     assert window.lower == "2026-01-01" and window.upper is None
-    assert window.skip_keys == ["7", "9"]
+    assert window.skip_keys == []
     assert window.moves_watermark
+
+
+def test_incremental_append_skips_the_promoted_boundary_rows() -> None:
+    mark = Watermark("2026-01-01", ["7", "9"])
+    window = plan_window("updated_at", RunInfo("f", "r2"), mark, skip_boundary=True)
+    assert window.skip_keys == ["7", "9"]
 
 
 def test_backfill_reads_exactly_its_interval_and_keeps_the_watermark() -> None:

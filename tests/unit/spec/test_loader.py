@@ -98,6 +98,16 @@ def test_the_documented_example_is_valid(tmp_path: Path) -> None:
         ({"target__write": "upsert"}, "target.write", ""),
         ({"id": "Bad-Id"}, "id", ""),
         ({"source__columns": ["id", "status"]}, "source", "must include updated_at"),
+        ({"target__write": "replace"}, "(top level)", "cannot be combined with an incremental"),
+        ({"transform__hash": ["id"]}, "(top level)", "cannot be hashed or value-mapped"),
+        ({"transform__hash": ["status"]}, "(top level)", "cannot be both hashed and value-mapped"),
+        ({"id": "a" * 41}, "id", "at most 40 characters"),
+        (
+            {"transform__cast": {"amount_usd": "int generated always as identity"}},
+            "transform.cast.amount_usd",
+            "",
+        ),
+        ({"transform__cast": {"amount_usd": "text references other"}}, "transform.cast.amount_usd", ""),
     ],
 )
 def test_invalid_specs_name_file_and_field(tmp_path: Path, changes: dict, field: str, message: str) -> None:

@@ -12,13 +12,13 @@ export PYTHONPATH := $(CURDIR)/include
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
 	@touch $@
 
-venv: $(STAMP) ## Create .venv and install the pinned requirements
+venv: $(STAMP) ## Create .venv and install the pinned requirements (runtime + dev tools)
 
 demo: $(STAMP) ## Run the demo: embedded PostgreSQL + seeded ERP + Airflow UI + every flow once (Ctrl-C stops)
 	bash scripts/demo.sh

@@ -6,6 +6,7 @@ so that each task may run on a different worker.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from syncgate import settings
@@ -61,14 +62,21 @@ class ParquetSink:
             self.close()
 
 
-def read_batches(url: str) -> Any:
-    """Iterate the row groups of a landed file as Arrow tables (bounded memory)."""
+def read_batches(url: str, groups: Iterable[int] | None = None) -> Any:
+    """Iterate the row groups of a landed file (all, or the given ones) as Arrow tables."""
     import pyarrow.parquet as pq
 
     with as_path(url).open("rb") as handle:
         parquet = pq.ParquetFile(handle)
-        for i in range(parquet.num_row_groups):
+        for i in range(parquet.num_row_groups) if groups is None else groups:
             yield parquet.read_row_group(i)
+
+
+def row_groups(url: str) -> int:
+    import pyarrow.parquet as pq
+
+    with as_path(url).open("rb") as handle:
+        return int(pq.ParquetFile(handle).num_row_groups)
 
 
 def read_schema(url: str) -> pa.Schema:

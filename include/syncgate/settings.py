@@ -32,4 +32,10 @@ def hash_key() -> bytes | None:
 
 def batch_bytes() -> int:
     """Bytes of source data parsed per landed row group: bounds every task's memory."""
-    return int(os.environ.get("SYNCGATE_BATCH_BYTES", str(8 * 1024 * 1024)))
+    return int(os.environ.get("SYNCGATE_BATCH_BYTES", str(4 * 1024 * 1024)))
+
+
+def load_streams() -> int:
+    """Parallel COPY streams into staging (``SYNCGATE_LOAD_STREAMS``): PostgreSQL parses each
+    stream on its own core."""
+    return max(1, int(os.environ.get("SYNCGATE_LOAD_STREAMS", "2")))

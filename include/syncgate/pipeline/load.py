@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from syncgate import landing
+from syncgate import landing, settings
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.errors import FatalError
@@ -48,12 +48,12 @@ def load(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, An
         ensure_state_schema(conn)
         _drop_stale_staging(conn, spec.id, keep=run.run_id)
         try:
-            rows = _copy_into(conn, staging, columns, manifest["files"]["staged"])
+            rows = _copy_into(conn, spec.target.conn_id, staging, columns, manifest["files"]["staged"])
             if "keys" in manifest["files"]:
                 types = dict(columns)
                 key_columns = [(spec.transform.output_name(c), "") for c in spec.source.primary_key]
                 key_columns = [(n, types[n]) for n, _ in key_columns]
-                _copy_into(conn, keys_table(run), key_columns, manifest["files"]["keys"])
+                _copy_into(conn, spec.target.conn_id, keys_table(run), key_columns, manifest["files"]["keys"])
         except psycopg.errors.DataError as exc:
             # A value the declared type (e.g. a transform cast) rejects: fail before staging is used.
             raise FatalError(f"flow {spec.id!r}: a value could not be loaded into staging: {exc}") from None
@@ -73,9 +73,11 @@ def load(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, An
 
 
 def _copy_into(
-    conn: psycopg.Connection[Any], table: TableRef, columns: list[tuple[str, str]], url: str
+    conn: psycopg.Connection[Any], conn_id: str, table: TableRef, columns: list[tuple[str, str]], url: str
 ) -> int:
-    import pyarrow.csv as pcsv
+    """(Re)create ``table`` and COPY the landed file into it, over parallel streams."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from psycopg import sql
 
     definitions = sql.SQL(", ").join(
@@ -85,23 +87,55 @@ def _copy_into(
     )
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table.sql))
     conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} ({})").format(table.sql, definitions))
+    conn.commit()  # the other streams' connections must see the table
+    groups = landing.row_groups(url)
+    streams = min(settings.load_streams(), groups)
+    with gc_paused():
+        if streams <= 1:
+            rows = _copy_stream(conn, table, url, range(groups), read_ahead=True)
+        else:
+            # Each stream is a session of its own, so PostgreSQL parses them on separate cores.
+            with ThreadPoolExecutor(streams, thread_name_prefix="syncgate-load") as pool:
+                parts = [
+                    pool.submit(_copy_on_new_connection, conn_id, table, url, range(i, groups, streams))
+                    for i in range(streams)
+                ]
+                rows = sum(part.result() for part in parts)
+    conn.execute(sql.SQL("ANALYZE {}").format(table.sql))
+    return rows
+
+
+def _copy_on_new_connection(conn_id: str, table: TableRef, url: str, groups: range) -> int:
+    with connect(conn_id) as conn:
+        rows = _copy_stream(conn, table, url, groups, read_ahead=False)
+        conn.commit()
+    return rows
+
+
+def _copy_stream(
+    conn: psycopg.Connection[Any], table: TableRef, url: str, groups: range, *, read_ahead: bool
+) -> int:
+    import pyarrow.csv as pcsv
+    from psycopg import sql
+
     copy_sql = sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(table.sql)
     # Quote every non-null value so empty strings stay distinct from NULL (unquoted empty).
     options = pcsv.WriteOptions(include_header=False, quoting_style="all_valid", batch_size=65536)
 
     def encoded() -> Iterator[tuple[int, memoryview]]:
-        for batch in landing.read_batches(url):
+        for batch in landing.read_batches(url, groups):
             buffer = io.BytesIO()
             pcsv.write_csv(batch, buffer, options)
             yield batch.num_rows, buffer.getbuffer()
 
     rows = 0
-    with conn.cursor() as cur, cur.copy(copy_sql) as copy, gc_paused():
-        # Arrow encodes the next row group while PostgreSQL parses the previous one.
-        for count, data in prefetch(encoded(), depth=1):
+    # A single stream encodes the next row group while PostgreSQL parses the previous one;
+    # parallel streams already overlap each other, and reading ahead would double their memory.
+    chunks = prefetch(encoded(), depth=1) if read_ahead else encoded()
+    with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+        for count, data in chunks:
             copy.write(data)
             rows += count
-    conn.execute(sql.SQL("ANALYZE {}").format(table.sql))
     return rows
 
 

@@ -130,12 +130,18 @@ def test_a_value_the_declared_type_rejects_fails_the_load_not_the_target(databas
         "UPDATE public.orders SET note = '12.5' WHERE true",
         "UPDATE public.orders SET note = 'abc' WHERE id = 3",
     )
-    spec = make_spec(transform={"cast": {"note": "numeric(6,2)"}})
+    spec = make_spec(transform={"cast": {"note": "numeric(6,2)"}}, quality={"expectations": []})
     run = new_run(spec)
-    with pytest.raises(FatalError, match="could not be loaded into staging"):
+    with pytest.raises(FatalError, match="could not be loaded into staging") as caught:
         load(spec, run, transform(spec, extract(spec, run)))
+    assert "column 'note'" in str(caught.value) and "abc" not in str(caught.value)  # no values: PII
     assert rows(dst, "SELECT to_regclass('analytics.orders')") == [(None,)]
     assert watermark(dst) is None
+    # The half-filled staging table is on record, so the flow's next run drops it.
+    execute(dst, f"UPDATE syncgate.sync_runs SET status = 'failed' WHERE run_id = '{run.run_id}'")
+    execute(src, "UPDATE public.orders SET note = '1' WHERE id = 3")
+    sync(spec)
+    assert rows(dst, "SELECT count(*) FROM pg_tables WHERE schemaname = 'syncgate_staging'") == [(0,)]
 
 
 def test_a_watermark_moved_by_another_run_aborts_promote(databases: dict[str, str]) -> None:
@@ -179,3 +185,21 @@ def test_secrets_never_reach_audit_rows_reports_or_manifests(
     for path in (tmp_path / "reports").rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), f"secret written to {path}"
+
+
+def test_a_bad_value_in_one_parallel_load_stream_fails_the_load(
+    databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, dst = databases["src"], databases["dst"]
+    seed_orders(src, 3000)
+    execute(
+        src, "UPDATE public.orders SET note = '7'", "UPDATE public.orders SET note = 'oops' WHERE id = 2500"
+    )
+    monkeypatch.setenv("SYNCGATE_BATCH_BYTES", "4096")
+    monkeypatch.setenv("SYNCGATE_LOAD_STREAMS", "2")
+    spec = make_spec(transform={"cast": {"note": "integer"}}, quality={"expectations": []})
+    run = new_run(spec)
+    with pytest.raises(FatalError, match="column 'note'"):
+        load(spec, run, transform(spec, extract(spec, run)))
+    assert audit(dst, run.run_id)["staging_table"] is not None  # on record for the next run to drop
+    assert rows(dst, "SELECT to_regclass('analytics.orders')") == [(None,)]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from syncgate import landing, settings
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
-from syncgate.errors import FatalError
+from syncgate.errors import FatalError, RetriableError
 from syncgate.pipeline.gc_pause import gc_paused
 from syncgate.pipeline.prefetch import prefetch
 from syncgate.pipeline.run import RunInfo
@@ -47,6 +49,10 @@ def load(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, An
     with connect(spec.target.conn_id) as conn:
         ensure_state_schema(conn)
         _drop_stale_staging(conn, spec.id, keep=run.run_id)
+        # Recorded before any COPY commits: if this load fails midway, the flow's next run
+        # finds the half-filled table in the audit trail and drops it.
+        audit.update_run(conn, spec.id, run.run_id, staging_table=str(staging))
+        conn.commit()
         try:
             rows = _copy_into(conn, spec.target.conn_id, staging, columns, manifest["files"]["staged"])
             if "keys" in manifest["files"]:
@@ -56,11 +62,8 @@ def load(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, An
                 _copy_into(conn, spec.target.conn_id, keys_table(run), key_columns, manifest["files"]["keys"])
         except psycopg.errors.DataError as exc:
             # A value the declared type (e.g. a transform cast) rejects: fail before staging is used.
-            raise FatalError(f"flow {spec.id!r}: a value could not be loaded into staging: {exc}") from None
-        audit.update_run(
-            conn, spec.id, run.run_id, staging_table=str(staging),
-            load_seconds=time.monotonic() - started,
-        )  # fmt: skip
+            raise FatalError(f"flow {spec.id!r}: {describe_copy_error(exc)}") from None
+        audit.update_run(conn, spec.id, run.run_id, load_seconds=time.monotonic() - started)
         conn.commit()
     seconds = time.monotonic() - started
     log.info("Loaded %d rows into %s in %.2fs", rows, staging, seconds)
@@ -76,7 +79,7 @@ def _copy_into(
     conn: psycopg.Connection[Any], conn_id: str, table: TableRef, columns: list[tuple[str, str]], url: str
 ) -> int:
     """(Re)create ``table`` and COPY the landed file into it, over parallel streams."""
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
     from psycopg import sql
 
@@ -90,30 +93,43 @@ def _copy_into(
     conn.commit()  # the other streams' connections must see the table
     groups = landing.row_groups(url)
     streams = min(settings.load_streams(), groups)
+    stop = threading.Event()  # set on the first failure: the other streams give up too
     with gc_paused():
         if streams <= 1:
-            rows = _copy_stream(conn, table, url, range(groups), read_ahead=True)
+            rows = _copy_stream(conn, table, url, range(groups), stop, read_ahead=True)
         else:
             # Each stream is a session of its own, so PostgreSQL parses them on separate cores.
             with ThreadPoolExecutor(streams, thread_name_prefix="syncgate-load") as pool:
                 parts = [
-                    pool.submit(_copy_on_new_connection, conn_id, table, url, range(i, groups, streams))
+                    pool.submit(_copy_on_new_connection, conn_id, table, url, range(i, groups, streams), stop)
                     for i in range(streams)
                 ]
-                rows = sum(part.result() for part in parts)
+                try:
+                    rows = sum(part.result() for part in as_completed(parts))
+                except BaseException:
+                    stop.set()
+                    raise
     conn.execute(sql.SQL("ANALYZE {}").format(table.sql))
     return rows
 
 
-def _copy_on_new_connection(conn_id: str, table: TableRef, url: str, groups: range) -> int:
+def _copy_on_new_connection(
+    conn_id: str, table: TableRef, url: str, groups: range, stop: threading.Event
+) -> int:
     with connect(conn_id) as conn:
-        rows = _copy_stream(conn, table, url, groups, read_ahead=False)
+        rows = _copy_stream(conn, table, url, groups, stop, read_ahead=False)
         conn.commit()
     return rows
 
 
 def _copy_stream(
-    conn: psycopg.Connection[Any], table: TableRef, url: str, groups: range, *, read_ahead: bool
+    conn: psycopg.Connection[Any],
+    table: TableRef,
+    url: str,
+    groups: range,
+    stop: threading.Event,
+    *,
+    read_ahead: bool,
 ) -> int:
     import pyarrow.csv as pcsv
     from psycopg import sql
@@ -134,9 +150,22 @@ def _copy_stream(
     chunks = prefetch(encoded(), depth=1) if read_ahead else encoded()
     with conn.cursor() as cur, cur.copy(copy_sql) as copy:
         for count, data in chunks:
+            if stop.is_set():
+                raise RetriableError("load stream stopped: another stream failed")
             copy.write(data)
             rows += count
     return rows
+
+
+def describe_copy_error(exc: Exception) -> str:
+    """What PostgreSQL rejected and where, without quoting the value (it may be PII)."""
+    diag = getattr(exc, "diag", None)
+    context = (getattr(diag, "context", None) or "").splitlines()[0:1]
+    where = re.search(r"line (\d+), column (\w+)", context[0]) if context else None
+    located = f" (batch line {where.group(1)}, column {where.group(2)!r})" if where else ""
+    state = getattr(diag, "sqlstate", None) or "?"
+    kind = type(exc).__name__
+    return f"a value could not be loaded into staging{located}: {kind} [SQLSTATE {state}]"
 
 
 def _drop_stale_staging(conn: psycopg.Connection[Any], flow_id: str, keep: str) -> None:

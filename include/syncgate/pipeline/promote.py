@@ -45,10 +45,9 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
                     "Batch %s of flow %s was already promoted: nothing to do", manifest["batch_id"], spec.id
                 )
                 return _counts(done)
-            moved = (mark.value, mark.batch_id) != (
-                manifest["watermark_before"],
-                manifest.get("watermark_batch_before"),
-            )
+            moved = mark.value != manifest["watermark_before"]
+            if "watermark_batch_before" in manifest:  # absent in manifests of older releases
+                moved = moved or mark.batch_id != manifest["watermark_batch_before"]
             if manifest["window"]["moves_watermark"] and moved:
                 raise ConcurrentRunError(
                     f"the watermark of flow {spec.id!r} moved from {manifest['watermark_before']!r} to "
@@ -177,7 +176,7 @@ def _merge(
     if values:
         guard: sql.Composable = sql.SQL("")
         if newer_only:
-            guard = sql.SQL(" AND s.{0} >= t.{0}").format(sql.Identifier(newer_only))
+            guard = sql.SQL(" AND (t.{0} IS NULL OR s.{0} >= t.{0})").format(sql.Identifier(newer_only))
         updated = conn.execute(
             _sql(
                 "UPDATE {t} AS t SET {sets} FROM {s} AS s WHERE {match} AND ({live_s}){guard} "
@@ -206,14 +205,21 @@ def _apply_deletes(
     target: TableRef,
     manifest: dict[str, Any],
 ) -> int:
+    from psycopg import sql
+
     key = spec.target_primary_key
     deletes = spec.source.deletes
     if deletes == "soft":
+        guard: sql.Composable = sql.SQL("")
+        if run.is_backfill and spec.target_cursor:  # never delete a row a newer run brought back
+            guard = sql.SQL(" AND (t.{0} IS NULL OR s.{0} >= t.{0})").format(
+                sql.Identifier(spec.target_cursor)
+            )
         return conn.execute(
             _sql(
-                "DELETE FROM {t} AS t USING {s} AS s WHERE {match} AND NOT ({live_s})",
+                "DELETE FROM {t} AS t USING {s} AS s WHERE {match} AND NOT ({live_s}){guard}",
                 t=target.sql, s=staging.sql, match=_key_match(key, "t", "s"),
-                live_s=_live_rows(spec, "s"),
+                live_s=_live_rows(spec, "s"), guard=guard,
             )
         ).rowcount  # fmt: skip
     if deletes != "hard" or run.is_backfill:

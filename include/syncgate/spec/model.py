@@ -196,12 +196,12 @@ class FlowSpec(_Strict):
                 "`target.write: replace` rewrites the whole target from each batch: it cannot be "
                 "combined with an incremental `source.cursor` (use merge, or drop the cursor)"
             )
-        keys = set(self.target_primary_key)
-        reshaped = keys & (set(self.transform.hash) | set(self.transform.map_values))
+        compared = {*self.target_primary_key, self.target_cursor, self.target_soft_delete_column} - {None}
+        reshaped = compared & (set(self.transform.hash) | set(self.transform.map_values))
         if reshaped:
             raise ValueError(
-                f"primary key column(s) {', '.join(sorted(reshaped))} cannot be hashed or value-mapped: "
-                "the target's keys must match the source's for updates and deletes"
+                f"column(s) {', '.join(sorted(str(c) for c in reshaped))} cannot be hashed or value-mapped: "
+                "the flow compares primary key, cursor and soft delete values with the source's"
             )
         both = set(self.transform.hash) & set(self.transform.map_values)
         if both:

@@ -8,24 +8,20 @@ whatever the table size.
 
 from __future__ import annotations
 
-import io
 import logging
-import re
 import time
 import uuid
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from syncgate import landing, settings
-from syncgate.arrow_types import arrow_schema
 from syncgate.db.catalog import Columns, query_columns, table_columns
 from syncgate.db.connect import connect
-from syncgate.db.identifiers import TableRef, ident_list
+from syncgate.db.identifiers import TableRef
 from syncgate.errors import FatalError
-from syncgate.pipeline.gc_pause import gc_paused
-from syncgate.pipeline.hashing import keyed_hash
+from syncgate.pipeline.copy_out import copy_to_parquet
 from syncgate.pipeline.run import RunInfo
-from syncgate.pipeline.window import Window, plan_window
+from syncgate.pipeline.source_sql import PARAMS, next_watermark, select, source_relation, window_sql
+from syncgate.pipeline.window import plan_window
 from syncgate.spec.model import FlowSpec
 from syncgate.state import audit
 from syncgate.state.schema import ensure_state_schema
@@ -33,15 +29,8 @@ from syncgate.state.watermarks import read_watermark
 
 if TYPE_CHECKING:
     import psycopg
-    import pyarrow as pa
-    from psycopg import sql
 
 log = logging.getLogger(__name__)
-
-# Always bind at least one parameter: psycopg then reads an inlined `source.query`'s escaped
-# ``%%`` as ``%`` in every statement, COPY included.
-PARAMS: dict[str, Any] = {"syncgate": None}
-KEY_SEPARATOR = "\x1f"  # joins composite primary keys into one comparable string
 
 
 def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
@@ -60,12 +49,12 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         columns = _source_columns(source, spec)
         _check_soft_delete_type(spec, columns)
         hashed = _hashed_columns(spec, columns)
-        relation = _relation(spec)
-        condition, params = _window_sql(spec, window)
+        relation = source_relation(spec)
+        condition, params = window_sql(spec, window)
         data_path = directory / "data.parquet"
-        rows, data_bytes = _copy_to_parquet(
+        rows, data_bytes = copy_to_parquet(
             source,
-            _select(relation, [c for c, _ in columns], condition),
+            select(relation, [c for c, _ in columns], condition),
             params,
             columns,
             data_path,
@@ -76,15 +65,15 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         if spec.source.deletes == "hard" and spec.source.cursor and not run.is_backfill:
             key_columns = [c for c in columns if c[0] in spec.source.primary_key]
             keys_path = directory / "keys.parquet"
-            _, key_bytes = _copy_to_parquet(
+            _, key_bytes = copy_to_parquet(
                 source,
-                _select(relation, spec.source.primary_key, None),
+                select(relation, spec.source.primary_key, None),
                 dict(PARAMS),
                 key_columns,
                 keys_path,
             )
             files["keys"] = str(keys_path)
-        new_mark = _next_watermark(source, spec, relation, condition, params, window) if rows else None
+        new_mark = next_watermark(source, spec, relation, condition, params, window) if rows else None
         source.rollback()
 
     seconds = time.monotonic() - started
@@ -175,168 +164,6 @@ def _hashed_columns(spec: FlowSpec, columns: Columns) -> dict[str, bytes]:
             "refusing to land PII with an unkeyed (reversible by dictionary) hash"
         )
     return dict.fromkeys(names, key)
-
-
-def _relation(spec: FlowSpec) -> sql.Composable:
-    from psycopg import sql
-
-    if spec.source.table:
-        return TableRef.parse(spec.source.table).sql
-    # The query comes from the spec author (a trusted, reviewed file), never from run input.
-    return sql.SQL("({}) AS syncgate_source").format(sql.SQL(escape_percent(str(spec.source.query))))
-
-
-def escape_percent(query: str) -> str:
-    """Make a literal query safe to execute with bound parameters (``LIKE 'a%'``, ``x % 2``)."""
-    return query.replace("%", "%%")
-
-
-def _key_expr(primary_key: list[str]) -> sql.Composable:
-    from psycopg import sql
-
-    parts = [sql.SQL("{}::text").format(sql.Identifier(c)) for c in primary_key]
-    if len(parts) == 1:
-        return parts[0]
-    return sql.SQL("concat_ws({}, {})").format(sql.Literal(KEY_SEPARATOR), sql.SQL(", ").join(parts))
-
-
-def _window_sql(spec: FlowSpec, window: Window) -> tuple[sql.Composable | None, dict[str, Any]]:
-    from psycopg import sql
-
-    if window.lower is None and window.upper is None:
-        return None, dict(PARAMS)
-    cursor = sql.Identifier(str(spec.source.cursor))
-    params: dict[str, Any] = {**PARAMS, "lower": window.lower, "upper": window.upper}
-    if window.upper is not None:
-        return sql.SQL("{c} >= %(lower)s AND {c} < %(upper)s").format(c=cursor), params
-    if not window.skip_keys:
-        return sql.SQL("{c} >= %(lower)s").format(c=cursor), params
-    params["skip"] = window.skip_keys
-    return (
-        sql.SQL("{c} > %(lower)s OR ({c} = %(lower)s AND NOT ({k} = ANY(%(skip)s::text[])))").format(
-            c=cursor, k=_key_expr(spec.source.primary_key)
-        ),
-        params,
-    )
-
-
-def _select(relation: sql.Composable, columns: list[str], condition: sql.Composable | None) -> sql.Composed:
-    from psycopg import sql
-
-    query = sql.SQL("SELECT {} FROM {}").format(ident_list(columns), relation)
-    if condition is not None:
-        query = sql.SQL("{} WHERE {}").format(query, condition)
-    return query
-
-
-def _copy_to_parquet(
-    conn: psycopg.Connection[Any],
-    query: sql.Composed,
-    params: dict[str, Any],
-    columns: Columns,
-    path: Any,
-    hashed: dict[str, bytes] | None = None,
-) -> tuple[int, int]:
-    from psycopg import sql
-
-    schema = arrow_schema(columns)
-    landed = arrow_schema([(c, "text" if c in (hashed or {}) else t) for c, t in columns])
-    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
-    with landing.ParquetSink(path, landed) as sink, conn.cursor() as cur, gc_paused():
-        with cur.copy(statement, params) as copy:
-            for chunk in _chunks(copy, settings.batch_bytes()):
-                table = _parse_csv(chunk, schema)
-                for name, key in (hashed or {}).items():
-                    table = table.set_column(
-                        table.schema.get_field_index(name), name, keyed_hash(table[name], key)
-                    )
-                sink.write(table)
-        size = sink.close()
-    return sink.rows, size
-
-
-def _chunks(copy: Any, limit: int) -> Iterator[bytes]:
-    # COPY OUT yields one row per block, so every chunk ends on a row boundary.
-    parts: list[Any] = []
-    size = 0
-    for block in copy:
-        parts.append(block)
-        size += len(block)
-        if size >= limit:
-            yield b"".join(parts)
-            parts, size = [], 0
-    if parts:
-        yield b"".join(parts)
-
-
-def _parse_csv(chunk: bytes, schema: pa.Schema) -> pa.Table:
-    import pyarrow as pa
-
-    try:
-        return _read_csv(chunk, schema)
-    except pa.ArrowInvalid as exc:
-        # Arrow's message quotes the offending value, which may be PII: name the column only.
-        index = re.search(r"column #(\d+)", str(exc))
-        column = schema.names[int(index.group(1))] if index else "?"
-        raise FatalError(
-            f"a value of source column {column!r} cannot be represented as {schema.field(column).type if index else 'its Arrow type'}; "
-            "cast it in `source.query` (e.g. to text)"
-        ) from None
-
-
-def _read_csv(chunk: bytes, schema: pa.Schema) -> pa.Table:
-    import pyarrow.csv as pcsv
-
-    table = pcsv.read_csv(
-        io.BytesIO(chunk),
-        read_options=pcsv.ReadOptions(column_names=schema.names, block_size=1 << 24),
-        parse_options=pcsv.ParseOptions(newlines_in_values=True),
-        convert_options=pcsv.ConvertOptions(
-            column_types=schema,
-            # PostgreSQL CSV: unquoted empty = NULL, "" = empty string.
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-            true_values=["t"],
-            false_values=["f"],
-        ),
-    )
-    return table.cast(schema)
-
-
-def _next_watermark(
-    conn: psycopg.Connection[Any],
-    spec: FlowSpec,
-    relation: sql.Composable,
-    condition: sql.Composable | None,
-    params: dict[str, Any],
-    window: Window,
-) -> dict[str, Any] | None:
-    """Newest cursor value in the batch and the keys of every source row carrying it."""
-    from psycopg import sql
-
-    if spec.source.cursor is None or not window.moves_watermark:
-        return None
-    cursor = sql.Identifier(spec.source.cursor)
-    query = sql.SQL("SELECT max({c})::text FROM {r}").format(c=cursor, r=relation)
-    if condition is not None:
-        query = sql.SQL("{} WHERE {}").format(query, condition)
-    row = conn.execute(query, params).fetchone()
-    value = row[0] if row else None
-    if value is None:
-        return None
-    keys: list[str] = []
-    if spec.source.primary_key and spec.target.write == "append":  # only append skips them
-        keys = [
-            r[0]
-            for r in conn.execute(
-                sql.SQL("SELECT {k} FROM {r} WHERE {c} = %(value)s").format(
-                    k=_key_expr(spec.source.primary_key), r=relation, c=cursor
-                ),
-                {**PARAMS, "value": value},
-            )
-        ]
-    return {"value": value, "keys": keys}
 
 
 def _save_boundary(directory: Any, mark: dict[str, Any] | None) -> str | None:

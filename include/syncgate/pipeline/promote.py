@@ -18,6 +18,7 @@ from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef, ident_list
 from syncgate.errors import ConcurrentRunError, FatalError
 from syncgate.pipeline.load import keys_table
+from syncgate.pipeline.merge_sql import comparable_row, compose, key_match, live_rows, qualified
 from syncgate.pipeline.run import RunInfo
 from syncgate.spec.model import FlowSpec
 from syncgate.state import audit
@@ -77,7 +78,7 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
                 watermark_after=manifest["watermark_after"], staging_table=None, error=None, **counts,
             )  # fmt: skip
             for table in (staging, keys_table(run)):
-                conn.execute(_sql("DROP TABLE IF EXISTS {}", table.sql))
+                conn.execute(compose("DROP TABLE IF EXISTS {}", table.sql))
     _forget_landed(spec.id, manifest["batch_id"])
     log.info("Promoted batch %s into %s: %s in %.2fs", manifest["batch_id"], target, counts, seconds)
     return counts
@@ -90,16 +91,16 @@ def _adopt_staging(
     from psycopg import sql
 
     removed = conn.execute(
-        _sql("DELETE FROM {s} AS s WHERE NOT {live}", s=staging.sql, live=_live_rows(spec, "s"))
+        compose("DELETE FROM {s} AS s WHERE NOT {live}", s=staging.sql, live=live_rows(spec, "s"))
     ).rowcount
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target.schema)))
-    conn.execute(_sql("ALTER TABLE {} SET LOGGED", staging.sql))
-    conn.execute(_sql("ALTER TABLE {} SET SCHEMA {}", staging.sql, sql.Identifier(target.schema)))
+    conn.execute(compose("ALTER TABLE {} SET LOGGED", staging.sql))
+    conn.execute(compose("ALTER TABLE {} SET SCHEMA {}", staging.sql, sql.Identifier(target.schema)))
     moved = TableRef(target.schema, staging.name)
-    conn.execute(_sql("ALTER TABLE {} RENAME TO {}", moved.sql, sql.Identifier(target.name)))
+    conn.execute(compose("ALTER TABLE {} RENAME TO {}", moved.sql, sql.Identifier(target.name)))
     if spec.target_primary_key:
         conn.execute(
-            _sql("ALTER TABLE {} ADD PRIMARY KEY ({})", target.sql, ident_list(spec.target_primary_key))
+            compose("ALTER TABLE {} ADD PRIMARY KEY ({})", target.sql, ident_list(spec.target_primary_key))
         )
     log.info(
         "Created target table %s from the verified batch (%d soft-deleted rows left out)", target, removed
@@ -129,19 +130,19 @@ def _write(
     manifest: dict[str, Any],
 ) -> dict[str, int]:
     counts = {"rows_inserted": 0, "rows_updated": 0, "rows_deleted": 0}
-    live = _live_rows(spec, "s")
+    live = live_rows(spec, "s")
     columns = [c for c, _ in typed_columns]
     cols = ident_list(columns)
     write = spec.target.write
     if write == "replace":
-        counts["rows_deleted"] = conn.execute(_sql("DELETE FROM {}", target.sql)).rowcount
+        counts["rows_deleted"] = conn.execute(compose("DELETE FROM {}", target.sql)).rowcount
     if write in ("replace", "append") or _is_empty(conn, target):
         counts["rows_inserted"] = conn.execute(
-            _sql(
+            compose(
                 "INSERT INTO {t} ({c}) SELECT {sc} FROM {s} AS s WHERE {live}",
                 t=target.sql,
                 c=cols,
-                sc=_qualified(columns, "s"),
+                sc=qualified(columns, "s"),
                 s=staging.sql,
                 live=live,
             )  # fmt: skip
@@ -171,26 +172,26 @@ def _merge(
     key = spec.target_primary_key
     columns = [c for c, _ in typed_columns]
     values = [(c, t) for c, t in typed_columns if c not in key]
-    match = _key_match(key, "t", "s")
+    match = key_match(key, "t", "s")
     updated = 0
     if values:
         guard: sql.Composable = sql.SQL("")
         if newer_only:
             guard = sql.SQL(" AND (t.{0} IS NULL OR s.{0} >= t.{0})").format(sql.Identifier(newer_only))
         updated = conn.execute(
-            _sql(
+            compose(
                 "UPDATE {t} AS t SET {sets} FROM {s} AS s WHERE {match} AND ({live_s}){guard} "
                 "AND ({tv}) IS DISTINCT FROM ({sv})",
                 t=target.sql, s=staging.sql, match=match, live_s=live, guard=guard,
                 sets=sql.SQL(", ").join(sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c, _ in values),
-                tv=_comparable_row(values, "t"), sv=_comparable_row(values, "s"),
+                tv=comparable_row(values, "t"), sv=comparable_row(values, "s"),
             )
         ).rowcount  # fmt: skip
     inserted = conn.execute(
-        _sql(
+        compose(
             "INSERT INTO {t} ({c}) SELECT {sc} FROM {s} AS s WHERE ({live_s}) "
             "AND NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {match})",
-            t=target.sql, c=ident_list(columns), sc=_qualified(columns, "s"), s=staging.sql,
+            t=target.sql, c=ident_list(columns), sc=qualified(columns, "s"), s=staging.sql,
             live_s=live, match=match,
         )
     ).rowcount  # fmt: skip
@@ -216,10 +217,10 @@ def _apply_deletes(
                 sql.Identifier(spec.target_cursor)
             )
         return conn.execute(
-            _sql(
+            compose(
                 "DELETE FROM {t} AS t USING {s} AS s WHERE {match} AND NOT ({live_s}){guard}",
-                t=target.sql, s=staging.sql, match=_key_match(key, "t", "s"),
-                live_s=_live_rows(spec, "s"), guard=guard,
+                t=target.sql, s=staging.sql, match=key_match(key, "t", "s"),
+                live_s=live_rows(spec, "s"), guard=guard,
             )
         ).rowcount  # fmt: skip
     if deletes != "hard" or run.is_backfill:
@@ -227,68 +228,16 @@ def _apply_deletes(
     # The full key set of the source: the keys file when incremental, else the batch itself.
     keys = keys_table(run) if "keys" in manifest["files"] else staging
     return conn.execute(
-        _sql(
+        compose(
             "DELETE FROM {t} AS t WHERE NOT EXISTS (SELECT 1 FROM {k} AS s WHERE {match})",
-            t=target.sql, k=keys.sql, match=_key_match(key, "t", "s"),
+            t=target.sql, k=keys.sql, match=key_match(key, "t", "s"),
         )
     ).rowcount  # fmt: skip
 
 
-def _live_rows(spec: FlowSpec, alias: str) -> sql.Composable:
-    """Staged rows that are not soft-deleted (soft delete column null, or false for booleans)."""
-    from psycopg import sql
-
-    column = spec.target_soft_delete_column
-    if spec.source.deletes != "soft" or column is None:
-        return sql.SQL("TRUE")
-    ident = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column))
-    return sql.SQL("({c} IS NULL OR {c}::text IN ('false', 'f'))").format(c=ident)
-
-
-def _key_match(key: list[str], left: str, right: str) -> sql.Composable:
-    from psycopg import sql
-
-    return sql.SQL(" AND ").join(
-        sql.SQL("{}.{} = {}.{}").format(
-            sql.Identifier(left), sql.Identifier(c), sql.Identifier(right), sql.Identifier(c)
-        )
-        for c in key
-    )
-
-
-def _qualified(columns: list[str], alias: str) -> sql.Composable:
-    from psycopg import sql
-
-    return sql.SQL(", ").join(
-        sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)) for c in columns
-    )
-
-
-# Types without an equality operator: compared by their text form.
-_NO_EQUALITY = ("json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle")
-
-
-def _comparable_row(columns: list[tuple[str, str]], alias: str) -> sql.Composable:
-    from psycopg import sql
-
-    parts = []
-    for name, pg_type in columns:
-        ref = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(name))
-        base = pg_type.split("(")[0].removesuffix("[]").strip()
-        parts.append(sql.SQL("{}::text").format(ref) if base in _NO_EQUALITY else ref)
-    body = sql.SQL(", ").join(parts)
-    return sql.SQL("ROW({})").format(body) if len(parts) == 1 else body
-
-
 def _is_empty(conn: psycopg.Connection[Any], table: TableRef) -> bool:
-    row = conn.execute(_sql("SELECT NOT EXISTS (SELECT 1 FROM {})", table.sql)).fetchone()
+    row = conn.execute(compose("SELECT NOT EXISTS (SELECT 1 FROM {})", table.sql)).fetchone()
     return bool(row and row[0])
-
-
-def _sql(template: str, *args: Any, **kwargs: Any) -> sql.Composed:
-    from psycopg import sql
-
-    return sql.SQL(template).format(*args, **kwargs)
 
 
 def _counts(row: dict[str, Any]) -> dict[str, int]:

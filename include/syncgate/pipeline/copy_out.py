@@ -1,0 +1,95 @@
+"""Stream ``COPY ... TO STDOUT`` into a Parquet file through Arrow, in bounded chunks."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from syncgate import landing, settings
+from syncgate.arrow_types import arrow_schema
+from syncgate.db.catalog import Columns
+from syncgate.errors import FatalError
+from syncgate.pipeline.gc_pause import gc_paused
+from syncgate.pipeline.hashing import keyed_hash
+
+if TYPE_CHECKING:
+    import psycopg
+    import pyarrow as pa
+    from psycopg import sql
+
+
+def copy_to_parquet(
+    conn: psycopg.Connection[Any],
+    query: sql.Composed,
+    params: dict[str, Any],
+    columns: Columns,
+    path: Any,
+    hashed: dict[str, bytes] | None = None,
+) -> tuple[int, int]:
+    from psycopg import sql
+
+    schema = arrow_schema(columns)
+    landed = arrow_schema([(c, "text" if c in (hashed or {}) else t) for c, t in columns])
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
+    with landing.ParquetSink(path, landed) as sink, conn.cursor() as cur, gc_paused():
+        with cur.copy(statement, params) as copy:
+            for chunk in _chunks(copy, settings.batch_bytes()):
+                table = parse_csv(chunk, schema)
+                for name, key in (hashed or {}).items():
+                    table = table.set_column(
+                        table.schema.get_field_index(name), name, keyed_hash(table[name], key)
+                    )
+                sink.write(table)
+        size = sink.close()
+    return sink.rows, size
+
+
+def _chunks(copy: Any, limit: int) -> Iterator[bytes]:
+    # COPY OUT yields one row per block, so every chunk ends on a row boundary.
+    parts: list[Any] = []
+    size = 0
+    for block in copy:
+        parts.append(block)
+        size += len(block)
+        if size >= limit:
+            yield b"".join(parts)
+            parts, size = [], 0
+    if parts:
+        yield b"".join(parts)
+
+
+def parse_csv(chunk: bytes, schema: pa.Schema) -> pa.Table:
+    import pyarrow as pa
+
+    try:
+        return _read_csv(chunk, schema)
+    except pa.ArrowInvalid as exc:
+        # Arrow's message quotes the offending value, which may be PII: name the column only.
+        index = re.search(r"column #(\d+)", str(exc))
+        column = schema.names[int(index.group(1))] if index else "?"
+        raise FatalError(
+            f"a value of source column {column!r} cannot be represented as {schema.field(column).type if index else 'its Arrow type'}; "
+            "cast it in `source.query` (e.g. to text)"
+        ) from None
+
+
+def _read_csv(chunk: bytes, schema: pa.Schema) -> pa.Table:
+    import pyarrow.csv as pcsv
+
+    table = pcsv.read_csv(
+        io.BytesIO(chunk),
+        read_options=pcsv.ReadOptions(column_names=schema.names, block_size=1 << 24),
+        parse_options=pcsv.ParseOptions(newlines_in_values=True),
+        convert_options=pcsv.ConvertOptions(
+            column_types=schema,
+            # PostgreSQL CSV: unquoted empty = NULL, "" = empty string.
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
+        ),
+    )
+    return table.cast(schema)

@@ -1,0 +1,62 @@
+"""SQL building blocks of promote: key matches, change detection, the live-row filter."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from syncgate.spec.model import FlowSpec
+
+if TYPE_CHECKING:
+    from psycopg import sql
+
+
+def live_rows(spec: FlowSpec, alias: str) -> sql.Composable:
+    """Staged rows that are not soft-deleted (soft delete column null, or false for booleans)."""
+    from psycopg import sql
+
+    column = spec.target_soft_delete_column
+    if spec.source.deletes != "soft" or column is None:
+        return sql.SQL("TRUE")
+    ident = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column))
+    return sql.SQL("({c} IS NULL OR {c}::text IN ('false', 'f'))").format(c=ident)
+
+
+def key_match(key: list[str], left: str, right: str) -> sql.Composable:
+    from psycopg import sql
+
+    return sql.SQL(" AND ").join(
+        sql.SQL("{}.{} = {}.{}").format(
+            sql.Identifier(left), sql.Identifier(c), sql.Identifier(right), sql.Identifier(c)
+        )
+        for c in key
+    )
+
+
+def qualified(columns: list[str], alias: str) -> sql.Composable:
+    from psycopg import sql
+
+    return sql.SQL(", ").join(
+        sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)) for c in columns
+    )
+
+
+# Types without an equality operator: compared by their text form.
+_NO_EQUALITY = ("json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle")
+
+
+def comparable_row(columns: list[tuple[str, str]], alias: str) -> sql.Composable:
+    from psycopg import sql
+
+    parts = []
+    for name, pg_type in columns:
+        ref = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(name))
+        base = pg_type.split("(")[0].removesuffix("[]").strip()
+        parts.append(sql.SQL("{}::text").format(ref) if base in _NO_EQUALITY else ref)
+    body = sql.SQL(", ").join(parts)
+    return sql.SQL("ROW({})").format(body) if len(parts) == 1 else body
+
+
+def compose(template: str, *args: Any, **kwargs: Any) -> sql.Composed:
+    from psycopg import sql
+
+    return sql.SQL(template).format(*args, **kwargs)

@@ -11,6 +11,7 @@ test gets its own throwaway source and target databases.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TIERS = ("unit", "dags", "integration")
 TEST_PG_DIR = REPO / ".syncgate" / "pg-test"
-TEST_PG_PORT = int(os.environ.get("SYNCGATE_TEST_PG_PORT", "54339"))
+
+
+def _free_port() -> int:
+    # Another checkout's tests, or a demo, may hold a fixed port: ask the kernel for a free one.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+TEST_PG_PORT = int(os.environ.get("SYNCGATE_TEST_PG_PORT") or _free_port())
 # Airflow reads its configuration at import time: point it at a throwaway home first.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="syncgate-airflow-"))
 os.environ.update(
@@ -62,10 +72,11 @@ def pg_url() -> Iterator[str]:
     subprocess.run(["bash", str(script), "ensure-installed"], check=True, stdout=subprocess.DEVNULL)
     started = subprocess.run(
         ["bash", str(script), "start", str(TEST_PG_DIR), str(TEST_PG_PORT)],
-        check=True,
         capture_output=True,
         text=True,
     )
+    if started.returncode != 0:
+        pytest.fail(f"could not start the test PostgreSQL cluster:\n{started.stderr}", pytrace=False)
     yield started.stdout.strip().splitlines()[-1]
     subprocess.run(["bash", str(script), "stop", str(TEST_PG_DIR)], check=False)
 

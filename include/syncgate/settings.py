@@ -39,3 +39,8 @@ def load_streams() -> int:
     """Parallel COPY streams into staging (``SYNCGATE_LOAD_STREAMS``): PostgreSQL parses each
     stream on its own core."""
     return max(1, int(os.environ.get("SYNCGATE_LOAD_STREAMS", "2")))
+
+
+def report_runs() -> int:
+    """GX reports kept per flow (``SYNCGATE_REPORT_RUNS``); older ones are pruned."""
+    return max(1, int(os.environ.get("SYNCGATE_REPORT_RUNS", "50")))

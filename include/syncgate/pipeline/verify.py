@@ -17,6 +17,7 @@ from syncgate.errors import DataQualityError
 from syncgate.pipeline.run import RunInfo
 from syncgate.quality.builtin import builtin_expectations, describe
 from syncgate.quality.checkpoint import load_gx, run_checkpoint
+from syncgate.quality.retention import prune_reports
 from syncgate.spec.model import FlowSpec
 from syncgate.state import audit
 
@@ -31,6 +32,8 @@ def verify(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, 
     load_gx()
     import_seconds = time.monotonic() - import_started
     started = time.monotonic()
+    docs_root = settings.reports_dir() / spec.id / "gx"
+    prune_reports(docs_root, spec.id, keep=settings.report_runs() - 1)  # this run makes it N
     expectations = [
         *builtin_expectations(spec.target_primary_key, int(manifest["rows"])),
         *[e.model_dump() for e in spec.quality.expectations],
@@ -43,7 +46,7 @@ def verify(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, 
         expectations=expectations,
         result_format=spec.quality.result_format,
         sample_unexpected_values=spec.quality.sample_unexpected_values,
-        docs_root=settings.reports_dir() / spec.id / "gx",
+        docs_root=docs_root,
     )
     seconds = time.monotonic() - started
     failures = [describe(r) for r in result.failed]

@@ -79,13 +79,6 @@ def row_groups(url: str) -> int:
         return int(pq.ParquetFile(handle).num_row_groups)
 
 
-def read_schema(url: str) -> pa.Schema:
-    import pyarrow.parquet as pq
-
-    with as_path(url).open("rb") as handle:
-        return pq.ParquetFile(handle).schema_arrow
-
-
 def remove_batch(flow_id: str, batch_id: str) -> None:
     """Delete a promoted batch's files; the data now lives in the target."""
     from airflow.sdk import ObjectStoragePath

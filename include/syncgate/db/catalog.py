@@ -61,5 +61,6 @@ def query_columns(conn: psycopg.Connection[Any], query: str) -> Columns:
 
 
 def relation_exists(conn: psycopg.Connection[Any], table: TableRef) -> bool:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{table.schema}"."{table.name}"',)).fetchone()
+    qualified = table.sql.as_string(conn)  # quoted by psycopg, as everywhere else
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)).fetchone()
     return bool(row and row[0])

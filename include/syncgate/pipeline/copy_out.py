@@ -31,7 +31,7 @@ def copy_to_parquet(
     from psycopg import sql
 
     schema = arrow_schema(columns)
-    landed = arrow_schema([(c, "text" if c in (hashed or {}) else t) for c, t in columns])
+    landed = arrow_schema(landed_columns(columns, hashed or {}))
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
     with landing.ParquetSink(path, landed) as sink, conn.cursor() as cur, gc_paused():
         with cur.copy(statement, params) as copy:
@@ -44,6 +44,11 @@ def copy_to_parquet(
                 sink.write(table)
         size = sink.close()
     return sink.rows, size
+
+
+def landed_columns(columns: Columns, hashed: dict[str, bytes]) -> Columns:
+    """Column types as landed: hashed columns leave the source as text digests."""
+    return [(c, "text" if c in hashed else t) for c, t in columns]
 
 
 def _chunks(copy: Any, limit: int) -> Iterator[bytes]:

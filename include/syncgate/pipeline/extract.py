@@ -18,7 +18,7 @@ from syncgate.db.catalog import Columns, query_columns, table_columns
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.errors import FatalError
-from syncgate.pipeline.copy_out import copy_to_parquet
+from syncgate.pipeline.copy_out import copy_to_parquet, landed_columns
 from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.source_sql import PARAMS, next_watermark, select, source_relation, window_sql
 from syncgate.pipeline.window import plan_window
@@ -83,8 +83,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         "run_id": run.run_id,
         "batch_id": batch_id,
         "files": files,
-        # Hashed columns left the source as text digests: the clear values never landed.
-        "columns": [(c, "text" if c in hashed else t) for c, t in columns],
+        "columns": landed_columns(columns, hashed),
         "rows": rows,
         "bytes": data_bytes + key_bytes,
         "window": window.as_dict(),

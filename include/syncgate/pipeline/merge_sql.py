@@ -21,6 +21,13 @@ def live_rows(spec: FlowSpec, alias: str) -> sql.Composable:
     return sql.SQL("({c} IS NULL OR {c}::text IN ('false', 'f'))").format(c=ident)
 
 
+def newer_only(cursor: str) -> sql.Composable:
+    """`` AND ...`` keeping a target row whose cursor is newer than the staged one (backfills)."""
+    from psycopg import sql
+
+    return sql.SQL(" AND (t.{0} IS NULL OR s.{0} >= t.{0})").format(sql.Identifier(cursor))
+
+
 def key_match(key: list[str], left: str, right: str) -> sql.Composable:
     from psycopg import sql
 

@@ -18,7 +18,7 @@ from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef, ident_list
 from syncgate.errors import ConcurrentRunError, FatalError
 from syncgate.pipeline.load import keys_table
-from syncgate.pipeline.merge_sql import comparable_row, compose, key_match, live_rows, qualified
+from syncgate.pipeline.merge_sql import comparable_row, compose, key_match, live_rows, newer_only, qualified
 from syncgate.pipeline.run import RunInfo
 from syncgate.spec.model import FlowSpec
 from syncgate.state import audit
@@ -46,10 +46,8 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
                     "Batch %s of flow %s was already promoted: nothing to do", manifest["batch_id"], spec.id
                 )
                 return _counts(done)
-            moved = mark.value != manifest["watermark_before"]
-            if "watermark_batch_before" in manifest:  # absent in manifests of older releases
-                moved = moved or mark.batch_id != manifest["watermark_batch_before"]
-            if manifest["window"]["moves_watermark"] and moved:
+            before = (manifest["watermark_before"], manifest["watermark_batch_before"])
+            if manifest["window"]["moves_watermark"] and (mark.value, mark.batch_id) != before:
                 raise ConcurrentRunError(
                     f"the watermark of flow {spec.id!r} moved from {manifest['watermark_before']!r} to "
                     f"{mark.value!r} since this batch was extracted; rerun the flow"
@@ -149,9 +147,9 @@ def _write(
         ).rowcount
     else:
         # A backfill may race a live run: never let its older rows overwrite newer ones.
-        newer_only = spec.target_cursor if run.is_backfill else None
+        newer_cursor = spec.target_cursor if run.is_backfill else None
         counts["rows_updated"], counts["rows_inserted"] = _merge(
-            conn, spec, staging, target, typed_columns, live, newer_only
+            conn, spec, staging, target, typed_columns, live, newer_cursor
         )
     if write != "replace":
         counts["rows_deleted"] += _apply_deletes(conn, spec, run, staging, target, manifest)
@@ -165,7 +163,7 @@ def _merge(
     target: TableRef,
     typed_columns: list[tuple[str, str]],
     live: sql.Composable,
-    newer_only: str | None = None,
+    newer_cursor: str | None = None,
 ) -> tuple[int, int]:
     from psycopg import sql
 
@@ -176,8 +174,8 @@ def _merge(
     updated = 0
     if values:
         guard: sql.Composable = sql.SQL("")
-        if newer_only:
-            guard = sql.SQL(" AND (t.{0} IS NULL OR s.{0} >= t.{0})").format(sql.Identifier(newer_only))
+        if newer_cursor:
+            guard = newer_only(newer_cursor)
         updated = conn.execute(
             compose(
                 "UPDATE {t} AS t SET {sets} FROM {s} AS s WHERE {match} AND ({live_s}){guard} "
@@ -213,9 +211,7 @@ def _apply_deletes(
     if deletes == "soft":
         guard: sql.Composable = sql.SQL("")
         if run.is_backfill and spec.target_cursor:  # never delete a row a newer run brought back
-            guard = sql.SQL(" AND (t.{0} IS NULL OR s.{0} >= t.{0})").format(
-                sql.Identifier(spec.target_cursor)
-            )
+            guard = newer_only(spec.target_cursor)
         return conn.execute(
             compose(
                 "DELETE FROM {t} AS t USING {s} AS s WHERE {match} AND NOT ({live_s}){guard}",

@@ -36,7 +36,12 @@ def staging_table(run: RunInfo) -> TableRef:
 
 
 def keys_table(run: RunInfo) -> TableRef:
-    return TableRef(STAGING_SCHEMA, f"{run.flow_id}__{run.key}__keys")
+    return keys_of(staging_table(run))
+
+
+def keys_of(staging: TableRef) -> TableRef:
+    """The source key set staged next to a batch (hard-delete detection)."""
+    return TableRef(staging.schema, f"{staging.name}__keys")
 
 
 def load(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -57,8 +62,7 @@ def load(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, An
             rows = _copy_into(conn, spec.target.conn_id, staging, columns, manifest["files"]["staged"])
             if "keys" in manifest["files"]:
                 types = dict(columns)
-                key_columns = [(spec.transform.output_name(c), "") for c in spec.source.primary_key]
-                key_columns = [(n, types[n]) for n, _ in key_columns]
+                key_columns = [(name, types[name]) for name in spec.target_primary_key]
                 _copy_into(conn, spec.target.conn_id, keys_table(run), key_columns, manifest["files"]["keys"])
         except psycopg.errors.DataError as exc:
             # A value the declared type (e.g. a transform cast) rejects: fail before staging is used.
@@ -180,7 +184,7 @@ def _drop_stale_staging(conn: psycopg.Connection[Any], flow_id: str, keep: str) 
     ).fetchall()
     for name, batch_id in stale:
         table = TableRef.parse(name)
-        for ref in (table, TableRef(table.schema, f"{table.name}__keys")):
+        for ref in (table, keys_of(table)):
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ref.sql))
         if batch_id:
             landing.remove_batch(flow_id, batch_id)

@@ -18,14 +18,18 @@ KNOWN_EXPECTATION_TYPES: frozenset[str] = frozenset(
 '''
 
 
-def main() -> None:
-    from syncgate.quality.checkpoint import quiet_gx
+def installed_expectation_types() -> list[str]:
+    """Expectation types registered by the installed great-expectations, sorted."""
+    from syncgate.quality.checkpoint import load_gx
 
-    quiet_gx()
-    import great_expectations  # noqa: F401  (registers the core expectations)
+    load_gx()  # importing GX registers the core expectations
     from great_expectations.expectations.registry import list_registered_expectation_implementations
 
-    names = sorted(list_registered_expectation_implementations())
+    return sorted(list_registered_expectation_implementations())
+
+
+def main() -> None:
+    names = installed_expectation_types()
     body = "".join(f'        "{name}",\n' for name in names)
     target = Path(__file__).with_name("expectation_types.py")
     target.write_text(f"{HEADER}{body}    }}\n)\n")

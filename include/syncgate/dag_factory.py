@@ -141,7 +141,7 @@ def _record_failure(spec: FlowSpec) -> Any:
         error = context.get("exception")
         message = f"{context['ti'].task_id}: {type(error).__name__}: {error}"[:2000]
         try:
-            with connect(spec.target.conn_id) as conn:
+            with connect(spec.state_conn_id) as conn:
                 conn.execute(
                     "UPDATE syncgate.sync_runs SET status = 'failed', error = %s, finished_at = now() "
                     "WHERE flow_id = %s AND run_id = %s AND status = 'running'",

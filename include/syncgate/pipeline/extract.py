@@ -37,7 +37,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
     """Land the run's window as Parquet and return the batch manifest."""
     started = time.monotonic()
     batch_id = uuid.uuid4().hex
-    with connect(spec.target.conn_id) as target:
+    with connect(spec.state_conn_id) as target:
         ensure_state_schema(target)
         mark = read_watermark(target, spec.id)
         target.commit()
@@ -93,7 +93,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         "boundary": _save_boundary(directory, new_mark) if window.moves_watermark else None,
         "seconds": {"extract": seconds},
     }
-    with connect(spec.target.conn_id) as target:
+    with connect(spec.state_conn_id) as target:
         audit.start_run(
             target,
             spec.id,

@@ -51,7 +51,7 @@ def load(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, An
     started = time.monotonic()
     columns = [tuple(c) for c in manifest["columns"]]
     staging = staging_table(run)
-    with connect(spec.target.conn_id) as conn:
+    with connect(spec.state_conn_id) as conn:
         ensure_state_schema(conn)
         _drop_stale_staging(conn, spec.id, keep=run.run_id)
         # Recorded before any COPY commits: if this load fails midway, the flow's next run
@@ -59,11 +59,11 @@ def load(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, An
         audit.update_run(conn, spec.id, run.run_id, staging_table=str(staging))
         conn.commit()
         try:
-            rows = _copy_into(conn, spec.target.conn_id, staging, columns, manifest["files"]["staged"])
+            rows = _copy_into(conn, spec.state_conn_id, staging, columns, manifest["files"]["staged"])
             if "keys" in manifest["files"]:
                 types = dict(columns)
                 key_columns = [(name, types[name]) for name in spec.target_primary_key]
-                _copy_into(conn, spec.target.conn_id, keys_table(run), key_columns, manifest["files"]["keys"])
+                _copy_into(conn, spec.state_conn_id, keys_table(run), key_columns, manifest["files"]["keys"])
         except psycopg.errors.DataError as exc:
             # A value the declared type (e.g. a transform cast) rejects: fail before staging is used.
             raise FatalError(f"flow {spec.id!r}: {describe_copy_error(exc)}") from None

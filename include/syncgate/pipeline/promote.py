@@ -37,7 +37,7 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
     staging = TableRef.parse(manifest["staging_table"])
     target = TableRef.parse(spec.target.table)
     columns = [tuple(c) for c in manifest["columns"]]
-    with connect(spec.target.conn_id) as conn:
+    with connect(spec.state_conn_id) as conn:
         with conn.transaction():
             mark = lock_watermark(conn, spec.id)
             done = audit.read_run(conn, spec.id, run.run_id)

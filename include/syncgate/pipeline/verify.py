@@ -41,7 +41,7 @@ def verify(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, 
     result = run_checkpoint(
         flow_id=spec.id,
         run_id=run.run_id,
-        connection_url=sqlalchemy_url(spec.target.conn_id),
+        connection_url=sqlalchemy_url(spec.state_conn_id),
         table=TableRef.parse(manifest["staging_table"]),
         expectations=expectations,
         result_format=spec.quality.result_format,
@@ -50,7 +50,7 @@ def verify(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, 
     )
     seconds = time.monotonic() - started
     failures = [describe(r) for r in result.failed]
-    with connect(spec.target.conn_id) as conn:
+    with connect(spec.state_conn_id) as conn:
         values: dict[str, Any] = {
             "verify_seconds": seconds,
             "quality_verdict": "passed" if result.success else "failed",

@@ -233,6 +233,11 @@ class FlowSpec(_Strict):
                 )
 
     @property
+    def state_conn_id(self) -> str:
+        """The PostgreSQL connection holding this flow's state, audit trail and staging tables."""
+        return self.target.conn_id
+
+    @property
     def target_primary_key(self) -> list[str]:
         return [self.transform.output_name(c) for c in self.source.primary_key]
 

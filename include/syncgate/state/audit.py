@@ -14,7 +14,9 @@ _COLUMNS = frozenset(
         "watermark_after", "rows_extracted", "rows_inserted", "rows_updated", "rows_deleted",
         "rows_rejected", "bytes_landed", "extract_seconds", "transform_seconds", "load_seconds",
         "verify_seconds", "promote_seconds", "staging_table", "quality_verdict", "quality_report",
-        "failed_expectations", "error",
+        "failed_expectations", "error", "bytes_wire", "bytes_decoded", "schema_changes",
+        "rows_pushed", "rows_push_failed", "high_water_mark", "lag_seconds", "freshness_status",
+        "conflicts",
     }
 )  # fmt: skip
 _FINAL = ("success", "rejected", "failed")
@@ -24,8 +26,8 @@ def start_run(conn: psycopg.Connection[Any], flow_id: str, run_id: str, **values
     """(Re)open the run's audit row for a new batch: a rerun replaces the previous attempt."""
     from psycopg import sql
 
-    cleared = {c: None for c in _COLUMNS if c.startswith(("rows_", "quality_")) or c.endswith("_seconds")}
-    values = {**cleared, "error": None, "failed_expectations": None, **values, "status": "running"}
+    # Every column the previous attempt set is cleared: nothing of it may pass for this batch's.
+    values = {**dict.fromkeys(_COLUMNS), **values, "status": "running"}
     _check(values)
     names = sorted(values)
     conn.execute(

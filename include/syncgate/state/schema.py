@@ -57,6 +57,62 @@ CREATE TABLE IF NOT EXISTS syncgate.sync_runs (
     CONSTRAINT sync_runs_status CHECK (status IN ('running', 'success', 'rejected', 'failed'))
 );
 CREATE INDEX IF NOT EXISTS sync_runs_flow_started ON syncgate.sync_runs (flow_id, started_at DESC);
+-- Added after the first release: ADD COLUMN IF NOT EXISTS upgrades existing state schemas in place.
+ALTER TABLE syncgate.sync_runs
+    ADD COLUMN IF NOT EXISTS bytes_wire        bigint,
+    ADD COLUMN IF NOT EXISTS bytes_decoded     bigint,
+    ADD COLUMN IF NOT EXISTS schema_changes    jsonb,
+    ADD COLUMN IF NOT EXISTS rows_pushed       bigint,
+    ADD COLUMN IF NOT EXISTS rows_push_failed  bigint,
+    ADD COLUMN IF NOT EXISTS high_water_mark   text,
+    ADD COLUMN IF NOT EXISTS lag_seconds       double precision,
+    ADD COLUMN IF NOT EXISTS freshness_status  text,
+    ADD COLUMN IF NOT EXISTS conflicts         jsonb;
+CREATE TABLE IF NOT EXISTS syncgate.rejected_records (
+    id          bigserial PRIMARY KEY,
+    flow_id     text NOT NULL,
+    run_id      text NOT NULL,
+    batch_id    text,
+    stage       text NOT NULL,
+    record_key  jsonb,
+    reason      text NOT NULL,
+    record      jsonb,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON COLUMN syncgate.rejected_records.stage IS
+    'Where the record was refused: extract (could not be coerced) or push (the target API said no).';
+CREATE INDEX IF NOT EXISTS rejected_records_flow ON syncgate.rejected_records (flow_id, created_at DESC);
+CREATE TABLE IF NOT EXISTS syncgate.freshness (
+    flow_id           text NOT NULL,
+    checked_at        timestamptz NOT NULL DEFAULT now(),
+    checked_by        text NOT NULL,
+    run_id            text,
+    high_water_mark   timestamptz,
+    lag_seconds       double precision,
+    max_age_seconds   double precision,
+    warn_age_seconds  double precision,
+    status            text NOT NULL,
+    PRIMARY KEY (flow_id, checked_at, checked_by),
+    CONSTRAINT freshness_checked_by CHECK (checked_by IN ('promote', 'monitor')),
+    CONSTRAINT freshness_status CHECK (status IN ('ok', 'warn', 'breach', 'unknown'))
+);
+CREATE TABLE IF NOT EXISTS syncgate.incidents (
+    id                bigserial PRIMARY KEY,
+    flow_id           text NOT NULL,
+    kind              text NOT NULL,
+    severity          text NOT NULL,
+    status            text NOT NULL DEFAULT 'open',
+    summary           text NOT NULL,
+    details           jsonb NOT NULL DEFAULT '{}'::jsonb,
+    opened_at         timestamptz NOT NULL DEFAULT now(),
+    last_notified_at  timestamptz,
+    notify_count      integer NOT NULL DEFAULT 0,
+    resolved_at       timestamptz,
+    CONSTRAINT incidents_status CHECK (status IN ('open', 'resolved')),
+    CONSTRAINT incidents_kind CHECK (kind IN ('freshness', 'failures', 'lag_spike', 'duration_spike'))
+);
+COMMENT ON TABLE syncgate.incidents IS 'Alert incidents: at most one open per flow and kind (de-duplication).';
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open ON syncgate.incidents (flow_id, kind) WHERE status = 'open';
 """
 
 

@@ -49,6 +49,7 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
     from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
 
     from syncgate.db.identifiers import TableRef
+    from syncgate.report.links import attach as attach_report_link
 
     target = TableRef.parse(spec.target.table)
     asset = Asset(
@@ -107,7 +108,10 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
             return _stage(lambda: run_promote(spec, _run(spec, context), manifest))
 
         # TaskFlow passes XComArgs where the bodies receive dicts at run time.
-        promote(verify(load(transform(extract()))))  # type: ignore[arg-type]
+        verified = verify(load(transform(extract())))  # type: ignore[arg-type]
+        promoted = promote(verified)  # type: ignore[arg-type]
+        for linked in (verified, promoted):
+            attach_report_link(linked)
     return dag
 
 
@@ -140,6 +144,7 @@ def _record_failure(spec: FlowSpec) -> Any:
 
         error = context.get("exception")
         message = f"{context['ti'].task_id}: {type(error).__name__}: {error}"[:2000]
+        rejected = False
         try:
             with connect(spec.state_conn_id) as conn:
                 conn.execute(
@@ -147,11 +152,23 @@ def _record_failure(spec: FlowSpec) -> Any:
                     "WHERE flow_id = %s AND run_id = %s AND status = 'running'",
                     (message, spec.id, context["dag_run"].run_id),
                 )
+                rejected = _is_rejected(conn, spec.id, context["dag_run"].run_id)
                 conn.commit()
         except Exception:  # the audit must never mask the task's own failure
             log.exception("Could not record the failure of flow %s in the audit trail", spec.id)
+        if not rejected:  # verify wrote the report of a rejected batch, with its full GX result
+            from syncgate.report.write import write_failure_report
+
+            write_failure_report(spec, context, message)
 
     return callback
+
+
+def _is_rejected(conn: Any, flow_id: str, run_id: str) -> bool:
+    row = conn.execute(
+        "SELECT status FROM syncgate.sync_runs WHERE flow_id = %s AND run_id = %s", (flow_id, run_id)
+    ).fetchone()
+    return bool(row and row[0] == "rejected")
 
 
 def _doc_md(spec: FlowSpec, path: Path) -> str:

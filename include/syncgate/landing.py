@@ -86,3 +86,12 @@ def remove_batch(flow_id: str, batch_id: str) -> None:
     path = ObjectStoragePath(settings.landing_url()) / flow_id / batch_id
     if path.exists():
         path.rmdir(recursive=True)
+
+
+def uncompressed_bytes(url: str) -> int:
+    """Bytes of a landed file's column data before compression (from its footer: no data read)."""
+    import pyarrow.parquet as pq
+
+    with as_path(url).open("rb") as handle:
+        meta = pq.ParquetFile(handle).metadata
+        return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))

@@ -46,7 +46,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
 
     with connect(spec.source.conn_id) as source:
         source.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        columns = _source_columns(source, spec)
+        columns, source_fields = _source_columns(source, spec), _source_fields(source, spec)
         _check_soft_delete_type(spec, columns)
         hashed = _hashed_columns(spec, columns)
         relation = source_relation(spec)
@@ -86,6 +86,9 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         "columns": landed_columns(columns, hashed),
         "rows": rows,
         "bytes": data_bytes + key_bytes,
+        # What the landed zstd Parquet would weigh uncompressed (footer sizes: no data read).
+        "bytes_uncompressed": sum(landing.uncompressed_bytes(url) for url in files.values()),
+        "fields_unselected": _unselected(source_fields, columns),
         "window": window.as_dict(),
         "watermark_before": mark.value,
         "watermark_batch_before": mark.batch_id,
@@ -137,6 +140,20 @@ def _source_columns(conn: psycopg.Connection[Any], spec: FlowSpec) -> Columns:
     if missing:
         raise FatalError(f"flow {spec.id!r}: the source has no column(s) {', '.join(missing)}")
     return chosen
+
+
+def _source_fields(conn: psycopg.Connection[Any], spec: FlowSpec) -> list[str]:
+    """Every column the source offers (for the run report's dropped fields); [] without ``columns``."""
+    if spec.source.columns is None:
+        return []
+    if spec.source.table:
+        return [c for c, _ in table_columns(conn, TableRef.parse(spec.source.table))]
+    return [c for c, _ in query_columns(conn, str(spec.source.query))]
+
+
+def _unselected(available: list[str], chosen: Columns) -> list[str]:
+    selected = {c for c, _ in chosen}
+    return [c for c in available if c not in selected]
 
 
 def _check_soft_delete_type(spec: FlowSpec, columns: Columns) -> None:

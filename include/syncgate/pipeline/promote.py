@@ -20,6 +20,7 @@ from syncgate.errors import ConcurrentRunError, FatalError
 from syncgate.pipeline.load import keys_table
 from syncgate.pipeline.merge_sql import comparable_row, compose, key_match, live_rows, newer_only, qualified
 from syncgate.pipeline.run import RunInfo
+from syncgate.report.write import write_report_safely
 from syncgate.spec.model import FlowSpec
 from syncgate.state import audit
 from syncgate.state.watermarks import Watermark, lock_watermark, write_watermark
@@ -79,6 +80,9 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
                 conn.execute(compose("DROP TABLE IF EXISTS {}", table.sql))
     _forget_landed(spec.id, manifest["batch_id"])
     log.info("Promoted batch %s into %s: %s in %.2fs", manifest["batch_id"], target, counts, seconds)
+    write_report_safely(
+        spec, run.run_id, manifest={**manifest, "seconds": {**manifest["seconds"], "promote": seconds}}
+    )
     return counts
 
 

@@ -18,6 +18,7 @@ from syncgate.pipeline.run import RunInfo
 from syncgate.quality.builtin import builtin_expectations, describe
 from syncgate.quality.checkpoint import load_gx, run_checkpoint
 from syncgate.quality.retention import prune_reports
+from syncgate.report.write import write_report_safely
 from syncgate.spec.model import FlowSpec
 from syncgate.state import audit
 
@@ -47,6 +48,7 @@ def verify(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, 
         result_format=spec.quality.result_format,
         sample_unexpected_values=spec.quality.sample_unexpected_values,
         docs_root=docs_root,
+        pii_columns=spec.pii_columns,
     )
     seconds = time.monotonic() - started
     failures = [describe(r) for r in result.failed]
@@ -62,9 +64,10 @@ def verify(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, 
         audit.update_run(conn, spec.id, run.run_id, **values)
         conn.commit()
     verdict = {**result.as_dict(), "failures": failures}
+    timings = {**manifest["seconds"], "verify": seconds, "verify_gx_import": import_seconds}
     if not result.success:
         log.error("Quality gate rejected flow %s: %s", spec.id, "; ".join(failures))
+        write_report_safely(spec, run.run_id, manifest={**manifest, "seconds": timings}, quality=verdict)
         raise DataQualityError(spec.id, failures, result.report)
     log.info("Quality gate passed for flow %s (%d checks) in %.2fs", spec.id, len(result.results), seconds)
-    timings = {**manifest["seconds"], "verify": seconds, "verify_gx_import": import_seconds}
     return {**manifest, "quality": verdict, "seconds": timings}

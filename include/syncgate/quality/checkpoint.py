@@ -8,11 +8,13 @@ its stores and Data Docs are file-backed per flow, so the docs accumulate every 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from syncgate.db.identifiers import TableRef
+from syncgate.quality.pii import guard_store
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ def run_checkpoint(
     result_format: str,
     docs_root: Path,
     sample_unexpected_values: int = 0,
+    pii_columns: Collection[str] = (),
 ) -> QualityResult:
     """Validate ``table`` against ``expectations``; writes results and Data Docs under docs_root."""
     quiet_gx()
@@ -82,6 +85,7 @@ def run_checkpoint(
         progress_bars=ProgressBarsConfig(globally=False),
     )
     context = gx.get_context(project_config=config, mode="ephemeral")
+    guard_store(context, pii_columns)  # results on PII columns keep their counts only
     source = context.data_sources.add_postgres("target", connection_string=connection_url)
     # A fixed asset name: the flow's stored validation definition must resolve on every run,
     # whatever this run's staging table is called.

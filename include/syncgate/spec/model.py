@@ -173,6 +173,8 @@ class FlowSpec(_Strict):
     transform: Transform = Field(default_factory=Transform)
     quality: Quality = Field(default_factory=Quality)
     freshness: Freshness | None = None
+    # Columns (names after `rename`) whose values must never appear in reports, Data Docs or XCom.
+    pii: list[Name] = Field(default_factory=list)
 
     @field_validator("schedule")
     @classmethod
@@ -231,11 +233,21 @@ class FlowSpec(_Strict):
                     f"`transform.{key}` names unknown column(s) {', '.join(unknown)} "
                     "(use the names after `rename`)"
                 )
+        unknown = [c for c in self.pii if c not in after]
+        if unknown:
+            raise ValueError(
+                f"`pii` names unknown column(s) {', '.join(unknown)} (use the names after `rename`)"
+            )
 
     @property
     def state_conn_id(self) -> str:
         """The PostgreSQL connection holding this flow's state, audit trail and staging tables."""
         return self.target.conn_id
+
+    @property
+    def pii_columns(self) -> list[str]:
+        """Columns whose values never leave the flow in clear: ``pii`` plus hashed columns."""
+        return sorted({*self.pii, *self.transform.hash})
 
     @property
     def target_primary_key(self) -> list[str]:

@@ -1,0 +1,182 @@
+"""Assemble a run report: one JSON-safe dict joining the audit row, the batch manifest and the
+GX result. Every part may be missing (a run that failed in extract has no manifest, a run
+that failed before extract wrote its audit row has none): the report then says so."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from syncgate.quality.pii import SAFE_RESULT_KEYS, columns_of, touches_pii
+from syncgate.report.paths import docs_link, docs_path, report_url, run_key
+
+SCHEMA_VERSION = 1
+STAGES = ("extract", "transform", "load", "verify", "promote")
+ROW_COUNTS = ("extracted", "inserted", "updated", "deleted", "rejected")
+_SAMPLE_KEYS = ("partial_unexpected_list", "partial_unexpected_counts")
+
+
+def build_report(
+    *,
+    flow_id: str,
+    run_id: str,
+    audit: Mapping[str, Any] | None = None,
+    manifest: Mapping[str, Any] | None = None,
+    quality: Mapping[str, Any] | None = None,
+    transform_drop: list[str] | None = None,
+    pii_columns: list[str] | None = None,
+    error: str | None = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The report of one run as a JSON-safe dict.
+
+    Args:
+        audit: the run's ``syncgate.sync_runs`` row.
+        manifest: the newest batch manifest of the run (extract's, or a later stage's).
+        quality: the GX verdict (``QualityResult.as_dict()`` plus ``failures``); defaults to the
+            manifest's ``quality``.
+        transform_drop: the spec's ``transform.drop``.
+        pii_columns: columns whose values must not appear (results on them keep counts only).
+        error: an error to show when the audit row has none.
+    """
+    row = dict(audit or {})
+    batch = dict(manifest or {})
+    verdict = dict(quality or batch.get("quality") or {})
+    pii = list(pii_columns or [])
+    status = row.get("status") or ("failed" if error else "unknown")
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "flow_id": flow_id,
+        "run_id": run_id,
+        "run_key": run_key(run_id),
+        "report_url": report_url(flow_id, run_id),
+        "status": status,
+        "run_type": row.get("run_type"),
+        "batch_id": row.get("batch_id") or batch.get("batch_id"),
+        "started_at": row.get("started_at"),
+        "finished_at": row.get("finished_at"),
+        "generated_at": now or dt.datetime.now(dt.UTC),
+        "window": _window(row, batch),
+        "rows": _rows(row, batch),
+        "fields_dropped": _fields_dropped(batch, transform_drop or []),
+        "bytes": _bytes(row, batch),
+        "schema_changes": row.get("schema_changes"),
+        "conflicts": row.get("conflicts"),
+        "quality": _quality(flow_id, row, verdict, pii),
+        "freshness": {
+            "high_water_mark": row.get("high_water_mark"),
+            "lag_seconds": row.get("lag_seconds"),
+            "status": row.get("freshness_status"),
+        },
+        "durations": _durations(row, batch),
+        "error": row.get("error") or error,
+    }
+    return jsonable(report)
+
+
+def _window(row: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+    window = batch.get("window") or {}
+    return {
+        "cursor_from": row.get("window_from", window.get("from")),
+        "cursor_to": row.get("window_to", window.get("to")),
+        "watermark_before": row.get("watermark_before", batch.get("watermark_before")),
+        "watermark_after": row.get("watermark_after") or batch.get("watermark_after"),
+    }
+
+
+def _rows(row: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+    counts = {name: row.get(f"rows_{name}") for name in ROW_COUNTS}
+    if counts["extracted"] is None:
+        counts["extracted"] = batch.get("rows")
+    for extra in ("pushed", "push_failed"):  # HTTP targets fill these
+        if row.get(f"rows_{extra}") is not None:
+            counts[extra] = row[f"rows_{extra}"]
+    return counts
+
+
+def _fields_dropped(batch: dict[str, Any], transform_drop: list[str]) -> dict[str, list[str]]:
+    unselected = list(batch.get("fields_unselected") or [])
+    return {"not_selected": unselected, "transform_drop": list(transform_drop)}
+
+
+def _bytes(row: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+    landed = row.get("bytes_landed") if row.get("bytes_landed") is not None else batch.get("bytes")
+    uncompressed = batch.get("bytes_uncompressed")
+    ratio = uncompressed / landed if landed and uncompressed else None
+    result = {"landed_compressed": landed, "uncompressed": uncompressed, "compression_ratio": ratio}
+    for extra in ("wire", "decoded"):  # HTTP sources fill these
+        if row.get(f"bytes_{extra}") is not None:
+            result[extra] = row[f"bytes_{extra}"]
+    return result
+
+
+def _quality(flow_id: str, row: dict[str, Any], verdict: dict[str, Any], pii: list[str]) -> dict[str, Any]:
+    results = verdict.get("results")
+    if results is None and row.get("failed_expectations") is not None:
+        results = row["failed_expectations"]  # only the failures survive in the audit row
+    site_url = verdict.get("report") or row.get("quality_report")
+    page = docs_path(flow_id, site_url)
+    success = verdict.get("success")
+    state = row.get("quality_verdict") or (None if success is None else ("passed" if success else "failed"))
+    return {
+        "verdict": state,
+        "expectations": [_expectation(r, pii) for r in results or []],
+        "docs_path": page,
+        "docs_link": docs_link(page),
+    }
+
+
+def _expectation(result: Mapping[str, Any], pii: list[str]) -> dict[str, Any]:
+    kwargs = dict(result.get("kwargs") or {})
+    sensitive = touches_pii(kwargs, pii)
+    entry: dict[str, Any] = {
+        "type": result.get("type"),
+        "columns": sorted(columns_of(kwargs)),
+        "kwargs": kwargs,
+        "success": result.get("success"),
+        "pii": sensitive,
+    }
+    for key in ("element_count", "unexpected_count", "unexpected_percent", "observed_value"):
+        if key in result and (not sensitive or key in SAFE_RESULT_KEYS):
+            entry[key] = result[key]
+    if not sensitive:  # GX results are scrubbed already; this is the second lock
+        sample = next((result[k] for k in _SAMPLE_KEYS if result.get(k)), None)
+        if sample:
+            entry["unexpected_sample"] = sample
+    return entry
+
+
+def _durations(row: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+    """Seconds per stage: the audit row's, else the manifest's (transform records only there)."""
+    seconds = dict(batch.get("seconds") or {})
+    durations: dict[str, Any] = {}
+    for stage in STAGES:
+        value = row.get(f"{stage}_seconds")
+        durations[stage] = value if value is not None else seconds.get(stage)
+    known = [v for v in durations.values() if isinstance(v, (int, float))]
+    durations["total"] = sum(known) if known else None
+    if seconds.get("verify_gx_import") is not None:  # library start-up, apart from the stage's work
+        durations["verify_gx_import"] = seconds["verify_gx_import"]
+    return durations
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types only: datetimes as ISO 8601, decimals as numbers, NaN/inf as strings."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, decimal.Decimal):
+        return jsonable(float(value)) if value.is_finite() else str(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return str(value)

@@ -73,7 +73,10 @@ def test_a_rejected_run_reports_the_failed_expectation_and_its_data_docs(databas
         sync(spec, run)
 
     report, html = read_report(spec.id, run.run_id)
-    assert report["status"] == "rejected" and report["rows"]["rejected"] == audit(dst, run.run_id)["rows_rejected"]
+    assert (
+        report["status"] == "rejected"
+        and report["rows"]["rejected"] == audit(dst, run.run_id)["rows_rejected"]
+    )
     assert report["rows"]["inserted"] is None  # nothing was promoted
     failed = [e for e in report["quality"]["expectations"] if not e["success"]]
     assert [(e["type"], e["columns"], e["unexpected_count"]) for e in failed] == [

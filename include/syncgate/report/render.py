@@ -33,6 +33,7 @@ def _environment() -> jinja2.Environment:
     env.filters["seconds"] = _seconds
     env.filters["size"] = _size
     env.filters["compact"] = _compact
+    env.filters["pct"] = _pct
     return env
 
 
@@ -64,6 +65,13 @@ def _size(value: Any) -> str:
             return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
         value /= 1024
     return str(value)  # unreachable
+
+
+def _pct(value: Any) -> str:
+    """`` (12.50%)`` after a count, or nothing."""
+    if _missing(value) or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return ""
+    return f" ({value:.2f}%)"
 
 
 def _compact(value: Any) -> str:

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+
+import pytest
+
+from syncgate.report.build import build_report, jsonable
+
+pytestmark = pytest.mark.unit
+
+AUDIT = {
+    "flow_id": "f",
+    "run_id": "manual__1",
+    "status": "success",
+    "run_type": "manual",
+    "batch_id": "b1",
+    "window_from": "2026-01-01 00:00:00+00",
+    "window_to": None,
+    "watermark_before": "2026-01-01 00:00:00+00",
+    "watermark_after": "2026-01-02 00:00:00+00",
+    "rows_extracted": 10,
+    "rows_inserted": 4,
+    "rows_updated": 3,
+    "rows_deleted": 1,
+    "rows_rejected": None,
+    "bytes_landed": 1000,
+    "extract_seconds": 1.5,
+    "transform_seconds": None,
+    "load_seconds": 0.5,
+    "verify_seconds": 2.0,
+    "promote_seconds": 0.25,
+    "quality_verdict": "passed",
+    "started_at": dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
+    "lag_seconds": decimal.Decimal("12.5"),
+    "high_water_mark": "2026-01-02 00:00:00+00",
+    "freshness_status": "ok",
+    "conflicts": {"source_wins": 2},
+}
+MANIFEST = {
+    "batch_id": "b1",
+    "rows": 10,
+    "bytes": 1000,
+    "bytes_uncompressed": 4000,
+    "fields_unselected": ["secret_col"],
+    "seconds": {"extract": 1.4, "transform": 0.1, "verify_gx_import": 3.0},
+    "window": {"from": "x", "to": None},
+}
+QUALITY = {
+    "success": False,
+    "report": None,
+    "results": [
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "status", "value_set": ["a"]},
+         "success": False, "unexpected_count": 2, "unexpected_percent": 20.0, "partial_unexpected_list": ["b", "c"]},
+        {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "email", "regex": "x"},
+         "success": False, "unexpected_count": 1, "partial_unexpected_list": ["leak@example.com"],
+         "observed_value": "leak@example.com"},
+        {"type": "expect_table_row_count_to_equal", "kwargs": {"value": 10}, "success": True, "observed_value": 10},
+    ],
+}  # fmt: skip
+
+
+def test_every_part_is_joined_and_json_safe() -> None:
+    report = build_report(
+        flow_id="f", run_id="manual__1", audit=AUDIT, manifest=MANIFEST, quality=QUALITY,
+        transform_drop=["note"], pii_columns=["email"],
+    )  # fmt: skip
+    assert json.loads(json.dumps(report)) == report
+    assert report["status"] == "success" and report["report_url"] == "/syncgate/flows/f/runs/manual__1/report"
+    assert report["rows"] == {"extracted": 10, "inserted": 4, "updated": 3, "deleted": 1, "rejected": None}
+    assert report["window"]["cursor_from"] == "2026-01-01 00:00:00+00"  # the audit row wins
+    assert report["bytes"] == {"landed_compressed": 1000, "uncompressed": 4000, "compression_ratio": 4.0}
+    assert report["fields_dropped"] == {"not_selected": ["secret_col"], "transform_drop": ["note"]}
+    assert report["durations"]["extract"] == 1.5 and report["durations"]["transform"] == 0.1
+    assert report["durations"]["total"] == pytest.approx(1.5 + 0.1 + 0.5 + 2.0 + 0.25)
+    assert report["durations"]["verify_gx_import"] == 3.0
+    assert report["freshness"] == {
+        "high_water_mark": "2026-01-02 00:00:00+00",
+        "lag_seconds": 12.5,
+        "status": "ok",
+    }
+    assert report["conflicts"] == {"source_wins": 2} and report["started_at"] == "2026-01-02T00:00:00+00:00"
+
+
+def test_pii_results_keep_counts_only_and_others_keep_their_samples() -> None:
+    report = build_report(flow_id="f", run_id="r", quality=QUALITY, pii_columns=["email"])
+    status, email, count = report["quality"]["expectations"]
+    assert status["unexpected_sample"] == ["b", "c"] and not status["pii"]
+    assert email["pii"] and email["unexpected_count"] == 1
+    assert "leak@example.com" not in json.dumps(report)
+    assert count["observed_value"] == 10 and count["columns"] == []
+
+
+def test_a_run_with_nothing_recorded_still_builds() -> None:
+    report = build_report(flow_id="f", run_id="r", error="extract: OperationalError: no route")
+    assert report["status"] == "failed" and report["error"] == "extract: OperationalError: no route"
+    assert report["rows"]["extracted"] is None and report["bytes"]["compression_ratio"] is None
+    assert report["quality"] == {"verdict": None, "expectations": [], "docs_path": None, "docs_link": None}
+    assert report["durations"]["total"] is None and report["conflicts"] is None
+
+
+def test_failed_expectations_of_the_audit_row_stand_in_for_a_missing_gx_result() -> None:
+    failed = [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}, "success": False}]
+    report = build_report(
+        flow_id="f", run_id="r", audit={"status": "rejected", "failed_expectations": failed}
+    )
+    assert [e["type"] for e in report["quality"]["expectations"]] == ["expect_column_values_to_not_be_null"]
+
+
+def test_jsonable_turns_database_values_into_json() -> None:
+    assert jsonable({"d": decimal.Decimal("NaN"), "f": float("inf"), "t": dt.timedelta(seconds=3), "s": {1}}) == {
+        "d": "NaN", "f": "inf", "t": 3.0, "s": [1],
+    }  # fmt: skip

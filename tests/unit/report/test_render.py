@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from syncgate.report.build import build_report
+from syncgate.report.render import render_html
+
+pytestmark = pytest.mark.unit
+
+EVIL = '<script>alert("x")</script>'
+
+
+def test_values_from_data_and_specs_are_escaped() -> None:
+    quality = {
+        "success": False,
+        "results": [
+            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": EVIL, "value_set": [EVIL]},
+             "success": False, "unexpected_count": 1, "partial_unexpected_list": [EVIL]},
+        ],
+    }  # fmt: skip
+    html = render_html(build_report(flow_id="f", run_id=EVIL, quality=quality, error=EVIL))
+    assert "<script" not in html and "&lt;script&gt;" in html
+
+
+def test_a_report_with_every_part_missing_renders() -> None:
+    html = render_html(build_report(flow_id="f", run_id="r"))
+    assert "Sync report: f" in html and "not run" in html and "none" in html
+    assert "<link" not in html and "src=" not in html  # self-contained: no external asset
+
+
+def test_a_partial_dict_renders_without_failing() -> None:
+    html = render_html({"flow_id": "f", "status": "running", "rows": {"extracted": 1234567}})
+    assert "1,234,567" in html and "running" in html
+
+
+def test_the_data_docs_link_is_relative() -> None:
+    quality = {"verdict": "passed", "expectations": [], "docs_link": "../../docs/validations/f/x.html"}
+    html = render_html({"flow_id": "f", "quality": quality})
+    assert 'href="../../docs/validations/f/x.html"' in html
+
+
+def test_pii_results_say_values_are_withheld() -> None:
+    quality = {
+        "success": False,
+        "results": [{"type": "expect_column_values_to_match_regex", "kwargs": {"column": "email"},
+                     "success": False, "unexpected_count": 3}],
+    }  # fmt: skip
+    html = render_html(build_report(flow_id="f", run_id="r", quality=quality, pii_columns=["email"]))
+    assert "values withheld (PII)" in html

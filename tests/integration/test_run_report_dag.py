@@ -202,6 +202,21 @@ def test_a_failed_promote_gets_its_report_from_the_callback_and_both_links_resol
     assert api_links("report_orders", fixed.run_id, "load") == {}
 
 
+def test_a_run_failing_before_its_audit_row_still_gets_a_report(
+    databases: dict[str, str], airflow_db: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # No source table: extract fails before it opens the run's audit row.
+    failed = run_flow_of(monkeypatch, write_flow(tmp_path, "report_orders", ORDERS_SPEC), "report_orders")
+    assert task_states(failed)["extract"] == "failed"
+    assert rows(databases["dst"], "SELECT count(*) FROM syncgate.sync_runs") == [(0,)]
+    json_path, html_path = report_files("report_orders", failed.run_id)
+    report = json.loads(json_path.read_text())
+    assert report["status"] == "failed" and report["batch_id"] is None
+    assert report["error"].startswith("extract: AirflowFailException") and "does not exist" in report["error"]
+    assert report["rows"]["extracted"] is None and report["quality"]["verdict"] is None
+    assert "public.orders does not exist" in html_path.read_text()
+
+
 def run_flow_of(monkeypatch: pytest.MonkeyPatch, flows: Path, dag_id: str) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 

@@ -81,3 +81,35 @@ def test_gx_stores_and_renders_no_pii_value(tmp_path: Path) -> None:
     assert "pii.example" not in written
     in_memory = str([v.to_json_dict() for v in outcome.run_results.values()])
     assert "pii.example" not in in_memory and "Oz" in in_memory
+
+
+def test_a_database_error_on_a_pii_column_loses_its_message() -> None:
+    from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    from syncgate.quality.pii import SCRUBBED, scrub_validation
+
+    def checked(column: str) -> ExpectationValidationResult:
+        return ExpectationValidationResult(
+            success=False,
+            expectation_config=ExpectationConfiguration(
+                type="expect_column_values_to_be_in_set", kwargs={"column": column, "value_set": [1]}
+            ),
+            result={"unexpected_count": 1, "partial_unexpected_list": ["x@pii.example"]},
+            exception_info={
+                "raised_exception": True,
+                "exception_message": 'invalid input syntax for type integer: "x@pii.example"',
+                "exception_traceback": "Traceback ... x@pii.example",
+            },
+        )
+
+    validation = ExpectationSuiteValidationResult(
+        success=False, results=[checked("email"), checked("city")], suite_name="s"
+    )
+    assert scrub_validation(validation, ["email"]) == 1
+    email, city = validation.results
+    assert email.result == {"unexpected_count": 1}
+    assert email.exception_info == {
+        "raised_exception": True, "exception_message": SCRUBBED, "exception_traceback": None,
+    }  # fmt: skip
+    assert "x@pii.example" in str(city.to_json_dict())  # other columns are left as GX made them

@@ -68,6 +68,8 @@ def scrub_validation(validation: Any, pii: Collection[str]) -> int:
             continue
         if checked.result:
             scrub_result(checked.result)
+        # A database error can quote the value it choked on.
+        checked.exception_info = _scrub_exception(checked.exception_info)
         # Renderers read the unexpected list from the result only; meta is spec-authored.
         checked.meta = {**(checked.meta or {}), "syncgate_pii": SCRUBBED}
         scrubbed += 1
@@ -93,6 +95,19 @@ def guard_store(context: Any, pii: Collection[str]) -> None:
         return original(*args, **kwargs)
 
     store.store_validation_results = store_scrubbed
+
+
+def _scrub_exception(info: Any) -> Any:
+    if not isinstance(info, dict):
+        return info
+    if "exception_message" in info or "exception_traceback" in info:
+        raised = bool(info.get("raised_exception"))
+        return {
+            "raised_exception": raised,
+            "exception_message": SCRUBBED if raised else None,
+            "exception_traceback": None,
+        }
+    return {key: _scrub_exception(value) for key, value in info.items()}
 
 
 def _results(validation: Any) -> Iterable[Any]:

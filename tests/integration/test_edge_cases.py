@@ -142,3 +142,16 @@ def test_the_longest_flow_id_with_hard_deletes(databases: dict[str, str]) -> Non
     result = sync(spec)
     assert result["counts"]["rows_deleted"] == 1
     assert rows(dst, "SELECT count(*), count(amount) FROM analytics.orders") == [(9, 9)]
+
+
+@pytest.mark.parametrize("key", ["transform__hash", "pii"])
+def test_a_misspelt_pii_column_stops_the_run_before_anything_lands(
+    databases: dict[str, str], key: str
+) -> None:
+    # Without `source.columns` the names can only be checked against the real columns: a typo
+    # must fail the run, never leave the real column unprotected.
+    seed_orders(databases["src"], 3)
+    spec = plain_spec(**{key: ["nots"]})
+    with pytest.raises(FatalError, match=r"names unknown column\(s\) nots"):
+        extract(spec, new_run(spec))
+    assert rows(databases["dst"], "SELECT to_regclass('analytics.orders')") == [(None,)]

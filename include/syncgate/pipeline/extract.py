@@ -48,6 +48,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         source.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         columns, source_fields = _source_columns(source, spec), _source_fields(source, spec)
         _check_soft_delete_type(spec, columns)
+        _check_column_names(spec, columns)
         hashed = _hashed_columns(spec, columns)
         relation = source_relation(spec)
         condition, params = window_sql(spec, window)
@@ -154,6 +155,15 @@ def _source_fields(conn: psycopg.Connection[Any], spec: FlowSpec) -> list[str]:
 def _unselected(available: list[str], chosen: Columns) -> list[str]:
     selected = {c for c, _ in chosen}
     return [c for c in available if c not in selected]
+
+
+def _check_column_names(spec: FlowSpec, columns: Columns) -> None:
+    try:
+        spec.check_column_names([c for c, _ in columns])
+    except ValueError as exc:
+        raise FatalError(
+            f"flow {spec.id!r}: {exc} (source columns: {', '.join(c for c, _ in columns)})"
+        ) from exc
 
 
 def _check_soft_delete_type(spec: FlowSpec, columns: Columns) -> None:

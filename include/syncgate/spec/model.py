@@ -217,10 +217,15 @@ class FlowSpec(_Strict):
                 "(primary key, cursor or soft delete column)"
             )
         if self.source.columns is not None:
-            self._check_transform_names(self.source.columns)
+            self.check_column_names(self.source.columns)
         return self
 
-    def _check_transform_names(self, columns: list[str]) -> None:
+    def check_column_names(self, columns: list[str]) -> None:
+        """Raise ``ValueError`` when transform or ``pii`` keys name a column not in ``columns``.
+
+        Checked at validation time when the source lists its columns, else by extract against
+        the real ones: a misspelt ``hash`` or ``pii`` name must never leave a column unprotected.
+        """
         unknown = [c for c in self.transform.rename if c not in columns]
         if unknown:
             raise ValueError(f"`transform.rename` names unknown column(s) {', '.join(unknown)}")

@@ -490,3 +490,28 @@ def test_reset_and_seed_regenerate_deterministically(crm: Any) -> None:
     assert len(reseeded) == 40 and reseeded != original[:40]
     with crm.client() as client:
         assert client.get("/v1/contacts").json()["total"] == 5
+
+
+def test_concurrent_writers_apply_each_key_exactly_once(crm: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def writer(worker: int) -> list[int]:
+        ids = []
+        with crm.client() as client:
+            for i in range(20):
+                # Every worker also sends keys shared by all: each must apply once overall.
+                key = f"shared-{i}" if i % 2 else f"w{worker}-{i}"
+                body = {**NEW, "name": f"Writer {key}"}
+                response = client.post("/v1/customers", json=body, headers={"Idempotency-Key": key})
+                assert response.status_code == 201
+                ids.append(response.json()["id"])
+        return ids
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(writer, range(6)))
+    created = {i for ids in results for i in ids}
+    assert len(created) == 6 * 10 + 10
+    assert crm.admin.stats()["writes_applied"] == 70
+    assert len(crm.admin.records()) == 250 + 70
+    with crm.client() as client:
+        assert _ids_in_order(_walk_cursor(client, 50)) == _ordered_ids(crm)

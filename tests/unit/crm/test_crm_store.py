@@ -89,3 +89,12 @@ def test_drift_shapes_output_but_not_the_stored_record() -> None:
         state.change_schema("customers", {"drop_field": "id"})
     state.restore_schema()
     assert "email" in state.window("customers", 1).records[0]
+
+
+def test_new_ids_never_reuse_a_deleted_id() -> None:
+    store = Store(_records())
+    assert store.next_id() == 6
+    store.delete(5)
+    assert store.next_id() == 6
+    store.put({"id": 40, "updated_at": "2025-01-05"})
+    assert store.next_id() == 41

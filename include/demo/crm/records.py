@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -49,13 +50,20 @@ _DAYS: dict[int, str] = {}
 _CLOCK = tuple(f"{minute // 60:02d}:{minute % 60:02d}" for minute in range(1440))
 
 
+_BARE_OFFSET = re.compile(r"\d\d:\d\d:\d\d(\.\d+)? \d\d:\d\d$")
+
+
 def parse_ts(text: str) -> str:
     """Any ISO-8601 timestamp (naive means UTC) -> the service's canonical UTC form.
 
     Raises:
         ValueError: ``text`` is not an ISO-8601 timestamp.
     """
-    moment = datetime.fromisoformat(text.strip())
+    text = text.strip()
+    if _BARE_OFFSET.search(text):
+        # "+00:00" sent unencoded in a query string arrives as " 00:00": read it as meant.
+        text = f"{text[:-6]}+{text[-5:]}"
+    moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     moment = moment.astimezone(UTC)

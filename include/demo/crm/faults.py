@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 KINDS = ("429", "500", "503", "slow", "truncate", "drop")
+# Kinds that may first let the request through ("apply": the write happens, the answer is lost).
+APPLY_KINDS = ("500", "503", "drop")
 
 
 @dataclass
@@ -16,6 +18,7 @@ class Fault:
     path: str = ""
     retry_after: str | None = None
     delay: float = 1.0
+    apply: bool = False
 
     def public(self) -> dict[str, object]:
         return {
@@ -24,6 +27,7 @@ class Fault:
             "path": self.path,
             "retry_after": self.retry_after,
             "delay": self.delay,
+            "apply": self.apply,
         }
 
 

@@ -432,11 +432,32 @@ def test_drop_surfaces_in_requests_and_http_client_too(crm: Any) -> None:
     conn.close()
 
 
+@pytest.mark.parametrize("kind", ["500", "drop"])
+def test_apply_faults_lose_the_answer_after_the_write_and_a_keyed_retry_is_replayed(
+    crm: Any, kind: str
+) -> None:
+    crm.admin.fault(kind, path="/v1/customers", apply=True)
+    key = {"Idempotency-Key": f"lost-{kind}"}
+    with crm.client() as client:
+        try:
+            lost = client.post("/v1/customers", json=NEW, headers=key)
+            assert lost.status_code == 500
+        except httpx.RemoteProtocolError:
+            assert kind == "drop"
+        assert crm.admin.stats()["writes_applied"] == 1  # the write happened
+        retry = client.post("/v1/customers", json=NEW, headers=key)
+    assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
+    assert crm.admin.stats()["writes_applied"] == 1
+    assert [r["name"] for r in crm.admin.records()].count("Nova Example") == 1
+
+
 def test_bad_fault_requests_are_422(crm: Any) -> None:
     with crm.client() as client:
         assert client.post("/_admin/faults", json={"kind": "418"}).status_code == 422
         assert client.post("/_admin/faults", json={"kind": "500", "count": 0}).status_code == 422
         assert client.post("/_admin/faults", json={"kind": "slow", "delay": -1}).status_code == 422
+        assert client.post("/_admin/faults", json={"kind": "429", "apply": True}).status_code == 422
+    assert crm.admin.stats()["faults_pending"] == []
 
 
 # -- simulated activity and drift ---------------------------------------------------------

@@ -555,3 +555,9 @@ def test_server_context_manager_starts_on_a_free_port_and_stops_cleanly() -> Non
         url = first.url
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/health", timeout=2)
+
+
+def test_servers_with_the_same_seed_serve_the_same_data(crm: Any, crm_session: Any) -> None:
+    with crm.client() as fresh, crm_session.client() as shared:
+        assert _walk_cursor(fresh, 100) == _walk_cursor(shared, 100)
+        assert _walk_offsets(fresh, 100) == _walk_offsets(shared, 100)

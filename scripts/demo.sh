@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # syncgate demo: embedded PostgreSQL (erp + warehouse + Airflow metadata),
-# seeded ERP, `airflow standalone` (UI + scheduler + dag-processor + triggerer)
-# and one run of every flow. Stays in the foreground until Ctrl-C.
+# seeded ERP, the demo CRM HTTP service, `airflow standalone` (UI + scheduler +
+# dag-processor + triggerer) and one run of every flow. Stays in the foreground
+# until Ctrl-C.
 #
 #   scripts/demo.sh          start (make demo)
 #   scripts/demo.sh stop     stop a demo started from another shell (make stop)
 #
 # Environment: SYNCGATE_DEMO_PG_PORT (54329), SYNCGATE_DEMO_UI_PORT (8080),
+# SYNCGATE_DEMO_CRM_PORT (8765), SYNCGATE_CRM_TOKEN (the CRM's bearer token),
 # SYNCGATE_DEMO_UI_HOST (127.0.0.1; 0.0.0.0 exposes the UI to the network),
 # SYNCGATE_DEMO_FLOW_TIMEOUT (seconds to wait for the flow runs, 1800),
 # SYNCGATE_DEMO_EXIT=1 (stop after the first runs; exit 0 iff all succeeded),
@@ -17,6 +19,12 @@ ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=$ROOT/.syncgate
 PG_DATA=$STATE/pg
 PID_FILE=$STATE/demo.pid
+CRM_PID_FILE=$STATE/crm.pid
+CRM_LOG=$STATE/crm.log
+CRM_PORT=${SYNCGATE_DEMO_CRM_PORT:-8765}
+CRM_URL=http://127.0.0.1:$CRM_PORT
+# Demo-only token; the service reads it from the environment (never from argv, which ps shows).
+export SYNCGATE_CRM_TOKEN=${SYNCGATE_CRM_TOKEN:-demo-crm-token}
 PG_PORT=${SYNCGATE_DEMO_PG_PORT:-54329}
 UI_PORT=${SYNCGATE_DEMO_UI_PORT:-8080}
 UI_HOST=${SYNCGATE_DEMO_UI_HOST:-127.0.0.1}
@@ -100,6 +108,21 @@ stop_airflow() {
   rm -f -- "$PID_FILE"
 }
 
+# The CRM runs in its own session; its pid file is trusted only while that pid
+# is still a demo.crm process (pids get reused).
+stop_crm() {
+  local pid
+  [[ -f $CRM_PID_FILE ]] || return 0
+  pid=$(<"$CRM_PID_FILE")
+  if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q 'demo\.crm'; then
+    say "stopping the demo CRM..."
+    kill -TERM "$pid" 2>/dev/null || true
+    for (( i = 0; i < 20; i++ )); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f -- "$CRM_PID_FILE"
+}
+
 stop_pg() {
   # Nothing to stop before the first demo (and no postgres OS user yet).
   [[ -e $PG_DATA || -L $PG_DATA ]] || return 0
@@ -109,6 +132,7 @@ stop_pg() {
 
 if [[ ${1:-} == stop ]]; then
   stop_airflow
+  stop_crm
   stop_pg
   say "stopped."
   exit 0
@@ -128,6 +152,9 @@ fi
 if (exec 3<>"/dev/tcp/$UI_ADDR/$UI_PORT") 2>/dev/null; then
   die "port $UI_PORT is already in use; set SYNCGATE_DEMO_UI_PORT to a free port"
 fi
+if (exec 3<>"/dev/tcp/127.0.0.1/$CRM_PORT") 2>/dev/null; then
+  die "port $CRM_PORT is already in use; set SYNCGATE_DEMO_CRM_PORT to a free port"
+fi
 
 # From here on, any exit (error, Ctrl-C, kill) tears down what was started.
 on_exit() {
@@ -137,6 +164,7 @@ on_exit() {
   trap 'warn "still stopping, please wait..."' INT TERM
   echo
   stop_airflow || rc=1
+  stop_crm || rc=1
   if (( PG_STARTED )); then stop_pg || rc=1; fi
   say "stopped."
   exit "$rc"
@@ -183,6 +211,19 @@ if [[ $(psql_db erp -tAc "select exists (select from public.customers) or exists
 fi
 say "PostgreSQL ready on 127.0.0.1:$PG_PORT ($((SECONDS - T0)) s)"
 
+# --- the demo CRM (an HTTP API with token auth, paging, idempotent writes) ---
+say "starting the demo CRM on $CRM_URL (log: ${CRM_LOG#"$ROOT"/})..."
+PYTHONPATH=$ROOT/include setsid "$VENV_BIN/python" -m demo.crm --host 127.0.0.1 --port "$CRM_PORT" \
+  --customers 20000 --contacts 40000 --seed 7 --log-level warning </dev/null >>"$CRM_LOG" 2>&1 &
+echo "$!" >"$CRM_PID_FILE"
+for (( i = 0; ; i++ )); do
+  kill -0 "$(<"$CRM_PID_FILE")" 2>/dev/null || { tail -n 20 -- "$CRM_LOG" >&2; die "the demo CRM exited during startup"; }
+  (exec 3<>"/dev/tcp/127.0.0.1/$CRM_PORT") 2>/dev/null && break
+  (( i < 120 )) || die "the demo CRM did not listen on $CRM_URL within 60 s (log: $CRM_LOG)"
+  sleep 0.5
+done
+say "demo CRM ready ($((SECONDS - T0)) s)"
+
 # --- Airflow ----------------------------------------------------------------
 # standalone starts its components as plain `airflow`, so the venv goes first.
 export PATH=$VENV_BIN:$PATH
@@ -204,6 +245,10 @@ export AIRFLOW__API__PORT=$UI_PORT
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=$UI_URL/execution/
 export AIRFLOW_CONN_ERP_DB=$PG_BASE_URL/erp
 export AIRFLOW_CONN_WAREHOUSE_DB=$PG_BASE_URL/warehouse
+# HTTP connection: base URL + bearer token (the password of a connection without login).
+AIRFLOW_CONN_CRM_API=$(printf '{"conn_type": "http", "host": "127.0.0.1", "port": %d, "password": "%s"}' \
+  "$CRM_PORT" "$SYNCGATE_CRM_TOKEN")
+export AIRFLOW_CONN_CRM_API
 export SYNCGATE_FLOWS_DIR=${SYNCGATE_FLOWS_DIR:-$ROOT/dags/flows}
 export SYNCGATE_LANDING_URL=file://$STATE/landing
 export SYNCGATE_REPORTS_DIR=$STATE/reports

@@ -93,8 +93,8 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
 
             return _stage(lambda: run_verify(spec, _run(spec, context), manifest), context)
 
-        # An API target may name a pool: it bounds how many flows push to that API at once.
-        @task(task_id="promote", outlets=[asset], pool=getattr(spec.target, "pool", None))
+        # An API target pushes in the API's pool: it bounds how many tasks call that API at once.
+        @task(task_id="promote", outlets=[asset], **_promote_options(spec))
         def promote(manifest: dict[str, Any], **context: Any) -> dict[str, Any]:
             from syncgate.pipeline.promote import promote as run_promote
 
@@ -103,6 +103,15 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
         # TaskFlow passes XComArgs where the bodies receive dicts at run time.
         promote(verify(load(transform(extract()))))  # type: ignore[arg-type]
     return dag
+
+
+def _promote_options(spec: FlowSpec) -> dict[str, Any]:
+    """HTTP targets push in the API's pool (``target.pool``, default ``syncgate_<conn_id>``)."""
+    from syncgate.spec.model import HttpTarget
+
+    if isinstance(spec.target, HttpTarget):
+        return {"pool": spec.target.pool_name}
+    return {}
 
 
 def _target_asset(spec: FlowSpec, asset_class: Any) -> Any:

@@ -50,6 +50,7 @@ def test_http_target_dag_shape_outlet_and_pool(monkeypatch: pytest.MonkeyPatch, 
     assert [str(o.uri) for o in promote.outlets] == ["syncgate-http://crm_api/v1/customers"]
     assert promote.pool == "crm_api"
     assert dag.get_task("extract").pool == "default_pool"
-    assert bag.dags["no_pool"].get_task("promote").pool == "default_pool"
+    # Without `pool`, the API's shared pool (the HTTP sources' convention).
+    assert bag.dags["no_pool"].get_task("promote").pool == "syncgate_crm_api"
     assert "API `/v1/customers` on connection `crm_api`" in (dag.doc_md or "")
     assert "`syncgate_state`" in (dag.doc_md or "")

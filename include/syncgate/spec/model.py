@@ -145,6 +145,7 @@ class HttpTarget(_Strict):
     max_requests_per_second: Annotated[float, Field(gt=0, le=10000)] | None = None
     fields: list[Name] | None = None
     rejects: PushRejects = Field(default_factory=PushRejects)
+    # Airflow pool of the promote (push) task, shared with every flow calling this API.
     pool: PoolName | None = None
 
     @model_validator(mode="after")
@@ -166,6 +167,11 @@ class HttpTarget(_Strict):
         if self.batch is not None and self.batch.endpoint == self.endpoint:
             raise ValueError("`batch.endpoint` must differ from `endpoint`")
         return self
+
+    @property
+    def pool_name(self) -> str:
+        """``pool``, by default ``syncgate_<conn_id>`` (the HTTP sources' convention)."""
+        return self.pool or f"syncgate_{self.conn_id}"
 
 
 class Transform(_Strict):

@@ -66,6 +66,9 @@ def test_defaults_and_state_connection(tmp_path: Path) -> None:
     )
     assert target.idempotency_header == "Idempotency-Key"
     assert target.batch is None and target.rejects.fail_run is True and target.write == "merge"
+    assert target.pool_name == "crm_api"
+    default = load_spec(spec_file(tmp_path, target__pool=None)).target
+    assert isinstance(default, HttpTarget) and default.pool_name == "syncgate_crm_api"
 
 
 def test_batch_and_explicit_keys(tmp_path: Path) -> None:

@@ -105,35 +105,6 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
     return dag
 
 
-def _promote_options(spec: FlowSpec) -> dict[str, Any]:
-    """HTTP targets push in the API's pool (``target.pool``, default ``syncgate_<conn_id>``)."""
-    from syncgate.spec.model import HttpTarget
-
-    if isinstance(spec.target, HttpTarget):
-        return {"pool": spec.target.pool_name}
-    return {}
-
-
-def _target_asset(spec: FlowSpec, asset_class: Any) -> Any:
-    """The promote task's outlet: the target table, or the API endpoint for HTTP targets."""
-    from syncgate.db.identifiers import TableRef
-    from syncgate.spec.model import HttpTarget
-
-    target = spec.target
-    if isinstance(target, HttpTarget):
-        return asset_class(
-            name=f"{target.conn_id}{target.endpoint}",
-            uri=f"syncgate-http://{target.conn_id}{target.endpoint}",
-            group="syncgate",
-        )
-    table = TableRef.parse(target.table)
-    return asset_class(
-        name=f"{target.conn_id}.{table}",
-        uri=f"syncgate://{target.conn_id}/{table.schema}/{table.name}",
-        group="syncgate",
-    )
-
-
 def _run(spec: FlowSpec, context: Any) -> Any:
     from syncgate.pipeline.run import RunInfo
 
@@ -175,6 +146,35 @@ def _record_failure(spec: FlowSpec) -> Any:
             log.exception("Could not record the failure of flow %s in the audit trail", spec.id)
 
     return callback
+
+
+def _promote_options(spec: FlowSpec) -> dict[str, Any]:
+    """HTTP targets push in the API's pool (``target.pool``, default ``syncgate_<conn_id>``)."""
+    from syncgate.spec.model import HttpTarget
+
+    if isinstance(spec.target, HttpTarget):
+        return {"pool": spec.target.pool_name}
+    return {}
+
+
+def _target_asset(spec: FlowSpec, asset_class: Any) -> Any:
+    """The promote task's outlet: the target table, or the API endpoint for HTTP targets."""
+    from syncgate.db.identifiers import TableRef
+    from syncgate.spec.model import HttpTarget
+
+    target = spec.target
+    if isinstance(target, HttpTarget):
+        return asset_class(
+            name=f"{target.conn_id}{target.endpoint}",
+            uri=f"syncgate-http://{target.conn_id}{target.endpoint}",
+            group="syncgate",
+        )
+    table = TableRef.parse(target.table)
+    return asset_class(
+        name=f"{target.conn_id}.{table}",
+        uri=f"syncgate://{target.conn_id}/{table.schema}/{table.name}",
+        group="syncgate",
+    )
 
 
 def _doc_md(spec: FlowSpec, path: Path) -> str:

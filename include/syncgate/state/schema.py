@@ -83,37 +83,6 @@ CREATE TABLE IF NOT EXISTS syncgate.rejected_records (
 COMMENT ON COLUMN syncgate.rejected_records.stage IS
     'Where the record was refused: extract (could not be coerced) or push (the target API said no).';
 CREATE INDEX IF NOT EXISTS rejected_records_flow ON syncgate.rejected_records (flow_id, created_at DESC);
-CREATE TABLE IF NOT EXISTS syncgate.freshness (
-    flow_id           text NOT NULL,
-    checked_at        timestamptz NOT NULL DEFAULT now(),
-    checked_by        text NOT NULL,
-    run_id            text,
-    high_water_mark   timestamptz,
-    lag_seconds       double precision,
-    max_age_seconds   double precision,
-    warn_age_seconds  double precision,
-    status            text NOT NULL,
-    PRIMARY KEY (flow_id, checked_at, checked_by),
-    CONSTRAINT freshness_checked_by CHECK (checked_by IN ('promote', 'monitor')),
-    CONSTRAINT freshness_status CHECK (status IN ('ok', 'warn', 'breach', 'unknown'))
-);
-CREATE TABLE IF NOT EXISTS syncgate.incidents (
-    id                bigserial PRIMARY KEY,
-    flow_id           text NOT NULL,
-    kind              text NOT NULL,
-    severity          text NOT NULL,
-    status            text NOT NULL DEFAULT 'open',
-    summary           text NOT NULL,
-    details           jsonb NOT NULL DEFAULT '{}'::jsonb,
-    opened_at         timestamptz NOT NULL DEFAULT now(),
-    last_notified_at  timestamptz,
-    notify_count      integer NOT NULL DEFAULT 0,
-    resolved_at       timestamptz,
-    CONSTRAINT incidents_status CHECK (status IN ('open', 'resolved')),
-    CONSTRAINT incidents_kind CHECK (kind IN ('freshness', 'failures', 'lag_spike', 'duration_spike'))
-);
-COMMENT ON TABLE syncgate.incidents IS 'Alert incidents: at most one open per flow and kind (de-duplication).';
-CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open ON syncgate.incidents (flow_id, kind) WHERE status = 'open';
 -- HTTP targets: what each API has accepted (one table per flow, created by its first push) and
 -- the planned changes of a batch with their push progress.
 CREATE SCHEMA IF NOT EXISTS syncgate_mirror;
@@ -149,6 +118,37 @@ CREATE TABLE IF NOT EXISTS syncgate.push_changes (
 );
 COMMENT ON TABLE syncgate.push_changes IS
     'Change set of a batch pushed to an HTTP target; rows are removed when the batch finishes.';
+CREATE TABLE IF NOT EXISTS syncgate.freshness (
+    flow_id           text NOT NULL,
+    checked_at        timestamptz NOT NULL DEFAULT now(),
+    checked_by        text NOT NULL,
+    run_id            text,
+    high_water_mark   timestamptz,
+    lag_seconds       double precision,
+    max_age_seconds   double precision,
+    warn_age_seconds  double precision,
+    status            text NOT NULL,
+    PRIMARY KEY (flow_id, checked_at, checked_by),
+    CONSTRAINT freshness_checked_by CHECK (checked_by IN ('promote', 'monitor')),
+    CONSTRAINT freshness_status CHECK (status IN ('ok', 'warn', 'breach', 'unknown'))
+);
+CREATE TABLE IF NOT EXISTS syncgate.incidents (
+    id                bigserial PRIMARY KEY,
+    flow_id           text NOT NULL,
+    kind              text NOT NULL,
+    severity          text NOT NULL,
+    status            text NOT NULL DEFAULT 'open',
+    summary           text NOT NULL,
+    details           jsonb NOT NULL DEFAULT '{}'::jsonb,
+    opened_at         timestamptz NOT NULL DEFAULT now(),
+    last_notified_at  timestamptz,
+    notify_count      integer NOT NULL DEFAULT 0,
+    resolved_at       timestamptz,
+    CONSTRAINT incidents_status CHECK (status IN ('open', 'resolved')),
+    CONSTRAINT incidents_kind CHECK (kind IN ('freshness', 'failures', 'lag_spike', 'duration_spike'))
+);
+COMMENT ON TABLE syncgate.incidents IS 'Alert incidents: at most one open per flow and kind (de-duplication).';
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open ON syncgate.incidents (flow_id, kind) WHERE status = 'open';
 """
 
 

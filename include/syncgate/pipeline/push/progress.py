@@ -53,12 +53,15 @@ def unfinished_batches(conn: psycopg.Connection[Any], flow_id: str) -> list[tupl
     return [(str(b), str(r)) for b, r in rows]
 
 
-def pending(conn: psycopg.Connection[Any], flow_id: str, batch_id: str, limit: int) -> list[Change]:
-    """The next ``limit`` unconfirmed changes of a batch, in plan order."""
+def pending(
+    conn: psycopg.Connection[Any], flow_id: str, batch_id: str, limit: int, after_seq: int = 0
+) -> list[Change]:
+    """The next ``limit`` unconfirmed changes of a batch after ``after_seq``, in plan order."""
+    # ``after_seq`` keeps each read from rescanning the changes already settled.
     rows = conn.execute(
         "SELECT batch_id, seq, op, record_key, api_id, body, idempotency_key FROM syncgate.push_changes "
-        "WHERE flow_id = %s AND batch_id = %s AND status = 'pending' ORDER BY seq LIMIT %s",
-        (flow_id, batch_id, limit),
+        "WHERE flow_id = %s AND batch_id = %s AND seq > %s AND status = 'pending' ORDER BY seq LIMIT %s",
+        (flow_id, batch_id, after_seq, limit),
     ).fetchall()
     return [Change(str(b), int(s), str(o), k, a, body, str(i)) for b, s, o, k, a, body, i in rows]
 

@@ -96,11 +96,13 @@ def _push_batch(
 ) -> None:
     assert isinstance(spec.target, HttpTarget)
     chunk = spec.target.batch.size if spec.target.batch else SINGLE_CHUNK
+    last = 0
     while True:
         with conn.transaction():
-            changes = progress.pending(conn, spec.id, batch_id, chunk)
+            changes = progress.pending(conn, spec.id, batch_id, chunk, after_seq=last)
         if not changes:
             return
+        last = changes[-1].seq
         outcomes = transport.send(changes)
         with conn.transaction():
             progress.record(conn, spec, run_id, outcomes)

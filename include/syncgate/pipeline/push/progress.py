@@ -106,27 +106,35 @@ def record(conn: psycopg.Connection[Any], spec: FlowSpec, run_id: str, outcomes:
         )  # fmt: skip
 
 
+_COLUMN = {"create": "rows_inserted", "update": "rows_updated", "delete": "rows_deleted"}
+
+
 def tally(conn: psycopg.Connection[Any], flow_id: str, batch_id: str) -> dict[str, int]:
     """Audit counts of a batch: confirmed changes by kind, pushed and refused requests."""
-    counts = {
-        "rows_inserted": 0,
-        "rows_updated": 0,
-        "rows_deleted": 0,
-        "rows_pushed": 0,
-        "rows_push_failed": 0,
-    }
-    column = {"create": "rows_inserted", "update": "rows_updated", "delete": "rows_deleted"}
-    for op, status, count in conn.execute(
-        # A change confirmed without a request (nothing to send) is not counted as pushed.
+    # A change confirmed without a request (nothing to send) is not counted as pushed.
+    found = conn.execute(
         "SELECT op, status, count(*) FROM syncgate.push_changes WHERE flow_id = %s AND batch_id = %s "
         "AND http_status IS NOT NULL GROUP BY op, status",
         (flow_id, batch_id),
-    ).fetchall():
+    ).fetchall()
+    return _counts([(str(op), str(status), int(n)) for op, status, n in found])
+
+
+def count(outcomes: list[Outcome]) -> dict[str, int]:
+    """The same counts for outcomes in hand."""
+    return _counts([(o.change.op, o.status, 1) for o in outcomes])
+
+
+def _counts(groups: list[tuple[str, str, int]]) -> dict[str, int]:
+    counts = dict.fromkeys(
+        ("rows_inserted", "rows_updated", "rows_deleted", "rows_pushed", "rows_push_failed"), 0
+    )
+    for op, status, n in groups:
         if status == "done":
-            counts[column[str(op)]] += int(count)
-            counts["rows_pushed"] += int(count)
+            counts[_COLUMN[op]] += n
+            counts["rows_pushed"] += n
         elif status == "rejected":
-            counts["rows_push_failed"] += int(count)
+            counts["rows_push_failed"] += n
     return counts
 
 

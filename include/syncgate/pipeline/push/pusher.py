@@ -59,14 +59,7 @@ def push(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, in
             with conn.transaction():
                 mirror = ensure_mirror(conn, spec, [tuple(c) for c in manifest["columns"]])
             with Transport(spec.target) as transport:
-                for old_batch, old_run in progress.unfinished_batches(conn, spec.id):
-                    if old_batch != batch_id:
-                        log.warning(
-                            "Completing the unfinished push of batch %s (run %s) first", old_batch, old_run
-                        )
-                        _push_batch(conn, spec, transport, old_batch, old_run)
-                        with conn.transaction():
-                            progress.finish_batch(conn, spec.id, old_batch)
+                carried = _complete_abandoned(conn, spec, transport, batch_id)
                 with conn.transaction():
                     _check_watermark(conn, spec, manifest)
                     if progress.batch_status(conn, spec.id, batch_id) is None:
@@ -74,8 +67,12 @@ def push(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, in
                         log.info(
                             "Planned changes of batch %s for %s: %s", batch_id, spec.target.endpoint, planned
                         )
-                _push_batch(conn, spec, transport, batch_id, run.run_id)
-            counts, failure = _finish(conn, spec, run, manifest, started)
+                try:
+                    _push_batch(conn, spec, transport, batch_id, run.run_id)
+                except Exception:
+                    _record_progress(conn, spec, run, batch_id)
+                    raise
+            counts, failure = _finish(conn, spec, run, manifest, started, carried)
         finally:
             _unlock_flow(conn, spec.id)
     _forget_landed(spec.id, batch_id)
@@ -91,27 +88,71 @@ def push(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, in
     return counts
 
 
+def _complete_abandoned(
+    conn: psycopg.Connection[Any], spec: FlowSpec, transport: Transport, batch_id: str
+) -> dict[str, int]:
+    """Finish the pushes of earlier batches whose runs gave up, with their own keys.
+
+    Their changes may have reached the API unconfirmed; re-sending them under the same keys
+    settles them before this batch is compared with the mirror. Returns what was sent, which
+    counts for this run.
+    """
+    sent = progress.count([])
+    for old_batch, old_run in progress.unfinished_batches(conn, spec.id):
+        if old_batch == batch_id:
+            continue
+        log.warning("Completing the unfinished push of batch %s (run %s) first", old_batch, old_run)
+        for key, value in _push_batch(conn, spec, transport, old_batch, old_run).items():
+            sent[key] += value
+        with conn.transaction():
+            progress.finish_batch(conn, spec.id, old_batch)
+    return sent
+
+
 def _push_batch(
     conn: psycopg.Connection[Any], spec: FlowSpec, transport: Transport, batch_id: str, run_id: str
-) -> None:
+) -> dict[str, int]:
+    """Send a batch's pending changes chunk by chunk; returns the counts of what this call sent."""
     assert isinstance(spec.target, HttpTarget)
     chunk = spec.target.batch.size if spec.target.batch else SINGLE_CHUNK
+    sent = progress.count([])
     last = 0
     while True:
         with conn.transaction():
             changes = progress.pending(conn, spec.id, batch_id, chunk, after_seq=last)
         if not changes:
-            return
+            return sent
         last = changes[-1].seq
         outcomes = transport.send(changes)
         with conn.transaction():
             progress.record(conn, spec, run_id, outcomes)
-        refused = sum(1 for o in outcomes if o.status == "rejected")
-        log.info("Pushed %d changes of batch %s (%d refused by the API)", len(outcomes), batch_id, refused)
+        counted = progress.count(outcomes)
+        for key, value in counted.items():
+            sent[key] += value
+        log.info(
+            "Pushed %d changes of batch %s (%d refused by the API)",
+            len(outcomes), batch_id, counted["rows_push_failed"],
+        )  # fmt: skip
+
+
+def _record_progress(conn: psycopg.Connection[Any], spec: FlowSpec, run: RunInfo, batch_id: str) -> None:
+    """Best effort: a failing push leaves what it got confirmed so far in the audit row."""
+    try:
+        with conn.transaction():
+            audit.update_run(conn, spec.id, run.run_id, **progress.tally(conn, spec.id, batch_id))
+    except Exception:  # the push's own error matters more than this bookkeeping
+        log.warning(
+            "Could not record the push progress of batch %s in the audit row", batch_id, exc_info=True
+        )
 
 
 def _finish(
-    conn: psycopg.Connection[Any], spec: FlowSpec, run: RunInfo, manifest: dict[str, Any], started: float
+    conn: psycopg.Connection[Any],
+    spec: FlowSpec,
+    run: RunInfo,
+    manifest: dict[str, Any],
+    started: float,
+    carried: dict[str, int],
 ) -> tuple[dict[str, int], str | None]:
     """Record the final outcome; the watermark moves in the same transaction, unless the run fails."""
     assert isinstance(spec.target, HttpTarget)
@@ -119,7 +160,8 @@ def _finish(
     staging = TableRef.parse(manifest["staging_table"])
     with conn.transaction():
         _check_watermark(conn, spec, manifest)
-        counts = progress.tally(conn, spec.id, batch_id)
+        tally = progress.tally(conn, spec.id, batch_id)
+        counts = {key: value + carried.get(key, 0) for key, value in tally.items()}
         failed = counts["rows_push_failed"]
         failure = None
         if failed and spec.target.rejects.fail_run:

@@ -98,3 +98,17 @@ def test_new_ids_never_reuse_a_deleted_id() -> None:
     assert store.next_id() == 6
     store.put({"id": 40, "updated_at": "2025-01-05"})
     assert store.next_id() == 41
+
+
+def test_encoded_pages_match_json_and_follow_replaced_records() -> None:
+    import json
+
+    store = Store(_records())
+    rows = store.ordered()
+    assert json.loads(store.encode(rows)) == rows
+    assert store.encode(rows) == store.encode(rows)  # second call served from the cache
+    store.put({"id": 2, "updated_at": "2025-01-01", "status": "changed"})
+    assert json.loads(store.encode([store.records[2]])) == [
+        {"id": 2, "updated_at": "2025-01-01", "status": "changed"}
+    ]
+    assert store.encode([]) == b"[]"

@@ -308,6 +308,11 @@ class FlowSpec(_Strict):
             raise ValueError(f"`target.id_field` {id_field} cannot be hashed or dropped")
         if target.fields is not None and self.target_soft_delete_column in target.fields:
             raise ValueError("`target.fields` cannot send the soft delete column (it marks deletes)")
+        if self.freshness is not None and self.freshness.column != self.target_cursor:
+            raise ValueError(
+                "`freshness.column` of an http target must be the cursor column: the mirror of what the "
+                "API accepted (syncgate_mirror.<flow id>) keeps the key and the cursor"
+            )
         if self.source.columns is None:
             return
         after = [

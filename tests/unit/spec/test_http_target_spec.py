@@ -122,6 +122,7 @@ def test_batch_and_explicit_keys(tmp_path: Path) -> None:
             "`target.id_field` is required with a composite primary key",
         ),
         ({"transform": {"hash": ["id"]}}, "(top level)", "cannot be hashed"),
+        ({"freshness": {"column": "name", "max_age": "2h"}}, "(top level)", "must be the cursor column"),
     ],
 )
 def test_invalid_http_targets_name_the_field(tmp_path: Path, changes: dict, field: str, message: str) -> None:
@@ -137,6 +138,11 @@ def test_target_type_errors_never_echo_the_value(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_spec(spec_file(tmp_path, target__type="s3cr3t-value"))
     assert "s3cr3t-value" not in str(caught.value)
+
+
+def test_freshness_on_the_cursor(tmp_path: Path) -> None:
+    spec = load_spec(spec_file(tmp_path, freshness={"column": "updated_at", "max_age": "2h"}))
+    assert spec.freshness is not None and spec.freshness.column == spec.target_cursor
 
 
 def test_postgres_targets_keep_their_state_on_the_target(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from syncgate.errors import FatalError
 from syncgate.spec.model import FlowSpec, HttpTarget
 
 if TYPE_CHECKING:
@@ -28,8 +29,6 @@ def payload_columns(spec: FlowSpec, columns: list[tuple[str, str]]) -> list[tupl
     types = dict(columns)
     missing = [f for f in fields if f not in types]
     if missing:
-        from syncgate.errors import FatalError
-
         raise FatalError(
             f"flow {spec.id!r}: target.fields names column(s) the batch lacks: {', '.join(missing)}"
         )

@@ -48,15 +48,9 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
     """The DAG of one flow."""
     from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
 
-    from syncgate.db.identifiers import TableRef
     from syncgate.report.links import attach as attach_report_link
 
-    target = TableRef.parse(spec.target.table)
-    asset = Asset(
-        name=f"{spec.target.conn_id}.{target}",
-        uri=f"syncgate://{spec.target.conn_id}/{target.schema}/{target.name}",
-        group="syncgate",
-    )
+    asset = _target_asset(spec, Asset)
     with DAG(
         dag_id=spec.id,
         description=spec.description or None,
@@ -101,7 +95,8 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
 
             return _stage(lambda: run_verify(spec, _run(spec, context), manifest), context)
 
-        @task(task_id="promote", outlets=[asset])
+        # An API target pushes in the API's pool: it bounds how many tasks call that API at once.
+        @task(task_id="promote", outlets=[asset], **_promote_options(spec))
         def promote(manifest: dict[str, Any], **context: Any) -> dict[str, Any]:
             from syncgate.pipeline.promote import promote as run_promote
 
@@ -171,15 +166,59 @@ def _is_rejected(conn: Any, flow_id: str, run_id: str) -> bool:
     return bool(row and row[0] == "rejected")
 
 
+def _promote_options(spec: FlowSpec) -> dict[str, Any]:
+    """HTTP targets push in the API's pool (``target.pool``, default ``syncgate_<conn_id>``)."""
+    from syncgate.spec.model import HttpTarget
+
+    if isinstance(spec.target, HttpTarget):
+        return {"pool": spec.target.pool_name}
+    return {}
+
+
+def _target_asset(spec: FlowSpec, asset_class: Any) -> Any:
+    """The promote task's outlet: the target table, or the API endpoint for HTTP targets."""
+    from syncgate.db.identifiers import TableRef
+    from syncgate.spec.model import HttpTarget
+
+    target = spec.target
+    if isinstance(target, HttpTarget):
+        return asset_class(
+            name=f"{target.conn_id}{target.endpoint}",
+            uri=f"syncgate-http://{target.conn_id}{target.endpoint}",
+            group="syncgate",
+        )
+    table = TableRef.parse(target.table)
+    return asset_class(
+        name=f"{target.conn_id}.{table}",
+        uri=f"syncgate://{target.conn_id}/{table.schema}/{table.name}",
+        group="syncgate",
+    )
+
+
 def _doc_md(spec: FlowSpec, path: Path) -> str:
     shown = yaml.safe_dump(spec.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
     return (
         f"## {spec.id}\n\n{spec.description}\n\n"
         "**Shape:** extract → transform → load (staging) → verify (Great Expectations) → promote.\n"
         "Only a passing quality gate promotes the batch; the watermark moves with the data.\n\n"
-        f"**Target:** `{spec.target.table}` on connection `{spec.target.conn_id}` "
-        f"(`write: {spec.target.write}`). Audit: `syncgate.sync_runs` in the same database.\n\n"
+        f"{_target_doc(spec)}\n\n"
         f"**Spec file:** `{path.name}`\n\n```yaml\n{shown}```\n"
+    )
+
+
+def _target_doc(spec: FlowSpec) -> str:
+    from syncgate.spec.model import HttpTarget
+
+    target = spec.target
+    if isinstance(target, HttpTarget):
+        return (
+            f"**Target:** API `{target.endpoint}` on connection `{target.conn_id}` (creates, updates and "
+            f"deletes by `{spec.target_id_field}`). State, audit and the mirror of the API: connection "
+            f"`{target.state_conn_id}`."
+        )
+    return (
+        f"**Target:** `{target.table}` on connection `{target.conn_id}` "
+        f"(`write: {target.write}`). Audit: `syncgate.sync_runs` in the same database."
     )
 
 

@@ -1,5 +1,7 @@
 """Promote: move the verified staging batch into the target in ONE transaction.
 
+(HTTP targets push their changes instead: see ``syncgate.pipeline.push.pusher``.)
+
 The transaction writes the rows, applies deletes, advances the watermark and closes the audit
 row, so either all of it happened or none did. A retried promote of a batch that already
 committed finds it recorded and does nothing.
@@ -21,7 +23,7 @@ from syncgate.pipeline.load import keys_table
 from syncgate.pipeline.merge_sql import comparable_row, compose, key_match, live_rows, newer_only, qualified
 from syncgate.pipeline.run import RunInfo
 from syncgate.report.write import write_report_safely
-from syncgate.spec.model import FlowSpec
+from syncgate.spec.model import FlowSpec, HttpTarget
 from syncgate.state import audit
 from syncgate.state.watermarks import Watermark, lock_watermark, write_watermark
 
@@ -34,6 +36,12 @@ log = logging.getLogger(__name__)
 
 def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, Any]:
     """Apply the staged batch to the target; returns the counts written."""
+    if isinstance(spec.target, HttpTarget):
+        from syncgate.pipeline.push.pusher import push
+
+        counts = dict(push(spec, run, manifest))
+        write_report_safely(spec, run.run_id, manifest=manifest)
+        return counts
     started = time.monotonic()
     staging = TableRef.parse(manifest["staging_table"])
     target = TableRef.parse(spec.target.table)

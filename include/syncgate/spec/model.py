@@ -99,6 +99,81 @@ class PostgresTarget(_Strict):
     write: Literal["merge", "append", "replace"] = "merge"
 
 
+# An API path below the connection's base URL: no scheme, host, query or template.
+EndpointPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_\-./~]*$", max_length=500)]
+HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]+$", max_length=100)]
+PoolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$", max_length=256)]
+
+
+class PushMethods(_Strict):
+    """HTTP method per kind of change (single-record requests)."""
+
+    create: Literal["POST", "PUT"] = "POST"  # POST {endpoint}, or PUT {endpoint}/{id}
+    update: Literal["PATCH", "PUT"] = "PATCH"  # PATCH sends the changed fields, PUT the whole record
+    delete: Literal["DELETE"] = "DELETE"
+
+
+class PushBatch(_Strict):
+    """Send changes in batches of ``size`` operations to ``endpoint`` instead of one by one."""
+
+    endpoint: EndpointPath
+    size: Annotated[int, Field(ge=1, le=10000)] = 500
+
+
+class PushRejects(_Strict):
+    """What a record the API refuses (4xx) does to the run; it is recorded either way."""
+
+    fail_run: bool = True
+
+
+class HttpTarget(_Strict):
+    """An HTTP API receiving the flow's changes (creates, updates, deletes) record by record.
+
+    State, audit, staging and the mirror of what the API accepted live on ``state_conn_id``.
+    """
+
+    type: Literal["http"]
+    conn_id: Name
+    state_conn_id: Name
+    endpoint: EndpointPath
+    id_field: Name | None = None
+    # Only ``merge`` exists for an API; the other values get an explanatory error below.
+    write: Literal["merge", "append", "replace"] = "merge"
+    methods: PushMethods = Field(default_factory=PushMethods)
+    batch: PushBatch | None = None
+    idempotency_header: HeaderName | None = "Idempotency-Key"
+    max_requests_per_second: Annotated[float, Field(gt=0, le=10000)] | None = None
+    fields: list[Name] | None = None
+    rejects: PushRejects = Field(default_factory=PushRejects)
+    # Airflow pool of the promote (push) task, shared with every flow calling this API.
+    pool: PoolName | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> HttpTarget:
+        if self.write != "merge":
+            raise ValueError(
+                f"`write: {self.write}` does not apply to an http target: it pushes creates, updates "
+                "and deletes by key (merge semantics); leave `write` out or set it to merge"
+            )
+        if self.batch is not None and "methods" in self.model_fields_set:
+            raise ValueError(
+                "`methods` does not apply with `batch`: each batch operation names create, update "
+                "or delete itself"
+            )
+        if self.fields is not None and len(set(self.fields)) != len(self.fields):
+            raise ValueError("`fields` lists a column twice")
+        if self.fields == []:
+            raise ValueError("`fields` is empty: leave it out to send every column")
+        if self.batch is not None and self.batch.endpoint == self.endpoint:
+            raise ValueError("`batch.endpoint` must differ from `endpoint`")
+        return self
+
+    @property
+    def pool_name(self) -> str:
+        """``pool``, by default ``syncgate_<conn_id>`` (the HTTP sources' convention)."""
+        return self.pool or f"syncgate_{self.conn_id}"
+
+
 class Transform(_Strict):
     """Declarative, column-wise transform. Applied in this order: rename, cast, map, hash, drop.
 
@@ -169,7 +244,7 @@ class FlowSpec(_Strict):
     retries: Annotated[int, Field(ge=0, le=20)] = 3
     retry_delay: Duration = timedelta(seconds=30)
     source: PostgresSource
-    target: PostgresTarget
+    target: Annotated[PostgresTarget | HttpTarget, Field(discriminator="type")]
     transform: Transform = Field(default_factory=Transform)
     quality: Quality = Field(default_factory=Quality)
     freshness: Freshness | None = None
@@ -218,7 +293,44 @@ class FlowSpec(_Strict):
             )
         if self.source.columns is not None:
             self.check_column_names(self.source.columns)
+        if isinstance(self.target, HttpTarget):
+            self._check_http_target(self.target)
         return self
+
+    def _check_http_target(self, target: HttpTarget) -> None:
+        if not self.source.primary_key:
+            raise ValueError("`target.type: http` needs `source.primary_key`: changes are pushed by key")
+        if target.id_field is None and len(self.source.primary_key) > 1:
+            raise ValueError(
+                "`target.id_field` is required with a composite primary key (name the column "
+                "holding the API's record id)"
+            )
+        id_field = self.target_id_field
+        if id_field in self.transform.hash or id_field in self.transform.drop:
+            raise ValueError(f"`target.id_field` {id_field} cannot be hashed or dropped")
+        if target.fields is not None and self.target_soft_delete_column in target.fields:
+            raise ValueError("`target.fields` cannot send the soft delete column (it marks deletes)")
+        if self.freshness is not None and self.freshness.column != self.target_cursor:
+            raise ValueError(
+                "`freshness.column` of an http target must be the cursor column: the mirror of what the "
+                "API accepted (syncgate_mirror.<flow id>) keeps the key and the cursor"
+            )
+        if self.source.columns is None:
+            return
+        after = [
+            self.transform.output_name(c)
+            for c in self.source.columns
+            if self.transform.output_name(c) not in self.transform.drop
+        ]
+        if id_field not in after:
+            raise ValueError(
+                f"`target.id_field` names unknown column {id_field} (use the names after `rename`)"
+            )
+        unknown = [c for c in target.fields or [] if c not in after]
+        if unknown:
+            raise ValueError(
+                f"`target.fields` names unknown column(s) {', '.join(unknown)} (use the names after `rename`)"
+            )
 
     def check_column_names(self, columns: list[str]) -> None:
         """Raise ``ValueError`` when transform or ``pii`` keys name a column not in ``columns``.
@@ -247,12 +359,20 @@ class FlowSpec(_Strict):
     @property
     def state_conn_id(self) -> str:
         """The PostgreSQL connection holding this flow's state, audit trail and staging tables."""
+        if isinstance(self.target, HttpTarget):
+            return self.target.state_conn_id
         return self.target.conn_id
 
     @property
     def pii_columns(self) -> list[str]:
         """Columns whose values never leave the flow in clear: ``pii`` plus hashed columns."""
         return sorted({*self.pii, *self.transform.hash})
+
+    @property
+    def target_id_field(self) -> str:
+        """HTTP targets: the column holding the API's record id (default: the primary key)."""
+        given = self.target.id_field if isinstance(self.target, HttpTarget) else None
+        return given or self.target_primary_key[0]
 
     @property
     def target_primary_key(self) -> list[str]:

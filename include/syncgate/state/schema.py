@@ -9,6 +9,7 @@ if TYPE_CHECKING:
 
 STATE_SCHEMA = "syncgate"
 STAGING_SCHEMA = "syncgate_staging"
+MIRROR_SCHEMA = "syncgate_mirror"
 
 _DDL = """
 CREATE SCHEMA IF NOT EXISTS syncgate;
@@ -82,6 +83,41 @@ CREATE TABLE IF NOT EXISTS syncgate.rejected_records (
 COMMENT ON COLUMN syncgate.rejected_records.stage IS
     'Where the record was refused: extract (could not be coerced) or push (the target API said no).';
 CREATE INDEX IF NOT EXISTS rejected_records_flow ON syncgate.rejected_records (flow_id, created_at DESC);
+-- HTTP targets: what each API has accepted (one table per flow, created by its first push) and
+-- the planned changes of a batch with their push progress.
+CREATE SCHEMA IF NOT EXISTS syncgate_mirror;
+CREATE TABLE IF NOT EXISTS syncgate.push_batches (
+    flow_id      text NOT NULL,
+    batch_id     text NOT NULL,
+    run_id       text NOT NULL,
+    status       text NOT NULL DEFAULT 'pushing',
+    planned_at   timestamptz NOT NULL DEFAULT now(),
+    finished_at  timestamptz,
+    PRIMARY KEY (flow_id, batch_id),
+    CONSTRAINT push_batches_status CHECK (status IN ('pushing', 'finished'))
+);
+CREATE TABLE IF NOT EXISTS syncgate.push_changes (
+    flow_id          text NOT NULL,
+    batch_id         text NOT NULL,
+    seq              bigint NOT NULL,
+    op               text NOT NULL,
+    record_key       jsonb NOT NULL,
+    api_id           text,
+    body             jsonb,
+    record           jsonb,
+    row_hash         text,
+    cursor_value     jsonb,
+    idempotency_key  text NOT NULL,
+    status           text NOT NULL DEFAULT 'pending',
+    http_status      integer,
+    error            text,
+    PRIMARY KEY (flow_id, batch_id, seq),
+    FOREIGN KEY (flow_id, batch_id) REFERENCES syncgate.push_batches ON DELETE CASCADE,
+    CONSTRAINT push_changes_op CHECK (op IN ('create', 'update', 'delete')),
+    CONSTRAINT push_changes_status CHECK (status IN ('pending', 'done', 'rejected'))
+);
+COMMENT ON TABLE syncgate.push_changes IS
+    'Change set of a batch pushed to an HTTP target; rows are removed when the batch finishes.';
 CREATE TABLE IF NOT EXISTS syncgate.freshness (
     flow_id           text NOT NULL,
     checked_at        timestamptz NOT NULL DEFAULT now(),

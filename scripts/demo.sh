@@ -342,6 +342,22 @@ for item in load_specs(settings.flows_dir()):
 ')
 (( ${#FLOWS[@]} )) || warn "no valid flow spec in $SYNCGATE_FLOWS_DIR"
 
+# Flows calling an API share its Airflow pool (tasks in a missing pool never run).
+mapfile -t POOLS < <(python -c '
+from syncgate import settings
+from syncgate.spec.loader import load_specs
+pools = set()
+for item in load_specs(settings.flows_dir()):
+    for end in (item.spec.source, item.spec.target) if item.spec else ():
+        if getattr(end, "type", None) == "http":
+            pools.add(end.pool_name)
+print(*sorted(pools), sep="\n")')
+for pool in "${POOLS[@]}"; do
+  [[ -n $pool ]] || continue
+  af pools set "$pool" 4 "syncgate: calls to one API share its rate limit" >/dev/null ||
+    warn "could not create the Airflow pool $pool"
+done
+
 # The DAG processor must have registered the DAGs before they can be triggered.
 declare -A PROBLEM=()  # flow -> why it has no usable run
 RUNNABLE=()

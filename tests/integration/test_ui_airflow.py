@@ -14,9 +14,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ui_seed import ui_state  # noqa: F401  (fixture)
+from ui_seed import prepare_ui_state
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ui_state(databases: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    return prepare_ui_state(databases, tmp_path, monkeypatch)
+
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "ui-test-Pa55"
@@ -44,7 +50,18 @@ def api_server(ui_state: dict[str, str], airflow_db: Path, tmp_path: Path) -> It
     }
     log = (tmp_path / "api-server.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        [
+            sys.executable,
+            "-m",
+            "airflow",
+            "api-server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -104,6 +121,9 @@ def test_plugin_pages_mount_under_airflow_and_refuse_anonymous_requests(api_serv
         (plugin,) = [p for p in plugins if p["name"] == "syncgate_ui"]
         assert plugin["fastapi_apps"][0]["url_prefix"] == "/syncgate"
         views = {v["url_route"]: v for v in plugin["external_views"]}
-        assert views["syncgate-health"]["href"] == "syncgate/" and views["syncgate-health"]["destination"] == "nav"
+        assert (
+            views["syncgate-health"]["href"] == "syncgate/"
+            and views["syncgate-health"]["destination"] == "nav"
+        )
         assert views["syncgate-flow"]["href"] == "syncgate/flows/{DAG_ID}"
         assert client.post("/syncgate/", headers=bearer).status_code == 405

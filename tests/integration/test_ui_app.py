@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from ui_seed import PII_EMAIL, mounted, ui_state  # noqa: F401  (fixture)
+from ui_seed import PII_EMAIL, mounted, prepare_ui_state
 
 from syncgate.report.paths import report_files, report_url
 from syncgate.ui import files
 from syncgate.ui.auth import Viewer
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ui_state(databases: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    return prepare_ui_state(databases, tmp_path, monkeypatch)
+
 
 RUN_ID = "manual__2026-11-26T12:00:00+00:00"
 
@@ -77,7 +84,9 @@ def test_run_reports_are_served_and_missing_ones_explained(client: TestClient) -
     assert report_url("customers_late", RUN_ID).startswith("/syncgate/flows/customers_late/runs/manual__")
 
     detail = client.get("/syncgate/flows/customers_late")
-    assert detail.text.count('class="run-report"') == 1 and report_url("customers_late", RUN_ID) in detail.text
+    assert (
+        detail.text.count('class="run-report"') == 1 and report_url("customers_late", RUN_ID) in detail.text
+    )
     page = client.get(report_url("customers_late", RUN_ID))
     assert page.status_code == 200 and "<h1>Run report</h1>" in page.text
     assert client.get(report_url("customers_late", RUN_ID) + ".json").json() == {"run_id": RUN_ID}
@@ -96,10 +105,19 @@ def test_data_docs_are_served_from_the_flow_folder_only(client: TestClient, ui_s
     secret = site.parents[3] / "secret.txt"  # the flow's report folder, outside the site
     secret.write_text("not for the browser")
 
-    assert client.get("/syncgate/flows/orders_ok/docs/", follow_redirects=True).text == "<html>GX index</html>"
-    assert client.get("/syncgate/flows/orders_ok/docs/validations/v.html").text == "<html>one validation</html>"
+    assert (
+        client.get("/syncgate/flows/orders_ok/docs/", follow_redirects=True).text == "<html>GX index</html>"
+    )
+    assert (
+        client.get("/syncgate/flows/orders_ok/docs/validations/v.html").text == "<html>one validation</html>"
+    )
     assert 'id="docs-link"' in client.get("/syncgate/flows/orders_ok").text
-    for attempt in ("../../../../secret.txt", "..%2F..%2F..%2F..%2Fsecret.txt", "%2E%2E/%2E%2E/x", "validations"):
+    for attempt in (
+        "../../../../secret.txt",
+        "..%2F..%2F..%2F..%2Fsecret.txt",
+        "%2E%2E/%2E%2E/x",
+        "validations",
+    ):
         response = client.get(f"/syncgate/flows/orders_ok/docs/{attempt}")
         assert response.status_code == 404 and "not for the browser" not in response.text
 

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
-from ui_seed import PII_EMAIL, ui_state  # noqa: F401  (fixture)
+from ui_seed import PII_EMAIL, prepare_ui_state
 
 from syncgate.ui import queries
 from syncgate.ui.flows import current_flows
 from syncgate.ui.health import flow_health
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ui_state(databases: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    return prepare_ui_state(databases, tmp_path, monkeypatch)
 
 
 def _health(flow_ids: list[str] | None = None) -> dict[str, object]:
@@ -33,14 +40,21 @@ def test_health_reads_latest_run_success_freshness_trend_and_incidents(ui_state:
     assert late.status == "failed" and late.rows_moved == 0
     assert late.last_success is not None and late.last_success < late.last_run_started
     assert (late.freshness, late.freshness_colour, late.lag_seconds) == ("warn", "amber", 4500)
-    assert [(i["kind"], i["summary"]) for i in late.incidents] == [("freshness", "customers data is 1h 15m old")]
+    assert [(i["kind"], i["summary"]) for i in late.incidents] == [
+        ("freshness", "customers data is 1h 15m old")
+    ]
 
     breach = health["products_breach"]  # no freshness row: the audit verdict counts
     assert (breach.freshness, breach.freshness_colour, breach.conflicts) == ("breach", "red", 1)
     assert [i["severity"] for i in breach.incidents] == ["critical"]
 
     never = health["never_run"]
-    assert (never.status, never.freshness, never.freshness_colour, never.conflicts) == ("never run", "none", "grey", 0)
+    assert (never.status, never.freshness, never.freshness_colour, never.conflicts) == (
+        "never run",
+        "none",
+        "grey",
+        0,
+    )
     assert never.last_run_id is None and never.lag_trend == []
 
 

@@ -29,7 +29,12 @@ def spec_yaml(flow_id: str, tags: list[str], sla: bool, conn_id: str) -> str:
         "id": flow_id,
         "description": f"Test flow {flow_id}",
         "tags": tags,
-        "source": {"type": "postgres", "conn_id": "src_db", "table": f"public.{flow_id}", "primary_key": ["id"]},
+        "source": {
+            "type": "postgres",
+            "conn_id": "src_db",
+            "table": f"public.{flow_id}",
+            "primary_key": ["id"],
+        },
         "target": {"type": "postgres", "conn_id": conn_id, "table": f"analytics.{flow_id}", "write": "merge"},
         "transform": {"rename": {"mail": "email"}, "hash": ["email"]},
     }
@@ -94,14 +99,16 @@ def seed_state(url: str) -> None:
         conn.execute(SEED.replace("{email}", PII_EMAIL))
 
 
-@pytest.fixture
-def ui_state(databases: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def prepare_ui_state(
+    databases: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """The seeded flows: specs in a temporary flows folder, state in the ``dst`` database."""
-    monkeypatch.setenv("SYNCGATE_FLOWS_DIR", str(write_specs(tmp_path / "flows")))
+    flows = write_specs(tmp_path / "flows")
+    monkeypatch.setenv("SYNCGATE_FLOWS_DIR", str(flows))
     # A state database nobody listens for: its flow shows an error, the others still load.
     monkeypatch.setenv("AIRFLOW_CONN_GONE_DB", "postgresql://syncgate@127.0.0.1:1/nowhere")
     seed_state(databases["dst"])
-    return databases
+    return {**databases, "flows": str(flows)}
 
 
 def mounted(viewer: Viewer | None = None) -> FastAPI:

@@ -20,7 +20,11 @@ pytestmark = pytest.mark.unit
 def test_sparkline_draws_one_point_per_value_and_skips_gaps() -> None:
     svg = sparkline([10, None, 30, 20])
     points = svg.split('points="')[1].split('"')[0].split()
-    assert len(points) == 3 and svg.startswith("<svg") and "<title>lag trend: last 20s, min 10s, max 30s</title>" in svg
+    assert (
+        len(points) == 3
+        and svg.startswith("<svg")
+        and "<title>lag trend: last 20s, min 10s, max 30s</title>" in svg
+    )
     ys = [float(p.split(",")[1]) for p in points]
     assert ys[1] == min(ys) and ys[0] == max(ys)  # the highest lag is drawn at the top
     assert sparkline([5]) == "" and sparkline([]) == "" and sparkline([None, None]) == ""
@@ -34,7 +38,16 @@ def test_safe_file_stays_inside_the_root(tmp_path: Path) -> None:
     (tmp_path / "outside.txt").write_text("secret")
     os.symlink(tmp_path / "outside.txt", root / "link.txt")
     assert safe_file(root, "sub/page.html") == (root / "sub" / "page.html").resolve()
-    for bad in ("../outside.txt", "sub/../../outside.txt", "/etc/passwd", "link.txt", "sub", "", "a\x00b", "..\\x"):
+    for bad in (
+        "../outside.txt",
+        "sub/../../outside.txt",
+        "/etc/passwd",
+        "link.txt",
+        "sub",
+        "",
+        "a\x00b",
+        "..\\x",
+    ):
         assert safe_file(root, bad) is None, bad
     assert safe_file(tmp_path / "missing", "x") is None
 
@@ -51,7 +64,9 @@ def test_run_key_is_filesystem_safe_and_unique(tmp_path: Path, monkeypatch: pyte
     assert report_url("orders", "manual__x+00:00") == "/syncgate/flows/orders/runs/manual__x%2B00%3A00/report"
 
 
-def test_docs_relative_maps_a_report_url_into_the_flow_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_docs_relative_maps_a_report_url_into_the_flow_site(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SYNCGATE_REPORTS_DIR", str(tmp_path))
     page = tmp_path / "f" / "gx" / "uncommitted" / "data_docs" / "local_site" / "validations" / "f" / "x.html"
     assert docs_relative("f", page.as_uri()) == "validations/f/x.html"
@@ -75,5 +90,12 @@ def test_pii_columns_are_masked_under_source_and_target_names() -> None:
 
 
 def test_formatting() -> None:
-    assert [duration(v) for v in (None, 0, 4.5, 95, 7200, 200000)] == ["–", "0s", "4.5s", "1m 35s", "2h 00m", "2d 07h"]
+    assert [duration(v) for v in (None, 0, 4.5, 95, 7200, 200000)] == [
+        "–",
+        "0s",
+        "4.5s",
+        "1m 35s",
+        "2h 00m",
+        "2d 07h",
+    ]
     assert count(1234567) == "1,234,567" and count(None) == "–"

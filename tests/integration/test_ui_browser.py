@@ -187,14 +187,16 @@ def test_pages_in_a_real_browser(live_ui: tuple[str, str], browser: object) -> N
     assert "orders_flow" in driver.page_source and "Data Docs" in driver.title
     _shot(driver, "07-data-docs")
 
-    # A run's GX validation page, linked from its quality verdict.
+    # A run's GX validation page, linked from its quality verdict and from the quality reports list.
     driver.get(f"{base}/syncgate/flows/orders_flow")
+    listed = driver.find_elements(By.CSS_SELECTOR, "#validations tbody tr")
+    assert [r.find_element(By.TAG_NAME, "code").text for r in listed] == [
+        "manual__2026-11-26T16_00_00_00_00",  # GX's folder-safe form of the run id
+        first_run,
+    ]
     driver.find_element(By.LINK_TEXT, "passed").click()
-    assert "/syncgate/flows/orders_flow/docs/validations/" in driver.current_url
-    assert (
-        "expect_column_values_to_be_in_set" in driver.page_source
-        or "values must belong" in driver.page_source
-    )
+    assert "/docs/validations/orders_flow/manual__2026-11-26T16_00_00_00_00/" in driver.current_url
+    assert "Expectation Validation Result" in driver.page_source and "Succeeded" in driver.page_source
     _shot(driver, "08-data-docs-validation")
 
     # A missing report explains itself.

@@ -91,6 +91,7 @@ def create_app() -> FastAPI:
             rejected=rejected,
             error=error,
             has_docs=files.data_docs_index(flow_id) is not None,
+            validations=files.validation_pages(flow_id),
             viewer=viewer,
         )
 

@@ -6,6 +6,8 @@ absolute paths, no symlink leading out, only regular files.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from syncgate import settings
@@ -58,3 +60,38 @@ def docs_relative(flow_id: str, report: str | None) -> str | None:
     except (OSError, ValueError):
         return None
     return relative.as_posix()
+
+
+@dataclass(frozen=True)
+class ValidationPage:
+    """One GX validation result page of the flow's Data Docs site."""
+
+    run_name: str
+    validated_at: str
+    path: str  # relative to the site
+
+
+def validation_pages(flow_id: str, limit: int = 50) -> list[ValidationPage]:
+    """The newest validation result pages, newest first.
+
+    GX's own index lists them with scripts from public CDNs, which an air-gapped Airflow cannot
+    load; this list needs none. Layout: ``validations/<suite>/<run>/<timestamp>/<batch>.html``.
+    """
+    site = data_docs_root(flow_id)
+    suite = site / "validations" / flow_id
+    if not suite.is_dir():
+        return []
+    found = [
+        ValidationPage(page.parent.parent.name, _stamp(page.parent.name), page.relative_to(site).as_posix())
+        for page in suite.glob("*/*/*.html")
+    ]
+    found.sort(key=lambda p: (p.validated_at, p.run_name), reverse=True)
+    return found[:limit]
+
+
+def _stamp(folder: str) -> str:
+    # 20261126T163349.009034Z -> 2026-11-26 16:33:49 UTC (GX's run time, UTC)
+    try:
+        return datetime.strptime(folder, "%Y%m%dT%H%M%S.%fZ").strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return folder

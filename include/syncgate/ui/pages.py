@@ -40,6 +40,7 @@ def environment() -> jinja2.Environment:
         count=formatting.count,
         timestamp=formatting.timestamp,
         q=lambda value: quote(str(value), safe=""),
+        qpath=lambda value: quote(str(value), safe="/"),
         compact_json=lambda value: json.dumps(value, ensure_ascii=False, default=str, sort_keys=True),
         colour=freshness_colour,
         # The SVG holds only numbers formatted by sparkline() and an escaped title.

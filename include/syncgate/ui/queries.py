@@ -29,9 +29,11 @@ _CONFLICTS = """CASE jsonb_typeof({col})
                         FROM jsonb_each({col}) AS e(k, v) WHERE jsonb_typeof(v) = 'number')
     ELSE 0 END::bigint"""
 
+# Rows written to the target; NULL (not 0) for a run that never got as far as writing.
 _ROWS_MOVED = (
-    "coalesce(r.rows_inserted, 0) + coalesce(r.rows_updated, 0) + coalesce(r.rows_deleted, 0)"
-    " + coalesce(r.rows_pushed, 0)"
+    "CASE WHEN num_nonnulls(r.rows_inserted, r.rows_updated, r.rows_deleted, r.rows_pushed) > 0 THEN"
+    " coalesce(r.rows_inserted, 0) + coalesce(r.rows_updated, 0) + coalesce(r.rows_deleted, 0)"
+    " + coalesce(r.rows_pushed, 0) END"
 )
 
 _SCHEMA_READY = """SELECT to_regclass('syncgate.sync_runs') IS NOT NULL

@@ -9,7 +9,7 @@ import pytest
 
 from syncgate.report.paths import report_files, report_url, run_key
 from syncgate.spec.model import FlowSpec
-from syncgate.ui.files import docs_relative, safe_file
+from syncgate.ui.files import data_docs_root, docs_relative, safe_file, validation_pages
 from syncgate.ui.formatting import count, duration
 from syncgate.ui.masking import MASK, masked, pii_columns
 from syncgate.ui.sparkline import sparkline
@@ -99,3 +99,24 @@ def test_formatting() -> None:
         "2d 07h",
     ]
     assert count(1234567) == "1,234,567" and count(None) == "–"
+
+
+def test_validation_pages_list_the_newest_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNCGATE_REPORTS_DIR", str(tmp_path))
+    site = data_docs_root("f")
+    for run, stamp in (
+        ("run_a", "20261126T100000.000001Z"),
+        ("run_b", "20261126T120000.5Z"),
+        ("run_c", "odd"),
+    ):
+        page = site / "validations" / "f" / run / stamp / "target-staging.html"
+        page.parent.mkdir(parents=True)
+        page.write_text("<html></html>")
+    (site / "validations" / "other_suite").mkdir()
+    pages = validation_pages("f", limit=2)
+    assert [(p.run_name, p.validated_at) for p in pages] == [
+        ("run_c", "odd"),
+        ("run_b", "2026-11-26 12:00:00 UTC"),
+    ]
+    assert pages[1].path == "validations/f/run_b/20261126T120000.5Z/target-staging.html"
+    assert validation_pages("missing") == []

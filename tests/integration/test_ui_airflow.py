@@ -116,6 +116,7 @@ def test_plugin_pages_mount_under_airflow_and_refuse_anonymous_requests(api_serv
         page = client.get("/syncgate/flows/customers_late", cookies={"_token": token})
         assert page.status_code == 200 and "customers data is 1h 15m old" in page.text
         assert 'href="/syncgate/?tag=erp"' in page.text  # links keep the /syncgate mount prefix
+        assert 'href="/dags/customers_late" target="_top"' in page.text  # and reach Airflow's own pages
 
         plugins = client.get("/api/v2/plugins", headers=bearer).json()["plugins"]
         (plugin,) = [p for p in plugins if p["name"] == "syncgate_ui"]

@@ -61,5 +61,7 @@ def render(request: Request, template: str, *, status_code: int = 200, **context
         query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
         return f"{root}{path}" + (f"?{query}" if query else "")
 
-    html = environment().get_template(template).render(link=link, **context)
+    # Airflow's own pages sit at the base path the plugin is mounted under.
+    airflow_base = root.removesuffix("/syncgate")
+    html = environment().get_template(template).render(link=link, airflow_base=airflow_base, **context)
     return HTMLResponse(html, status_code=status_code, headers={"Content-Security-Policy": PAGE_CSP})

@@ -132,9 +132,12 @@ def test_read_only_and_permission_checked(ui_state: dict[str, str]) -> None:
     assert client.delete("/syncgate/flows/orders_ok").status_code == 405
 
 
-def test_unknown_flow_is_a_clear_404(client: TestClient) -> None:
+def test_unknown_flow_is_a_clear_404_and_an_unreachable_one_says_why(client: TestClient) -> None:
     page = client.get("/syncgate/flows/nope")
     assert page.status_code == 404 and "There is no flow &#39;nope&#39; you may read." in page.text
+    down = client.get("/syncgate/flows/remote_down")
+    assert down.status_code == 200 and "state database &#39;gone_db&#39; is unreachable" in down.text
+    assert 'id="flow-status">unknown<' in down.text
 
 
 def test_without_airflow_auth_every_route_is_refused(ui_state: dict[str, str]) -> None:

@@ -21,7 +21,7 @@ from syncgate.spec.model import FlowSpec
 from syncgate.ui import files, queries
 from syncgate.ui.auth import Viewer, current_viewer
 from syncgate.ui.flows import current_flows
-from syncgate.ui.health import HealthReport, flow_health, now
+from syncgate.ui.health import HealthReport, blank, flow_health, now, read_health, unavailable
 from syncgate.ui.masking import masked, pii_columns
 from syncgate.ui.pages import render
 
@@ -63,17 +63,16 @@ def create_app() -> FastAPI:
         spec = _flow(viewer, flow_id)
         if spec is None:
             return _missing(request, f"There is no flow {flow_id!r} you may read.")
-        (health,) = flow_health([spec])
+        health = blank(spec)
         history = rejected = None
-        error = health.error
-        if error is None:
-            try:
-                with queries.read_only(spec.state_conn_id) as conn:
-                    if conn is not None:
-                        history = queries.run_history(conn, flow_id, page, HISTORY_PER_PAGE)
-                        rejected = queries.rejected_records(conn, flow_id, rpage, REJECTED_PER_PAGE)
-            except queries.StateUnavailable as exc:
-                error = str(exc)
+        try:
+            with queries.read_only(spec.state_conn_id) as conn:  # one session for the whole page
+                if conn is not None:
+                    read_health(conn, {flow_id: health})
+                    history = queries.run_history(conn, flow_id, page, HISTORY_PER_PAGE)
+                    rejected = queries.rejected_records(conn, flow_id, rpage, REJECTED_PER_PAGE)
+        except queries.StateUnavailable as exc:
+            unavailable([health], str(exc))
         pii = pii_columns(spec)
         for row in rejected.rows if rejected else []:
             row["record"] = masked(row["record"], pii)
@@ -89,7 +88,7 @@ def create_app() -> FastAPI:
             health=health,
             history=history,
             rejected=rejected,
-            error=error,
+            error=health.error,
             has_docs=files.data_docs_index(flow_id) is not None,
             validations=files.validation_pages(flow_id),
             viewer=viewer,

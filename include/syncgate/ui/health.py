@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syncgate.spec.model import FlowSpec
 from syncgate.ui import queries
+
+if TYPE_CHECKING:
+    import psycopg
 
 # Freshness verdicts (syncgate.freshness / audit freshness_status) -> traffic-light colour.
 FRESHNESS_COLOURS = {"ok": "green", "warn": "amber", "breach": "red", "unknown": "grey"}
@@ -73,25 +77,35 @@ class HealthReport:
 
 def flow_health(specs: list[FlowSpec]) -> list[FlowHealth]:
     """Health rows for ``specs`` (in the given order), one state database at a time."""
-    rows = {spec.id: _blank(spec) for spec in specs}
+    rows = {spec.id: blank(spec) for spec in specs}
     by_conn: dict[str, list[str]] = defaultdict(list)
     for spec in specs:
         by_conn[spec.state_conn_id].append(spec.id)
     for conn_id, flow_ids in sorted(by_conn.items()):
+        group = {flow_id: rows[flow_id] for flow_id in flow_ids}
         try:
             with queries.read_only(conn_id) as conn:
-                if conn is None:
-                    continue  # no run has created the state schema yet: every flow "never run"
-                found = queries.health_rows(conn, flow_ids)
-                incidents = queries.open_incidents(conn, flow_ids)
+                if conn is not None:  # else no run created the state schema yet: "never run"
+                    read_health(conn, group)
         except queries.StateUnavailable as exc:
-            for flow_id in flow_ids:
-                rows[flow_id].status = "unknown"
-                rows[flow_id].error = str(exc)
-            continue
-        for flow_id in flow_ids:
-            _fill(rows[flow_id], found.get(flow_id), incidents.get(flow_id, []))
+            unavailable(group.values(), str(exc))
     return [rows[spec.id] for spec in specs]
+
+
+def read_health(conn: psycopg.Connection[Any], rows: dict[str, FlowHealth]) -> None:
+    """Fill ``rows`` (flows of one state database) from that database: two queries."""
+    flow_ids = list(rows)
+    found = queries.health_rows(conn, flow_ids)
+    incidents = queries.open_incidents(conn, flow_ids)
+    for flow_id, health in rows.items():
+        _fill(health, found.get(flow_id), incidents.get(flow_id, []))
+
+
+def unavailable(rows: Iterable[FlowHealth], reason: str) -> None:
+    """Mark flows whose state database cannot be read."""
+    for health in rows:
+        health.status = "unknown"
+        health.error = reason
 
 
 def _plain(value: Any) -> Any:
@@ -106,7 +120,8 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _blank(spec: FlowSpec) -> FlowHealth:
+def blank(spec: FlowSpec) -> FlowHealth:
+    """A flow's row before its state is read: never run, freshness unknown (or none without SLA)."""
     sla = spec.freshness
     return FlowHealth(
         flow_id=spec.id,

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from syncgate.ui.app import create_app
+from syncgate.ui.asgi import LazyUiApp
 
 
 class SyncgateUiPlugin(AirflowPlugin):
     """Mounts the syncgate UI app and adds its pages to the Airflow UI."""
 
     name = "syncgate_ui"
-    fastapi_apps = [{"app": create_app(), "url_prefix": "/syncgate", "name": "syncgate UI"}]
+    # Built on the first request: task processes import this module too (for macros).
+    fastapi_apps = [{"app": LazyUiApp(), "url_prefix": "/syncgate", "name": "syncgate UI"}]
     # hrefs are relative to Airflow's base URL (no leading slash); url_route renders them in an
     # iframe inside the Airflow UI, which sends the session cookie the app authenticates with.
     external_views = [

@@ -120,7 +120,11 @@ def test_plugin_pages_mount_under_airflow_and_refuse_anonymous_requests(api_serv
 
         plugins = client.get("/api/v2/plugins", headers=bearer).json()["plugins"]
         (plugin,) = [p for p in plugins if p["name"] == "syncgate_ui"]
-        assert plugin["fastapi_apps"][0]["url_prefix"] == "/syncgate"
+        assert plugin["fastapi_apps"][0] == {
+            "app": "syncgate.ui.asgi.LazyUiApp",
+            "url_prefix": "/syncgate",
+            "name": "syncgate UI",
+        }
         views = {v["url_route"]: v for v in plugin["external_views"]}
         assert (
             views["syncgate-health"]["href"] == "syncgate/"

@@ -8,9 +8,6 @@ flows whose DAG the viewer may read.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -37,7 +34,7 @@ FILE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": 
 
 def create_app() -> FastAPI:
     """The UI app; mount it under ``/syncgate`` (the plugin does, inside Airflow's API server)."""
-    app = FastAPI(title="syncgate", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_warm_specs)
+    app = FastAPI(title="syncgate", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:
@@ -141,20 +138,6 @@ def create_app() -> FastAPI:
         return FileResponse(found, headers=FILE_HEADERS)
 
     return app
-
-
-@asynccontextmanager
-async def _warm_specs(app: FastAPI) -> AsyncIterator[None]:
-    # Validating every spec takes seconds with hundreds of flows: do it before the first visitor.
-    threading.Thread(target=_load_specs_quietly, name="syncgate-ui-specs", daemon=True).start()
-    yield
-
-
-def _load_specs_quietly() -> None:
-    try:
-        current_flows()
-    except Exception:  # the first request reports it; never break the API server's start-up
-        log.warning("syncgate UI: loading flow specs failed", exc_info=True)
 
 
 def _health(viewer: Viewer, tag: str | None) -> HealthReport:

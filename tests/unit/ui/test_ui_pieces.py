@@ -120,3 +120,18 @@ def test_validation_pages_list_the_newest_first(tmp_path: Path, monkeypatch: pyt
     ]
     assert pages[1].path == "validations/f/run_b/20261126T120000.5Z/target-staging.html"
     assert validation_pages("missing") == []
+
+
+def test_the_plugin_module_imports_no_web_framework() -> None:
+    # Every task process imports plugin modules (for macros): the UI must cost them nothing.
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[3]
+    probe = (
+        "import sys, syncgate_ui; "
+        "print(sorted(m for m in ('fastapi', 'syncgate.ui.app', 'psycopg') if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{repo / 'include'}{os.pathsep}{repo / 'plugins'}"}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"  # Airflow may log before it

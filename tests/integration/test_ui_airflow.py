@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ui_seed import prepare_ui_state
+from ui_seed import chromium, prepare_ui_state, shot
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +92,13 @@ def api_server(ui_state: dict[str, str], airflow_db: Path, tmp_path: Path) -> It
         log.close()
 
 
-def test_plugin_pages_mount_under_airflow_and_refuse_anonymous_requests(api_server: str) -> None:
+def test_plugin_in_a_real_api_server(api_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One server start for both checks: it costs ~20 s."""
+    _pages_mount_under_airflow_and_refuse_anonymous_requests(api_server)
+    _views_render_inside_the_airflow_ui(api_server, monkeypatch)
+
+
+def _pages_mount_under_airflow_and_refuse_anonymous_requests(api_server: str) -> None:
     with httpx.Client(base_url=api_server, timeout=30) as client:
         for path in ("/syncgate/", "/syncgate/api/health.json", "/syncgate/flows/orders_ok",
                      "/syncgate/flows/orders_ok/docs/index.html"):  # fmt: skip
@@ -132,3 +138,28 @@ def test_plugin_pages_mount_under_airflow_and_refuse_anonymous_requests(api_serv
         )
         assert views["syncgate-flow"]["href"] == "syncgate/flows/{DAG_ID}"
         assert client.post("/syncgate/", headers=bearer).status_code == 405
+
+
+def _views_render_inside_the_airflow_ui(api_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    token = httpx.post(f"{api_server}/auth/token", json={"username": "admin", "password": PASSWORD}).json()
+    with chromium(monkeypatch) as driver:
+        driver.get(f"{api_server}/plugin/syncgate-health")  # anonymous: Airflow's UI, not our data
+        assert "customers_late" not in driver.page_source
+        # Signed in as the UI's login does it: the session cookie the iframe carries to /syncgate.
+        driver.add_cookie({"name": "_token", "value": token["access_token"], "path": "/"})
+        driver.get(f"{api_server}/plugin/syncgate-health")
+        wait = WebDriverWait(driver, 60)
+        frame = wait.until(
+            expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "iframe[title='Sync health']"))
+        )
+        assert frame.get_attribute("src") == f"{api_server}/syncgate/"
+        driver.switch_to.frame(frame)
+        row = wait.until(expected_conditions.presence_of_element_located((By.ID, "flow-customers_late")))
+        assert "fresh-amber" in row.find_element(By.CSS_SELECTOR, ".fresh").get_attribute("class")
+        assert driver.find_element(By.CSS_SELECTOR, "header .who").text == "admin"
+        driver.switch_to.default_content()
+        shot(driver, "10-inside-airflow-ui")

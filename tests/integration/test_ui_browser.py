@@ -13,11 +13,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
 from helpers import execute, make_spec, new_run, seed_orders, sync
-from ui_seed import mounted, prepare_ui_state
+from ui_seed import chromium, mounted, prepare_ui_state, shot
 
 from syncgate.report.paths import report_files
 
@@ -28,10 +29,6 @@ pytestmark = pytest.mark.integration
 def ui_state(databases: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return prepare_ui_state(databases, tmp_path, monkeypatch)
 
-
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / ".syncgate" / "test-artifacts" / "ui"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 ORDERS_FLOW_YAML = {
     "id": "orders_flow",
@@ -85,37 +82,12 @@ def live_ui(ui_state: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str
 
 
 @pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail(
-            f"the browser tests need {CHROMIUM} and {CHROMEDRIVER}: apt-get install chromium chromium-driver",
-            pytrace=False,
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    monkeypatch.setenv("SE_OFFLINE", "true")  # selenium-manager must never try to download anything
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1000",
-                # Nothing outside loopback is reachable: fail such lookups at once instead of waiting.
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):  # fmt: skip
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    try:
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    with chromium(monkeypatch) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
-def _shot(driver: object, name: str) -> None:
-    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))  # type: ignore[attr-defined]
-
-
-def test_pages_in_a_real_browser(live_ui: tuple[str, str], browser: object) -> None:
+def test_pages_in_a_real_browser(live_ui: tuple[str, str], browser: Any) -> None:
     from selenium.webdriver.common.by import By
 
     base, first_run = live_ui
@@ -123,7 +95,7 @@ def test_pages_in_a_real_browser(live_ui: tuple[str, str], browser: object) -> N
 
     # Sync health: every flow, its status, freshness colour, incidents.
     driver.get(f"{base}/syncgate/")
-    _shot(driver, "01-health")
+    shot(driver, "01-health")
     assert driver.title == "Sync health · syncgate"
     rows = {
         r.get_attribute("data-flow"): r for r in driver.find_elements(By.CSS_SELECTOR, "#health tbody tr")
@@ -154,12 +126,12 @@ def test_pages_in_a_real_browser(live_ui: tuple[str, str], browser: object) -> N
     driver.find_element(By.LINK_TEXT, "catalog").click()
     shown = [r.get_attribute("data-flow") for r in driver.find_elements(By.CSS_SELECTOR, "#health tbody tr")]
     assert shown == ["never_run", "products_breach"]
-    _shot(driver, "02-health-tag-catalog")
+    shot(driver, "02-health-tag-catalog")
 
     # Flow detail: paged history.
     driver.get(f"{base}/syncgate/flows/orders_ok")
     assert len(driver.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == 25
-    _shot(driver, "03-flow-orders_ok")
+    shot(driver, "03-flow-orders_ok")
     driver.find_element(By.CSS_SELECTOR, "a[rel=next]").click()
     runs = [r.get_attribute("data-run") for r in driver.find_elements(By.CSS_SELECTOR, "#runs tbody tr")]
     assert runs == [f"scheduled__run_{g:02d}" for g in range(5, 0, -1)]
@@ -170,22 +142,22 @@ def test_pages_in_a_real_browser(live_ui: tuple[str, str], browser: object) -> N
     rejected = driver.find_element(By.ID, "rejected-records").text
     assert "updated_at: not a timestamp" in rejected and "example.com" not in driver.page_source
     assert "two-way sync" in driver.find_element(By.ID, "conflicts-empty").text
-    _shot(driver, "04-flow-customers_late")
+    shot(driver, "04-flow-customers_late")
 
     # The synced flow: a run report link and the GX Data Docs.
     driver.get(f"{base}/syncgate/flows/orders_flow")
     runs = [r.get_attribute("data-run") for r in driver.find_elements(By.CSS_SELECTOR, "#runs tbody tr")]
     assert runs == ["manual__2026-11-26T16:00:00+00:00", first_run]
-    _shot(driver, "05-flow-orders_flow")
+    shot(driver, "05-flow-orders_flow")
     driver.find_element(By.CSS_SELECTOR, "a.run-report").click()
     assert driver.find_element(By.ID, "run-report").text == "Run report: orders_flow"
-    _shot(driver, "06-run-report")
+    shot(driver, "06-run-report")
 
     driver.get(f"{base}/syncgate/flows/orders_flow")
     driver.find_element(By.ID, "docs-link").click()
     assert driver.current_url.endswith("/syncgate/flows/orders_flow/docs/index.html")
     assert "orders_flow" in driver.page_source and "Data Docs" in driver.title
-    _shot(driver, "07-data-docs")
+    shot(driver, "07-data-docs")
 
     # A run's GX validation page, linked from its quality verdict and from the quality reports list.
     driver.get(f"{base}/syncgate/flows/orders_flow")
@@ -197,9 +169,9 @@ def test_pages_in_a_real_browser(live_ui: tuple[str, str], browser: object) -> N
     driver.find_element(By.LINK_TEXT, "passed").click()
     assert "/docs/validations/orders_flow/manual__2026-11-26T16_00_00_00_00/" in driver.current_url
     assert "Expectation Validation Result" in driver.page_source and "Succeeded" in driver.page_source
-    _shot(driver, "08-data-docs-validation")
+    shot(driver, "08-data-docs-validation")
 
     # A missing report explains itself.
     driver.get(f"{base}/syncgate/flows/orders_flow/runs/{first_run}/report")
     assert "No run report for run" in driver.find_element(By.ID, "missing").text
-    _shot(driver, "09-missing-report")
+    shot(driver, "09-missing-report")

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from syncgate.errors import SyncgateError
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -94,7 +96,7 @@ ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
 """
 
 
-class StateUnavailable(Exception):
+class StateUnavailable(SyncgateError):
     """A state database cannot be read (unreachable, or refused the query)."""
 
 

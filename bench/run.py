@@ -1,7 +1,7 @@
 """``python -m bench.run``: COPY pipe vs syncgate full and 1% incremental sync; prints markdown.
 
     python -m bench.run [--rows N] [--keep] [--skip-generate] [--profile] [--pipe-runs N]
-                        [--cold-airflow]
+                        [--cold-airflow] [--case sync|ui]
 
 Starts .syncgate/pg-bench on port 54349, (re)creates bench_src / bench_dst, and writes the
 results to .syncgate/bench/results.json. --profile runs every stage under cProfile and logs
@@ -56,6 +56,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pipe-runs", type=int, default=2, help="time the COPY pipe N times and keep the best (default 2)"
     )
+    parser.add_argument(
+        "--case", choices=("sync", "ui"), default="sync",
+        help="sync (default): the sync benchmark; ui: the UI health view (bench/ui_health.py)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.rows < 100:
         parser.error("--rows must be at least 100")
@@ -235,6 +239,10 @@ def _print(results: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    if args.case == "ui":
+        from bench import ui_health
+
+        return ui_health.main(["--keep"] if args.keep else [])
     results: dict[str, Any] = {}
     try:
         results = benchmark(args)

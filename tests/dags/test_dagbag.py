@@ -51,7 +51,7 @@ def test_every_dag_follows_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:
         assert dag.max_active_runs == 1, dag_id
         promote = dag.get_task("promote")
         assert promote.outlets, f"{dag_id}: promote must declare the target as an Asset outlet"
-        assert all(str(o.uri).startswith("syncgate://") for o in promote.outlets)
+        assert all(str(o.uri).startswith(("syncgate://", "syncgate-http://")) for o in promote.outlets)
 
 
 def test_dag_folder_parses_well_under_a_second() -> None:

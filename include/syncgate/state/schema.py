@@ -149,6 +149,9 @@ CREATE TABLE IF NOT EXISTS syncgate.incidents (
 );
 COMMENT ON TABLE syncgate.incidents IS 'Alert incidents: at most one open per flow and kind (de-duplication).';
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open ON syncgate.incidents (flow_id, kind) WHERE status = 'open';
+-- UI health page: each flow's last success is one index probe, however many failed runs came after.
+CREATE INDEX IF NOT EXISTS sync_runs_flow_success ON syncgate.sync_runs (flow_id, finished_at DESC)
+    WHERE status = 'success';
 """
 
 

@@ -1,0 +1,7 @@
+"""The syncgate views inside the Airflow UI: sync health, flow detail, data quality reports.
+
+Served by a read-only FastAPI app that the ``plugins/syncgate_ui.py`` Airflow plugin mounts
+under ``/syncgate`` of Airflow's API server, behind Airflow's own authentication.
+"""
+
+from __future__ import annotations

@@ -1,0 +1,160 @@
+"""The syncgate UI as a FastAPI app (mounted by the Airflow plugin under ``/syncgate``).
+
+Read-only: GET routes only, each state database read in a read-only session. Every route
+depends on :func:`syncgate.ui.auth.current_viewer` (Airflow's authentication) and shows only
+flows whose DAG the viewer may read.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+
+from syncgate.report.paths import report_files
+from syncgate.spec.model import FlowSpec
+from syncgate.ui import files, queries
+from syncgate.ui.auth import Viewer, current_viewer
+from syncgate.ui.flows import current_flows
+from syncgate.ui.health import HealthReport, blank, flow_health, now, read_health, unavailable
+from syncgate.ui.masking import masked, pii_columns
+from syncgate.ui.pages import render
+
+log = logging.getLogger(__name__)
+
+HISTORY_PER_PAGE = 25
+REJECTED_PER_PAGE = 25
+ViewerDep = Annotated[Viewer, Depends(current_viewer)]
+PageParam = Annotated[int, Query(ge=1, le=1_000_000)]
+# Files written by GX or the run-report helper: no framing by other sites, no type sniffing.
+FILE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "frame-ancestors 'self'"}
+
+
+def create_app() -> FastAPI:
+    """The UI app; mount it under ``/syncgate`` (the plugin does, inside Airflow's API server)."""
+    app = FastAPI(title="syncgate", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.get("/", name="health")
+    def health_page(request: Request, viewer: ViewerDep, tag: str | None = None) -> Response:
+        report = _health(viewer, tag)
+        return render(request, "health.html", report=report, viewer=viewer)
+
+    @app.get("/api/health.json", name="health_json")
+    def health_json(viewer: ViewerDep, tag: str | None = None) -> JSONResponse:
+        return JSONResponse(_health(viewer, tag).as_json())
+
+    @app.get("/flows/{flow_id}", name="flow")
+    def flow_page(
+        request: Request, flow_id: str, viewer: ViewerDep, page: PageParam = 1, rpage: PageParam = 1
+    ) -> Response:
+        spec = _flow(viewer, flow_id)
+        if spec is None:
+            return _missing(request, f"There is no flow {flow_id!r} you may read.")
+        health = blank(spec)
+        history = rejected = None
+        try:
+            with queries.read_only(spec.state_conn_id) as conn:  # one session for the whole page
+                if conn is not None:
+                    read_health(conn, {flow_id: health})
+                    history = queries.run_history(conn, flow_id, page, HISTORY_PER_PAGE)
+                    rejected = queries.rejected_records(conn, flow_id, rpage, REJECTED_PER_PAGE)
+        except queries.StateUnavailable as exc:
+            unavailable([health], str(exc))
+        pii = pii_columns(spec)
+        for row in rejected.rows if rejected else []:
+            row["record"] = masked(row["record"], pii)
+        for row in history.rows if history else []:
+            json_file, html_file = report_files(flow_id, row["run_id"])
+            row["has_report"] = html_file.is_file()
+            row["has_report_json"] = json_file.is_file()
+            row["docs_page"] = files.docs_relative(flow_id, row["quality_report"])
+        return render(
+            request,
+            "flow.html",
+            spec=spec,
+            health=health,
+            history=history,
+            rejected=rejected,
+            error=health.error,
+            has_docs=files.data_docs_index(flow_id) is not None,
+            validations=files.validation_pages(flow_id),
+            viewer=viewer,
+        )
+
+    @app.get("/flows/{flow_id}/runs/{run_id:path}/report.json", name="run_report_json")
+    def run_report_json(flow_id: str, run_id: str, viewer: ViewerDep) -> Response:
+        spec = _flow(viewer, flow_id)
+        json_file = report_files(flow_id, run_id)[0] if spec else None
+        if json_file is None or not json_file.is_file():
+            detail = f"no run report for run {run_id!r} of flow {flow_id!r}"
+            return JSONResponse({"detail": detail}, status_code=404)
+        return FileResponse(json_file, media_type="application/json", headers=FILE_HEADERS)
+
+    @app.get("/flows/{flow_id}/runs/{run_id:path}/report", name="run_report")
+    def run_report(request: Request, flow_id: str, run_id: str, viewer: ViewerDep) -> Response:
+        spec = _flow(viewer, flow_id)
+        if spec is None:
+            return _missing(request, f"There is no flow {flow_id!r} you may read.")
+        html_file = report_files(flow_id, run_id)[1]
+        if not html_file.is_file():
+            return _missing(
+                request,
+                f"No run report for run {run_id!r} of flow {flow_id!r}: it is written when the run "
+                "finishes, and runs from before run reports existed have none.",
+                flow_id=flow_id,
+            )
+        return FileResponse(html_file, media_type="text/html", headers=FILE_HEADERS)
+
+    @app.get("/flows/{flow_id}/docs", name="docs_root")
+    def docs_root(request: Request, flow_id: str, viewer: ViewerDep) -> Response:
+        return RedirectResponse(f"{request.url.path}/{files.DATA_DOCS_INDEX}", status_code=307)
+
+    @app.get("/flows/{flow_id}/docs/{path:path}", name="docs")
+    def docs(request: Request, flow_id: str, path: str, viewer: ViewerDep) -> Response:
+        spec = _flow(viewer, flow_id)
+        if spec is None:
+            return _missing(request, f"There is no flow {flow_id!r} you may read.")
+        if path in ("", "/"):
+            return RedirectResponse(f"{request.url.path.rstrip('/')}/{files.DATA_DOCS_INDEX}", 307)
+        found = files.safe_file(files.data_docs_root(flow_id), path)
+        if found is None:
+            message = (
+                f"Flow {flow_id!r} has no quality report yet: GX Data Docs are built by the flow's "
+                "verify task."
+                if files.data_docs_index(flow_id) is None
+                else f"No Data Docs page {path!r} for flow {flow_id!r}."
+            )
+            return _missing(request, message, flow_id=flow_id)
+        return FileResponse(found, headers=FILE_HEADERS)
+
+    return app
+
+
+def _health(viewer: Viewer, tag: str | None) -> HealthReport:
+    flows = current_flows()
+    readable = viewer.readable(flows.specs)
+    specs = [s for fid, s in sorted(flows.specs.items()) if fid in readable]
+    tags = sorted({t for s in specs for t in s.tags})
+    if tag:
+        specs = [s for s in specs if tag in s.tags]
+    return HealthReport(flow_health(specs), tags, tag or None, flows.broken, now())
+
+
+def _flow(viewer: Viewer, flow_id: str) -> FlowSpec | None:
+    spec = current_flows().specs.get(flow_id)
+    # Unknown and unreadable look the same: a viewer learns nothing about flows it may not read.
+    return spec if spec is not None and viewer.can_read(flow_id) else None
+
+
+def _missing(request: Request, message: str, flow_id: str | None = None) -> Response:
+    return render(request, "missing.html", status_code=404, message=message, flow_id=flow_id)

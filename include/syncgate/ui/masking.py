@@ -1,0 +1,23 @@
+"""Rejected records are shown without their PII: ``pii`` and hashed columns never appear in clear."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from syncgate.spec.model import FlowSpec
+
+MASK = "••• (pii)"
+
+
+def pii_columns(spec: FlowSpec) -> set[str]:
+    """Columns the flow treats as PII (``pii`` + ``transform.hash``), under source and target names."""
+    pii = set(spec.pii_columns)
+    renamed_from = {src for src, dst in spec.transform.rename.items() if dst in pii}
+    return pii | renamed_from
+
+
+def masked(record: Any, pii: set[str]) -> Any:
+    """``record`` with the values of ``pii`` columns replaced; other shapes pass unchanged."""
+    if isinstance(record, dict):
+        return {k: (MASK if k in pii and v is not None else v) for k, v in record.items()}
+    return record

@@ -44,3 +44,8 @@ def load_streams() -> int:
 def report_runs() -> int:
     """GX reports kept per flow (``SYNCGATE_REPORT_RUNS``); older ones are pruned."""
     return max(1, int(os.environ.get("SYNCGATE_REPORT_RUNS", "50")))
+
+
+def monitor_schedule() -> str:
+    """Cron schedule of the freshness and alert monitor DAG (``SYNCGATE_MONITOR_SCHEDULE``)."""
+    return os.environ.get("SYNCGATE_MONITOR_SCHEDULE", "*/5 * * * *")

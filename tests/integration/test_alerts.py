@@ -171,7 +171,7 @@ def test_consecutive_failures_open_one_incident_and_recovery_resolves_it(
     monitor([spec], defaults, now=T0, base_url=BASE)
     assert incidents(databases["dst"]) == [("failures", "critical", "open", 1)]
     body = received.webhooks[0]["text"]
-    assert "3 consecutive runs failed or were rejected (threshold 3)" in body
+    assert "the last 3 runs failed or were rejected (alert at 3 in a row)" in body
     quoted = "scheduled__2026-11-26T11%3A50%3A00%2B00%3A00"
     assert f"{BASE}/dags/orders_flow/runs/{quoted}" in body
     assert f"{BASE}/syncgate/flows/orders_flow/runs/{quoted}/report" in body
@@ -265,3 +265,20 @@ def test_a_missing_target_is_a_breach_and_a_dead_channel_is_retried(
         and "freshness unknown: target table analytics.orders does not exist"
         in (received.webhooks[0]["text"])
     )
+
+
+def test_old_freshness_history_is_pruned(
+    databases: dict[str, str], alerting: tuple[Received, Alerts]
+) -> None:
+    _, defaults = alerting
+    make_target(databases["dst"], T0 - timedelta(minutes=5))
+    seed_runs(databases["dst"], [])  # creates the state schema
+    for days in (40, 29):
+        execute(
+            databases["dst"],
+            "INSERT INTO syncgate.freshness (flow_id, checked_at, checked_by, status) "
+            f"VALUES ('orders_flow', '{(T0 - timedelta(days=days)).isoformat()}', 'monitor', 'ok')",
+        )
+    monitor([fresh_spec()], defaults, now=T0, base_url=BASE)  # keeps 30 days by default
+    kept = rows(databases["dst"], "SELECT checked_at FROM syncgate.freshness ORDER BY checked_at")
+    assert [c for (c,) in kept] == [T0 - timedelta(days=29), T0]

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import execute, rows
+from helpers import execute, rows, seed_orders
 from receivers import Received, WebhookServer
 
 pytestmark = pytest.mark.integration
@@ -91,3 +91,39 @@ def test_monitor_dag_catches_a_flow_that_never_ran(
     assert str(getattr(again.state, "value", again.state)) == "success"
     assert len(webhook.webhooks) == 1
     assert rows(databases["dst"], "SELECT count(*) FROM syncgate.freshness") == [(4,)]
+
+
+def test_a_failed_flow_run_alerts_at_once_from_its_failure_callback(
+    databases: dict[str, str],
+    airflow_db: Path,
+    webhook: Received,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "_defaults.yml").write_text(DEFAULTS)
+    seed_orders(databases["src"], 20)  # notes such as 'n1' cannot load into the declared integer
+    spec = textwrap.dedent(FLOW.format(id="broken_flow")).replace(
+        "freshness: {column: updated_at, max_age: 1h}\n", ""
+    )
+    (flows / "broken_flow.yml").write_text(
+        spec + "retries: 0\ntransform: {cast: {note: integer}}\nalerts: {consecutive_failures: 1}\n"
+    )
+    monkeypatch.setenv("SYNCGATE_FLOWS_DIR", str(flows))
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+
+    dag_run = bag.dags["broken_flow"].test()
+    assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
+    assert rows(databases["dst"], "SELECT status FROM syncgate.sync_runs") == [("failed",)]
+    assert rows(databases["dst"], "SELECT flow_id, kind, status FROM syncgate.incidents") == [
+        ("broken_flow", "failures", "open")
+    ]
+    [alert] = webhook.webhooks
+    assert "ALERT broken_flow: consecutive failed runs" in alert["text"]
+    assert "the last run failed or was rejected (alert at 1 in a row)" in alert["text"]
+    error = rows(databases["dst"], "SELECT error FROM syncgate.sync_runs")[0][0]
+    assert "note" in error and "note" not in json.dumps(alert)  # error texts never travel in alerts

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,12 @@ def run_monitor(folder: Path | None = None, now: datetime | None = None) -> Moni
             "monitor incomplete:\n" + "\n".join(f"  - {e}" for e in result.errors + result.delivery_failures)
         )
     return result
+
+
+def check_flow(spec: FlowSpec) -> MonitorResult:
+    """Judge one flow at once (a flow task's failure callback): a failure streak alerts without
+    waiting for the monitor's next tick. Same rules and incidents, so nothing is sent twice."""
+    return monitor([spec], load_defaults(settings.flows_dir()).alerts)
 
 
 def monitor(
@@ -147,6 +153,11 @@ def _check_database(
                     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     rows,
                 )
+            # Per flow, so the (flow_id, checked_at) primary key index finds the old rows.
+            conn.execute(
+                "DELETE FROM syncgate.freshness WHERE flow_id = ANY(%s) AND checked_at < %s",
+                (ids, now - timedelta(days=settings.freshness_keep_days())),
+            )
         for notice in notices:
             _send(conn, notice, policies[notice.flow_id], base_url, now, result)
 

@@ -112,10 +112,13 @@ def _failures(spec: FlowSpec, alerts: Alerts, history: Sequence[RunRow]) -> Find
     if limit is None or len(streak) < limit:
         return Finding(spec.id, "failures", False, run_id=finished[0].run_id if finished else None)
     runs = [{"run_id": r.run_id, "status": r.status} for r in streak[:10]]
-    more = "+" if len(streak) == len(finished) else ""  # the streak may go back further than fetched
+    what = (
+        "the last run failed or was rejected"
+        if len(streak) == 1
+        else (f"the last {len(streak)} runs failed or were rejected")
+    )
     return Finding(
-        spec.id, "failures", True, "critical",
-        f"{len(streak)}{more} consecutive runs failed or were rejected (threshold {limit})",
+        spec.id, "failures", True, "critical", f"{what} (alert at {limit} in a row)",
         {"consecutive": len(streak), "threshold": limit, "runs": runs}, streak[0].run_id,
     )  # fmt: skip
 

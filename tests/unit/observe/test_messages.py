@@ -52,7 +52,7 @@ def test_email_html_escapes_everything() -> None:
 
 def test_failures_list_runs_without_errors() -> None:
     details = {"consecutive": 3, "threshold": 3, "runs": [{"run_id": "r3", "status": "failed"}]}
-    message = render(notice(kind="failures", details=details, summary="3 consecutive runs failed"), "")
+    message = render(notice(kind="failures", details=details, summary="the last 3 runs failed"), "")
     assert ("runs", "r3 (failed)") in message.fields
     assert message.subject == "[syncgate] ALERT erp_orders: consecutive failed runs (critical)"
 

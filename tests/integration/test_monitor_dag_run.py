@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,7 +83,7 @@ def test_monitor_dag_catches_a_flow_that_never_ran(
     ]
     [alert] = webhook.webhooks
     assert "ALERT paused_flow: data freshness (critical)" in alert["text"]
-    assert re.search(r"data is 5h( \d+s)? old, over its max_age of 1h", alert["text"])
+    assert "data is 5h old, over its max_age of 1h" in alert["text"]
     assert "http://airflow.test:8080/dags/paused_flow" in alert["text"]
 
     again = bag.dags[MONITOR_DAG_ID].test()  # within renotify_every: recorded, not re-sent

@@ -166,13 +166,18 @@ def _send(
     conn: psycopg.Connection[Any], notice: incidents.Notice, policy: Alerts, base_url: str,
     now: datetime, result: MonitorResult,
 ) -> None:  # fmt: skip
-    message = render(notice, base_url)
-    failed = deliver(policy.notifiers, message)
-    delivered = not policy.notifiers or len(failed) < len(policy.notifiers)
-    result.notices.append(
-        {"flow_id": notice.flow_id, "kind": notice.kind, "event": notice.event,
-         "severity": notice.severity, "delivered": delivered}
-    )  # fmt: skip
+    entry = {
+        "flow_id": notice.flow_id,
+        "kind": notice.kind,
+        "event": notice.event,
+        "severity": notice.severity,
+    }
+    if not policy.notifiers:  # recorded in syncgate.incidents only; nobody was told
+        result.notices.append({**entry, "delivered": False, "notifiers": 0})
+        return
+    failed = deliver(policy.notifiers, render(notice, base_url))
+    delivered = len(failed) < len(policy.notifiers)
+    result.notices.append({**entry, "delivered": delivered, "notifiers": len(policy.notifiers)})
     if failed and not delivered:
         result.delivery_failures.extend(f"{notice.flow_id} {notice.kind} {notice.event}: {f}" for f in failed)
     elif failed:

@@ -168,12 +168,13 @@ def _spike_details(spike: Any, factor: float) -> dict[str, Any]:
 
 
 def human(seconds: float) -> str:
-    """``3h 12m``, ``45s``, ``2d 4h``: two units at most."""
+    """``3h 12m``, ``45s``, ``2d 4h``, ``5h``: the largest unit and the next one when not zero."""
     total = int(round(abs(seconds)))
     sign = "-" if seconds < 0 else ""
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if total >= size or (unit == "s" and not parts):
-            parts.append(f"{total // size}{unit}")
-            total %= size
-    return sign + " ".join(parts[:2])
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    i = next((i for i, (_, size) in enumerate(units) if total >= size), len(units) - 1)
+    name, size = units[i]
+    text = f"{total // size}{name}"
+    if i + 1 < len(units) and (total % size) // units[i + 1][1]:
+        text += f" {(total % size) // units[i + 1][1]}{units[i + 1][0]}"
+    return sign + text

@@ -118,3 +118,5 @@ def test_human_durations() -> None:
     assert human(3 * 3600 + 12 * 60 + 5) == "3h 12m"
     assert human(2 * 86400 + 4 * 3600) == "2d 4h"
     assert human(-90) == "-1m 30s"
+    assert human(5 * 3600 + 20) == "5h"
+    assert human(7200) == "2h"

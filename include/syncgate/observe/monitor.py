@@ -228,7 +228,7 @@ def _ensure_schema(conn: psycopg.Connection[Any]) -> None:
 
 def airflow_base_url() -> str:
     """The Airflow UI's base URL (``[api] base_url``), for links in alerts; '' when unset."""
-    from airflow.sdk.configuration import conf
+    from airflow.sdk import conf
 
     return str(conf.get("api", "base_url", fallback="") or "").rstrip("/")
 

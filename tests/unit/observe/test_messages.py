@@ -6,7 +6,7 @@ import pytest
 
 from syncgate.observe.incidents import Notice
 from syncgate.observe.messages import render
-from syncgate.report.paths import report_url, run_key
+from syncgate.report.paths import report_url
 
 pytestmark = pytest.mark.unit
 
@@ -61,9 +61,6 @@ def test_without_a_run_only_the_flow_is_linked() -> None:
     assert [n for n, _ in render(notice(run_id=None), "http://a").links] == ["flow"]
 
 
-def test_report_paths() -> None:
-    assert run_key("manual__1") == "manual__1"
-    key = run_key("scheduled__2026-11-26T09:00:00+00:00")
-    assert key.startswith("scheduled__2026-11-26T09_00_00_00_00-") and len(key.split("-")[-1]) == 8
-    assert run_key("a:b") != run_key("a/b")
-    assert report_url("f", "a b/c") == "/syncgate/flows/f/runs/a%20b%2Fc/report"
+def test_the_report_link_is_the_run_reports_url() -> None:
+    [report] = [u for n, u in render(notice(run_id="a b/c"), "http://a").links if n == "run report"]
+    assert report == "http://a" + report_url("erp_orders", "a b/c")

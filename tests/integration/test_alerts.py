@@ -282,3 +282,17 @@ def test_old_freshness_history_is_pruned(
     monitor([fresh_spec()], defaults, now=T0, base_url=BASE)  # keeps 30 days by default
     kept = rows(databases["dst"], "SELECT checked_at FROM syncgate.freshness ORDER BY checked_at")
     assert [c for (c,) in kept] == [T0 - timedelta(days=29), T0]
+
+
+def test_without_notifiers_incidents_are_recorded_but_nobody_is_counted_as_told(
+    databases: dict[str, str], alerting: tuple[Received, Alerts]
+) -> None:
+    received, _ = alerting
+    make_target(databases["dst"], T0 - timedelta(hours=3))
+    result = monitor([fresh_spec()], Alerts(), now=T0, base_url=BASE)
+    assert incidents(databases["dst"]) == [("freshness", "critical", "open", 0)]
+    assert result.notices == [
+        {"flow_id": "orders_flow", "kind": "freshness", "event": "opened", "severity": "critical",
+         "delivered": False, "notifiers": 0}
+    ]  # fmt: skip
+    assert received.webhooks == [] and received.mails == [] and result.delivery_failures == []

@@ -64,7 +64,11 @@ def run_monitor(folder: Path | None = None, now: datetime | None = None) -> Moni
     """
     folder = folder or settings.flows_dir()
     defaults = load_defaults(folder).alerts
-    specs = [item.spec for item in load_specs(folder) if item.spec is not None]
+    loaded = load_specs(folder)
+    broken = [item.path.name for item in loaded if item.spec is None]
+    if broken:  # their DAG import errors say why; they cannot be judged without a valid spec
+        log.warning("Not monitored (invalid spec): %s", ", ".join(broken))
+    specs = [item.spec for item in loaded if item.spec is not None]
     result = monitor(specs, defaults, now)
     if result.errors or result.delivery_failures:
         raise FatalError(

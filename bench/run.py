@@ -2,6 +2,7 @@
 
     python -m bench.run [--rows N] [--keep] [--skip-generate] [--profile] [--pipe-runs N]
                         [--cold-airflow] [--case sync|ui]
+    python -m bench.run --case monitor [bench.monitor options]   (the monitor over 200 flows)
 
 Starts .syncgate/pg-bench on port 54349, (re)creates bench_src / bench_dst, and writes the
 results to .syncgate/bench/results.json. --profile runs every stage under cProfile and logs
@@ -238,6 +239,13 @@ def _print(results: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["--case", "monitor"] or argv[:1] == ["--case=monitor"]:
+        from bench import monitor
+
+        return monitor.main(argv[2:] if argv[0] == "--case" else argv[1:])
+    if argv[:2] == ["--case", "sync"] or argv[:1] == ["--case=sync"]:
+        argv = argv[2:] if argv[0] == "--case" else argv[1:]
     args = _parse(argv)
     if args.case == "ui":
         from bench import ui_health

@@ -155,6 +155,7 @@ def _record_failure(spec: FlowSpec) -> Any:
             from syncgate.report.write import write_failure_report
 
             write_failure_report(spec, context, message)
+        _alert_now(spec)
 
     return callback
 
@@ -193,6 +194,16 @@ def _target_asset(spec: FlowSpec, asset_class: Any) -> Any:
         uri=f"syncgate://{target.conn_id}/{table.schema}/{table.name}",
         group="syncgate",
     )
+
+
+def _alert_now(spec: FlowSpec) -> None:
+    """Evaluate the flow's alert rules right after it failed (the monitor DAG catches the rest)."""
+    try:
+        from syncgate.observe.monitor import check_flow
+
+        check_flow(spec)
+    except Exception:  # alerting must never mask the task's own failure
+        log.exception("Could not evaluate the alert rules of flow %s after its failure", spec.id)
 
 
 def _doc_md(spec: FlowSpec, path: Path) -> str:

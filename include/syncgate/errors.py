@@ -26,11 +26,11 @@ class FatalError(SyncgateError):
 class SpecError(FatalError):
     """A flow spec is invalid. The message names the file and the field."""
 
-    def __init__(self, path: str, problems: Sequence[str]) -> None:
+    def __init__(self, path: str, problems: Sequence[str], what: str = "flow spec") -> None:
         self.path = path
         self.problems = list(problems)
         listed = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"invalid flow spec {path}:\n{listed}")
+        super().__init__(f"invalid {what} {path}:\n{listed}")
 
 
 class DataQualityError(FatalError):

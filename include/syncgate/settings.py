@@ -44,3 +44,14 @@ def load_streams() -> int:
 def report_runs() -> int:
     """GX reports kept per flow (``SYNCGATE_REPORT_RUNS``); older ones are pruned."""
     return max(1, int(os.environ.get("SYNCGATE_REPORT_RUNS", "50")))
+
+
+def monitor_schedule() -> str:
+    """Cron schedule of the freshness and alert monitor DAG (``SYNCGATE_MONITOR_SCHEDULE``)."""
+    return os.environ.get("SYNCGATE_MONITOR_SCHEDULE", "*/5 * * * *")
+
+
+def freshness_keep_days() -> int:
+    """Days of ``syncgate.freshness`` history kept (``SYNCGATE_FRESHNESS_KEEP_DAYS``): the monitor
+    writes one row per flow per run (200 flows every 5 minutes: 57,600 rows a day)."""
+    return max(1, int(os.environ.get("SYNCGATE_FRESHNESS_KEEP_DAYS", "30")))

@@ -383,3 +383,24 @@ def test_idempotency_keys_are_the_same_in_sql_and_python(databases: dict[str, st
         idempotency_key("flow", "b1", key, "delete", None),
     )
     assert idempotency_key("flow", "b2", key, "update", body) != found[0]
+
+
+def test_freshness_of_an_http_target_is_measured_on_what_the_api_accepted(
+    databases: dict[str, str], crm_empty: Any
+) -> None:
+    import psycopg
+
+    from syncgate.observe.probe import newest_values
+
+    src, dst = databases["src"], databases["dst"]
+    seed_customers(src, 5)
+    execute(src, "UPDATE public.customers SET updated_at = now() - interval '3 hours' WHERE id = 5")
+    spec = make_http_spec(freshness={"column": "updated_at", "max_age": "1h", "warn_age": "30m"})
+    first = sync(spec)
+    row = audit(dst, first["run"].run_id, "crm_push")
+    newest = rows(src, "SELECT max(updated_at) FROM public.customers")[0][0]
+    assert row["high_water_mark"] is not None and row["lag_seconds"] is not None
+    assert row["freshness_status"] == ("breach" if row["lag_seconds"] > 3600 else "ok")
+    with psycopg.connect(dst) as conn:
+        probe = newest_values(conn, [spec])["crm_push"]
+    assert probe.problem is None and probe.newest == newest

@@ -19,6 +19,7 @@ from syncgate.db.catalog import relation_exists, table_columns
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef, ident_list
 from syncgate.errors import ConcurrentRunError, FatalError
+from syncgate.observe import freshness
 from syncgate.pipeline.load import keys_table
 from syncgate.pipeline.merge_sql import comparable_row, compose, key_match, live_rows, newer_only, qualified
 from syncgate.pipeline.run import RunInfo
@@ -61,7 +62,8 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
                     f"the watermark of flow {spec.id!r} moved from {manifest['watermark_before']!r} to "
                     f"{mark.value!r} since this batch was extracted; rerun the flow"
                 )
-            if relation_exists(conn, target):
+            existed = relation_exists(conn, target)
+            if existed:
                 _check_target_columns(conn, target, columns)
                 counts = _write(conn, spec, run, staging, target, columns, manifest)
             elif manifest["window"]["from"] is not None:
@@ -79,10 +81,17 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
                     conn, spec.id, str(spec.source.cursor),
                     Watermark(boundary["value"], boundary["keys"]), manifest["batch_id"],
                 )  # fmt: skip
+            # After a first load or a replace the target is exactly the batch.
+            batch_is_target = spec.target.write == "replace" or not existed
+            fresh = freshness.after_promote(
+                conn, spec, run.run_id, target if batch_is_target else staging, columns,
+                batch_is_target=batch_is_target, where_live=live_rows(spec, "b"),
+            )  # fmt: skip
             seconds = time.monotonic() - started
             audit.update_run(
                 conn, spec.id, run.run_id, status="success", promote_seconds=seconds,
                 watermark_after=manifest["watermark_after"], staging_table=None, error=None, **counts,
+                **(fresh.audit_values() if fresh else {}),
             )  # fmt: skip
             for table in (staging, keys_table(run)):
                 conn.execute(compose("DROP TABLE IF EXISTS {}", table.sql))

@@ -40,4 +40,6 @@ def describe(result: dict[str, Any]) -> str:
             value = result[key]
             details.append(f"{key}={value:.2f}" if isinstance(value, float) else f"{key}={value}")
     suffix = f" ({', '.join(details)})" if details else ""
-    return f"{result['type']} on {target}{suffix}"
+    severity = result.get("severity") or "critical"
+    prefix = "" if severity == "critical" else f"[{severity}, not blocking] "
+    return f"{prefix}{result['type']} on {target}{suffix}"

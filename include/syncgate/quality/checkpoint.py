@@ -77,6 +77,7 @@ def run_checkpoint(
         ProgressBarsConfig,
     )
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
     docs_root.mkdir(parents=True, exist_ok=True)
     config = DataContextConfig(
@@ -94,7 +95,12 @@ def run_checkpoint(
     suite = gx.ExpectationSuite(name=flow_id)
     for item in expectations:
         suite.add_expectation_configuration(
-            ExpectationConfiguration(type=item["type"], kwargs=item["kwargs"], meta=item.get("meta") or {})
+            ExpectationConfiguration(
+                type=item["type"],
+                kwargs=item["kwargs"],
+                meta=item.get("meta") or {},
+                severity=FailureSeverity(item.get("severity") or "critical"),
+            )  # fmt: skip
         )
     suite = context.suites.add_or_update(suite)
     definition = context.validation_definitions.add_or_update(
@@ -119,7 +125,8 @@ def run_checkpoint(
             summary = {k: _jsonable(checked.result.get(k)) for k in _RESULT_KEYS if k in checked.result}
             results.append(
                 {"type": config_.type, "kwargs": _jsonable(dict(config_.kwargs)),
-                 "success": bool(checked.success), **summary}
+                 "success": bool(checked.success), "severity": _severity(config_),
+                 "meta": _jsonable(dict(config_.meta or {})), **summary}
             )  # fmt: skip
         urls = context.get_docs_sites_urls(resource_identifier=identifier)
         report = next((u["site_url"] for u in urls if u.get("site_url")), report)
@@ -138,7 +145,18 @@ def _jsonable(value: Any) -> Any:
         json.dumps(value)
         return value
     except (TypeError, ValueError):
+        pass
+    # GX turns ISO strings in kwargs into datetimes: keep the dict, stringify what JSON lacks.
+    try:
+        return json.loads(json.dumps(value, default=str))
+    except (TypeError, ValueError):
         return str(value)
+
+
+def _severity(config: Any) -> str:
+    """``critical`` failures fail the gate; ``warning`` / ``info`` ones are reported only."""
+    severity = getattr(config, "severity", None) or "critical"
+    return str(getattr(severity, "value", severity))
 
 
 def result_format_config(name: str, sample_values: int = 0) -> dict[str, Any]:

@@ -9,15 +9,17 @@ _PART = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def parse_duration(text: str | int | float) -> timedelta:
-    """Parse ``2h`` / ``1h30m`` / a number of seconds into a timedelta.
+def parse_duration(text: str | int | float | timedelta) -> timedelta:
+    """Parse ``2h`` / ``1h30m`` / a number of seconds (or a timedelta) into a timedelta.
 
     Raises:
         ValueError: the text is not a positive duration.
     """
     if isinstance(text, bool):
         raise ValueError("expected a duration such as '15m' or '2h'")
-    if isinstance(text, (int, float)):
+    if isinstance(text, timedelta):  # an already parsed value, e.g. when settings are merged
+        seconds = text.total_seconds()
+    elif isinstance(text, (int, float)):
         seconds = float(text)
     else:
         compact = text.strip().lower().replace(" ", "")

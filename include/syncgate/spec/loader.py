@@ -11,10 +11,18 @@ import yaml
 from pydantic import ValidationError
 
 from syncgate.errors import SpecError
+from syncgate.spec.alerts import FlowDefaults
 from syncgate.spec.model import FlowSpec
 
 SPEC_SUFFIXES = (".yml", ".yaml")
 _TYPE_TAGS = ("postgres", "http")
+# libyaml's safe loader when PyYAML has it: same safe subset, ~10x faster than the pure-Python
+# one (parsing 200 specs: 0.9 s -> 0.1 s, paid by every DAG parse and every monitor run).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Files whose name starts with this are not flows (``_defaults.yml``).
+NOT_A_FLOW_PREFIX = "_"
+DEFAULTS_FILE = "_defaults.yml"
+_DEFAULTS = "defaults file"
 
 
 @dataclass(frozen=True)
@@ -30,7 +38,11 @@ def load_specs(folder: Path) -> list[LoadedSpec]:
     """Load every spec in ``folder`` in a stable (sorted) order; never raises for bad files."""
     if not folder.is_dir():
         return []
-    files = sorted(p for p in folder.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix in SPEC_SUFFIXES and not p.name.startswith(NOT_A_FLOW_PREFIX) and p.is_file()
+    )
     loaded: list[LoadedSpec] = []
     for path in files:
         try:
@@ -48,7 +60,7 @@ def load_spec(path: Path) -> FlowSpec:
         SpecError: the file is not valid YAML or breaks the spec contract.
     """
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = _safe_load(path)
     except (OSError, yaml.YAMLError) as exc:
         raise SpecError(str(path), [f"cannot read YAML: {exc}"]) from None
     if not isinstance(raw, dict):
@@ -58,6 +70,37 @@ def load_spec(path: Path) -> FlowSpec:
         return FlowSpec.model_validate(raw)
     except ValidationError as exc:
         raise SpecError(str(path), [_describe(err) for err in exc.errors()]) from None
+
+
+def load_defaults(folder: Path) -> FlowDefaults:
+    """The flows folder's ``_defaults.yml``; built-in defaults when there is none.
+
+    Raises:
+        SpecError: the file is not valid YAML or breaks its contract (names file and field).
+    """
+    path = folder / DEFAULTS_FILE
+    if not path.is_file():
+        return FlowDefaults()
+    try:
+        raw = _safe_load(path)
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(str(path), what=_DEFAULTS, problems=[f"cannot read YAML: {exc}"]) from None
+    if raw is None:
+        return FlowDefaults()
+    if not isinstance(raw, dict):
+        raise SpecError(
+            str(path), what=_DEFAULTS, problems=["the file must hold a mapping (key: value pairs)"]
+        )
+    try:
+        return FlowDefaults.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(
+            str(path), what=_DEFAULTS, problems=[_describe(err) for err in exc.errors()]
+        ) from None
+
+
+def _safe_load(path: Path) -> Any:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # a safe loader
 
 
 def _describe(err: Any) -> str:

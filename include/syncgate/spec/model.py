@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from syncgate.spec.alerts import Alerts
 from syncgate.spec.durations import parse_duration
 from syncgate.spec.expectation_types import KNOWN_EXPECTATION_TYPES
 
@@ -250,6 +251,8 @@ class FlowSpec(_Strict):
     freshness: Freshness | None = None
     # Columns (names after `rename`) whose values must never appear in reports, Data Docs or XCom.
     pii: list[Name] = Field(default_factory=list)
+    # Overrides the keys it sets of the flows folder's ``_defaults.yml`` (spec/alerts.py).
+    alerts: Alerts | None = None
 
     @field_validator("schedule")
     @classmethod

@@ -152,6 +152,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open ON syncgate.incidents (flow
 -- UI health page: each flow's last success is one index probe, however many failed runs came after.
 CREATE INDEX IF NOT EXISTS sync_runs_flow_success ON syncgate.sync_runs (flow_id, finished_at DESC)
     WHERE status = 'success';
+-- A recovery notice is owed once an incident that was notified resolves: retried until delivered.
+ALTER TABLE syncgate.incidents ADD COLUMN IF NOT EXISTS resolution_notified_at timestamptz;
 """
 
 

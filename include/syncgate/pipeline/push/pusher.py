@@ -25,11 +25,12 @@ from syncgate import landing
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.errors import ConcurrentRunError, FatalError, RetriableError
+from syncgate.observe import freshness
 from syncgate.pipeline.load import keys_of
 from syncgate.pipeline.merge_sql import compose
 from syncgate.pipeline.push import progress
 from syncgate.pipeline.push.changes import plan_changes
-from syncgate.pipeline.push.mirror import ensure_mirror
+from syncgate.pipeline.push.mirror import ensure_mirror, mirror_table
 from syncgate.pipeline.push.transport import Transport
 from syncgate.pipeline.run import RunInfo
 from syncgate.spec.model import FlowSpec, HttpTarget
@@ -179,11 +180,18 @@ def _finish(
                 Watermark(boundary["value"], boundary["keys"]),
                 batch_id,
             )
+        from psycopg import sql
+
+        # The mirror holds what the API accepted: freshness is measured on it, like a target table.
+        fresh = freshness.after_promote(
+            conn, spec, run.run_id, mirror_table(spec.id), [tuple(c) for c in manifest["columns"]],
+            batch_is_target=True, where_live=sql.SQL("TRUE"),
+        )  # fmt: skip
         audit.update_run(
             conn, spec.id, run.run_id, status="failed" if failure else "success",
             promote_seconds=time.monotonic() - started,
             watermark_after=manifest["watermark_before"] if failure else manifest["watermark_after"],
-            staging_table=None, error=failure, **counts,
+            staging_table=None, error=failure, **counts, **(fresh.audit_values() if fresh else {}),
         )  # fmt: skip
         progress.finish_batch(conn, spec.id, batch_id)
         for table in (staging, keys_of(staging)):

@@ -1,0 +1,3 @@
+"""Observability: freshness SLAs, the monitor, lag and failure alerts, notifiers."""
+
+from __future__ import annotations

@@ -1,0 +1,109 @@
+"""Alert settings: a defaults file for every flow plus a per-flow ``alerts:`` override.
+
+The defaults live in ``<flows dir>/_defaults.yml`` under ``alerts:``; a flow's own ``alerts:``
+replaces the keys it sets (``lag_spike`` is merged key by key). Settings carry connection ids
+and recipient addresses only: webhook URLs and SMTP passwords live in Airflow connections.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from syncgate.spec.durations import parse_duration
+
+_ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=250)]
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+
+
+def _email(value: str) -> str:
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise ValueError("not an e-mail address (one address per list item)")  # no echo: PII
+    return value
+
+
+_Email = Annotated[str, AfterValidator(_email)]
+_Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WebhookNotifier(_Strict):
+    """POST a Slack-compatible JSON body to the URL held by an HTTP connection."""
+
+    type: Literal["webhook"]
+    conn_id: _ConnId
+
+
+class EmailNotifier(_Strict):
+    """Send an e-mail through an SMTP connection."""
+
+    type: Literal["email"]
+    conn_id: _ConnId
+    to: Annotated[list[_Email], Field(min_length=1)]
+
+
+Notifier = Annotated[WebhookNotifier | EmailNotifier, Field(discriminator="type")]
+
+
+class LagSpike(_Strict):
+    """Alert when a run's lag or duration exceeds ``factor`` x the median of its last ``window`` runs."""
+
+    factor: Annotated[float, Field(gt=1, le=1000)] = 3.0
+    window: Annotated[int, Field(ge=2, le=500)] = 20
+    min_runs: Annotated[int, Field(ge=1, le=500)] = 5
+    # Below this a spike is noise (5 s -> 20 s of lag is 4x but harmless).
+    min_seconds: _Duration = timedelta(minutes=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> LagSpike:
+        # Only when both are given here: a flow may raise min_runs under a wider default window.
+        if {"min_runs", "window"} <= self.model_fields_set and self.min_runs > self.window:
+            raise ValueError("`min_runs` cannot exceed `window`")
+        return self
+
+
+class Alerts(_Strict):
+    """Who is told about incidents, how often, and which rules raise them.
+
+    ``consecutive_failures: null`` and ``lag_spike: null`` switch those rules off.
+    """
+
+    notifiers: list[Notifier] = Field(default_factory=list)
+    renotify_every: _Duration = timedelta(hours=1)
+    consecutive_failures: Annotated[int, Field(ge=1, le=1000)] | None = 3
+    lag_spike: LagSpike | None = Field(default_factory=LagSpike)
+
+
+class FlowDefaults(_Strict):
+    """The defaults file (``_defaults.yml`` in the flows folder)."""
+
+    alerts: Alerts = Field(default_factory=Alerts)
+
+
+def resolve_alerts(defaults: Alerts, override: Alerts | None) -> Alerts:
+    """The flow's effective settings: the keys its own ``alerts:`` sets win over the defaults."""
+    if override is None:
+        return defaults
+    updates = {name: getattr(override, name) for name in override.model_fields_set}
+    spike = override.lag_spike
+    if "lag_spike" in updates and spike is not None and defaults.lag_spike is not None:
+        merged = {
+            **defaults.lag_spike.model_dump(),
+            **{name: getattr(spike, name) for name in spike.model_fields_set},
+        }
+        updates["lag_spike"] = LagSpike.model_validate(merged)
+    return Alerts.model_validate({**defaults.model_dump(), **updates})

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from syncgate.observe.freshness import measure, status_of
+from syncgate.observe.rules import RunRow, evaluate, human
+from syncgate.spec.alerts import Alerts
+from syncgate.spec.model import FlowSpec
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def spec(**extra: Any) -> FlowSpec:
+    return FlowSpec.model_validate(
+        {
+            "id": "f",
+            "source": {
+                "type": "postgres",
+                "conn_id": "s",
+                "table": "t",
+                "primary_key": ["id"],
+                "cursor": "u",
+            },
+            "target": {"type": "postgres", "conn_id": "d", "table": "t"},
+            **extra,
+        }
+    )
+
+
+def run(
+    status: str, minutes_ago: int, seconds: float = 30, lag: float | None = None, run_id: str = ""
+) -> RunRow:
+    started = NOW - timedelta(minutes=minutes_ago)
+    finished = None if status == "running" else started + timedelta(seconds=seconds)
+    return RunRow(run_id or f"r{minutes_ago}", status, started, finished, lag)
+
+
+def findings(
+    flow: FlowSpec, history: list[RunRow], alerts: Alerts | None = None, measured: Any = None
+) -> dict[str, Any]:
+    return {f.kind: f for f in evaluate(flow, alerts or Alerts(), measured, history, NOW)}
+
+
+def test_status_of_lag() -> None:
+    two, one = timedelta(hours=2), timedelta(hours=1)
+    assert status_of(None, two, one) == "unknown"
+    assert status_of(timedelta(minutes=30), two, one) == "ok"
+    assert status_of(timedelta(minutes=61), two, one) == "warn"
+    assert status_of(timedelta(minutes=61), two, None) == "ok"
+    assert status_of(timedelta(hours=2, seconds=1), two, one) == "breach"
+
+
+def test_freshness_findings() -> None:
+    flow = spec(freshness={"column": "u", "max_age": "2h", "warn_age": "1h"})
+    stale = findings(flow, [], measured=measure(flow, NOW - timedelta(hours=3), NOW))["freshness"]
+    assert stale.active and stale.severity == "critical" and stale.details["lag_seconds"] == 10800
+    warn = findings(flow, [], measured=measure(flow, NOW - timedelta(minutes=90), NOW))["freshness"]
+    assert warn.active and warn.severity == "warning" and "warn_age of 1h" in warn.summary
+    ok = findings(flow, [], measured=measure(flow, NOW - timedelta(minutes=5), NOW))["freshness"]
+    assert not ok.active
+    unknown = evaluate(flow, Alerts(), measure(flow, None, NOW), [], NOW, "target table x does not exist")
+    assert unknown[0].active and "target table x does not exist" in unknown[0].summary
+
+
+def test_consecutive_failures_count_from_the_newest_finished_run() -> None:
+    history = [
+        run("running", 1),
+        run("failed", 10),
+        run("rejected", 20),
+        run("failed", 30),
+        run("success", 40),
+    ]
+    found = findings(spec(), history)["failures"]
+    assert found.active and found.details["consecutive"] == 3 and found.run_id == "r10"
+    assert [r["status"] for r in found.details["runs"]] == ["failed", "rejected", "failed"]
+
+
+def test_a_success_breaks_the_streak_and_thresholds_are_per_flow() -> None:
+    history = [run("failed", 10), run("success", 20), run("failed", 30), run("failed", 40)]
+    assert not findings(spec(), history)["failures"].active
+    one = Alerts(consecutive_failures=1)
+    assert findings(spec(), history, one)["failures"].active
+    off = Alerts(consecutive_failures=None)
+    assert not findings(spec(), [run("failed", i) for i in range(1, 9)], off)["failures"].active
+
+
+def test_lag_spike_uses_successful_runs_only() -> None:
+    history = [run("success", 1, lag=900), run("failed", 5, lag=None)] + [
+        run("success", 10 * i, lag=60) for i in range(1, 7)
+    ]
+    found = findings(spec(), history)
+    assert found["lag_spike"].active and found["lag_spike"].details["median_seconds"] == 60
+    assert not found["duration_spike"].active
+
+
+def test_spike_rules_switch_off() -> None:
+    history = [run("success", 1, lag=900, seconds=900)] + [
+        run("success", 10 * i, lag=60) for i in range(1, 7)
+    ]
+    found = findings(spec(), history, Alerts(lag_spike=None))
+    assert not found["lag_spike"].active and not found["duration_spike"].active
+
+
+def test_a_long_running_run_is_a_duration_spike() -> None:
+    history = [run("running", 20)] + [run("success", 30 * i, seconds=60) for i in range(1, 7)]
+    found = findings(spec(), history)["duration_spike"]
+    assert found.active and found.details["running"] and found.details["value_seconds"] == 1200
+
+
+def test_human_durations() -> None:
+    assert human(0) == "0s"
+    assert human(45) == "45s"
+    assert human(3 * 3600 + 12 * 60 + 5) == "3h 12m"
+    assert human(2 * 86400 + 4 * 3600) == "2d 4h"
+    assert human(-90) == "-1m 30s"
+    assert human(5 * 3600 + 20) == "5h"
+    assert human(7200) == "2h"

@@ -400,6 +400,8 @@ if (( ${#RUNNABLE[@]} )); then
     fi
   done
   say "flows unpaused and triggered (run $RUN_ID) after $((SECONDS - T0)) s: ${RUNNABLE[*]}"
+  # The freshness / alert monitor: its first run starts on unpause, then every 5 minutes.
+  af dags unpause syncgate_freshness_monitor >/dev/null || warn "could not unpause syncgate_freshness_monitor"
 fi
 
 T_TRIGGER=$SECONDS
@@ -459,11 +461,11 @@ fi
 cat <<EOF
 
   Airflow UI      $UI_URL   user: admin   password: ${password:-(see ${PASSWORD_FILE#"$ROOT"/})}
-  GX Data Docs    ${SYNCGATE_REPORTS_DIR#"$ROOT"/}/<flow>/gx/uncommitted/data_docs/local_site/index.html
+  Sync health     $UI_URL/plugin/syncgate-health   (Browse > Sync health; a "Sync flow" tab on each DAG)
+  Quality reports each flow's page in the UI, and the "Sync report" link of its verify / promote tasks;
+                  on disk: ${SYNCGATE_REPORTS_DIR#"$ROOT"/}/<flow>/runs/ (run reports), <flow>/gx/ (GX Data Docs)
+  Demo CRM API    $CRM_URL   (bearer token: \$SYNCGATE_CRM_TOKEN; fault injection: include/demo/crm/README.md)
 EOF
-for f in "${FLOWS[@]}"; do
-  echo "                  file://$SYNCGATE_REPORTS_DIR/$f/gx/uncommitted/data_docs/local_site/index.html"
-done
 cat <<EOF
   Audit trail     $PSQL_CMD $PG_BASE_URL/warehouse -c "select flow_id, status, rows_extracted, rows_inserted, rows_updated, rows_deleted from syncgate.sync_runs order by started_at desc limit 10"
   ERP activity    $PSQL_CMD $PG_BASE_URL/erp -f include/demo/erp_activity.sql

@@ -44,6 +44,8 @@ DEMO_CONNECTIONS = {
     "AIRFLOW_CONN_ERP_DB": ("erp-db", "erp"),
     "AIRFLOW_CONN_WAREHOUSE_DB": ("warehouse-db", "warehouse"),
 }
+# Built from the same image but not Airflow: the demo CRM runs `python -m demo.crm`.
+NON_AIRFLOW_SERVICES = {"crm-api"}
 AIRFLOW3_HEALTH_ENDPOINTS = ("/api/v2/version", "/api/v2/monitor/health")
 
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
@@ -128,6 +130,8 @@ def airflow_service_names(compose: dict[str, Any]) -> list[str]:
     for name, svc in (compose.get("services") or {}).items():
         same_build = "build" in common and svc.get("build") == common.get("build")
         same_image = "image" in common and svc.get("image") == common.get("image")
+        if name in NON_AIRFLOW_SERVICES:
+            continue
         if name.startswith("airflow-") or same_build or same_image:
             names.append(name)
     return names
@@ -505,3 +509,34 @@ def test_apiserver_publishes_8080_and_checks_airflow3_health(
         f"airflow-apiserver healthcheck must hit one of {AIRFLOW3_HEALTH_ENDPOINTS}, is {check!r}"
     )
     assert "localhost:8080" in check, f"airflow-apiserver healthcheck must target port 8080, is {check!r}"
+
+
+def test_the_demo_crm_api_is_a_service_behind_the_crm_api_connection() -> None:
+    import json
+
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    crm = compose["services"]["crm-api"]
+    assert crm["entrypoint"] == ["python", "-m", "demo.crm"]
+    port = crm["command"][crm["command"].index("--port") + 1]
+    assert interpolate(crm["ports"][0]).endswith(f":{port}")
+    assert interpolate(env_of(crm)["PYTHONPATH"]) == INCLUDE_TARGET
+    conn = json.loads(interpolate(compose["x-airflow-common"]["environment"]["AIRFLOW_CONN_CRM_API"]))
+    assert (conn["conn_type"], conn["host"], str(conn["port"])) == ("http", "crm-api", port)
+    # The token is the same on both ends.
+    assert conn["password"] == interpolate(env_of(crm)["SYNCGATE_CRM_TOKEN"])
+
+
+def test_airflow_init_creates_the_pool_of_every_api_a_shipped_flow_calls() -> None:
+    from syncgate.spec.loader import load_specs
+
+    init_script = "\n".join(yaml.safe_load(COMPOSE_FILE.read_text())["services"]["airflow-init"]["command"])
+    pools = {
+        end.pool_name
+        for item in load_specs(ROOT / "dags" / "flows")
+        if item.spec
+        for end in (item.spec.source, item.spec.target)
+        if getattr(end, "type", None) == "http"
+    }
+    assert pools, "no shipped flow calls an API"
+    for pool in pools:
+        assert f"airflow pools set {pool} " in init_script, pool

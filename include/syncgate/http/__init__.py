@@ -1,0 +1,1 @@
+"""HTTP API sources: the client, retries, pagination, record flattening, coercion and drift."""

@@ -22,7 +22,7 @@ from syncgate.pipeline.copy_out import copy_to_parquet, landed_columns
 from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.source_sql import PARAMS, next_watermark, select, source_relation, window_sql
 from syncgate.pipeline.window import plan_window
-from syncgate.spec.model import FlowSpec
+from syncgate.spec.model import FlowSpec, PostgresSource
 from syncgate.state import audit
 from syncgate.state.schema import ensure_state_schema
 from syncgate.state.watermarks import read_watermark
@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
     """Land the run's window as Parquet and return the batch manifest."""
+    if spec.source.type == "http":
+        from syncgate.pipeline.extract_http import extract_http
+
+        return extract_http(spec, run)
     started = time.monotonic()
     batch_id = uuid.uuid4().hex
     with connect(spec.state_conn_id) as target:
@@ -117,6 +121,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
 
 def _source_columns(conn: psycopg.Connection[Any], spec: FlowSpec) -> Columns:
     source = spec.source
+    assert isinstance(source, PostgresSource)  # extract() sends HTTP sources elsewhere
     if source.table:
         available = table_columns(conn, TableRef.parse(source.table))
     else:

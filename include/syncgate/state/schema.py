@@ -113,6 +113,13 @@ CREATE TABLE IF NOT EXISTS syncgate.incidents (
 );
 COMMENT ON TABLE syncgate.incidents IS 'Alert incidents: at most one open per flow and kind (de-duplication).';
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open ON syncgate.incidents (flow_id, kind) WHERE status = 'open';
+CREATE TABLE IF NOT EXISTS syncgate.source_schemas (
+    flow_id     text PRIMARY KEY,
+    fields      jsonb NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE syncgate.source_schemas IS
+    'Last-seen schema of schemaless (HTTP) sources: field -> JSON kind and landed type; drift reference.';
 """
 
 

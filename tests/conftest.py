@@ -16,8 +16,9 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,3 +125,38 @@ def airflow_db() -> Path:
         env=os.environ.copy(),
     )
     return _AIRFLOW_HOME
+
+
+@pytest.fixture
+def crm_factory() -> Iterator[Callable[..., Any]]:
+    """Start demo CRM servers (``crm_factory(customers=..., contacts=..., seed=..., token=...)``).
+
+    Each runs uvicorn on a free loopback port in a thread; all stop when the test ends.
+    """
+    from demo.crm.server import CrmServer
+
+    servers: list[CrmServer] = []
+
+    def start(**options: Any) -> CrmServer:
+        server = CrmServer(**{"token": "crm-test-token", "customers": 250, "contacts": 400, **options})
+        servers.append(server.start())
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def crm(crm_factory: Callable[..., Any]) -> Any:
+    """A fresh demo CRM (250 customers, 400 contacts, seed 42) for one test."""
+    return crm_factory()
+
+
+@pytest.fixture(scope="session")
+def crm_session() -> Iterator[Any]:
+    """One demo CRM shared by the session: read-only use, or ``crm_session.admin.reset()`` after writes."""
+    from demo.crm.server import CrmServer
+
+    with CrmServer(token="crm-test-token", customers=250, contacts=400) as server:
+        yield server

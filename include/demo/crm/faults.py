@@ -1,0 +1,52 @@
+"""Queued fault injection: each fault fires on the next ``count`` requests under its path prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KINDS = ("429", "500", "503", "slow", "truncate", "drop")
+
+
+@dataclass
+class Fault:
+    """One queued fault; ``retry_after`` is sent verbatim (it may be deliberately malformed)."""
+
+    kind: str
+    count: int = 1
+    path: str = ""
+    retry_after: str | None = None
+    delay: float = 1.0
+
+    def public(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "count": self.count,
+            "path": self.path,
+            "retry_after": self.retry_after,
+            "delay": self.delay,
+        }
+
+
+class FaultQueue:
+    """Faults in the order they were added; not locked itself (the state's lock covers it)."""
+
+    def __init__(self) -> None:
+        self.faults: list[Fault] = []
+        self.fired = 0
+
+    def add(self, fault: Fault) -> None:
+        self.faults.append(fault)
+
+    def clear(self) -> None:
+        self.faults.clear()
+
+    def take(self, path: str) -> Fault | None:
+        """The first fault matching ``path``, consuming one of its ``count``."""
+        for fault in self.faults:
+            if path.startswith(fault.path):
+                fault.count -= 1
+                if fault.count <= 0:
+                    self.faults.remove(fault)
+                self.fired += 1
+                return fault
+        return None

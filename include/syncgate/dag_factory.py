@@ -75,8 +75,8 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
             "on_failure_callback": _record_failure(spec),
         },
     ) as dag:
-
-        @task(task_id="extract")
+        # Flows calling one API share its Airflow pool, and so its rate limit.
+        @task(task_id="extract", **_extract_options(spec))
         def extract(**context: Any) -> dict[str, Any]:
             from syncgate.pipeline.extract import extract as run_extract
 
@@ -109,6 +109,15 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
         # TaskFlow passes XComArgs where the bodies receive dicts at run time.
         promote(verify(load(transform(extract()))))  # type: ignore[arg-type]
     return dag
+
+
+def _extract_options(spec: FlowSpec) -> dict[str, Any]:
+    """HTTP sources extract in the API's pool (``source.pool``, default ``syncgate_<conn_id>``)."""
+    from syncgate.spec.model import HttpSource
+
+    if isinstance(spec.source, HttpSource):
+        return {"pool": spec.source.pool_name}
+    return {}
 
 
 def _run(spec: FlowSpec, context: Any) -> Any:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KINDS = ("429", "500", "503", "slow", "truncate", "drop")
+KINDS = ("429", "500", "503", "slow", "truncate", "drop", "loop")
+# ``loop`` answers as if the paging parameters were absent (the first page again), so a client
+# that follows tokens, links or page numbers is sent back to a page it already read.
+PAGING_PARAMS = (b"page", b"offset", b"cursor")
 
 
 @dataclass
@@ -16,6 +19,7 @@ class Fault:
     path: str = ""
     retry_after: str | None = None
     delay: float = 1.0
+    after: int = 0  # matching requests to let through before the fault starts firing
 
     def public(self) -> dict[str, object]:
         return {
@@ -24,6 +28,7 @@ class Fault:
             "path": self.path,
             "retry_after": self.retry_after,
             "delay": self.delay,
+            "after": self.after,
         }
 
 
@@ -44,6 +49,9 @@ class FaultQueue:
         """The first fault matching ``path``, consuming one of its ``count``."""
         for fault in self.faults:
             if path.startswith(fault.path):
+                if fault.after > 0:
+                    fault.after -= 1
+                    return None
                 fault.count -= 1
                 if fault.count <= 0:
                     self.faults.remove(fault)

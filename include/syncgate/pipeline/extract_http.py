@@ -73,8 +73,8 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
     )
     retry = RetryPolicy(
         max_attempts=source.retry.max_attempts,
-        backoff_seconds=source.retry.backoff.total_seconds(),
-        max_backoff_seconds=source.retry.max_backoff.total_seconds(),
+        backoff_seconds=source.retry.backoff_seconds,
+        max_backoff_seconds=source.retry.max_backoff_seconds,
     )
     with ApiClient(
         source.conn_id,

@@ -163,8 +163,8 @@ class HttpRetry(_Strict):
     """Retries of one HTTP request on 429 / 408 / 5xx / connection errors (full-jitter backoff)."""
 
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
-    backoff: Duration = timedelta(seconds=1)
-    max_backoff: Duration = timedelta(seconds=60)
+    backoff_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0  # cap of the first retry's wait
+    max_backoff_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
 
 
 class HttpSource(_Strict):

@@ -207,3 +207,88 @@ def test_uncoercible_records_are_rejected_with_reasons(
     with pytest.raises(FatalError, match=r"could not be coerced"):
         sync(failing)
     assert rows(dst, "SELECT count(*) FROM syncgate.sync_runs WHERE status = 'failed'") == [(1,)]
+
+
+def columns_of(dst: str, table: str = "customers") -> list[str]:
+    return [
+        r[0]
+        for r in rows(
+            dst,
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'analytics' "
+            "AND table_name = %s ORDER BY ordinal_position",
+            (table,),
+        )
+    ]
+
+
+def test_drift_evolve_adds_columns_and_records_every_change(api: Any, databases: dict[str, str]) -> None:
+    dst = databases["dst"]
+    spec = http_spec("page")
+    sync(spec)
+    tiers_before = dict(rows(dst, "SELECT id, tier FROM analytics.customers"))
+    api.admin.schema(add_field={"name": "loyalty", "value": 7})
+    api.admin.schema(drop_field="tier")
+    api.admin.touch("customers", ids=[5, 6])
+    result = sync(spec)
+    changes = {c["field"]: c for c in audit(dst, result["run"].run_id, FLOW)["schema_changes"]}
+    assert changes["loyalty"] == {
+        "change": "added", "field": "loyalty", "from": None, "to": "bigint",
+        "classification": "non_breaking", "action": "column added",
+    }  # fmt: skip
+    assert changes["tier"]["change"] == "removed" and changes["tier"]["classification"] == "breaking"
+    assert set(changes) == {"loyalty", "tier"}
+    assert "loyalty" in columns_of(dst)
+    assert rows(dst, "SELECT id, loyalty FROM analytics.customers WHERE loyalty IS NOT NULL ORDER BY id")[
+        :2
+    ] == [
+        (5, 7),
+        (6, 7),
+    ]
+    # A missing field is not landed: the target keeps what it had.
+    assert dict(rows(dst, "SELECT id, tier FROM analytics.customers")) == tiers_before
+
+    api.admin.restore_schema()
+    api.admin.schema(retype_field={"name": "tier", "to": "string"})
+    api.admin.touch("customers", ids=[8])
+    retyped = sync(spec)
+    row = audit(dst, retyped["run"].run_id, FLOW)
+    kinds = [
+        (c["change"], c["field"], c["from"], c["to"], c["classification"]) for c in row["schema_changes"]
+    ]
+    assert ("type_changed", "tier", "integer", "string", "breaking") in kinds
+    assert ("removed", "loyalty", "bigint", None, "breaking") in kinds
+    assert row["rows_rejected"] == 0  # "3" still coerces to the tier column's bigint
+    fresh = {r["id"]: r["tier"] for r in api.admin.records("customers")}
+    assert rows(dst, "SELECT tier FROM analytics.customers WHERE id = 8") == [(int(fresh[8]),)]
+
+
+def test_drift_freeze_fails_before_landing(api: Any, databases: dict[str, str]) -> None:
+    from syncgate.http.drift import SchemaDriftError
+
+    dst = databases["dst"]
+    spec = http_spec("page", source__schema_drift="freeze")
+    sync(spec)
+    before = rows(dst, "SELECT id, xmin::text FROM analytics.customers ORDER BY id")
+    mark = rows(dst, "SELECT value FROM syncgate.watermarks")
+    api.admin.schema(add_field={"name": "loyalty", "value": 7})
+    api.admin.touch("customers", ids=[5])
+    with pytest.raises(SchemaDriftError, match=r"schema_drift: freeze` forbids it: added field 'loyalty'"):
+        sync(spec)
+    assert rows(dst, "SELECT id, xmin::text FROM analytics.customers ORDER BY id") == before
+    assert rows(dst, "SELECT value FROM syncgate.watermarks") == mark
+    assert "loyalty" not in columns_of(dst)
+
+
+def test_drift_discard_drops_unknown_fields(api: Any, databases: dict[str, str]) -> None:
+    dst = databases["dst"]
+    spec = http_spec("page", source__schema_drift="discard")
+    sync(spec)
+    api.admin.schema(add_field={"name": "loyalty", "value": 7})
+    api.admin.touch("customers", ids=[5])
+    result = sync(spec)
+    row = audit(dst, result["run"].run_id, FLOW)
+    assert row["status"] == "success" and row["rows_updated"] == 1
+    assert [(c["change"], c["field"], c["action"]) for c in row["schema_changes"]] == [
+        ("added", "loyalty", "discarded")
+    ]
+    assert "loyalty" not in columns_of(dst)

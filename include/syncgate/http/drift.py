@@ -99,33 +99,48 @@ class SchemaTracker:
                 if before and before != kind and not (before == "number" and kind == "integer"):
                     self._retyped(name, before, kind)
 
-    def finish(self, batch_rows: int) -> list[dict[str, Any]]:
-        """Close the batch: missing fields, all-null columns; returns the changes recorded."""
+    def finish(self, batch_rows: int, required: list[str] | None = None) -> list[dict[str, Any]]:
+        """Close the batch: missing fields, all-null columns; returns the changes recorded.
+
+        ``required`` columns (primary key, cursor) are landed even when no record had them.
+        """
         s = self.state
+        s["rows"] = batch_rows
         known = {n for n, _ in s["columns"]}
-        for name in s["present"]:
-            if name not in known and name not in s["discarded"]:
-                # Seen only as null: still a column (text unless declared or known).
+        wanted = [n for n in s["present"] if n not in s["discarded"]]
+        wanted += [n for n in self.declared if self.keep is None or n in self.keep]
+        if not batch_rows:
+            # An empty batch still carries the known columns, so staging and merge keep their shape.
+            wanted += [n for n, info in (self.reference or {}).items() if not info.get("absent")]
+        wanted += required or []
+        for name in wanted:
+            if name not in known:
+                # Seen only as null (or not at all): text unless declared or known.
                 s["columns"].append([name, self._type_of(name, "null")])
                 known.add(name)
-        for name in self.declared:
-            if name not in known and (self.keep is None or name in self.keep):
-                s["columns"].append([name, self.declared[name]])
-                known.add(name)
         if self.reference is not None and batch_rows:
-            for name in self.reference:
-                if name not in s["present"] and (self.keep is None or name in self.keep):
-                    self._record("removed", name, self.reference[name].get("type"), None, "not landed")
+            for name, info in self.reference.items():
+                missing = name not in s["present"] and not info.get("absent")
+                if missing and (self.keep is None or name in self.keep):
+                    self._record("removed", name, info.get("type"), None, "not landed")
         return list(s["changes"])
 
-    def schema(self) -> dict[str, dict[str, str]]:
-        """The schema to remember for the next run: what this batch landed."""
-        kinds = self.state["kinds"]
+    def schema(self) -> dict[str, dict[str, Any]]:
+        """The schema to remember for the next run.
+
+        Fields missing from this batch stay, marked ``absent``: reported once, and a field that
+        comes back keeps its type (and is compared with its old JSON kind).
+        """
+        s = self.state
         old = self.reference or {}
-        return {
-            n: {"type": t, "kind": kinds.get(n) or old.get(n, {}).get("kind", "null")}
-            for n, t in self.state["columns"]
-        }
+        out: dict[str, dict[str, Any]] = {}
+        for name, info in old.items():
+            gone = s.get("rows") and name not in s["present"]
+            out[name] = {**info, "absent": True} if gone else dict(info)
+        for name, pg_type in s["columns"]:
+            kind = s["kinds"].get(name) or old.get(name, {}).get("kind", "null")
+            out[name] = {"type": pg_type, "kind": kind}
+        return out
 
     def _type_of(self, name: str, kind: str) -> str:
         if name in self.declared:

@@ -93,7 +93,8 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
             progress["requests"] = progress.get("requests", 0) + 1
             checkpoint.save_page(table, rejects, pager=pager.state, schema=tracker.state, progress=progress)
         retries = client.retries
-    changes = tracker.finish(int(progress.get("rows", 0)))
+    required = [*source.primary_key, *([source.cursor] if source.cursor else [])]
+    changes = tracker.finish(int(progress.get("rows", 0)), required)
     columns = tracker.columns
     data_path, rows, data_bytes = checkpoint.combine(arrow_schema(columns))
     rejected = checkpoint.rejects()

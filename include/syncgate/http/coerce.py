@@ -60,7 +60,7 @@ def infer_type(kind: str) -> str:
 def base_type(pg_type: str) -> tuple[str, list[int]]:
     """``numeric(12,2)`` -> (``numeric``, [12, 2]); aliases resolved, arrays kept as ``x[]``."""
     match = re.match(
-        r"^([a-z_ ]+?)\s*(?:\(([\d,\s]+)\))?\s*(with(?:out)? time zone)?(\[\])?$", pg_type.strip()
+        r"^([a-z_][a-z0-9_ ]*?)\s*(?:\(([\d,\s]+)\))?\s*(with(?:out)? time zone)?(\[\])?$", pg_type.strip()
     )
     if not match:
         return pg_type, []
@@ -96,6 +96,8 @@ def coerce(value: Any, pg_type: str) -> Any:
             return _text(value, kind, mods[0] if mods else None)
         if name.startswith(("timestamp", "date", "time")):
             return _temporal(value, kind, name)
+        if name.endswith("[]"):
+            return _array(value, kind, name.removesuffix("[]"))
         if name == "uuid":
             return str(uuid.UUID(value)) if kind == "string" else _fail(kind)
     except CoerceError:
@@ -104,6 +106,21 @@ def coerce(value: Any, pg_type: str) -> Any:
         _fail(kind)
     # Any other type travels as text and PostgreSQL validates it on load.
     return value if kind == "string" else json.dumps(value)
+
+
+def _array(value: Any, kind: str, element: str) -> str:
+    """A JSON array as a PostgreSQL array literal, each element coerced to the element type."""
+    if kind != "array":
+        return _fail(kind)
+    parts = []
+    for item in value:
+        landed = coerce(item, element)
+        if landed is None:
+            parts.append("NULL")
+        else:
+            text = str(landed).lower() if isinstance(landed, bool) else str(landed)
+            parts.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(parts) + "}"
 
 
 def _fail(kind: str) -> Any:

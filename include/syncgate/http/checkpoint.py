@@ -109,6 +109,7 @@ class Checkpoint:
         import pyarrow as pa
 
         out = self.directory / "data.parquet"
+        pending: list[pa.Table] = []
         with landing.ParquetSink(out, schema) as sink:
             for part in self.parts():
                 for table in landing.read_batches(str(part)):
@@ -116,7 +117,13 @@ class Checkpoint:
                         table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
                         for f in schema
                     ]
-                    sink.write(pa.Table.from_arrays(arrays, schema=schema))
+                    pending.append(pa.Table.from_arrays(arrays, schema=schema))
+                    # Pages are small: gather them into row groups of the usual size for load.
+                    if sum(t.nbytes for t in pending) >= settings.batch_bytes():
+                        sink.write(pa.concat_tables(pending))
+                        pending = []
+            if pending:
+                sink.write(pa.concat_tables(pending))
             size = sink.close()
         return out, sink.rows, size
 

@@ -17,6 +17,15 @@ from syncgate.errors import FatalError
 from syncgate.http.records import MISSING, dig
 from syncgate.spec.model import Pagination
 
+# Loop detection remembers this many recent tokens / links / page digests: bounded memory and
+# checkpoint size however long the extraction, and real loops cycle far sooner.
+REMEMBERED = 1000
+
+
+def _remember(seen: list[str], value: str) -> None:
+    seen.append(value)
+    del seen[:-REMEMBERED]
+
 
 class PaginationLoopError(FatalError):
     """The API sent the extraction back to a page it had already read."""
@@ -104,7 +113,7 @@ class Paginator:
                         f"pagination loop: the API sent a `{p.token_param}` token it had already sent "
                         f"(after {s['pages']} pages); stopping instead of reading pages again"
                     )
-                s["seen_tokens"].append(token)
+                _remember(s["seen_tokens"], token)
                 s["token"] = token
         else:
             target = next_link(headers)
@@ -117,7 +126,7 @@ class Paginator:
                         f'pagination loop: a `Link: rel="next"` header points back to a page already '
                         f"read (after {s['pages']} pages); stopping instead of reading pages again"
                     )
-                s["seen_tokens"].append(target)
+                _remember(s["seen_tokens"], target)
                 s["url"] = target
 
     def _check_repeat(self, records: list[Any]) -> None:
@@ -130,7 +139,7 @@ class Paginator:
                 f"pagination loop: page {self.state['pages'] + 1} ({where} style) holds exactly the records "
                 "of an earlier page; the API ignores the paging parameter or sends the extraction back"
             )
-        self.state["seen_pages"].append(digest)
+        _remember(self.state["seen_pages"], digest)
 
 
 def next_link(headers: dict[str, str]) -> str | None:

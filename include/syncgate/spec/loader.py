@@ -59,9 +59,17 @@ def load_spec(path: Path) -> FlowSpec:
         raise SpecError(str(path), [_describe(err) for err in exc.errors()]) from None
 
 
+# Tags of the discriminated ``source`` / ``target`` unions: pydantic puts them in error
+# locations (``source.postgres.tabel``); the spec author wrote ``source.tabel``.
+_UNION_TAGS = {"postgres", "http"}
+
+
 def _describe(err: Any) -> str:
     # Only the location and message: never the input value, which could hold a secret.
-    field = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    loc = list(err["loc"])
+    if len(loc) > 1 and loc[0] in ("source", "target") and loc[1] in _UNION_TAGS:
+        del loc[1]
+    field = ".".join(str(part) for part in loc) or "(top level)"
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         message = "unknown key"

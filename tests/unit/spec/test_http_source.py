@@ -92,7 +92,7 @@ def test_every_extension_key_loads(tmp_path: Path) -> None:
         ("{style: offset, offset_param: o, size: 10}", "give `size_param` and `size` together"),
         ("{style: link, page_param: page}", "page_param do(es) not apply to `style: link`"),
         ("{style: page, page_param: p, token_param: c}", "token_param do(es) not apply"),
-        ("{style: scroll}", "source.http.pagination.style"),
+        ("{style: scroll}", "source.pagination.style"),
     ],
 )
 def test_pagination_is_validated_per_style(tmp_path: Path, pagination: str, message: str) -> None:
@@ -113,14 +113,14 @@ def test_pagination_is_validated_per_style(tmp_path: Path, pagination: str, mess
         ),
         ("  cursor: updated_at\n", "", "`cursor_param` needs `cursor`"),
         ("{status: all}", "{status: all, page: 2}", "`params` sets page"),
-        ("endpoint: /v1/customers", "endpoint: https://x/v1", "source.http.endpoint"),
+        ("endpoint: /v1/customers", "endpoint: https://x/v1", "source.endpoint"),
         (
             "columns: [id, name, email, updated_at]",
             "columns: [name, updated_at]",
             "`columns` must include id",
         ),
-        ("  records: data.items\n", "  records: data..items\n", "source.http.records"),
-        ("  conn_id: crm_api\n", "  conn_id: crm_api\n  table: x\n", "source.http.table: unknown key"),
+        ("  records: data.items\n", "  records: data..items\n", "source.records"),
+        ("  conn_id: crm_api\n", "  conn_id: crm_api\n  table: x\n", "source.table: unknown key"),
     ],
 )
 def test_http_source_errors_name_the_field(tmp_path: Path, old: str, new: str, message: str) -> None:
@@ -141,6 +141,6 @@ def test_postgres_sources_still_load(tmp_path: Path) -> None:
           table: crm.customers
         """)
     assert load(tmp_path, text).source.type == "postgres"
-    assert "source.postgres.endpoint: unknown key" in problems(
+    assert "source.endpoint: unknown key" in problems(
         tmp_path, text.replace("table: public", "endpoint: /x\n  table: public")
     )

@@ -174,5 +174,5 @@ class SchemaTracker:
                 f"flow {self.flow_id!r}: the source schema changed and `schema_drift: freeze` forbids it: "
                 f"{change} field {name!r}"
                 + (f" ({before} -> {after})" if change == "type_changed" else "")
-                + "; nothing was landed. Update the flow (or use `evolve` / `discard`), then rerun"
+                + "; the target and watermark are untouched. Update the flow (or use `evolve` / `discard`), then rerun"
             )

@@ -190,7 +190,10 @@ class HttpSource(_Strict):
     fields: dict[Name, DottedPath | HttpField] = Field(default_factory=dict)
     max_requests_per_second: Annotated[float, Field(gt=0, le=10_000)] | None = None
     pagination: Pagination | None = None
-    # Airflow pool shared by every flow calling this API (default ``syncgate_<conn_id>``).
+    # Airflow pool of the extract task, shared by every flow calling this API (default
+    # ``syncgate_<conn_id>``). It must exist (``airflow pools set syncgate_crm_api 2 "CRM API"``):
+    # Airflow 3.3's scheduler leaves a task of a missing pool "scheduled" forever, with only a
+    # scheduler log warning ("Tasks using non-existent pool ... will not be scheduled").
     pool: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$", max_length=256)] | None = None
     timeout: Duration = timedelta(seconds=30)
     retry: HttpRetry = Field(default_factory=HttpRetry)

@@ -68,6 +68,7 @@ class Checkpoint:
                     )
                     return cls(pointer, directory, state)
                 log.info("Checkpoint of batch %s is for another window or spec: starting afresh", batch_id)
+                landing.remove_batch(flow_id, batch_id)  # never staged: nothing else refers to it
             except (OSError, ValueError, KeyError):
                 log.warning("Unreadable checkpoint for flow %s: starting afresh", flow_id)
         batch_id = uuid.uuid4().hex

@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--customers", type=int, default=1_000)
     parser.add_argument("--contacts", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--gzip-level", type=int, default=1, choices=range(1, 10), metavar="1-9")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     if not args.token:
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     from .app import create_app
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    app = create_app(args.token, args.customers, args.contacts, args.seed)
+    app = create_app(args.token, args.customers, args.contacts, args.seed, gzip_level=args.gzip_level)
     log.info("Demo CRM: %d customers, %d contacts (seed %d)", args.customers, args.contacts, args.seed)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="off")
 

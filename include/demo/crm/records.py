@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -41,12 +42,15 @@ def format_ts(micros: int) -> str:
     day = _DAYS.get(days)
     if day is None:
         day = _DAYS[days] = time.strftime("%Y-%m-%d", time.gmtime(days * 86_400))
-    hour, rest = divmod(second, 3_600)
-    return f"{day}T{hour:02d}:{rest // 60:02d}:{rest % 60:02d}.{fraction:06d}Z"
+    return f"{day}T{_CLOCK[second // 60]}:{second % 60:02d}.{fraction:06d}Z"
 
 
-# Day prefixes seen so far: formatting 600k timestamps by hand is ~3x faster than strftime.
+# Day prefixes and "HH:MM" strings: formatting 600k timestamps by hand is ~5x faster than strftime.
 _DAYS: dict[int, str] = {}
+_CLOCK = tuple(f"{minute // 60:02d}:{minute % 60:02d}" for minute in range(1440))
+
+
+_BARE_OFFSET = re.compile(r"\d\d:\d\d:\d\d(\.\d+)? \d\d:\d\d$")
 
 
 def parse_ts(text: str) -> str:
@@ -55,7 +59,11 @@ def parse_ts(text: str) -> str:
     Raises:
         ValueError: ``text`` is not an ISO-8601 timestamp.
     """
-    moment = datetime.fromisoformat(text.strip())
+    text = text.strip()
+    if _BARE_OFFSET.search(text):
+        # "+00:00" sent unencoded in a query string arrives as " 00:00": read it as meant.
+        text = f"{text[:-6]}+{text[-5:]}"
+    moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     moment = moment.astimezone(UTC)
@@ -65,6 +73,10 @@ def parse_ts(text: str) -> str:
 def now_ts() -> str:
     """The current instant in the canonical form."""
     return format_ts(time.time_ns() // 1_000)
+
+
+# Mostly zero to two tags: a tag is kept when its bit and the next one are both set.
+_TAG_SETS = tuple(tuple(tag for k, tag in enumerate(TAGS) if bits >> k & 3 == 3) for bits in range(256))
 
 
 def _timestamps(rnd: Any, n: int) -> list[tuple[int, int]]:
@@ -106,7 +118,8 @@ def generate_customers(n: int, seed: int) -> list[Record]:
         roll = rnd()
         email = None if roll < 0.06 else address.upper() if roll < 0.09 else address.lower()
         cents = int(rnd() * 5_000_000)
-        tag_bits = int(rnd() * 256)
+        created_at = format_ts(created)
+        tags = _TAG_SETS[int(rnd() * 256)]
         out.append(
             {
                 "id": i,
@@ -119,10 +132,9 @@ def generate_customers(n: int, seed: int) -> list[Record]:
                     "city": None if rnd() < 0.07 else CITIES[place],
                     "country": COUNTRIES[place],
                 },
-                # Mostly zero to two tags: keep a bit only when the next one is also set.
-                "tags": [tag for k, tag in enumerate(TAGS) if tag_bits >> k & 3 == 3],
-                "created_at": format_ts(created),
-                "updated_at": format_ts(updated),
+                "tags": list(tags),
+                "created_at": created_at,
+                "updated_at": created_at if updated == created else format_ts(updated),
             }
         )
     return out

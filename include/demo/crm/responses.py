@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
 
+from .jsonbytes import dumps
 from .state import CrmState
 
 
-def dumps(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(dumps(body), status_code=status, media_type="application/json", headers=headers)
+    return raw_json(dumps(body), status, headers)
+
+
+def raw_json(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A response around JSON already encoded (list pages are assembled from cached records)."""
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 def error(status: int, message: str, field: str | None = None) -> Response:

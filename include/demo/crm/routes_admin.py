@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from .faults import KINDS, Fault
+from .faults import APPLY_KINDS, KINDS, Fault
 from .records import parse_ts
 from .responses import error, json_response, state_of
 from .state import RESOURCES
@@ -47,9 +47,14 @@ async def add_fault(request: Request) -> Response:
         after = _count(body.get("after", 0), "after", minimum=0)
         if not isinstance(path, str) or not isinstance(delay, int | float) or delay < 0:
             raise ValueError("path must be a string and delay a number >= 0")
+        apply = body.get("apply", False)
+        if not isinstance(apply, bool) or (apply and kind not in APPLY_KINDS):
+            raise ValueError(f"apply is a boolean, allowed for kinds {', '.join(APPLY_KINDS)}")
     except ValueError as exc:
         return error(422, str(exc))
-    fault = Fault(kind, count, path, None if retry_after is None else str(retry_after), float(delay), after)
+    fault = Fault(
+        kind, count, path, None if retry_after is None else str(retry_after), float(delay), apply, after
+    )
     state_of(request).add_fault(fault)
     return json_response({"queued": fault.public()}, 201)
 

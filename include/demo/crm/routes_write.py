@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from .idempotency import Outcome
 from .responses import error, json_response, state_of
+from .state import CrmState
 
 router = APIRouter()
 
@@ -84,7 +85,7 @@ async def batch(request: Request) -> Response:
     return json_response({"results": results})
 
 
-def _batch_one(state: Any, item: Any) -> Outcome:
+def _batch_one(state: CrmState, item: Any) -> Outcome:
     if not isinstance(item, dict):
         return Outcome(422, None, error="operation must be an object")
     op, record_id, key = item.get("op"), item.get("id"), item.get("idempotency_key")
@@ -97,5 +98,4 @@ def _batch_one(state: Any, item: Any) -> Outcome:
     record = item.get("record") if op != "delete" else None
     if op != "delete" and record is None:
         return Outcome(422, record_id, error="record is required")
-    outcome: Outcome = state.write(op, record_id, record, key)[0]
-    return outcome
+    return state.write(op, record_id, record, key)[0]

@@ -72,11 +72,13 @@ class CrmServer:
         seed: int = 42,
         host: str = "127.0.0.1",
         port: int = 0,
+        gzip_level: int = 1,
     ) -> None:
         self.token = token
         self.host = host
         self.state = CrmState(customers, contacts, seed)
         self._port = port
+        self._gzip_level = gzip_level
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._admin: CrmAdmin | None = None
@@ -103,7 +105,7 @@ class CrmServer:
         sock.bind((self.host, self._port))
         port = sock.getsockname()[1]
         config = uvicorn.Config(
-            create_app(self.token, state=self.state),
+            create_app(self.token, state=self.state, gzip_level=self._gzip_level),
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=2,

@@ -12,6 +12,7 @@ from . import records
 from .drift import RETYPES, Drift
 from .faults import Fault, FaultQueue
 from .idempotency import IdempotencyStore, Outcome, fingerprint
+from .jsonbytes import dumps
 from .records import Record
 from .store import Key, Store
 from .validation import DEFAULTS, ValidationError, check_body, validate_customer
@@ -22,12 +23,14 @@ OPS = ("create", "update", "replace", "delete")
 
 @dataclass(frozen=True)
 class Window:
-    """One page of a list: the records (shaped for output), the match count, and where it ended."""
+    """One page of a list: the records (shaped for output) and their JSON array, the match count,
+    whether more follow, and the last key served."""
 
     records: list[Record]
     total: int
     more: bool
     last: Key | None
+    body: bytes
 
 
 class CrmState:
@@ -86,7 +89,10 @@ class CrmState:
             more = end < len(index.keys)
             last = index.keys[end - 1] if rows else None
             drift = self.drift[resource]
-        return Window([drift.shape(r) for r in rows] if drift else rows, total, more, last)
+        if drift:
+            shaped = [drift.shape(r) for r in rows]
+            return Window(shaped, total, more, last, dumps(shaped))
+        return Window(rows, total, more, last, store.encode(rows))
 
     def get(self, resource: str, record_id: int) -> Record | None:
         with self.lock:
@@ -129,7 +135,7 @@ class CrmState:
                 return Outcome(404, record_id, error="customer not found")
             return Outcome(204, record_id)
         try:
-            fields = check_body(body, allow_id=op == "create")
+            fields = check_body(body, record_id)
             if op == "create":
                 new_id = body.get("id") if body.get("id") is not None else record_id
                 if new_id is not None and store.get(new_id) is not None:

@@ -1,17 +1,21 @@
 """In-memory record store with an ordered ``(updated_at, id)`` index.
 
 Not locked itself: ``state.CrmState`` holds one lock around every store call. Records are
-replaced, never mutated in place, so a page handed out under the lock can be encoded after it.
+replaced, never mutated in place, so a page handed out under the lock can be encoded after it,
+and a record's JSON can be cached against the record object itself.
 """
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable
 from typing import Any
 
 Record = dict[str, Any]
 Key = tuple[str, int]
+
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class Index:
@@ -42,6 +46,10 @@ class Store:
     def __init__(self, records: Iterable[Record] = (), partition: str | None = None) -> None:
         self.partition = partition
         self.records: dict[int, Record] = {r["id"]: r for r in records}
+        # Tracked, not computed: max() over 200k ids on every create would make batches crawl.
+        self.max_id = max(self.records, default=0)
+        # id -> (record, its JSON): a repeated pass over 200k records re-encodes nothing.
+        self._encoded: dict[int, tuple[Record, bytes]] = {}
         self.all = Index(self._key(r) for r in self.records.values())
         self.parts: dict[Any, Index] = {}
         if partition:
@@ -61,7 +69,8 @@ class Store:
         return self.records.get(record_id)
 
     def next_id(self) -> int:
-        return max(self.records, default=0) + 1
+        """An id above every id ever stored, so a deleted id is never handed out again."""
+        return self.max_id + 1
 
     def index(self, part: Any = None) -> Index:
         """The index over every record, or over those whose partition field equals ``part``."""
@@ -73,6 +82,7 @@ class Store:
         """Insert or replace a record (by id), keeping every index in step."""
         self.delete(record["id"])
         self.records[record["id"]] = record
+        self.max_id = max(self.max_id, record["id"])
         key = self._key(record)
         self.all.add(key)
         if self.partition:
@@ -80,6 +90,7 @@ class Store:
 
     def delete(self, record_id: int) -> Record | None:
         old = self.records.pop(record_id, None)
+        self._encoded.pop(record_id, None)
         if old is not None:
             key = self._key(old)
             self.all.discard(key)
@@ -93,3 +104,16 @@ class Store:
 
     def ordered(self) -> list[Record]:
         return [self.records[key[1]] for key in self.all.keys]
+
+    def encode(self, rows: list[Record]) -> bytes:
+        """``rows`` as a JSON array, from the per-record cache where the record is unchanged."""
+        # Safe without the lock: dict get/set are atomic, and a stale entry never matches
+        # because a changed record is a new object (at worst two threads encode one record).
+        cache = self._encoded
+        parts = []
+        for record in rows:
+            hit = cache.get(record["id"])
+            if hit is None or hit[0] is not record:
+                hit = cache[record["id"]] = (record, _encode(record).encode())
+            parts.append(hit[1])
+        return b"[" + b",".join(parts) + b"]"

@@ -15,7 +15,7 @@ DEFAULTS: dict[str, Any] = {
     "status": "active",
     "tier": None,
     "lifetime_value": None,
-    "address": {"city": None, "country": "US"},
+    "address": None,
     "tags": [],
 }
 
@@ -29,16 +29,23 @@ class ValidationError(ValueError):
         self.message = message
 
 
-def check_body(body: Any, *, allow_id: bool) -> Record:
-    """The writable part of a request body; unknown keys are rejected rather than dropped."""
+def check_body(body: Any, path_id: int | None = None) -> Record:
+    """The writable part of a request body; unknown keys are rejected rather than dropped.
+
+    ``id`` may be sent (a client pushing whole records does); on an update it must match the path.
+    """
     if not isinstance(body, dict):
         raise ValidationError("body", "body must be a JSON object")
-    allowed = {*WRITABLE, *READ_ONLY, *(("id",) if allow_id else ())}
+    allowed = {*WRITABLE, *READ_ONLY, "id"}
     for key in body:
         if key not in allowed:
             raise ValidationError(str(key), "unknown field")
-    if allow_id and body.get("id") is not None and not _is_int(body["id"]):
-        raise ValidationError("id", "id must be an integer")
+    record_id = body.get("id")
+    if record_id is not None:
+        if not _is_int(record_id):
+            raise ValidationError("id", "id must be an integer")
+        if path_id is not None and record_id != path_id:
+            raise ValidationError("id", "id does not match the record being updated")
     return {k: v for k, v in body.items() if k in WRITABLE}
 
 
@@ -79,10 +86,13 @@ def _decimal(value: Any) -> str | None:
         raise ValidationError("lifetime_value", "lifetime_value must be a decimal string or null") from None
     if not number.is_finite():
         raise ValidationError("lifetime_value", "lifetime_value must be finite")
-    return str(value) if isinstance(value, str) else f"{number:.2f}"
+    # Kept as sent (a float as its shortest repr): rounding here would change the client's data.
+    return value.strip() if isinstance(value, str) else str(number)
 
 
-def _address(value: Any) -> dict[str, Any]:
+def _address(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
     if not isinstance(value, dict) or set(value) - {"city", "country"}:
         raise ValidationError("address", "address must be an object with city and country")
     city, country = value.get("city"), value.get("country")

@@ -214,6 +214,13 @@ def test_create_patch_put_delete_round_trip(crm: Any) -> None:
         assert put.json()["email"] is None and put.json()["tags"] == []  # full replace
 
         assert client.get(f"/v1/customers/{new_id}").json()["name"] == "Nova Two"
+        # A client pushing whole records may include the id, as long as it is the same one.
+        whole = {**put.json(), "lifetime_value": 12.5, "address": {"city": None, "country": "NO"}}
+        again = client.put(f"/v1/customers/{new_id}", json=whole)
+        assert again.status_code == 200 and again.json()["lifetime_value"] == "12.5"
+        assert again.json()["address"] == {"city": None, "country": "NO"}
+        mismatch = client.put(f"/v1/customers/{new_id}", json={**whole, "id": 1})
+        assert mismatch.status_code == 422 and mismatch.json()["field"] == "id"
         assert client.delete(f"/v1/customers/{new_id}").status_code == 204
         assert client.get(f"/v1/customers/{new_id}").status_code == 404
         assert client.delete(f"/v1/customers/{new_id}").status_code == 404
@@ -227,10 +234,11 @@ def test_create_patch_put_delete_round_trip(crm: Any) -> None:
         (251, "create"),
         (251, "update"),
         (251, "replace"),
+        (251, "replace"),
         (251, "delete"),
         (5000, "create"),
     ]
-    assert crm.admin.stats()["writes_applied"] == 5
+    assert crm.admin.stats()["writes_applied"] == 6
 
 
 def test_idempotency_key_replays_and_rejects_a_different_body(crm: Any) -> None:
@@ -424,11 +432,32 @@ def test_drop_surfaces_in_requests_and_http_client_too(crm: Any) -> None:
     conn.close()
 
 
+@pytest.mark.parametrize("kind", ["500", "drop"])
+def test_apply_faults_lose_the_answer_after_the_write_and_a_keyed_retry_is_replayed(
+    crm: Any, kind: str
+) -> None:
+    crm.admin.fault(kind, path="/v1/customers", apply=True)
+    key = {"Idempotency-Key": f"lost-{kind}"}
+    with crm.client() as client:
+        try:
+            lost = client.post("/v1/customers", json=NEW, headers=key)
+            assert lost.status_code == 500
+        except httpx.RemoteProtocolError:
+            assert kind == "drop"
+        assert crm.admin.stats()["writes_applied"] == 1  # the write happened
+        retry = client.post("/v1/customers", json=NEW, headers=key)
+    assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
+    assert crm.admin.stats()["writes_applied"] == 1
+    assert [r["name"] for r in crm.admin.records()].count("Nova Example") == 1
+
+
 def test_bad_fault_requests_are_422(crm: Any) -> None:
     with crm.client() as client:
         assert client.post("/_admin/faults", json={"kind": "418"}).status_code == 422
         assert client.post("/_admin/faults", json={"kind": "500", "count": 0}).status_code == 422
         assert client.post("/_admin/faults", json={"kind": "slow", "delay": -1}).status_code == 422
+        assert client.post("/_admin/faults", json={"kind": "429", "apply": True}).status_code == 422
+    assert crm.admin.stats()["faults_pending"] == []
 
 
 # -- simulated activity and drift ---------------------------------------------------------
@@ -490,3 +519,45 @@ def test_reset_and_seed_regenerate_deterministically(crm: Any) -> None:
     assert len(reseeded) == 40 and reseeded != original[:40]
     with crm.client() as client:
         assert client.get("/v1/contacts").json()["total"] == 5
+
+
+def test_concurrent_writers_apply_each_key_exactly_once(crm: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def writer(worker: int) -> list[int]:
+        ids = []
+        with crm.client() as client:
+            for i in range(20):
+                # Every worker also sends keys shared by all: each must apply once overall.
+                key = f"shared-{i}" if i % 2 else f"w{worker}-{i}"
+                body = {**NEW, "name": f"Writer {key}"}
+                response = client.post("/v1/customers", json=body, headers={"Idempotency-Key": key})
+                assert response.status_code == 201
+                ids.append(response.json()["id"])
+        return ids
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(writer, range(6)))
+    created = {i for ids in results for i in ids}
+    assert len(created) == 6 * 10 + 10
+    assert crm.admin.stats()["writes_applied"] == 70
+    assert len(crm.admin.records()) == 250 + 70
+    with crm.client() as client:
+        assert _ids_in_order(_walk_cursor(client, 50)) == _ordered_ids(crm)
+
+
+def test_server_context_manager_starts_on_a_free_port_and_stops_cleanly() -> None:
+    from demo.crm.server import CrmServer
+
+    with CrmServer(token="t", customers=5, contacts=0) as first, CrmServer(token="t", customers=5) as second:
+        assert first.url != second.url
+        assert httpx.get(f"{first.url}/health").status_code == 200
+        url = first.url
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/health", timeout=2)
+
+
+def test_servers_with_the_same_seed_serve_the_same_data(crm: Any, crm_session: Any) -> None:
+    with crm.client() as fresh, crm_session.client() as shared:
+        assert _walk_cursor(fresh, 100) == _walk_cursor(shared, 100)
+        assert _walk_offsets(fresh, 100) == _walk_offsets(shared, 100)

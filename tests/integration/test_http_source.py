@@ -292,3 +292,25 @@ def test_drift_discard_drops_unknown_fields(api: Any, databases: dict[str, str])
         ("added", "loyalty", "discarded")
     ]
     assert "loyalty" not in columns_of(dst)
+
+
+def test_an_existing_target_decides_the_landed_types(api: Any, databases: dict[str, str]) -> None:
+    from helpers import execute
+
+    dst = databases["dst"]
+    # Made by hand, with tier as text (the API sends integers) and no last-seen schema yet.
+    execute(
+        dst,
+        "CREATE SCHEMA analytics",
+        "CREATE TABLE analytics.customers (id bigint PRIMARY KEY, name text, email text, status text, "
+        "tier text, lifetime_value numeric(12,2), address jsonb, tags jsonb, created_at text, "
+        "updated_at timestamptz, city text, country text)",
+    )
+    spec = http_spec("page")
+    first = sync(spec)
+    assert dict(first["columns"])["tier"] == "text"
+    api.admin.touch("customers", ids=[9])
+    second = sync(spec)  # merge compares staged and target rows: the types must agree
+    assert second["counts"]["rows_updated"] == 1
+    fresh = {r["id"]: r["tier"] for r in api.admin.records("customers")}
+    assert rows(dst, "SELECT tier FROM analytics.customers WHERE id = 9") == [(str(fresh[9]),)]

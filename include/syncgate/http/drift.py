@@ -46,6 +46,8 @@ class SchemaTracker:
         declared: declared column types (``fields`` with a ``type``; hashed columns as text).
         keep: only these columns may land (``source.columns``), None = all fields.
         state: a checkpointed state to resume from.
+        target_types: types of the existing target's columns (source names): a batch must
+            agree with the table it merges into, whatever the last-seen schema says.
     """
 
     def __init__(
@@ -56,8 +58,10 @@ class SchemaTracker:
         declared: dict[str, str],
         keep: list[str] | None,
         state: dict[str, Any] | None = None,
+        target_types: dict[str, str] | None = None,
     ) -> None:
         self.flow_id = flow_id
+        self.target_types = target_types or {}
         self.policy = policy
         self.reference = reference
         self.declared = declared
@@ -145,6 +149,8 @@ class SchemaTracker:
     def _type_of(self, name: str, kind: str) -> str:
         if name in self.declared:
             return self.declared[name]
+        if name in self.target_types:
+            return self.target_types[name]
         known = (self.reference or {}).get(name, {}).get("type")
         return known or infer_type(kind)
 

@@ -27,7 +27,7 @@ from syncgate.http.records import record_list
 from syncgate.http.retry import RetryPolicy
 from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.window import Window, plan_window
-from syncgate.spec.model import FlowSpec, HttpSource
+from syncgate.spec.model import FlowSpec, HttpSource, PostgresTarget
 from syncgate.state import audit
 from syncgate.state.schema import ensure_state_schema
 from syncgate.state.source_schemas import read_source_schema, write_source_schema
@@ -47,6 +47,7 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         ensure_state_schema(state)
         mark = read_watermark(state, spec.id)
         reference = read_source_schema(state, spec.id)
+        target_types = _target_types(state, spec)
         state.commit()
     append = spec.target.write == "append"
     window = plan_window(source.cursor, run, mark, skip_boundary=append)
@@ -55,7 +56,13 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
     hashed = _hashed_columns(spec)
     declared = {n: t for n, (_, t) in source.field_paths().items() if t} | dict.fromkeys(hashed, "text")
     tracker = SchemaTracker(
-        spec.id, source.schema_drift, reference, declared, source.columns, checkpoint.state.get("schema")
+        spec.id,
+        source.schema_drift,
+        reference,
+        declared,
+        source.columns,
+        checkpoint.state.get("schema"),
+        target_types,
     )
     pager = Paginator(
         source.pagination, source.endpoint, _params(source, window), checkpoint.state.get("pager")
@@ -150,6 +157,30 @@ def _identity(spec: FlowSpec, run: RunInfo, window: Window, mark_batch: str | No
     source = spec.source.model_dump(mode="json")
     digest = hashlib.sha256(json.dumps([source, spec.transform.hash], sort_keys=True).encode()).hexdigest()
     return {"run_id": run.run_id, "window": window.as_dict(), "mark_batch": mark_batch, "spec": digest}
+
+
+def _target_types(conn: Any, spec: FlowSpec) -> dict[str, str]:
+    """Column types of an existing PostgreSQL target, by source field name.
+
+    Columns a transform retypes (cast, hash, map_values) are left out: their target type is
+    the transform's, not the landed one.
+    """
+    from syncgate.db.catalog import relation_exists, table_columns
+    from syncgate.db.identifiers import TableRef
+
+    if not isinstance(spec.target, PostgresTarget):
+        return {}
+    table = TableRef.parse(spec.target.table)
+    if not relation_exists(conn, table):
+        return {}
+    steps = spec.transform
+    retyped = set(steps.cast) | set(steps.hash) | set(steps.map_values)
+    source_name = {out: src for src, out in steps.rename.items()}
+    return {
+        source_name.get(name, name): pg_type
+        for name, pg_type in table_columns(conn, table)
+        if name not in retyped
+    }
 
 
 def _params(source: HttpSource, window: Window) -> dict[str, Any]:

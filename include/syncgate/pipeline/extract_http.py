@@ -24,6 +24,7 @@ from syncgate.http.drift import SchemaTracker
 from syncgate.http.page import PageRules, shape_page
 from syncgate.http.pagination import Paginator
 from syncgate.http.records import record_list
+from syncgate.http.rejects import record_rejects, reject_failure
 from syncgate.http.retry import RetryPolicy
 from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.window import Window, plan_window
@@ -125,7 +126,7 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         "add_columns": source.schema_drift == "evolve",
         "seconds": {"extract": seconds},
     }
-    failure = _reject_failure(spec, len(rejected))
+    failure = reject_failure(spec, len(rejected))
     with connect(spec.state_conn_id) as state:
         audit.start_run(
             state, spec.id, run.run_id, run_type=run.run_type, batch_id=checkpoint.batch_id,
@@ -134,7 +135,7 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
             bytes_wire=progress.get("bytes_wire", 0), bytes_decoded=progress.get("bytes_decoded", 0),
             schema_changes=changes, extract_seconds=seconds,
         )  # fmt: skip
-        _record_rejects(state, spec.id, run.run_id, checkpoint.batch_id, rejected)
+        record_rejects(state, spec.id, run.run_id, checkpoint.batch_id, rejected)
         if failure:
             audit.update_run(state, spec.id, run.run_id, status="failed", error=failure)
         else:
@@ -205,45 +206,6 @@ def _hashed_columns(spec: FlowSpec) -> dict[str, bytes]:
             "refusing to land PII with an unkeyed (reversible by dictionary) hash"
         )
     return dict.fromkeys(hashed, key)
-
-
-def _reject_failure(spec: FlowSpec, count: int) -> str | None:
-    policy = spec.source.rejects if isinstance(spec.source, HttpSource) else None
-    if policy is None or count == 0:
-        return None
-    if policy.fail_run or (policy.max_rejected is not None and count > policy.max_rejected):
-        limit = "any" if policy.fail_run else f"more than {policy.max_rejected}"
-        return (
-            f"flow {spec.id!r}: {count} record(s) could not be coerced to their column types and the spec "
-            f"fails the run on {limit}; see syncgate.rejected_records (stage 'extract') for the reasons"
-        )
-    return None
-
-
-def _record_rejects(
-    conn: Any, flow_id: str, run_id: str, batch_id: str, rejected: list[dict[str, Any]]
-) -> None:
-    """Replace this run's extract rejects (a rerun of the run must not double them)."""
-    from psycopg.types.json import Jsonb
-
-    conn.execute(
-        "DELETE FROM syncgate.rejected_records WHERE flow_id = %s AND run_id = %s AND stage = 'extract'",
-        (flow_id, run_id),
-    )
-    if not rejected:
-        return
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO syncgate.rejected_records (flow_id, run_id, batch_id, stage, record_key, reason, record) "
-            "VALUES (%s, %s, %s, 'extract', %s, %s, %s)",
-            [
-                (flow_id, run_id, batch_id, Jsonb(r["record_key"]), r["reason"], Jsonb(r["record"]))
-                for r in rejected
-            ],
-        )
-    log.warning(
-        "Flow %s: %d record(s) rejected at extract (syncgate.rejected_records)", flow_id, len(rejected)
-    )
 
 
 def _save_boundary(checkpoint: Checkpoint, value: Any, progress: dict[str, Any]) -> str | None:

@@ -8,6 +8,7 @@ value itself (it may be PII).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -57,13 +58,14 @@ def infer_type(kind: str) -> str:
     }.get(kind, "text")
 
 
-def base_type(pg_type: str) -> tuple[str, list[int]]:
+@functools.lru_cache(maxsize=256)
+def base_type(pg_type: str) -> tuple[str, tuple[int, ...]]:
     """``numeric(12,2)`` -> (``numeric``, [12, 2]); aliases resolved, arrays kept as ``x[]``."""
     match = re.match(
         r"^([a-z_][a-z0-9_ ]*?)\s*(?:\(([\d,\s]+)\))?\s*(with(?:out)? time zone)?(\[\])?$", pg_type.strip()
     )
     if not match:
-        return pg_type, []
+        return pg_type, ()
     name = match.group(1).strip()
     zone = match.group(3)
     name = _ALIASES.get(name, name)
@@ -71,7 +73,7 @@ def base_type(pg_type: str) -> tuple[str, list[int]]:
         name = f"{name} {zone}"
     elif name == "timestamp":
         name = "timestamp without time zone"
-    mods = [int(m) for m in match.group(2).split(",")] if match.group(2) else []
+    mods = tuple(int(m) for m in match.group(2).split(",")) if match.group(2) else ()
     return name + (match.group(4) or ""), mods
 
 
@@ -79,8 +81,13 @@ def coerce(value: Any, pg_type: str) -> Any:
     """``value`` as it lands for a column of ``pg_type``; None stays None."""
     if value is None:
         return None
-    kind = json_kind(value)
     name, mods = base_type(pg_type)
+    # Fast paths for the common cases (most values already have their column's JSON kind).
+    if type(value) is str and name == "text":
+        return value
+    if type(value) is int and name in _INT_RANGES and -_INT_RANGES[name] <= value < _INT_RANGES[name]:
+        return value
+    kind = json_kind(value)
     try:
         if name in _INT_RANGES:
             return _integer(value, kind, _INT_RANGES[name])
@@ -149,7 +156,7 @@ def _float(value: Any, kind: str) -> float:
     return _fail(kind)
 
 
-def _numeric(value: Any, kind: str, mods: list[int]) -> str:
+def _numeric(value: Any, kind: str, mods: tuple[int, ...]) -> str:
     if kind == "integer":
         number = Decimal(value)
     elif kind == "number":

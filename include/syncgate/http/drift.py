@@ -62,6 +62,8 @@ class SchemaTracker:
     ) -> None:
         self.flow_id = flow_id
         self.target_types = target_types or {}
+        # Fields fully placed (column, kind, drift decided): later records skip the checks.
+        self._settled: set[str] = set()
         self.policy = policy
         self.reference = reference
         self.declared = declared
@@ -80,6 +82,8 @@ class SchemaTracker:
 
     def admit(self, row: dict[str, Any]) -> None:
         """Look at one flattened record: new fields, kinds, type changes."""
+        if self._settled.issuperset(row):
+            return  # every field already placed: the common case after the first records
         s = self.state
         known = {n for n, _ in s["columns"]}
         for name, value in row.items():
@@ -102,6 +106,11 @@ class SchemaTracker:
                 before = (self.reference or {}).get(name, {}).get("kind")
                 if before and before != kind and not (before == "number" and kind == "integer"):
                     self._retyped(name, before, kind)
+        self._settled.update(
+            n
+            for n in row
+            if (self.keep is not None and n not in self.keep) or n in s["discarded"] or n in s["kinds"]
+        )
 
     def finish(self, batch_rows: int, required: list[str] | None = None) -> list[dict[str, Any]]:
         """Close the batch: missing fields, all-null columns; returns the changes recorded.

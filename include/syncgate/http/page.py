@@ -45,7 +45,7 @@ def shape_page(
             for k, v in flatten(record, rules.declared_paths, rules.top_level).items()
             if v is not MISSING
         }
-        value = row.get(rules.cursor) if rules.cursor else None
+        value = row.get(rules.cursor) if rules.cursor and (lower or upper) else None
         if value is not None:
             position = sort_key(value)
             # The API may not filter (no `cursor_param`), or filter coarsely: the window decides.
@@ -57,6 +57,7 @@ def shape_page(
     columns = tracker.columns
     accepted: list[list[Any]] = []
     rejects: list[dict[str, Any]] = []
+    newest = _Newest(progress)
     for row in rows:
         values, reason = _coerce_row(row, columns, rules)
         if reason is not None:
@@ -69,7 +70,8 @@ def shape_page(
             continue
         accepted.append(values)
         if cursor is not None:
-            _track_cursor(progress, cursor, key if rules.boundary_keys else None)
+            newest.track(cursor, key if rules.boundary_keys else None)
+    newest.save()
     progress["rows"] = progress.get("rows", 0) + len(accepted)
     progress["rejected"] = progress.get("rejected", 0) + len(rejects)
     if not accepted:
@@ -101,12 +103,25 @@ def _reject(row: dict[str, Any], rules: PageRules, reason: str) -> dict[str, Any
     }
 
 
-def _track_cursor(progress: dict[str, Any], cursor: Any, key: str | None) -> None:
-    current = progress.get("cursor_max")
-    if current is None or sort_key(cursor) > sort_key(current):
-        progress["cursor_max"], progress["boundary_keys"] = cursor, [key] if key is not None else []
-    elif sort_key(cursor) == sort_key(current) and key is not None:
-        progress["boundary_keys"].append(key)
+class _Newest:
+    """The newest cursor value seen (and the keys carrying it), with its sort key cached."""
+
+    def __init__(self, progress: dict[str, Any]) -> None:
+        self.progress = progress
+        self.value = progress.get("cursor_max")
+        self.key = sort_key(self.value) if self.value is not None else None
+        self.keys: list[str] = list(progress.get("boundary_keys") or [])
+
+    def track(self, cursor: Any, key: str | None) -> None:
+        position = sort_key(cursor)
+        if self.key is None or position > self.key:
+            self.value, self.key, self.keys = cursor, position, [key] if key is not None else []
+        elif position == self.key and key is not None:
+            self.keys.append(key)
+
+    def save(self) -> None:
+        if self.value is not None:
+            self.progress["cursor_max"], self.progress["boundary_keys"] = self.value, self.keys
 
 
 def _table(columns: list[tuple[str, str]], rows: list[list[Any]], rules: PageRules) -> pa.Table:

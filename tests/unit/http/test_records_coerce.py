@@ -96,9 +96,9 @@ def test_kinds_and_inferred_types() -> None:
     assert [infer_type(k) for k in kinds] == [
         "text", "boolean", "bigint", "double precision", "text", "jsonb", "jsonb",
     ]  # fmt: skip
-    assert base_type("timestamptz") == ("timestamp with time zone", [])
-    assert base_type("numeric(12, 2)") == ("numeric", [12, 2])
-    assert base_type("int8[]") == ("bigint[]", [])
+    assert base_type("timestamptz") == ("timestamp with time zone", ())
+    assert base_type("numeric(12, 2)") == ("numeric", (12, 2))
+    assert base_type("int8[]") == ("bigint[]", ())
 
 
 def test_cursor_values_sort_as_instants_numbers_or_text() -> None:

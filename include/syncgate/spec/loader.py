@@ -14,6 +14,7 @@ from syncgate.errors import SpecError
 from syncgate.spec.model import FlowSpec
 
 SPEC_SUFFIXES = (".yml", ".yaml")
+_TYPE_TAGS = ("postgres", "http")
 
 
 @dataclass(frozen=True)
@@ -59,20 +60,18 @@ def load_spec(path: Path) -> FlowSpec:
         raise SpecError(str(path), [_describe(err) for err in exc.errors()]) from None
 
 
-# Tags of the discriminated ``source`` / ``target`` unions: pydantic puts them in error
-# locations (``source.postgres.tabel``); the spec author wrote ``source.tabel``.
-_UNION_TAGS = {"postgres", "http"}
-
-
 def _describe(err: Any) -> str:
     # Only the location and message: never the input value, which could hold a secret.
     loc = list(err["loc"])
-    if len(loc) > 1 and loc[0] in ("source", "target") and loc[1] in _UNION_TAGS:
+    # A discriminated union adds its tag to the location (``target.http.endpoint``): drop it.
+    if len(loc) > 1 and loc[0] in ("source", "target") and loc[1] in _TYPE_TAGS:
         del loc[1]
     field = ".".join(str(part) for part in loc) or "(top level)"
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         message = "unknown key"
+    if err["type"] == "union_tag_invalid":  # pydantic's message quotes the input
+        message = f"unknown `type`; expected one of {err['ctx']['expected_tags']}"
     return f"{field}: {message}"
 
 

@@ -70,8 +70,8 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
             "on_failure_callback": _record_failure(spec),
         },
     ) as dag:
-
-        @task(task_id="extract")
+        # Flows calling one API share its Airflow pool, and so its rate limit.
+        @task(task_id="extract", **_extract_options(spec))
         def extract(**context: Any) -> dict[str, Any]:
             from syncgate.pipeline.extract import extract as run_extract
 
@@ -108,6 +108,15 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
         for linked in (verified, promoted):
             attach_report_link(linked)
     return dag
+
+
+def _extract_options(spec: FlowSpec) -> dict[str, Any]:
+    """HTTP sources extract in the API's pool (``source.pool``, default ``syncgate_<conn_id>``)."""
+    from syncgate.spec.model import HttpSource
+
+    if isinstance(spec.source, HttpSource):
+        return {"pool": spec.source.pool_name}
+    return {}
 
 
 def _run(spec: FlowSpec, context: Any) -> Any:

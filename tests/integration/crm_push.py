@@ -62,6 +62,7 @@ def make_http_spec(**overrides: Any) -> FlowSpec:
             "state_conn_id": "dst_db",
             "endpoint": "/v1/customers",
             "fields": list(FIELDS),
+            "retry": {"max_attempts": 4, "backoff_seconds": 0.01},
         },
         "quality": {
             "expectations": [

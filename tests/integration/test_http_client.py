@@ -144,3 +144,13 @@ def test_ok_statuses_are_returned_and_writes_carry_json(server: type[Scripted]) 
     )
     assert response.status == 404 and response.body == {"error": "gone"}
     assert server.seen[0]["headers"]["Idempotency-Key"] == "k1"
+
+
+def test_the_token_bucket_paces_requests(server: type[Scripted]) -> None:
+    sleeps = Sleeps()
+    client = ApiClient("scripted", max_requests_per_second=2, sleep=sleeps)
+    for _ in range(5):
+        client.get_json("/x")
+    # A burst of two, then one request every half second (sleeps recorded, not slept).
+    assert len(sleeps) == 3
+    assert sleeps == pytest.approx([0.5, 1.0, 1.5], abs=0.2)

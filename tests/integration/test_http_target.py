@@ -19,7 +19,6 @@ from crm_push import (
 from helpers import audit, execute, new_run, rows, sync, watermark
 
 from syncgate.errors import FatalError, RetriableError
-from syncgate.http.retry import RetryPolicy
 from syncgate.pipeline import promote as promote_module
 from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load
@@ -39,7 +38,6 @@ def crm_empty(
     """An empty CRM wired to the ``crm_api`` connection; client retries without long waits."""
     server = crm_factory(customers=0, contacts=0)
     wire_crm(monkeypatch, server)
-    monkeypatch.setattr(transport, "RETRY", RetryPolicy(max_attempts=4, backoff_seconds=0.01))
     return server
 
 

@@ -12,9 +12,6 @@ import pytest
 from crm_push import crm_customers, seed_customers, source_customers, wire_crm
 from helpers import execute, rows
 
-from syncgate.http.retry import RetryPolicy
-from syncgate.pipeline.push import transport
-
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,6 +37,7 @@ target:
   endpoint: /v1/customers
   fields: [id, name, email, status, tier, lifetime_value, address, tags]
   batch: {endpoint: /v1/customers/batch, size: 25}
+  retry: {max_attempts: 4, backoff_seconds: 0.01}
 quality:
   expectations:
     - type: expect_column_values_to_be_in_set
@@ -72,7 +70,6 @@ def test_the_dag_pushes_changes_refuses_bad_records_and_recovers(
     src, dst = databases["src"], databases["dst"]
     crm = crm_factory(customers=0, contacts=0, token="crm-Secret-T0ken")
     wire_crm(monkeypatch, crm)
-    monkeypatch.setattr(transport, "RETRY", RetryPolicy(max_attempts=4, backoff_seconds=0.01))
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "e2e_crm.yml").write_text(textwrap.dedent(SPEC))

@@ -12,11 +12,10 @@ from crm_push import crm_customers, make_http_spec, push_requests, seed_customer
 from helpers import execute, new_run, rows, sync, watermark
 
 from syncgate.errors import RetriableError
-from syncgate.http.retry import RetryPolicy
 from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load
 from syncgate.pipeline.promote import promote
-from syncgate.pipeline.push import progress, pusher, transport
+from syncgate.pipeline.push import progress, pusher
 from syncgate.pipeline.transform import transform
 from syncgate.pipeline.verify import verify
 
@@ -29,7 +28,6 @@ def crm_empty(
 ) -> Any:
     server = crm_factory(customers=0, contacts=0)
     wire_crm(monkeypatch, server)
-    monkeypatch.setattr(transport, "RETRY", RetryPolicy(max_attempts=4, backoff_seconds=0.01))
     return server
 
 

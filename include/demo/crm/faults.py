@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KINDS = ("429", "500", "503", "slow", "truncate", "drop")
+KINDS = ("429", "500", "503", "slow", "truncate", "drop", "loop")
 # Kinds that may first let the request through ("apply": the write happens, the answer is lost).
 APPLY_KINDS = ("500", "503", "drop")
+# ``loop`` answers as if the paging parameters were absent (the first page again), so a client
+# that follows tokens, links or page numbers is sent back to a page it already read.
+PAGING_PARAMS = (b"page", b"offset", b"cursor")
 
 
 @dataclass
@@ -19,6 +22,7 @@ class Fault:
     retry_after: str | None = None
     delay: float = 1.0
     apply: bool = False
+    after: int = 0  # matching requests to let through before the fault starts firing
 
     def public(self) -> dict[str, object]:
         return {
@@ -28,6 +32,7 @@ class Fault:
             "retry_after": self.retry_after,
             "delay": self.delay,
             "apply": self.apply,
+            "after": self.after,
         }
 
 
@@ -48,6 +53,9 @@ class FaultQueue:
         """The first fault matching ``path``, consuming one of its ``count``."""
         for fault in self.faults:
             if path.startswith(fault.path):
+                if fault.after > 0:
+                    fault.after -= 1
+                    return None
                 fault.count -= 1
                 if fault.count <= 0:
                     self.faults.remove(fault)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
-from .faults import Fault
+from .faults import PAGING_PARAMS, Fault
 from .state import CrmState
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,13 @@ async def _fire(fault: Fault, app: ASGIApp, scope: Scope, receive: Receive, send
         await app(scope, receive, send)
     elif fault.kind == "truncate":
         await _truncated(app, scope, receive, send)
+    elif fault.kind == "loop":
+        query = b"&".join(
+            part
+            for part in scope.get("query_string", b"").split(b"&")
+            if part.split(b"=")[0] not in PAGING_PARAMS
+        )
+        await app(dict(scope, query_string=query), receive, send)
     else:
         await _drop(send)
 

@@ -44,6 +44,7 @@ async def add_fault(request: Request) -> Response:
         path = body.get("path") or ""
         retry_after = body.get("retry_after")
         delay = body.get("delay", 1.0)
+        after = _count(body.get("after", 0), "after", minimum=0)
         if not isinstance(path, str) or not isinstance(delay, int | float) or delay < 0:
             raise ValueError("path must be a string and delay a number >= 0")
         apply = body.get("apply", False)
@@ -51,7 +52,9 @@ async def add_fault(request: Request) -> Response:
             raise ValueError(f"apply is a boolean, allowed for kinds {', '.join(APPLY_KINDS)}")
     except ValueError as exc:
         return error(422, str(exc))
-    fault = Fault(kind, count, path, None if retry_after is None else str(retry_after), float(delay), apply)
+    fault = Fault(
+        kind, count, path, None if retry_after is None else str(retry_after), float(delay), apply, after
+    )
     state_of(request).add_fault(fault)
     return json_response({"queued": fault.public()}, 201)
 

@@ -102,7 +102,7 @@ class ApiClient:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
-        self._bucket = TokenBucket(max_requests_per_second) if max_requests_per_second else None
+        self._bucket = TokenBucket(max_requests_per_second, sleep=sleep) if max_requests_per_second else None
         self._session: requests.Session | None = None
         self._base_url = ""
         self._secrets: list[str] = []

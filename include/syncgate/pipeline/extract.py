@@ -22,7 +22,7 @@ from syncgate.pipeline.copy_out import copy_to_parquet, landed_columns
 from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.source_sql import PARAMS, next_watermark, select, source_relation, window_sql
 from syncgate.pipeline.window import plan_window
-from syncgate.spec.model import FlowSpec
+from syncgate.spec.model import FlowSpec, PostgresSource
 from syncgate.state import audit
 from syncgate.state.schema import ensure_state_schema
 from syncgate.state.watermarks import read_watermark
@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
     """Land the run's window as Parquet and return the batch manifest."""
+    if spec.source.type == "http":
+        from syncgate.pipeline.extract_http import extract_http
+
+        return extract_http(spec, run)
     started = time.monotonic()
     batch_id = uuid.uuid4().hex
     with connect(spec.state_conn_id) as target:
@@ -46,7 +50,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
 
     with connect(spec.source.conn_id) as source:
         source.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        columns, source_fields = _source_columns(source, spec), _source_fields(source, spec)
+        columns, offered = _source_columns(source, spec)
         _check_soft_delete_type(spec, columns)
         _check_column_names(spec, columns)
         hashed = _hashed_columns(spec, columns)
@@ -89,7 +93,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         "bytes": data_bytes + key_bytes,
         # What the landed zstd Parquet would weigh uncompressed (footer sizes: no data read).
         "bytes_uncompressed": sum(landing.uncompressed_bytes(url) for url in files.values()),
-        "fields_unselected": _unselected(source_fields, columns),
+        "fields_unselected": _unselected(offered, columns),
         "window": window.as_dict(),
         "watermark_before": mark.value,
         "watermark_batch_before": mark.batch_id,
@@ -119,8 +123,10 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
     return manifest
 
 
-def _source_columns(conn: psycopg.Connection[Any], spec: FlowSpec) -> Columns:
+def _source_columns(conn: psycopg.Connection[Any], spec: FlowSpec) -> tuple[Columns, list[str]]:
+    """The columns to extract, and every column the source offers (for the report's dropped fields)."""
     source = spec.source
+    assert isinstance(source, PostgresSource)  # extract() sends HTTP sources elsewhere
     if source.table:
         available = table_columns(conn, TableRef.parse(source.table))
     else:
@@ -140,16 +146,7 @@ def _source_columns(conn: psycopg.Connection[Any], spec: FlowSpec) -> Columns:
     missing = [c for c in needed if c and c not in dict(chosen)]
     if missing:
         raise FatalError(f"flow {spec.id!r}: the source has no column(s) {', '.join(missing)}")
-    return chosen
-
-
-def _source_fields(conn: psycopg.Connection[Any], spec: FlowSpec) -> list[str]:
-    """Every column the source offers (for the run report's dropped fields); [] without ``columns``."""
-    if spec.source.columns is None:
-        return []
-    if spec.source.table:
-        return [c for c, _ in table_columns(conn, TableRef.parse(spec.source.table))]
-    return [c for c, _ in query_columns(conn, str(spec.source.query))]
+    return chosen, [c for c, _ in available]
 
 
 def _unselected(available: list[str], chosen: Columns) -> list[str]:

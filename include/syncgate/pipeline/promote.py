@@ -64,6 +64,8 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
                 )
             existed = relation_exists(conn, target)
             if existed:
+                if manifest.get("add_columns"):
+                    _add_new_columns(conn, target, columns)
                 _check_target_columns(conn, target, columns)
                 counts = _write(conn, spec, run, staging, target, columns, manifest)
             elif manifest["window"]["from"] is not None:
@@ -125,6 +127,22 @@ def _adopt_staging(
         "Created target table %s from the verified batch (%d soft-deleted rows left out)", target, removed
     )
     return {"rows_inserted": staged_rows - removed, "rows_updated": 0, "rows_deleted": 0}
+
+
+def _add_new_columns(conn: psycopg.Connection[Any], target: TableRef, columns: list[tuple[str, str]]) -> None:
+    """Schema evolution (HTTP sources, ``schema_drift: evolve``): new source fields become columns."""
+    from psycopg import sql
+
+    existing = {name for name, _ in table_columns(conn, target)}
+    for name, pg_type in columns:
+        if name not in existing:
+            # The type is a validated spec type or one inferred from JSON (bigint, text, jsonb...).
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                    target.sql, sql.Identifier(name), sql.SQL(pg_type)
+                )
+            )
+            log.info("Added column %s %s to %s (schema evolution)", name, pg_type, target)
 
 
 def _check_target_columns(

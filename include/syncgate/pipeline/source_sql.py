@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from syncgate.db.identifiers import TableRef, ident_list
 from syncgate.pipeline.window import Window
-from syncgate.spec.model import FlowSpec
+from syncgate.spec.model import FlowSpec, PostgresSource
 
 if TYPE_CHECKING:
     import psycopg
@@ -25,10 +25,12 @@ KEY_SEPARATOR = "\x1f"  # joins composite primary keys into one comparable strin
 def source_relation(spec: FlowSpec) -> sql.Composable:
     from psycopg import sql
 
-    if spec.source.table:
-        return TableRef.parse(spec.source.table).sql
+    source = spec.source
+    assert isinstance(source, PostgresSource)
+    if source.table:
+        return TableRef.parse(source.table).sql
     # The query comes from the spec author (a trusted, reviewed file), never from run input.
-    return sql.SQL("({}) AS syncgate_source").format(sql.SQL(escape_percent(str(spec.source.query))))
+    return sql.SQL("({}) AS syncgate_source").format(sql.SQL(escape_percent(str(source.query))))
 
 
 def escape_percent(query: str) -> str:

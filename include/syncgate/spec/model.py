@@ -91,6 +91,163 @@ class PostgresSource(_Strict):
         return self
 
 
+# A dotted path into a JSON document: ``data.items``, ``address.city``, ``tags.0``.
+DottedPath = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$", max_length=200)
+]
+QueryParam = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\[\]-]+$", max_length=100)]
+
+_STYLE_KEYS = {
+    "page": {"page_param"},
+    "offset": {"offset_param"},
+    "token": {"token_path", "token_param"},
+    "link": set(),
+}
+
+
+class Pagination(_Strict):
+    """How an HTTP list endpoint pages through its records.
+
+    - ``page``: ``page_param`` counts pages from ``first_page`` (default 1);
+    - ``offset``: ``offset_param`` counts records already read from 0;
+    - ``token``: the next request carries the token found at ``token_path`` of the body as
+      ``token_param`` (null, absent or empty = last page);
+    - ``link``: follows the RFC 8288 ``Link: <url>; rel="next"`` response header.
+
+    ``size_param`` + ``size`` ask for a page size (any style). Paging stops at an empty page,
+    or a page shorter than the longest one seen (so a server capping ``size`` loses nothing).
+    """
+
+    style: Literal["page", "offset", "token", "link"]
+    page_param: QueryParam | None = None
+    first_page: Annotated[int, Field(ge=0)] = 1
+    size_param: QueryParam | None = None
+    size: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    offset_param: QueryParam | None = None
+    token_path: DottedPath | None = None
+    token_param: QueryParam | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Pagination:
+        needed = _STYLE_KEYS[self.style]
+        missing = sorted(k for k in needed if getattr(self, k) is None)
+        if missing:
+            raise ValueError(f"`style: {self.style}` needs {', '.join(missing)}")
+        others = set().union(*_STYLE_KEYS.values()) - needed
+        stray = sorted(k for k in others if getattr(self, k) is not None)
+        if stray:
+            raise ValueError(f"{', '.join(stray)} do(es) not apply to `style: {self.style}`")
+        if (self.size_param is None) != (self.size is None):
+            raise ValueError("give `size_param` and `size` together")
+        return self
+
+
+class HttpField(_Strict):
+    """One column taken from a (nested) record field, with its declared PostgreSQL type."""
+
+    path: DottedPath
+    type: PgType | None = None
+
+
+class Rejects(_Strict):
+    """Records that cannot be coerced to their column types go to ``syncgate.rejected_records``.
+
+    By default the run goes on without them (counted in the audit's ``rows_rejected``);
+    ``fail_run: true`` fails the run on any reject, ``max_rejected: N`` on more than N.
+    """
+
+    fail_run: bool = False
+    max_rejected: Annotated[int, Field(ge=0)] | None = None
+
+
+class HttpRetry(_Strict):
+    """Retries of one HTTP request on 429 / 408 / 5xx / connection errors (full-jitter backoff)."""
+
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    backoff_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0  # cap of the first retry's wait
+    max_backoff_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+
+
+class HttpSource(_Strict):
+    """A JSON list endpoint of an HTTP API behind an Airflow HTTP connection.
+
+    ``records`` is the dotted path of the record list in the body (omit when the body is the
+    list). Columns are the record's top-level fields, plus ``fields`` (name -> dotted path, or
+    ``{path, type}`` with a PostgreSQL type) for nested ones; ``columns`` keeps only the listed
+    ones. Undeclared types are inferred from the JSON values (integer -> bigint, number ->
+    double precision, boolean, string -> text, object / array -> jsonb) or taken from the
+    existing target column. ``cursor_param`` sends the watermark (inclusive, ``>=``).
+    """
+
+    type: Literal["http"]
+    conn_id: Name
+    endpoint: Annotated[str, StringConstraints(pattern=r"^/[^?#\s]*$", max_length=500)]
+    records: DottedPath | None = None
+    primary_key: list[Name] = Field(default_factory=list)
+    cursor: Name | None = None
+    cursor_param: QueryParam | None = None
+    params: dict[QueryParam, str | int | float | bool] = Field(default_factory=dict)
+    columns: list[Name] | None = None
+    fields: dict[Name, DottedPath | HttpField] = Field(default_factory=dict)
+    max_requests_per_second: Annotated[float, Field(gt=0, le=10_000)] | None = None
+    pagination: Pagination | None = None
+    # Airflow pool of the extract task, shared by every flow calling this API (default
+    # ``syncgate_<conn_id>``). It must exist (``airflow pools set syncgate_crm_api 2 "CRM API"``):
+    # Airflow 3.3's scheduler leaves a task of a missing pool "scheduled" forever, with only a
+    # scheduler log warning ("Tasks using non-existent pool ... will not be scheduled").
+    pool: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$", max_length=256)] | None = None
+    timeout: Duration = timedelta(seconds=30)
+    retry: HttpRetry = Field(default_factory=HttpRetry)
+    rejects: Rejects = Field(default_factory=Rejects)
+    schema_drift: Literal["evolve", "freeze", "discard"] = "evolve"
+    deletes: Literal["none", "soft", "hard"] = "none"
+    soft_delete_column: Name | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> HttpSource:
+        if self.deletes == "hard":
+            raise ValueError(
+                "`deletes: hard` is not available for HTTP sources: an API list cannot prove a record "
+                "is gone; use `deletes: soft` with the API's deleted flag or timestamp"
+            )
+        if self.deletes == "soft" and not self.soft_delete_column:
+            raise ValueError("`deletes: soft` needs `soft_delete_column`")
+        if self.deletes != "soft" and self.soft_delete_column:
+            raise ValueError("`soft_delete_column` only applies with `deletes: soft`")
+        if self.deletes != "none" and not self.primary_key:
+            raise ValueError(f"`deletes: {self.deletes}` needs `primary_key`")
+        if self.cursor_param and not self.cursor:
+            raise ValueError("`cursor_param` needs `cursor` (the record field holding the watermark)")
+        if len(set(self.primary_key)) != len(self.primary_key):
+            raise ValueError("`primary_key` lists a column twice")
+        reserved = {self.cursor_param} | _pagination_params(self.pagination)
+        clash = sorted(p for p in self.params if p in reserved)
+        if clash:
+            raise ValueError(f"`params` sets {', '.join(clash)}, which paging or the cursor set per request")
+        if self.columns is not None:
+            needed = [*self.primary_key, self.cursor, self.soft_delete_column]
+            missing = [c for c in needed if c and c not in self.columns]
+            if missing:
+                raise ValueError(f"`columns` must include {', '.join(missing)}")
+        return self
+
+    @property
+    def pool_name(self) -> str:
+        return self.pool or f"syncgate_{self.conn_id}"
+
+    def field_paths(self) -> dict[str, tuple[str, str | None]]:
+        """Declared columns: name -> (dotted path, PostgreSQL type or None)."""
+        return {
+            name: (f, None) if isinstance(f, str) else (f.path, f.type) for name, f in self.fields.items()
+        }
+
+
+def _pagination_params(pagination: Pagination | None) -> set[str | None]:
+    if pagination is None:
+        return set()
+    return {pagination.page_param, pagination.offset_param, pagination.size_param, pagination.token_param}
+
+
 class PostgresTarget(_Strict):
     """A PostgreSQL table, created on first run when missing."""
 
@@ -148,6 +305,8 @@ class HttpTarget(_Strict):
     rejects: PushRejects = Field(default_factory=PushRejects)
     # Airflow pool of the promote (push) task, shared with every flow calling this API.
     pool: PoolName | None = None
+    timeout: Duration = timedelta(seconds=30)
+    retry: HttpRetry = Field(default_factory=HttpRetry)
 
     @model_validator(mode="after")
     def _check(self) -> HttpTarget:
@@ -244,7 +403,7 @@ class FlowSpec(_Strict):
     start_date: date = date(2024, 1, 1)
     retries: Annotated[int, Field(ge=0, le=20)] = 3
     retry_delay: Duration = timedelta(seconds=30)
-    source: PostgresSource
+    source: Annotated[PostgresSource | HttpSource, Field(discriminator="type")]
     target: Annotated[PostgresTarget | HttpTarget, Field(discriminator="type")]
     transform: Transform = Field(default_factory=Transform)
     quality: Quality = Field(default_factory=Quality)

@@ -154,6 +154,13 @@ CREATE INDEX IF NOT EXISTS sync_runs_flow_success ON syncgate.sync_runs (flow_id
     WHERE status = 'success';
 -- A recovery notice is owed once an incident that was notified resolves: retried until delivered.
 ALTER TABLE syncgate.incidents ADD COLUMN IF NOT EXISTS resolution_notified_at timestamptz;
+CREATE TABLE IF NOT EXISTS syncgate.source_schemas (
+    flow_id     text PRIMARY KEY,
+    fields      jsonb NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE syncgate.source_schemas IS
+    'Last-seen schema of schemaless (HTTP) sources: field -> JSON kind and landed type; drift reference.';
 """
 
 

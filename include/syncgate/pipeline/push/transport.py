@@ -16,15 +16,22 @@ from syncgate.errors import FatalError
 from syncgate.http.client import ApiClient, Response
 from syncgate.http.retry import RetryPolicy
 from syncgate.pipeline.push.progress import Change, Outcome
-from syncgate.spec.model import HttpTarget
+from syncgate.spec.model import HttpRetry, HttpTarget
 
 log = logging.getLogger(__name__)
 
 # Per-record refusals: the request was understood, this record was not accepted.
 REFUSED = frozenset({400, 404, 409, 410, 412, 422})
 REASON_CHARS = 300
+
+
 # Module level so that tests can shorten the waits; production uses the client's defaults.
-RETRY = RetryPolicy()
+def _policy(retry: HttpRetry) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=retry.max_attempts,
+        backoff_seconds=retry.backoff_seconds,
+        max_backoff_seconds=retry.max_backoff_seconds,
+    )
 
 
 class Transport:
@@ -33,7 +40,10 @@ class Transport:
     def __init__(self, target: HttpTarget, client: ApiClient | None = None) -> None:
         self.target = target
         self.client = client or ApiClient(
-            target.conn_id, max_requests_per_second=target.max_requests_per_second, retry=RETRY
+            target.conn_id,
+            max_requests_per_second=target.max_requests_per_second,
+            timeout=target.timeout.total_seconds(),
+            retry=_policy(target.retry),
         )
         self.bytes_wire = 0
 

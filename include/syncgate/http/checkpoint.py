@@ -1,0 +1,137 @@
+"""Resumable extraction: each completed page lands as a Parquet part plus a checkpoint.
+
+Layout in the landing area, under the flow's folder:
+
+- ``_resume/<run key>.json`` points a run at its in-progress batch;
+- ``<batch>/part-00001.parquet`` ... one per completed page (hashed columns already hashed),
+  ``<batch>/rejects-00001.json`` the records of that page that could not be coerced;
+- ``<batch>/checkpoint.json``: the next page request, counters and schema state, written
+  after the page's files, so it never points past what is landed.
+
+A retry of the same Airflow run finds the pointer and continues with the next page; a new run
+(another run id), a changed window or a changed source spec starts from page one. A finished
+extraction removes its pointer, so a cleared-and-rerun task extracts afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from syncgate import landing, settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from airflow.sdk import ObjectStoragePath
+
+log = logging.getLogger(__name__)
+
+
+class Checkpoint:
+    """Landed pages and progress of one run's HTTP extraction."""
+
+    def __init__(
+        self, pointer: ObjectStoragePath, directory: ObjectStoragePath, state: dict[str, Any]
+    ) -> None:
+        self.pointer = pointer
+        self.directory = directory
+        self.state = state
+
+    @property
+    def batch_id(self) -> str:
+        return str(self.state["batch_id"])
+
+    @property
+    def resumed(self) -> bool:
+        return int(self.state["pages"]) > 0
+
+    @classmethod
+    def open(cls, flow_id: str, run_key: str, identity: dict[str, Any]) -> Checkpoint:
+        """Resume this run's interrupted extraction, or start a new batch."""
+        from airflow.sdk import ObjectStoragePath
+
+        root = ObjectStoragePath(settings.landing_url()) / flow_id
+        pointer = root / "_resume" / f"{run_key}.json"
+        if pointer.exists():
+            try:
+                batch_id = json.loads(pointer.read_text())["batch_id"]
+                directory = root / batch_id
+                state = json.loads((directory / "checkpoint.json").read_text())
+                if state.get("identity") == identity:
+                    log.info(
+                        "Resuming batch %s of flow %s after %d landed page(s)",
+                        batch_id,
+                        flow_id,
+                        state["pages"],
+                    )
+                    return cls(pointer, directory, state)
+                log.info("Checkpoint of batch %s is for another window or spec: starting afresh", batch_id)
+                landing.remove_batch(flow_id, batch_id)  # never staged: nothing else refers to it
+            except (OSError, ValueError, KeyError):
+                log.warning("Unreadable checkpoint for flow %s: starting afresh", flow_id)
+        batch_id = uuid.uuid4().hex
+        directory = landing.batch_dir(flow_id, batch_id)
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint = cls(pointer, directory, {"identity": identity, "batch_id": batch_id, "pages": 0})
+        checkpoint._write()
+        pointer.write_text(json.dumps({"batch_id": batch_id}))
+        return checkpoint
+
+    def save_page(self, table: pa.Table | None, rejects: list[dict[str, Any]], **state: Any) -> None:
+        """Land one completed page, then move the checkpoint past it."""
+        page = int(self.state["pages"]) + 1
+        if table is not None and table.num_rows:
+            with landing.ParquetSink(self.directory / f"part-{page:05d}.parquet", table.schema) as sink:
+                sink.write(table)
+                sink.close()
+        if rejects:
+            (self.directory / f"rejects-{page:05d}.json").write_text(json.dumps(rejects, default=str))
+        self.state.update(state)
+        self.state["pages"] = page
+        self._write()
+
+    def parts(self) -> list[ObjectStoragePath]:
+        pages = int(self.state["pages"])
+        found = [self.directory / f"part-{n:05d}.parquet" for n in range(1, pages + 1)]
+        return [p for p in found if p.exists()]
+
+    def rejects(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for n in range(1, int(self.state["pages"]) + 1):
+            path = self.directory / f"rejects-{n:05d}.json"
+            if path.exists():
+                found.extend(json.loads(path.read_text()))
+        return found
+
+    def combine(self, schema: pa.Schema) -> tuple[ObjectStoragePath, int, int]:
+        """Write every part into ``data.parquet`` with the batch's final schema (new columns null)."""
+        import pyarrow as pa
+
+        out = self.directory / "data.parquet"
+        pending: list[pa.Table] = []
+        with landing.ParquetSink(out, schema) as sink:
+            for part in self.parts():
+                for table in landing.read_batches(str(part)):
+                    arrays = [
+                        table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+                        for f in schema
+                    ]
+                    pending.append(pa.Table.from_arrays(arrays, schema=schema))
+                    # Pages are small: gather them into row groups of the usual size for load.
+                    if sum(t.nbytes for t in pending) >= settings.batch_bytes():
+                        sink.write(pa.concat_tables(pending))
+                        pending = []
+            if pending:
+                sink.write(pa.concat_tables(pending))
+            size = sink.close()
+        return out, sink.rows, size
+
+    def finish(self) -> None:
+        """The extraction completed: a rerun of this run must not resume it."""
+        if self.pointer.exists():
+            self.pointer.unlink()
+
+    def _write(self) -> None:
+        (self.directory / "checkpoint.json").write_text(json.dumps(self.state, default=str))

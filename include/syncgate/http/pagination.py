@@ -1,0 +1,156 @@
+"""Plan the requests of a paginated list: page numbers, offsets, tokens or ``Link`` headers.
+
+The paginator's whole state is a JSON-able dict, so an interrupted extraction can resume from
+the next page request. Loops are caught: a repeated token or next URL, or a page whose records
+are identical to an earlier page's (a server ignoring the page or offset parameter).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+from syncgate.errors import FatalError
+from syncgate.http.records import MISSING, dig
+from syncgate.spec.model import Pagination
+
+# Loop detection remembers this many recent tokens / links / page digests: bounded memory and
+# checkpoint size however long the extraction, and real loops cycle far sooner.
+REMEMBERED = 1000
+
+
+def _remember(seen: list[str], value: str) -> None:
+    seen.append(value)
+    del seen[:-REMEMBERED]
+
+
+class PaginationLoopError(FatalError):
+    """The API sent the extraction back to a page it had already read."""
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """One request: an endpoint path (or the absolute URL of a ``Link``) and its query."""
+
+    url: str
+    params: dict[str, Any] | None
+
+
+class Paginator:
+    """Walks the pages of one list endpoint."""
+
+    def __init__(
+        self,
+        pagination: Pagination | None,
+        endpoint: str,
+        params: dict[str, Any],
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        self.pagination = pagination
+        self.endpoint = endpoint
+        self.params = params
+        first = pagination.first_page if pagination and pagination.style == "page" else 0
+        self.state: dict[str, Any] = state or {
+            "page": first,
+            "offset": 0,
+            "token": None,
+            "url": None,
+            "done": False,
+            "pages": 0,
+            "largest": 0,
+            "seen_tokens": [],
+            "seen_pages": [],
+        }
+
+    @property
+    def done(self) -> bool:
+        return bool(self.state["done"])
+
+    def request(self) -> PageRequest:
+        """The next request to send."""
+        p, s = self.pagination, self.state
+        if p is not None and p.style == "link" and s["url"]:
+            return PageRequest(s["url"], None)
+        params = dict(self.params)
+        if p is not None:
+            if p.size_param and p.size:
+                params[p.size_param] = p.size
+            if p.style == "page":
+                params[str(p.page_param)] = s["page"]
+            elif p.style == "offset":
+                params[str(p.offset_param)] = s["offset"]
+            elif p.style == "token" and s["token"] is not None:
+                params[str(p.token_param)] = s["token"]
+        return PageRequest(self.endpoint, params)
+
+    def advance(self, body: Any, headers: dict[str, str], records: list[Any], url: str) -> None:
+        """Move past the page just read (``url``: where it came from, for relative links)."""
+        p, s = self.pagination, self.state
+        count = len(records)
+        self._check_repeat(records)
+        s["pages"] += 1
+        largest = s["largest"]
+        s["largest"] = max(largest, count)
+        if p is None:
+            s["done"] = True
+        elif p.style in ("page", "offset"):
+            # Stop at an empty page, or one shorter than an earlier page: a server that caps
+            # the page size below ``size`` is then still read to the end.
+            s["done"] = count == 0 or count < largest
+            s["page"] += 1
+            s["offset"] += count
+        elif p.style == "token":
+            token = dig(body, str(p.token_path))
+            if token is MISSING or token is None or token == "":
+                s["done"] = True
+            else:
+                token = str(token)
+                if token in s["seen_tokens"]:
+                    raise PaginationLoopError(
+                        f"pagination loop: the API sent a `{p.token_param}` token it had already sent "
+                        f"(after {s['pages']} pages); stopping instead of reading pages again"
+                    )
+                _remember(s["seen_tokens"], token)
+                s["token"] = token
+        else:
+            target = next_link(headers)
+            if target is None:
+                s["done"] = True
+            else:
+                target = urljoin(url, target)
+                if target in s["seen_tokens"]:
+                    raise PaginationLoopError(
+                        f'pagination loop: a `Link: rel="next"` header points back to a page already '
+                        f"read (after {s['pages']} pages); stopping instead of reading pages again"
+                    )
+                _remember(s["seen_tokens"], target)
+                s["url"] = target
+
+    def _check_repeat(self, records: list[Any]) -> None:
+        if not records:
+            return
+        digest = hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode()).hexdigest()[:20]
+        if digest in self.state["seen_pages"]:
+            where = self.pagination.style if self.pagination else "single"
+            raise PaginationLoopError(
+                f"pagination loop: page {self.state['pages'] + 1} ({where} style) holds exactly the records "
+                "of an earlier page; the API ignores the paging parameter or sends the extraction back"
+            )
+        _remember(self.state["seen_pages"], digest)
+
+
+def next_link(headers: dict[str, str]) -> str | None:
+    """The ``rel="next"`` target of an RFC 8288 ``Link`` header, if any."""
+    from requests.utils import parse_header_links
+
+    value = next((v for k, v in headers.items() if k.lower() == "link"), None)
+    if not value:
+        return None
+    for link in parse_header_links(value):
+        rels = str(link.get("rel", "")).lower().split()
+        if "next" in rels and link.get("url"):
+            return str(link["url"])
+    return None

@@ -1,0 +1,72 @@
+"""Find the record list in a response body and flatten records into named columns."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from syncgate.errors import FatalError
+
+MISSING: Any = object()  # a path that is absent, as opposed to present with null
+_NOT_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+def dig(doc: Any, path: str | None) -> Any:
+    """The value at a dotted path (``data.items``, ``tags.0``); ``MISSING`` when absent."""
+    if not path:
+        return doc
+    node = doc
+    for part in path.split("."):
+        if isinstance(node, dict):
+            if part not in node:
+                return MISSING
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit():
+            index = int(part)
+            if index >= len(node):
+                return MISSING
+            node = node[index]
+        else:
+            return MISSING
+    return node
+
+
+def record_list(body: Any, path: str | None, where: str) -> list[dict[str, Any]]:
+    """The records of one page; a body of another shape is a contract breach, not a retry."""
+    found = dig(body, path)
+    if found is MISSING or found is None:
+        if path and isinstance(body, dict):
+            # An absent list on an otherwise valid page means "no records" for many APIs.
+            return []
+        raise FatalError(f"{where}: the response body has no record list at `records: {path}`")
+    if not isinstance(found, list):
+        raise FatalError(
+            f"{where}: `records: {path or '(body)'}` is a JSON {type(found).__name__}, not a list"
+        )
+    if not all(isinstance(r, dict) for r in found):
+        raise FatalError(f"{where}: `records: {path or '(body)'}` holds entries that are not JSON objects")
+    return found
+
+
+def column_name(key: str) -> str:
+    """A record key as a column name (plain identifier, at most 63 characters)."""
+    name = _NOT_NAME.sub("_", key)
+    if not name or name[0].isdigit():
+        name = f"_{name}"
+    return name[:63]
+
+
+def flatten(record: dict[str, Any], declared: dict[str, str], top_level: bool) -> dict[str, Any]:
+    """Column name -> JSON value of one record: declared paths, plus top-level fields.
+
+    Declared columns are always present (``MISSING`` when their path is absent); top-level
+    fields appear only when the record has them. Nested objects stay whole (jsonb) unless a
+    declared path reaches into them.
+    """
+    row: dict[str, Any] = {}
+    if top_level:
+        for key, value in record.items():
+            row[column_name(key)] = value
+    for name, path in declared.items():
+        row[name] = dig(record, path)
+    return row

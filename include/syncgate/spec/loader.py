@@ -119,20 +119,29 @@ def _describe(err: Any) -> str:
 
 
 def _rejoin_type_modifiers(raw: dict[str, Any]) -> dict[str, Any]:
-    """Accept ``cast: {amount: numeric(12,2)}`` as written.
+    """Accept ``cast: {amount: numeric(12,2)}`` and ``fields: {x: {path: p, type: numeric(12,2)}}``.
 
     In a YAML flow mapping the comma splits that into ``{amount: "numeric(12", "2)": null}``;
-    a value with an unclosed parenthesis followed by a null-valued key is rejoined.
+    in these two places (the only ones holding PostgreSQL types) a value with an unclosed
+    parenthesis followed by a null-valued key is rejoined.
     """
     transform = raw.get("transform")
-    if not isinstance(transform, dict) or not isinstance(transform.get("cast"), dict):
-        return raw
-    cast = transform["cast"]
-    if not cast:
-        return raw
+    if isinstance(transform, dict) and isinstance(transform.get("cast"), dict):
+        raw = {**raw, "transform": {**transform, "cast": _rejoin(transform["cast"])}}
+    source = raw.get("source")
+    if isinstance(source, dict) and isinstance(source.get("fields"), dict):
+        fields = {
+            name: _rejoin(field) if isinstance(field, dict) and "type" in field else field
+            for name, field in source["fields"].items()
+        }
+        raw = {**raw, "source": {**source, "fields": fields}}
+    return raw
+
+
+def _rejoin(mapping: dict[Any, Any]) -> dict[Any, Any]:
     fixed: dict[Any, Any] = {}
     pending: Any = None
-    for key, value in cast.items():
+    for key, value in mapping.items():
         if pending is not None and value is None and isinstance(key, (str, int)):
             fixed[pending] = f"{fixed[pending]},{key}"
             pending = None if str(fixed[pending]).count("(") <= str(fixed[pending]).count(")") else pending
@@ -140,7 +149,7 @@ def _rejoin_type_modifiers(raw: dict[str, Any]) -> dict[str, Any]:
         fixed[key] = value
         unclosed = isinstance(value, str) and value.count("(") > value.count(")")
         pending = key if unclosed else None
-    return {**raw, "transform": {**transform, "cast": fixed}}
+    return fixed
 
 
 def _inline_suite(path: Path, raw: dict[str, Any]) -> dict[str, Any]:

@@ -157,3 +157,22 @@ def test_one_bad_file_does_not_hide_the_others(tmp_path: Path) -> None:
     assert loaded[0].spec is not None
     assert loaded[1].error is not None and "schedule" in str(loaded[1].error)
     assert loaded[2].error is not None and "already used by a_good.yml" in str(loaded[2].error)
+
+
+def test_an_http_field_type_with_a_scale_survives_a_yaml_flow_mapping(tmp_path: Path) -> None:
+    # `{path: p, type: numeric(12,2)}`: YAML's flow mapping splits at the comma.
+    text = """
+id: crm_customers
+source:
+  type: http
+  conn_id: crm_api
+  endpoint: /v1/customers
+  primary_key: [id]
+  fields:
+    ltv: {path: lifetime_value, type: numeric(12,2)}
+    label: {path: label, type: "character varying(20)"}
+target: {type: postgres, conn_id: wh, table: crm.customers}
+"""
+    spec = load_spec(write(tmp_path, text))
+    fields = spec.source.field_paths()  # type: ignore[union-attr]
+    assert fields == {"ltv": ("lifetime_value", "numeric(12,2)"), "label": ("label", "character varying(20)")}

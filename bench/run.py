@@ -3,6 +3,7 @@
     python -m bench.run [--rows N] [--keep] [--skip-generate] [--profile] [--pipe-runs N]
                         [--cold-airflow] [--case sync|ui]
     python -m bench.run --case monitor [bench.monitor options]   (the monitor over 200 flows)
+    python -m bench.run --case http [bench.http options]         (an HTTP API -> PostgreSQL sync)
 
 Starts .syncgate/pg-bench on port 54349, (re)creates bench_src / bench_dst, and writes the
 results to .syncgate/bench/results.json. --profile runs every stage under cProfile and logs
@@ -244,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import monitor
 
         return monitor.main(argv[2:] if argv[0] == "--case" else argv[1:])
+    if argv[:2] == ["--case", "http"] or argv[:1] == ["--case=http"]:
+        from bench import http
+
+        return http.main(argv[2:] if argv[0] == "--case" else argv[1:])
     if argv[:2] == ["--case", "sync"] or argv[:1] == ["--case=sync"]:
         argv = argv[2:] if argv[0] == "--case" else argv[1:]
     args = _parse(argv)

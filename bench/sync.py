@@ -120,11 +120,13 @@ def run_flow(
     env: dict[str, str],
     profile_dir: Path | None = None,
     warm_airflow: bool = True,
+    spec: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """extract -> transform -> load -> verify -> promote, one child process each."""
+    spec = spec or flow_spec()
     base: dict[str, Any] = {
-        "spec": flow_spec(),
-        "run": {"flow_id": FLOW_ID, "run_id": run_id, "run_type": "manual"},
+        "spec": spec,
+        "run": {"flow_id": spec["id"], "run_id": run_id, "run_type": "manual"},
         "manifest": None,
         "warm_airflow": warm_airflow,
     }

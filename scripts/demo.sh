@@ -464,11 +464,13 @@ cat <<EOF
   Sync health     $UI_URL/plugin/syncgate-health   (Browse > Sync health; a "Sync flow" tab on each DAG)
   Quality reports each flow's page in the UI, and the "Sync report" link of its verify / promote tasks;
                   on disk: ${SYNCGATE_REPORTS_DIR#"$ROOT"/}/<flow>/runs/ (run reports), <flow>/gx/ (GX Data Docs)
-  Demo CRM API    $CRM_URL   (bearer token: \$SYNCGATE_CRM_TOKEN; fault injection: include/demo/crm/README.md)
+  Demo CRM API    $CRM_URL   (bearer token: $SYNCGATE_CRM_TOKEN; fault injection: include/demo/crm/README.md)
 EOF
 cat <<EOF
   Audit trail     $PSQL_CMD $PG_BASE_URL/warehouse -c "select flow_id, status, rows_extracted, rows_inserted, rows_updated, rows_deleted from syncgate.sync_runs order by started_at desc limit 10"
   ERP activity    $PSQL_CMD $PG_BASE_URL/erp -f include/demo/erp_activity.sql
+  CRM activity    curl -X POST -H "Authorization: Bearer $SYNCGATE_CRM_TOKEN" -H 'Content-Type: application/json' \\
+                    -d '{"resource": "customers", "count": 50}' $CRM_URL/_admin/touch
                   then trigger the flows again from the UI (or wait for their schedule)
   Airflow log     ${STANDALONE_LOG#"$ROOT"/}
   Stop            Ctrl-C here, or 'make stop' from another shell

@@ -6,6 +6,7 @@ so that each task may run on a different worker.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,8 @@ from syncgate import settings
 if TYPE_CHECKING:
     import pyarrow as pa
     from airflow.sdk import ObjectStoragePath
+
+log = logging.getLogger(__name__)
 
 COMPRESSION = "zstd"
 
@@ -95,3 +98,19 @@ def uncompressed_bytes(url: str) -> int:
     with as_path(url).open("rb") as handle:
         meta = pq.ParquetFile(handle).metadata
         return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+
+
+def read_json(url: str) -> Any:
+    """A small JSON file of a landed batch (e.g. its boundary keys)."""
+    import json
+
+    with as_path(url).open("r") as handle:
+        return json.load(handle)
+
+
+def forget_batch(flow_id: str, batch_id: str) -> None:
+    """Remove a committed batch's files; a leftover is only clutter, so failures are logged."""
+    try:
+        remove_batch(flow_id, batch_id)
+    except OSError as exc:
+        log.warning("Could not remove landed batch %s of flow %s: %s", batch_id, flow_id, exc)

@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from helpers import execute
+from helpers import apply_overrides, execute
 
 from syncgate.spec.model import FlowSpec
 
@@ -73,16 +73,7 @@ def make_http_spec(**overrides: Any) -> FlowSpec:
             ]
         },
     }
-    for dotted, value in overrides.items():
-        *parents, leaf = dotted.split("__")
-        node = spec
-        for part in parents:
-            node = node[part]
-        if value is None:
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
-    return FlowSpec.model_validate(spec)
+    return FlowSpec.model_validate(apply_overrides(spec, overrides))
 
 
 def wire_crm(monkeypatch: pytest.MonkeyPatch, crm: Any) -> None:

@@ -51,13 +51,21 @@ def make_spec(**overrides: Any) -> FlowSpec:
             ]
         },
     }
+    return FlowSpec.model_validate(apply_overrides(spec, overrides))
+
+
+def apply_overrides(spec: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set ``a__b=value`` keys in a raw spec; ``None`` removes the key (its default applies)."""
     for dotted, value in overrides.items():
         *parents, leaf = dotted.split("__")
         node = spec
         for part in parents:
             node = node[part]
-        node[leaf] = value
-    return FlowSpec.model_validate(spec)
+        if value is None:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    return spec
 
 
 def new_run(spec: FlowSpec, **kwargs: Any) -> RunInfo:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from helpers import apply_overrides
 
 from syncgate.spec.model import FlowSpec
 
@@ -75,13 +76,4 @@ def http_spec(style: str = "page", **overrides: Any) -> FlowSpec:
             "write": "merge",
         },
     }
-    for dotted, value in overrides.items():
-        *parents, leaf = dotted.split("__")
-        node = spec
-        for part in parents:
-            node = node[part]
-        if value is None:
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
-    return FlowSpec.model_validate(spec)
+    return FlowSpec.model_validate(apply_overrides(spec, overrides))

@@ -13,12 +13,13 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from syncgate import landing, settings
+from syncgate import landing
 from syncgate.db.catalog import Columns, query_columns, table_columns
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.errors import FatalError
 from syncgate.pipeline.copy_out import copy_to_parquet, landed_columns
+from syncgate.pipeline.hashing import hash_keys
 from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.source_sql import PARAMS, next_watermark, select, source_relation, window_sql
 from syncgate.pipeline.window import plan_window
@@ -177,16 +178,7 @@ def _check_soft_delete_type(spec: FlowSpec, columns: Columns) -> None:
 
 def _hashed_columns(spec: FlowSpec, columns: Columns) -> dict[str, bytes]:
     """Source columns to hash before landing, with the key (PII never lands in clear)."""
-    names = [c for c, _ in columns if spec.transform.output_name(c) in spec.transform.hash]
-    if not names:
-        return {}
-    key = settings.hash_key()
-    if key is None:
-        raise FatalError(
-            f"flow {spec.id!r} hashes {', '.join(spec.transform.hash)} but SYNCGATE_HASH_KEY is not set: "
-            "refusing to land PII with an unkeyed (reversible by dictionary) hash"
-        )
-    return dict.fromkeys(names, key)
+    return hash_keys(spec, (c for c, _ in columns if spec.transform.output_name(c) in spec.transform.hash))
 
 
 def _save_boundary(directory: Any, mark: dict[str, Any] | None) -> str | None:

@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any
 
-from syncgate import landing, settings
+from syncgate import landing
 from syncgate.arrow_types import arrow_schema
 from syncgate.db.connect import connect
 from syncgate.errors import FatalError
@@ -26,6 +26,7 @@ from syncgate.http.pagination import Paginator
 from syncgate.http.records import record_list
 from syncgate.http.rejects import record_rejects, reject_failure
 from syncgate.http.retry import RetryPolicy
+from syncgate.pipeline.hashing import hash_keys
 from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.window import Window, plan_window
 from syncgate.spec.model import FlowSpec, HttpSource, PostgresTarget
@@ -212,15 +213,7 @@ def _hashed_columns(spec: FlowSpec) -> dict[str, bytes]:
     """Columns hashed before landing (PII never lands in clear), with the key."""
     hashed = [c for c in spec.transform.hash if c not in spec.transform.rename.values()]
     hashed += [src for src, out in spec.transform.rename.items() if out in spec.transform.hash]
-    if not hashed:
-        return {}
-    key = settings.hash_key()
-    if key is None:
-        raise FatalError(
-            f"flow {spec.id!r} hashes {', '.join(spec.transform.hash)} but SYNCGATE_HASH_KEY is not set: "
-            "refusing to land PII with an unkeyed (reversible by dictionary) hash"
-        )
-    return dict.fromkeys(hashed, key)
+    return hash_keys(spec, hashed)
 
 
 def _save_boundary(checkpoint: Checkpoint, value: Any, progress: dict[str, Any]) -> str | None:

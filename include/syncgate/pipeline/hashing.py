@@ -4,7 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from syncgate import settings
+from syncgate.errors import FatalError
+
+if TYPE_CHECKING:
+    from syncgate.spec.model import FlowSpec
+
+
+def hash_keys(spec: FlowSpec, source_columns: Iterable[str]) -> dict[str, bytes]:
+    """The source columns to hash before landing, each with the key (PII never lands in clear)."""
+    names = list(source_columns)
+    if not names:
+        return {}
+    key = settings.hash_key()
+    if key is None:
+        raise FatalError(
+            f"flow {spec.id!r} hashes {', '.join(spec.transform.hash)} but SYNCGATE_HASH_KEY is not set: "
+            "refusing to land PII with an unkeyed (reversible by dictionary) hash"
+        )
+    return dict.fromkeys(names, key)
 
 
 def keyed_hash(column: Any, key: bytes) -> Any:

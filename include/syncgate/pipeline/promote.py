@@ -9,7 +9,6 @@ committed finds it recorded and does nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -78,7 +77,7 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
             else:
                 counts = _adopt_staging(conn, spec, staging, target, int(manifest["staged_rows"]))
             if manifest["window"]["moves_watermark"] and manifest.get("boundary"):
-                boundary = _read_boundary(manifest["boundary"])
+                boundary = landing.read_json(manifest["boundary"])
                 write_watermark(
                     conn, spec.id, str(spec.source.cursor),
                     Watermark(boundary["value"], boundary["keys"]), manifest["batch_id"],
@@ -97,7 +96,7 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
             )  # fmt: skip
             for table in (staging, keys_table(run)):
                 conn.execute(compose("DROP TABLE IF EXISTS {}", table.sql))
-    _forget_landed(spec.id, manifest["batch_id"])
+    landing.forget_batch(spec.id, manifest["batch_id"])
     log.info("Promoted batch %s into %s: %s in %.2fs", manifest["batch_id"], target, counts, seconds)
     write_report_safely(
         spec, run.run_id, manifest={**manifest, "seconds": {**manifest["seconds"], "promote": seconds}}
@@ -277,16 +276,3 @@ def _is_empty(conn: psycopg.Connection[Any], table: TableRef) -> bool:
 
 def _counts(row: dict[str, Any]) -> dict[str, int]:
     return {k: int(row.get(k) or 0) for k in ("rows_inserted", "rows_updated", "rows_deleted")}
-
-
-def _read_boundary(url: str) -> dict[str, Any]:
-    with landing.as_path(url).open("r") as handle:
-        data: dict[str, Any] = json.load(handle)
-    return data
-
-
-def _forget_landed(flow_id: str, batch_id: str) -> None:
-    try:
-        landing.remove_batch(flow_id, batch_id)
-    except OSError as exc:  # the rows are committed; a leftover file is only clutter
-        log.warning("Could not remove landed batch %s of flow %s: %s", batch_id, flow_id, exc)

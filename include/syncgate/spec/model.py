@@ -54,6 +54,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_keys(source: PostgresSource | HttpSource) -> None:
+    """Key, cursor and delete settings every source type shares."""
+    if source.deletes == "soft" and not source.soft_delete_column:
+        raise ValueError("`deletes: soft` needs `soft_delete_column`")
+    if source.deletes != "soft" and source.soft_delete_column:
+        raise ValueError("`soft_delete_column` only applies with `deletes: soft`")
+    if source.deletes != "none" and not source.primary_key:
+        raise ValueError(f"`deletes: {source.deletes}` needs `primary_key`")
+    if len(set(source.primary_key)) != len(source.primary_key):
+        raise ValueError("`primary_key` lists a column twice")
+    if source.columns is not None:
+        needed = [*source.primary_key, source.cursor, source.soft_delete_column]
+        missing = [c for c in needed if c and c not in source.columns]
+        if missing:
+            raise ValueError(f"`columns` must include {', '.join(missing)}")
+
+
 class PostgresSource(_Strict):
     """A PostgreSQL table or SELECT query."""
 
@@ -75,19 +92,7 @@ class PostgresSource(_Strict):
             raise ValueError("`query` must be a single SELECT (or WITH ... SELECT) statement")
         if self.query is not None and ";" in self.query.strip().rstrip(";"):
             raise ValueError("`query` must be a single statement")
-        if self.deletes == "soft" and not self.soft_delete_column:
-            raise ValueError("`deletes: soft` needs `soft_delete_column`")
-        if self.deletes != "soft" and self.soft_delete_column:
-            raise ValueError("`soft_delete_column` only applies with `deletes: soft`")
-        if self.deletes != "none" and not self.primary_key:
-            raise ValueError(f"`deletes: {self.deletes}` needs `primary_key`")
-        if len(set(self.primary_key)) != len(self.primary_key):
-            raise ValueError("`primary_key` lists a column twice")
-        if self.columns is not None:
-            needed = [*self.primary_key, self.cursor, self.soft_delete_column]
-            missing = [c for c in needed if c and c not in self.columns]
-            if missing:
-                raise ValueError(f"`columns` must include {', '.join(missing)}")
+        _check_keys(self)
         return self
 
 
@@ -210,25 +215,13 @@ class HttpSource(_Strict):
                 "`deletes: hard` is not available for HTTP sources: an API list cannot prove a record "
                 "is gone; use `deletes: soft` with the API's deleted flag or timestamp"
             )
-        if self.deletes == "soft" and not self.soft_delete_column:
-            raise ValueError("`deletes: soft` needs `soft_delete_column`")
-        if self.deletes != "soft" and self.soft_delete_column:
-            raise ValueError("`soft_delete_column` only applies with `deletes: soft`")
-        if self.deletes != "none" and not self.primary_key:
-            raise ValueError(f"`deletes: {self.deletes}` needs `primary_key`")
+        _check_keys(self)
         if self.cursor_param and not self.cursor:
             raise ValueError("`cursor_param` needs `cursor` (the record field holding the watermark)")
-        if len(set(self.primary_key)) != len(self.primary_key):
-            raise ValueError("`primary_key` lists a column twice")
         reserved = {self.cursor_param} | _pagination_params(self.pagination)
         clash = sorted(p for p in self.params if p in reserved)
         if clash:
             raise ValueError(f"`params` sets {', '.join(clash)}, which paging or the cursor set per request")
-        if self.columns is not None:
-            needed = [*self.primary_key, self.cursor, self.soft_delete_column]
-            missing = [c for c in needed if c and c not in self.columns]
-            if missing:
-                raise ValueError(f"`columns` must include {', '.join(missing)}")
         return self
 
     @property

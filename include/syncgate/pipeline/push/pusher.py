@@ -76,7 +76,7 @@ def push(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, in
             counts, failure = _finish(conn, spec, run, manifest, started, carried)
         finally:
             _unlock_flow(conn, spec.id)
-    _forget_landed(spec.id, batch_id)
+    landing.forget_batch(spec.id, batch_id)
     if failure:
         raise FatalError(failure)
     log.info(
@@ -172,7 +172,7 @@ def _finish(
                 "so the next run offers the refused records again (rejects.fail_run: true)"
             )
         elif manifest["window"]["moves_watermark"] and manifest.get("boundary"):
-            boundary = _read_boundary(manifest["boundary"])
+            boundary = landing.read_json(manifest["boundary"])
             write_watermark(
                 conn,
                 spec.id,
@@ -236,18 +236,3 @@ def _lock_flow(conn: psycopg.Connection[Any], flow_id: str) -> None:
 def _unlock_flow(conn: psycopg.Connection[Any], flow_id: str) -> None:
     if not conn.closed:
         conn.execute("SELECT pg_advisory_unlock(hashtext('syncgate.push:' || %s))", (flow_id,))
-
-
-def _read_boundary(url: str) -> dict[str, Any]:
-    import json
-
-    with landing.as_path(url).open("r") as handle:
-        data: dict[str, Any] = json.load(handle)
-    return data
-
-
-def _forget_landed(flow_id: str, batch_id: str) -> None:
-    try:
-        landing.remove_batch(flow_id, batch_id)
-    except OSError as exc:  # the outcome is committed; a leftover file is only clutter
-        log.warning("Could not remove landed batch %s of flow %s: %s", batch_id, flow_id, exc)

@@ -1,0 +1,198 @@
+"""Adversarial review of the observability capability: each test proves one defect (fails today)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import execute, make_spec, rows, sync
+from receivers import Received, WebhookServer
+
+from syncgate.report.paths import report_files
+
+pytestmark = pytest.mark.integration
+
+PII = "alice.pii@example.com"
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _webhook_defaults(port: int, monkeypatch: pytest.MonkeyPatch, conn: str) -> Any:
+    from syncgate.spec.alerts import FlowDefaults
+
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn.upper()}",
+        json.dumps({"conn_type": "http", "host": f"http://127.0.0.1:{port}/h"}),
+    )
+    return FlowDefaults.model_validate(
+        {"alerts": {"notifiers": [{"type": "webhook", "conn_id": conn}], "renotify_every": "1h"}}
+    ).alerts
+
+
+def test_concurrent_monitor_runs_send_a_duplicate_alert(
+    databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect: de-duplication breaks under concurrency (monitor DAG + a flow's failure callback,
+    ``check_flow``). The monitor commits the new incident, then delivers, and only then sets
+    ``last_notified_at``; a second monitor run in that window reads ``last_notified_at IS NULL``
+    and sends a "STILL FIRING" reminder for an incident opened a second ago."""
+    from syncgate.observe.monitor import monitor
+
+    spec = make_spec(freshness={"column": "updated_at", "max_age": "2h"})
+    execute(
+        databases["dst"],
+        "CREATE SCHEMA analytics",
+        "CREATE TABLE analytics.orders (id bigint PRIMARY KEY, updated_at timestamptz)",
+        f"INSERT INTO analytics.orders VALUES (1, '{(T0 - timedelta(hours=5)).isoformat()}')",
+    )
+    second_received = Received()
+    second = WebhookServer(second_received)
+    second_defaults = _webhook_defaults(second.port, monkeypatch, "hook_b")
+    second_result: list[Any] = []
+
+    first_received = Received()
+    first = WebhookServer(first_received)
+    original = first.server.RequestHandlerClass.do_POST  # type: ignore[attr-defined]
+
+    def slow_post(handler: Any) -> None:
+        # While the first run's webhook call is in flight, a second monitor run checks the flow.
+        if not second_result:
+            second_result.append(monitor([spec], second_defaults, now=T0 + timedelta(seconds=5), base_url=""))
+        original(handler)
+
+    first.server.RequestHandlerClass.do_POST = slow_post  # type: ignore[attr-defined]
+    first_defaults = _webhook_defaults(first.port, monkeypatch, "hook_a")
+    try:
+        monitor([spec], first_defaults, now=T0, base_url="")
+    finally:
+        first.close()
+        second.close()
+    assert len(first_received.webhooks) == 1
+    texts = [w["text"] for w in second_received.webhooks]
+    assert texts == [], f"duplicate notice for one incident: {texts}"
+
+
+def test_failed_promote_error_with_row_values_leaks_pii_into_audit_report_and_ui(
+    databases: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Defect: a database error raised in promote quotes the failing row (PostgreSQL's
+    ``DETAIL: Failing row contains (...)``); ``dag_factory._record_failure`` stores the raw
+    exception text in ``sync_runs.error``, the failure run report (JSON + HTML) and so the UI's
+    run history, with the ``pii`` column's value in clear."""
+    from fastapi.testclient import TestClient
+
+    from syncgate.dag_factory import _record_failure
+    from syncgate.ui.app import create_app
+    from syncgate.ui.auth import Viewer, current_viewer
+
+    src, dst = databases["src"], databases["dst"]
+    execute(
+        src,
+        "CREATE TABLE public.orders (id bigint PRIMARY KEY, status char(1) NOT NULL, amount numeric(12,2), "
+        'note text, "order" text, updated_at timestamptz NOT NULL)',
+        "INSERT INTO public.orders VALUES (1, 'P', 1, 'n', 'o', '2026-01-01T00:00:00+00')",
+    )
+    spec = make_spec(pii=["note"])
+    sync(spec)
+    # A DBA adds a sanity check on the target; the next batch violates it.
+    execute(dst, "ALTER TABLE analytics.orders ADD CONSTRAINT small CHECK (amount < 1000)")
+    execute(
+        src, f"UPDATE public.orders SET amount = 5000, note = '{PII}', updated_at = '2026-01-02T00:00:00+00'"
+    )
+    from helpers import new_run
+
+    run = new_run(spec, run_id="manual__leak")
+    with pytest.raises(Exception) as caught:
+        sync(spec, run)
+
+    class TI:
+        task_id = "promote"
+
+        def xcom_pull(self, task_ids: str) -> Any:
+            return None
+
+    class DagRun:
+        run_id = "manual__leak"
+
+    monkeypatch.setenv("SYNCGATE_FLOWS_DIR", str(tmp_path / "no_flows"))
+    _record_failure(spec)({"exception": caught.value, "ti": TI(), "dag_run": DagRun()})
+
+    (error,) = rows(dst, "SELECT error FROM syncgate.sync_runs WHERE run_id = 'manual__leak'")[0]
+    json_file, html_file = report_files(spec.id, "manual__leak")
+    leaks = {
+        "audit": PII in (error or ""),
+        "report.json": PII in json_file.read_text(),
+        "report.html": PII in html_file.read_text(),
+    }
+    monkeypatch.setattr(
+        "syncgate.ui.app.current_flows", lambda: type("F", (), {"specs": {spec.id: spec}, "broken": []})()
+    )
+    app = create_app()
+    app.dependency_overrides[current_viewer] = lambda: Viewer.everyone("t")
+    page = TestClient(app).get(f"/flows/{spec.id}")
+    assert page.status_code == 200, page.text[:300]
+    leaks["ui"] = PII in page.text
+    assert not any(leaks.values()), f"PII value in clear: {leaks}"
+
+
+def test_data_docs_render_unescaped_source_values_stored_xss_in_airflow_origin(
+    databases: dict[str, str], tmp_path: Path
+) -> None:
+    """Defect: GX Data Docs are served by the UI plugin at Airflow's own origin (CSP sets only
+    ``frame-ancestors``); an unexpected value from the source is written into the validation
+    page as live HTML, so source data can run script in an authenticated Airflow session."""
+    from syncgate.errors import DataQualityError
+
+    payload = "<img src=x onerror=alert(document.cookie)>"
+    execute(
+        databases["src"],
+        "CREATE TABLE public.orders (id bigint PRIMARY KEY, status text NOT NULL, amount numeric(12,2), "
+        'note text, "order" text, updated_at timestamptz NOT NULL)',
+        f"INSERT INTO public.orders VALUES (1, '{payload}', 1, 'n', 'o', '2026-01-01T00:00:00+00')",
+    )
+    spec = make_spec(
+        transform={},
+        quality={
+            "sample_unexpected_values": 5,
+            "expectations": [
+                {
+                    "type": "expect_column_values_to_be_in_set",
+                    "kwargs": {"column": "status", "value_set": ["ok"]},
+                }
+            ],
+        },
+    )
+    with pytest.raises(DataQualityError):
+        sync(spec)
+    pages = list((tmp_path / "reports" / spec.id / "gx").rglob("validations/**/*.html"))
+    assert pages, "no validation page written"
+    text = "".join(p.read_text() for p in pages)
+    assert payload not in text, "raw HTML from the source data inside a Data Docs page"
+
+
+@pytest.mark.parametrize("pg_type", ["timestamp", "date"])
+def test_freshness_expectation_fails_fresh_batch_on_naive_or_date_column(
+    databases: dict[str, str], pg_type: str
+) -> None:
+    """Defect: ``freshness_expectation`` compares the column max against an aware ISO string;
+    on a ``timestamp`` (without time zone) or ``date`` column, which ``is_temporal`` accepts,
+    a batch written a moment ago is reported stale (or the check errors)."""
+    execute(
+        databases["src"],
+        f"CREATE TABLE public.events (id bigint PRIMARY KEY, updated_at {pg_type} NOT NULL)",
+        "INSERT INTO public.events VALUES (1, (now() AT TIME ZONE 'UTC'))",
+    )
+    spec = make_spec(
+        source__table="public.events", target__table="analytics.events", transform={}, quality={},
+        freshness={"column": "updated_at", "max_age": "2d"},
+    )  # fmt: skip
+    result = sync(spec)
+    fresh = [r for r in result["quality"]["results"] if (r.get("meta") or {}).get("syncgate") == "freshness"]
+    assert len(fresh) == 1
+    assert fresh[0]["success"], f"fresh batch judged stale: {fresh[0]}"
+
+
+_ = threading  # the webhook server runs its handlers on threads

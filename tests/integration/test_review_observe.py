@@ -196,3 +196,38 @@ def test_freshness_expectation_fails_fresh_batch_on_naive_or_date_column(
 
 
 _ = threading  # the webhook server runs its handlers on threads
+
+
+def test_two_monitor_runs_both_resolve_one_incident_and_both_send_recovery(databases: dict[str, str]) -> None:
+    """Defect: ``incidents.reconcile`` resolves with ``UPDATE ... WHERE id = %s`` (no
+    ``AND status = 'open'``, no ``RETURNING``); two overlapping monitor transactions that both
+    read the incident open (``read_open`` happens before either commits) each resolve it and
+    each return a "RESOLVED" notice: the recovery is announced twice."""
+    from syncgate.db.connect import connect
+    from syncgate.observe import incidents
+    from syncgate.observe.rules import Finding
+    from syncgate.state.schema import ensure_state_schema
+
+    with connect("dst_db") as conn:
+        ensure_state_schema(conn)
+        conn.execute(
+            "INSERT INTO syncgate.incidents (flow_id, kind, severity, summary, details, opened_at, "
+            "last_notified_at, notify_count) VALUES ('orders_flow', 'freshness', 'critical', 's', '{}', %s, %s, 1)",
+            (T0, T0),
+        )
+        conn.commit()
+    recovered = Finding("orders_flow", "freshness", False)
+    now = T0 + timedelta(hours=2)
+    with connect("dst_db") as a, connect("dst_db") as b:
+        seen_a = incidents.read_open(a, ["orders_flow"])  # both monitor runs start their transaction
+        seen_b = incidents.read_open(b, ["orders_flow"])
+        first = incidents.reconcile(
+            a, recovered, seen_a.get(("orders_flow", "freshness")), timedelta(hours=1), now
+        )
+        a.commit()
+        second = incidents.reconcile(
+            b, recovered, seen_b.get(("orders_flow", "freshness")), timedelta(hours=1), now
+        )
+        b.commit()
+    notices = [n.event for n in (first, second) if n is not None]
+    assert notices == ["resolved"], f"one recovery announced {len(notices)} times"

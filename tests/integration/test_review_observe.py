@@ -231,3 +231,35 @@ def test_two_monitor_runs_both_resolve_one_incident_and_both_send_recovery(datab
         b.commit()
     notices = [n.event for n in (first, second) if n is not None]
     assert notices == ["resolved"], f"one recovery announced {len(notices)} times"
+
+
+def test_ui_shows_a_pii_primary_key_of_rejected_records_in_clear(
+    databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect: the flow page masks ``record`` of rejected records (``ui/app.py`` masked()) but
+    renders ``record_key`` as is (``flow.html`` ``r.record_key | compact_json``); a flow keyed
+    by a ``pii`` column (``primary_key: [email]``, ``pii: [email]``: allowed, only hashing a key
+    is refused) shows the customer's e-mail in clear."""
+    from fastapi.testclient import TestClient
+
+    from syncgate.db.connect import connect
+    from syncgate.state.schema import ensure_state_schema
+    from syncgate.ui.app import create_app
+    from syncgate.ui.auth import Viewer, current_viewer
+
+    spec = make_spec(source__primary_key=["email"], pii=["email"], transform={}, quality={})
+    with connect("dst_db") as conn:
+        ensure_state_schema(conn)
+        conn.execute(
+            "INSERT INTO syncgate.rejected_records (flow_id, run_id, batch_id, stage, record_key, reason, record) "
+            "VALUES ('orders_flow', 'r1', 'b1', 'push', %s, '422: invalid', %s)",
+            (json.dumps({"email": PII}), json.dumps({"email": PII, "status": "x"})),
+        )
+        conn.commit()
+    flows = type("F", (), {"specs": {spec.id: spec}, "broken": []})()
+    monkeypatch.setattr("syncgate.ui.app.current_flows", lambda: flows)
+    app = create_app()
+    app.dependency_overrides[current_viewer] = lambda: Viewer.everyone("t")
+    page = TestClient(app).get(f"/flows/{spec.id}")
+    assert page.status_code == 200 and "422: invalid" in page.text, "rejected record not shown"
+    assert PII not in page.text, "PII primary key of a rejected record shown in clear"

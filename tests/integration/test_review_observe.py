@@ -263,3 +263,44 @@ def test_ui_shows_a_pii_primary_key_of_rejected_records_in_clear(
     page = TestClient(app).get(f"/flows/{spec.id}")
     assert page.status_code == 200 and "422: invalid" in page.text, "rejected record not shown"
     assert PII not in page.text, "PII primary key of a rejected record shown in clear"
+
+
+def test_runs_failing_in_extract_before_their_audit_row_never_raise_a_failures_incident(
+    databases: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Defect: the ``failures`` rule counts ``syncgate.sync_runs`` rows only, but extract opens
+    the run's audit row after reading the source (``pipeline/extract.py`` start_run at :105)
+    and the failure callback only UPDATEs an existing row (``dag_factory._record_failure``).
+    A flow whose source is gone (table dropped, unreachable, a misspelt column) fails every
+    run and never reaches ``consecutive_failures``: no alert, ever."""
+    from syncgate.dag_factory import _record_failure
+    from syncgate.db.connect import connect
+    from syncgate.observe.monitor import monitor
+    from syncgate.pipeline.extract import extract
+    from syncgate.spec.alerts import FlowDefaults
+    from syncgate.state.schema import ensure_state_schema
+
+    spec = make_spec()  # public.orders does not exist in the source
+    with connect("dst_db") as conn:
+        ensure_state_schema(conn)
+        conn.commit()
+    monkeypatch.setenv("SYNCGATE_FLOWS_DIR", str(tmp_path / "no_flows"))
+    from helpers import new_run
+
+    for n in range(4):
+        run = new_run(spec, run_id=f"scheduled__{n}")
+        with pytest.raises(Exception) as caught:
+            extract(spec, run)
+
+        class TI:
+            task_id = "extract"
+
+            def xcom_pull(self, task_ids: str) -> Any:
+                return None
+
+        dag_run = type("DagRun", (), {"run_id": run.run_id})()
+        _record_failure(spec)({"exception": caught.value, "ti": TI(), "dag_run": dag_run})
+    defaults = FlowDefaults.model_validate({"alerts": {"consecutive_failures": 3}}).alerts
+    monitor([spec], defaults, now=datetime.now(UTC), base_url="")
+    opened = rows(databases["dst"], "SELECT kind, status FROM syncgate.incidents")
+    assert ("failures", "open") in opened, f"4 failed runs in a row, incidents: {opened}"

@@ -139,22 +139,44 @@ def _stage(body: Any, context: Any = None) -> Any:
         raise AirflowFailException(str(exc)) from exc
     except FatalError as exc:
         raise AirflowFailException(str(exc)) from exc
+    except Exception as exc:
+        if _is_data_error(exc):
+            from syncgate.errors_text import describe_database_error
+
+            # PostgreSQL quotes the offending row or value (possibly PII): neither the task log
+            # nor the audit row may keep it, and a retry cannot fix the data.
+            raise AirflowFailException(describe_database_error(exc)) from None
+        raise
+
+
+def _is_data_error(exc: Exception) -> bool:
+    if not type(exc).__module__.startswith("psycopg"):
+        return False
+    from psycopg import errors
+
+    return isinstance(exc, (errors.DataError, errors.IntegrityError))
 
 
 def _record_failure(spec: FlowSpec) -> Any:
     def callback(context: Any) -> None:
         """Mark the run failed in the audit trail (a rejected run keeps its verdict)."""
         from syncgate.db.connect import connect
+        from syncgate.errors_text import safe_error_text
+        from syncgate.state.schema import ensure_state_schema
 
-        error = context.get("exception")
-        message = f"{context['ti'].task_id}: {type(error).__name__}: {error}"[:2000]
+        message = f"{context['ti'].task_id}: {safe_error_text(context.get('exception'))}"
         rejected = False
         try:
             with connect(spec.state_conn_id) as conn:
+                ensure_state_schema(conn)
+                # A run failing before extract wrote its audit row still counts as a failed run
+                # (failure alerts and the health view rely on it).
                 conn.execute(
-                    "UPDATE syncgate.sync_runs SET status = 'failed', error = %s, finished_at = now() "
-                    "WHERE flow_id = %s AND run_id = %s AND status = 'running'",
-                    (message, spec.id, context["dag_run"].run_id),
+                    "INSERT INTO syncgate.sync_runs (flow_id, run_id, run_type, status, error, finished_at) "
+                    "VALUES (%s, %s, %s, 'failed', %s, now()) ON CONFLICT (flow_id, run_id) DO UPDATE "
+                    "SET status = 'failed', error = EXCLUDED.error, finished_at = now() "
+                    "WHERE syncgate.sync_runs.status = 'running'",
+                    (spec.id, context["dag_run"].run_id, _run_type(context), message),
                 )
                 rejected = _is_rejected(conn, spec.id, context["dag_run"].run_id)
                 conn.commit()
@@ -167,6 +189,11 @@ def _record_failure(spec: FlowSpec) -> Any:
         _alert_now(spec)
 
     return callback
+
+
+def _run_type(context: Any) -> str | None:
+    run_type = getattr(context["dag_run"], "run_type", None)
+    return str(getattr(run_type, "value", run_type)) if run_type is not None else None
 
 
 def _is_rejected(conn: Any, flow_id: str, run_id: str) -> bool:

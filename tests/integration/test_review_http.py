@@ -1,0 +1,161 @@
+"""Adversarial review of the HTTP source and target: each test proves one defect (fails on main)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from helpers import audit, rows, sync
+from http_helpers import FLOW, connect_crm, http_spec
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def api(crm: Any, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    connect_crm(monkeypatch, crm)
+    return crm
+
+
+def _ids(dst: str, table: str = "analytics.customers") -> list[int]:
+    return [r[0] for r in rows(dst, f"SELECT id FROM {table} ORDER BY id")]
+
+
+def test_append_boundary_keys_forget_earlier_boundary_rows(api: Any, databases: dict[str, str]) -> None:
+    """Defect: append + HTTP source duplicates a row at the watermark value.
+
+    ``page._Newest`` starts empty each run and skipped boundary rows are not tracked, so when a
+    run's newest cursor equals the old watermark the stored boundary keys are only the NEW rows
+    at that value (the PostgreSQL source stores every key at the value). The next run then
+    re-appends the earlier boundary row (here: a primary-key violation that wedges the flow on
+    every later run; without a target key, a silent duplicate).
+    """
+    dst = databases["dst"]
+    spec = http_spec("page", target__write="append")
+    sync(spec)
+    source = api.admin.records("customers")
+    newest = max(source, key=lambda r: (r["updated_at"], r["id"]))
+    # A new record arrives late, stamped exactly with the watermark value.
+    record = {k: v for k, v in newest.items() if k not in ("id", "updated_at", "created_at")}
+    with api.client() as client:
+        created = client.post("/v1/customers", json={**record, "id": 100_000})
+    assert created.status_code == 201, created.text
+    api.admin.touch("customers", ids=[100_000], at=newest["updated_at"])
+    sync(spec)
+    try:
+        sync(spec)  # nothing changed in the API since the previous run
+    except Exception as exc:  # the old boundary row hits the target's primary key
+        pytest.fail(f"third run re-appended an already promoted boundary row: {exc}")
+    dupes = rows(dst, "SELECT id, count(*) FROM analytics.customers GROUP BY id HAVING count(*) > 1")
+    assert dupes == []
+
+
+def _touch_first_record_after_page_one(api: Any, monkeypatch: pytest.MonkeyPatch, style: str) -> None:
+    """Simulate live activity: a record of page 1 is updated while page 2 is requested."""
+    from syncgate.http.client import ApiClient
+
+    resource = "contacts" if style == "offset" else "customers"
+    calls = {"n": 0}
+    original = ApiClient.get_json
+
+    def get_json(self: ApiClient, endpoint: str, params: Any = None) -> Any:
+        response = original(self, endpoint, params)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            page = response.body["data"]["items"] if style == "page" else response.body["items"]
+            api.admin.touch(resource, ids=[page[0]["id"]])
+        return response
+
+    monkeypatch.setattr(ApiClient, "get_json", get_json)
+
+
+@pytest.mark.parametrize("style", ["page", "offset"])
+def test_page_shift_during_extraction_skips_a_record(
+    api: Any, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch, style: str
+) -> None:
+    """Defect: page/offset pagination silently skips a record when the list shifts mid-extraction.
+
+    A record on page 1 is updated while page 2 is requested (normal activity on a live API): it
+    moves to the end of the ``(updated_at, id)`` order, every later record shifts one place left,
+    and the record that was first on page 2 is never read. The batch's newest cursor (the touched
+    record's new ``updated_at``) becomes the watermark, past the skipped record: it is never read.
+    """
+    from helpers import new_run
+
+    from syncgate import landing
+    from syncgate.pipeline.extract import extract
+
+    resource = "contacts" if style == "offset" else "customers"
+    _touch_first_record_after_page_one(api, monkeypatch, style)
+    spec = http_spec(style)
+    manifest = extract(spec, new_run(spec))
+    landed = {i for t in landing.read_batches(manifest["files"]["data"]) for i in t["id"].to_pylist()}
+    expected = {r["id"] for r in api.admin.records(resource)}
+    newest = max(r["updated_at"] for r in api.admin.records(resource))
+    assert manifest["watermark_after"] == newest  # the watermark moves past everything ...
+    assert sorted(expected - landed) == []  # ... but not everything landed
+
+
+def test_record_deleted_mid_extraction_loses_another_record_for_good(
+    api: Any, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect: end to end, a deletion on page 1 during extraction silently loses a live record.
+
+    Same page shift as above, without a duplicate to trip the quality gate: the run succeeds,
+    the watermark moves past the skipped record, and the next run does not read it either.
+    """
+    from syncgate.http.client import ApiClient
+
+    original = ApiClient.get_json
+    calls = {"n": 0}
+
+    def get_json(self: ApiClient, endpoint: str, params: Any = None) -> Any:
+        response = original(self, endpoint, params)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            with api.client() as client:
+                gone = client.delete(f"/v1/customers/{response.body['data']['items'][0]['id']}")
+            assert gone.status_code == 204
+        return response
+
+    monkeypatch.setattr(ApiClient, "get_json", get_json)
+    first = sync(http_spec("page"))
+    monkeypatch.setattr(ApiClient, "get_json", original)
+    sync(http_spec("page"))
+    assert audit(databases["dst"], first["run"].run_id, FLOW)["status"] == "success"
+    live = {r["id"] for r in api.admin.records("customers")}
+    assert sorted(live - set(_ids(databases["dst"]))) == []
+
+
+def test_record_updated_mid_extraction_fails_the_run(
+    api: Any, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect: a record updated during extraction lands twice and the quality gate rejects the run.
+
+    Pages are concatenated without de-duplicating by primary key, so the old and new version
+    of a touched record are both in the batch; the generated uniqueness check on ``id`` fails.
+    On a busy API every run (and every retry) can fail this way. Keep the newest version per key.
+    """
+    from syncgate.errors import DataQualityError
+
+    _touch_first_record_after_page_one(api, monkeypatch, "page")
+    try:
+        sync(http_spec("page"))
+    except DataQualityError as exc:
+        pytest.fail(f"a record updated mid-extraction failed the run: {exc}")
+
+
+def test_misspelt_records_path_is_a_silent_empty_success(api: Any, databases: dict[str, str]) -> None:
+    """Defect: a wrong ``source.records`` path (bad input) succeeds with 0 rows.
+
+    ``records.record_list`` treats an absent list on a dict body as "no records", so a typo in
+    the spec ends pagination after one page and the run is recorded as a success that read
+    nothing, instead of a clear error naming ``records``.
+    """
+    from syncgate.errors import FatalError
+
+    spec = http_spec("page", source__records="data.itemz")
+    with pytest.raises(FatalError, match="records"):
+        result = sync(spec)
+        row = audit(databases["dst"], result["run"].run_id, FLOW)
+        pytest.fail(f"run {row['status']} with {row['rows_extracted']} rows extracted")

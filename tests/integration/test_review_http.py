@@ -159,3 +159,71 @@ def test_misspelt_records_path_is_a_silent_empty_success(api: Any, databases: di
         result = sync(spec)
         row = audit(databases["dst"], result["run"].run_id, FLOW)
         pytest.fail(f"run {row['status']} with {row['rows_extracted']} rows extracted")
+
+
+def test_link_to_another_host_receives_the_bearer_token(
+    databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect: a ``Link: rel="next"`` to another origin is fetched with the connection's token.
+
+    ``Paginator`` follows any absolute next URL and ``ApiClient`` sends it through the session
+    that carries ``Authorization: Bearer <password>``: an API (or a proxy / CDN link) pointing
+    elsewhere receives the secret. Requests' own redirect handling strips it across hosts; this
+    path does not. Refuse, or drop credentials for, a next link outside the connection's origin.
+    """
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from helpers import new_run
+
+    from syncgate.pipeline.extract import extract
+
+    seen: list[str | None] = []
+
+    class Foreign(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self._send(b"[]", {})
+
+        def _send(self, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(200)
+            for name, value in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    foreign = ThreadingHTTPServer(("127.0.0.1", 0), Foreign)
+    elsewhere = f"http://localhost:{foreign.server_address[1]}/page2"
+
+    class Api(Foreign):
+        def do_GET(self) -> None:
+            page = [{"id": 1, "updated_at": "2026-01-01T00:00:00Z"}]
+            self._send(json.dumps(page).encode(), {"Link": f'<{elsewhere}>; rel="next"'})
+
+    api = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    for server in (foreign, api):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        token = "S3cret-Bearer-Token"
+        conn = {"conn_type": "http", "host": "127.0.0.1", "port": api.server_address[1], "password": token}
+        monkeypatch.setenv("AIRFLOW_CONN_CRM_API", json.dumps(conn))
+        spec = http_spec(
+            "link",
+            source__fields=None,
+            source__endpoint="/v3/customers",
+            source__pagination={"style": "link"},
+        )
+        try:
+            extract(spec, new_run(spec))
+        except Exception:  # refusing the foreign link is a fine outcome
+            pass
+    finally:
+        for server in (foreign, api):
+            server.shutdown()
+            server.server_close()
+    assert not any(h and token in h for h in seen), "the foreign host received the bearer token"

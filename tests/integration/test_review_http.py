@@ -227,3 +227,33 @@ def test_link_to_another_host_receives_the_bearer_token(
             server.shutdown()
             server.server_close()
     assert not any(h and token in h for h in seen), "the foreign host received the bearer token"
+
+
+def test_pii_columns_stored_in_clear_in_extract_rejects(api: Any, databases: dict[str, str]) -> None:
+    """Defect: a spec's ``pii`` columns land in clear in ``syncgate.rejected_records``.
+
+    ``page._reject`` masks only hashed columns; ``pii`` (declared "never in clear outside the
+    flow") is ignored, so the rejected record's email is stored verbatim in the state database
+    (only the UI masks it on display). Mask ``spec.pii_columns`` too (extract and push rejects).
+    """
+    from decimal import Decimal
+
+    fields = {
+        "updated_at": {"path": "updated_at", "type": "timestamptz"},
+        "lifetime_value": {"path": "lifetime_value", "type": "numeric(6,2)"},  # at most 9999.99
+    }
+    records = api.admin.records("customers")
+    too_big = [
+        r
+        for r in records
+        if r["lifetime_value"] and Decimal(r["lifetime_value"]) >= Decimal("9999.995") and r["email"]
+    ]
+    assert too_big, "no reject with an email in the seed: the test would prove nothing"
+    result = sync(http_spec("page", source__fields=fields, pii=["email"]))
+    found = rows(
+        databases["dst"],
+        "SELECT record->>'email' FROM syncgate.rejected_records WHERE run_id = %s AND stage = 'extract'",
+        (result["run"].run_id,),
+    )
+    emails = {r["email"] for r in too_big}
+    assert found and not [e for (e,) in found if e in emails], "PII email stored in clear"

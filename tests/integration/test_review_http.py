@@ -257,3 +257,22 @@ def test_pii_columns_stored_in_clear_in_extract_rejects(api: Any, databases: dic
     )
     emails = {r["email"] for r in too_big}
     assert found and not [e for (e,) in found if e in emails], "PII email stored in clear"
+
+
+def test_pii_columns_stored_in_clear_in_push_rejects(
+    crm_factory: Any, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect: the refused record of a push keeps a ``pii`` column in clear in rejected_records.
+
+    ``push.progress._masked`` masks ``transform.hash`` columns only, not ``spec.pii``.
+    """
+    from crm_push import make_http_spec, seed_customers, wire_crm
+    from helpers import execute
+
+    src, dst = databases["src"], databases["dst"]
+    wire_crm(monkeypatch, crm_factory(customers=0, contacts=0))
+    seed_customers(src, 3)
+    execute(src, "UPDATE public.customers SET email = 'dana.private.mailbox' WHERE id = 2")
+    sync(make_http_spec(pii=["email"], target__rejects={"fail_run": False}))
+    found = rows(dst, "SELECT record->>'email' FROM syncgate.rejected_records WHERE stage = 'push'")
+    assert found and found != [("dana.private.mailbox",)], "PII email stored in clear"

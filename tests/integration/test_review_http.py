@@ -276,3 +276,59 @@ def test_pii_columns_stored_in_clear_in_push_rejects(
     sync(make_http_spec(pii=["email"], target__rejects={"fail_run": False}))
     found = rows(dst, "SELECT record->>'email' FROM syncgate.rejected_records WHERE stage = 'push'")
     assert found and found != [("dana.private.mailbox",)], "PII email stored in clear"
+
+
+def test_number_field_first_seen_integral_rejects_fractional_values(
+    databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect: an undeclared JSON number is typed from its first value; later fractions are rejected.
+
+    ``SchemaTracker.admit`` fixes a new column's type from the first non-null value: ``5`` makes
+    ``score`` bigint, and ``7.5`` in a later record then fails coercion and is rejected (with the
+    default ``rejects.fail_run: false``, silently left out of the target while the watermark moves
+    past it). JSON has one number type; integer -> number within a batch should widen to numeric /
+    double precision, as ``classify`` already treats it across runs.
+    """
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from helpers import new_run
+
+    from syncgate.pipeline.extract import extract
+
+    page = [
+        {"id": 1, "score": 5, "updated_at": "2026-01-01T00:00:00Z"},
+        {"id": 2, "score": 7.5, "updated_at": "2026-01-01T00:00:01Z"},
+    ]
+
+    class Api(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(page).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    api = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    try:
+        conn = {"conn_type": "http", "host": "127.0.0.1", "port": api.server_address[1], "password": "t0ken"}
+        monkeypatch.setenv("AIRFLOW_CONN_CRM_API", json.dumps(conn))
+        spec = http_spec(
+            "link",
+            source__fields=None,
+            source__endpoint="/things",
+            source__pagination=None,
+            source__records=None,
+        )
+        manifest = extract(spec, new_run(spec))
+    finally:
+        api.shutdown()
+        api.server_close()
+    rejected = rows(databases["dst"], "SELECT reason FROM syncgate.rejected_records")
+    assert rejected == [] and manifest["rows"] == 2

@@ -332,3 +332,59 @@ def test_number_field_first_seen_integral_rejects_fractional_values(
         api.server_close()
     rejected = rows(databases["dst"], "SELECT reason FROM syncgate.rejected_records")
     assert rejected == [] and manifest["rows"] == 2
+
+
+def test_integer_cursor_that_looks_like_a_date_breaks_the_append_boundary(
+    databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect: an integer cursor such as a ``YYYYMMDD`` date key is compared as a date once stored.
+
+    The watermark is stored as text (``"20250315"``); ``coerce.sort_key`` parses that text with
+    ``datetime.fromisoformat`` (a datetime, sort class 0) while the records' integers sort as
+    numbers (class 1). The window filter and the append boundary-key skip never match again:
+    the next run re-appends every record the API returns (here a primary-key violation).
+    Keep the cursor's JSON kind with the watermark (or compare by the declared type).
+    """
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    page = [{"id": 1, "day": 20250314}, {"id": 2, "day": 20250315}]
+
+    class Api(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # an API without a cursor filter: the window decides
+            body = json.dumps(page).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    api = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    try:
+        conn = {"conn_type": "http", "host": "127.0.0.1", "port": api.server_address[1], "password": "t0ken"}
+        monkeypatch.setenv("AIRFLOW_CONN_CRM_API", json.dumps(conn))
+        spec = http_spec(
+            "link",
+            source__fields=None,
+            source__endpoint="/events",
+            source__pagination=None,
+            source__records=None,
+            source__cursor="day",
+            source__cursor_param=None,
+            target__write="append",
+            target__table="analytics.events",
+        )
+        sync(spec)
+        try:
+            second = sync(spec)
+        except Exception as exc:
+            pytest.fail(f"the second run re-appended already promoted records: {exc}")
+    finally:
+        api.shutdown()
+        api.server_close()
+    assert second["rows"] == 0

@@ -388,3 +388,40 @@ def test_integer_cursor_that_looks_like_a_date_breaks_the_append_boundary(
         api.shutdown()
         api.server_close()
     assert second["rows"] == 0
+
+
+def test_resume_after_activity_between_attempts_duplicates_and_skips(
+    api: Any, databases: dict[str, str]
+) -> None:
+    """Defect: resuming a page-numbered extraction after the API changed duplicates and skips records.
+
+    The checkpoint stores the next page number; during the task's retry delay records of the
+    landed pages are updated and move to the end of the list, so the resumed pages start later
+    than where the first attempt stopped (one record per update is never landed) and the updated
+    records land twice (old version from attempt 1, new one from the retry).
+    """
+    from helpers import new_run
+
+    from syncgate import landing
+    from syncgate.errors import RetriableError
+    from syncgate.pipeline.extract import extract
+
+    path = "/v1/customers"
+    spec = http_spec(
+        "page",
+        source__pagination={"style": "page", "page_param": "page", "size_param": "per_page", "size": 25},
+    )
+    run = new_run(spec)
+    api.admin.fault("500", count=4, path=path, after=4)  # pages 1-4 land, page 5 fails
+    with pytest.raises(RetriableError):
+        extract(spec, run)
+    api.admin.touch(
+        "customers", ids=[r["id"] for r in api.admin.records("customers")][:1]
+    )  # during retry_delay
+    ordered = sorted(api.admin.records("customers"), key=lambda r: (r["updated_at"], r["id"]))
+    api.admin.touch("customers", ids=[ordered[0]["id"], ordered[30]["id"]])
+    manifest = extract(spec, run)  # the task's retry: same run id
+    landed = [i for t in landing.read_batches(manifest["files"]["data"]) for i in t["id"].to_pylist()]
+    expected = {r["id"] for r in api.admin.records("customers")}
+    assert sorted(expected - set(landed)) == [], "records never landed"
+    assert len(landed) == len(set(landed)), "records landed twice"

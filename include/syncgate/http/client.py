@@ -144,9 +144,16 @@ class ApiClient:
 
     def url(self, endpoint: str) -> str:
         """Absolute URL of ``endpoint`` (a path under the base URL, or already absolute)."""
-        if "://" in endpoint:
-            return endpoint
-        return urljoin(self.base_url, endpoint.lstrip("/"))
+        if "://" not in endpoint:
+            return urljoin(self.base_url, endpoint.lstrip("/"))
+        # An absolute URL (e.g. a `Link: rel="next"` header) gets the connection's credentials
+        # only on the connection's own origin: never send the token to another host.
+        if _origin(endpoint) != _origin(self.base_url):
+            raise FatalError(
+                f"refusing to follow {self.redact_url(endpoint)}: it is not on the connection's origin "
+                f"{_origin(self.base_url)} and would receive its credentials"
+            )
+        return endpoint
 
     def close(self) -> None:
         if self._session is not None:
@@ -283,3 +290,9 @@ def _is_secret_header(name: str, value: Any) -> bool:
         and bool(re.search(r"(?i)(auth|token|key|secret|cookie|signature)", name))
         and len(value) >= 4
     )
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default

@@ -26,6 +26,7 @@ class PageRules:
     declared_paths: dict[str, str]
     top_level: bool
     hashed: dict[str, bytes] = field(default_factory=dict)  # column -> HMAC key
+    pii: frozenset[str] = frozenset()  # masked in rejected records, with the hashed ones
     lower: str | None = None  # window: cursor >= lower
     upper: str | None = None  # window: cursor < upper (backfills)
     skip_keys: set[str] = field(default_factory=set)  # append: boundary rows already promoted
@@ -95,7 +96,9 @@ def _coerce_row(
 
 
 def _reject(row: dict[str, Any], rules: PageRules, reason: str) -> dict[str, Any]:
-    masked = {k: (MASK if k in rules.hashed and v is not None else v) for k, v in row.items()}
+    masked = {
+        k: (MASK if (k in rules.hashed or k in rules.pii) and v is not None else v) for k, v in row.items()
+    }
     return {
         "record_key": {k: masked.get(k) for k in rules.primary_key},
         "reason": reason,

@@ -75,6 +75,7 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         declared_paths={n: p for n, (p, _) in source.field_paths().items()},
         top_level=True,
         hashed=hashed,
+        pii=spec.pii_names,
         lower=window.lower,
         upper=window.upper,
         skip_keys=set(window.skip_keys),

@@ -524,6 +524,12 @@ class FlowSpec(_Strict):
         return sorted({*self.pii, *self.transform.hash})
 
     @property
+    def pii_names(self) -> frozenset[str]:
+        """``pii_columns`` under their target and their source names (before ``rename``)."""
+        pii = set(self.pii_columns)
+        return frozenset(pii | {src for src, out in self.transform.rename.items() if out in pii})
+
+    @property
     def target_id_field(self) -> str:
         """HTTP targets: the column holding the API's record id (default: the primary key)."""
         given = self.target.id_field if isinstance(self.target, HttpTarget) else None

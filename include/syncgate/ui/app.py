@@ -73,6 +73,7 @@ def create_app() -> FastAPI:
         pii = pii_columns(spec)
         for row in rejected.rows if rejected else []:
             row["record"] = masked(row["record"], pii)
+            row["record_key"] = masked(row["record_key"], pii)
         for row in history.rows if history else []:
             json_file, html_file = report_files(flow_id, row["run_id"])
             row["has_report"] = html_file.is_file()

@@ -11,9 +11,7 @@ MASK = "••• (pii)"
 
 def pii_columns(spec: FlowSpec) -> set[str]:
     """Columns the flow treats as PII (``pii`` + ``transform.hash``), under source and target names."""
-    pii = set(spec.pii_columns)
-    renamed_from = {src for src, dst in spec.transform.rename.items() if dst in pii}
-    return pii | renamed_from
+    return set(spec.pii_names)
 
 
 def masked(record: Any, pii: set[str]) -> Any:

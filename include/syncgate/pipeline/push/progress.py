@@ -158,9 +158,10 @@ def batch_status(conn: psycopg.Connection[Any], flow_id: str, batch_id: str) -> 
 
 
 def _masked(spec: FlowSpec, record: dict[str, Any] | None) -> Any:
-    """The refused record for the operator, hashed (PII) columns masked."""
+    """The refused record for the operator, ``pii`` and hashed columns masked."""
     from psycopg.types.json import Jsonb
 
     if record is None:
         return None
-    return Jsonb({k: (MASK if k in spec.transform.hash and v is not None else v) for k, v in record.items()})
+    pii = spec.pii_names
+    return Jsonb({k: (MASK if k in pii and v is not None else v) for k, v in record.items()})

@@ -77,24 +77,41 @@ def scrub_validation(validation: Any, pii: Collection[str]) -> int:
 
 
 def guard_store(context: Any, pii: Collection[str]) -> None:
-    """Make the context's validation results store scrub PII before anything is stored.
+    """Make the context's validation results store scrub PII before anything is stored, and
+    HTML-escape the data values it keeps.
 
-    Data Docs are built from the stored results, so they never see a clear value either.
+    Data Docs are built from the stored results, so they never see a clear PII value either; and
+    GX renders sample values into its pages as raw HTML, so a source value such as
+    ``<img onerror=...>`` would otherwise run as script wherever the pages are served.
     """
-    if not pii:
-        return
     store = context.validation_results_store
     original = store.store_validation_results
     columns = frozenset(pii)
 
     def store_scrubbed(*args: Any, **kwargs: Any) -> Any:
         validation = kwargs.get("suite_validation_result", args[0] if args else None)
-        count = scrub_validation(validation, columns)
+        count = scrub_validation(validation, columns) if columns else 0
         if count:
             log.info("Withheld result values of %d expectation(s) on PII columns", count)
+        for checked in _results(validation):
+            if checked.result:
+                checked.result = _escaped(checked.result)
         return original(*args, **kwargs)
 
     store.store_validation_results = store_scrubbed
+
+
+def _escaped(value: Any) -> Any:
+    """``value`` with every string HTML-escaped (numbers and structure unchanged)."""
+    import html
+
+    if isinstance(value, str):
+        return html.escape(value)
+    if isinstance(value, dict):
+        return {key: _escaped(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escaped(item) for item in value]
+    return value
 
 
 def _scrub_exception(info: Any) -> Any:

@@ -29,7 +29,13 @@ REJECTED_PER_PAGE = 25
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]
 PageParam = Annotated[int, Query(ge=1, le=1_000_000)]
 # Files written by GX or the run-report helper: no framing by other sites, no type sniffing.
-FILE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "frame-ancestors 'self'"}
+# Served files (GX Data Docs, run reports) hold data from the sources: no script may run in
+# Airflow's origin, whatever a page contains (sandbox = an opaque origin without scripts).
+FILE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox allow-popups allow-top-navigation-by-user-activation; "
+    "script-src 'none'; object-src 'none'; frame-ancestors 'self'",
+}
 
 
 def create_app() -> FastAPI:

@@ -40,7 +40,7 @@ def is_temporal(pg_type: str | None) -> bool:
     return bool(pg_type) and str(pg_type).lower().startswith(TEMPORAL_TYPES)
 
 
-def freshness_expectation(spec: FlowSpec, now: datetime) -> dict[str, Any] | None:
+def freshness_expectation(spec: FlowSpec, now: datetime, pg_type: str | None = None) -> dict[str, Any] | None:
     """The staged batch's newest ``freshness.column`` value must be younger than ``max_age``.
 
     Its severity is ``warning``, so a stale batch is reported but still promoted: stale data is
@@ -49,7 +49,16 @@ def freshness_expectation(spec: FlowSpec, now: datetime) -> dict[str, Any] | Non
     """
     if spec.freshness is None:
         return None
-    oldest_fresh = (now - spec.freshness.max_age).astimezone(UTC).isoformat()
+    oldest = (now - spec.freshness.max_age).astimezone(UTC)
+    kind = (pg_type or "").lower()
+    # Compared with the column's own kind of value: a naive UTC timestamp for `timestamp`, a day
+    # for `date` (an aware bound against naive values calls a batch of a second ago stale).
+    if kind.startswith("date"):
+        oldest_fresh = oldest.date().isoformat()
+    elif kind.startswith("timestamp") and "with time zone" not in kind and kind != "timestamptz":
+        oldest_fresh = oldest.replace(tzinfo=None).isoformat()
+    else:
+        oldest_fresh = oldest.isoformat()
     return {
         "type": "expect_column_max_to_be_between",
         "kwargs": {"column": spec.freshness.column, "min_value": oldest_fresh},

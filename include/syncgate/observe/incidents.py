@@ -75,10 +75,13 @@ def reconcile(
     if not finding.active:
         if current is None:
             return None
-        conn.execute(
-            "UPDATE syncgate.incidents SET status = 'resolved', resolved_at = %s WHERE id = %s",
+        resolved = conn.execute(
+            "UPDATE syncgate.incidents SET status = 'resolved', resolved_at = %s "
+            "WHERE id = %s AND status = 'open' RETURNING id",
             (now, current.id),
-        )
+        ).fetchone()
+        if resolved is None:  # another monitor run resolved it a moment ago: it tells
+            return None
         if current.last_notified_at is None:  # nobody was told it opened: no recovery to tell
             conn.execute(
                 "UPDATE syncgate.incidents SET resolution_notified_at = %s WHERE id = %s", (now, current.id)
@@ -97,10 +100,13 @@ def reconcile(
         if row is None:  # another monitor run opened it a moment ago: it notifies
             return None
         return _notice(row[0], finding, "opened", now)
-    conn.execute(
-        "UPDATE syncgate.incidents SET severity = %s, summary = %s, details = %s WHERE id = %s",
+    still_open = conn.execute(
+        "UPDATE syncgate.incidents SET severity = %s, summary = %s, details = %s "
+        "WHERE id = %s AND status = 'open' RETURNING id",
         (finding.severity, finding.summary, details, current.id),
-    )
+    ).fetchone()
+    if still_open is None:
+        return None
     if finding.severity == "critical" and current.severity != "critical":
         return _notice(current.id, finding, "escalated", current.opened_at)
     if current.last_notified_at is None or now - current.last_notified_at >= renotify_every:

@@ -49,6 +49,7 @@ class MonitorResult:
     notices: list[dict[str, Any]] = field(default_factory=list)
     delivery_failures: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # databases another monitor run was checking
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,6 +124,16 @@ def _check_database(
     ids = [s.id for s in flows]
     with connect(conn_id) as conn:
         _ensure_schema(conn)
+        # One monitor at a time per database (the monitor DAG and failure callbacks overlap):
+        # it reads incidents, decides and notifies as one step, so two would notify twice.
+        # Held until the connection closes, after the notices are sent.
+        locked = conn.execute("SELECT pg_try_advisory_lock(hashtext('syncgate.monitor'))").fetchone()
+        if not (locked and locked[0]):
+            conn.commit()
+            log.info("Another monitor run is checking the flows on %r right now: skipped", conn_id)
+            result.skipped.append(conn_id)
+            return
+        conn.commit()
         with conn.transaction():
             conn.execute("SET LOCAL statement_timeout = '60s'")  # a huge unindexed target must not hang it
             probes = newest_values(conn, [s for s in flows if s.freshness])

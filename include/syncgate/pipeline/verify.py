@@ -42,7 +42,11 @@ def verify(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, 
     fresh = (
         None
         if run.is_backfill or not int(manifest["rows"])
-        else freshness_expectation(spec, datetime.now(UTC))
+        else freshness_expectation(
+            spec,
+            datetime.now(UTC),
+            dict(map(tuple, manifest["columns"])).get(spec.freshness.column if spec.freshness else ""),
+        )
     )
     expectations = [
         *builtin_expectations(spec.target_primary_key, int(manifest["rows"])),

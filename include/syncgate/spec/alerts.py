@@ -101,9 +101,14 @@ def resolve_alerts(defaults: Alerts, override: Alerts | None) -> Alerts:
     updates = {name: getattr(override, name) for name in override.model_fields_set}
     spike = override.lag_spike
     if "lag_spike" in updates and spike is not None and defaults.lag_spike is not None:
-        merged = {
-            **defaults.lag_spike.model_dump(),
-            **{name: getattr(spike, name) for name in spike.model_fields_set},
-        }
+        own = spike.model_fields_set
+        merged = {**defaults.lag_spike.model_dump(), **{name: getattr(spike, name) for name in own}}
+        # The flow's own values were valid together; one it did not set yields to one it did
+        # (a flow's `window: 3` under a default `min_runs: 5` must not break the monitor).
+        if merged["min_runs"] > merged["window"]:
+            if "window" in own:
+                merged["min_runs"] = merged["window"]
+            else:
+                merged["window"] = merged["min_runs"]
         updates["lag_spike"] = LagSpike.model_validate(merged)
     return Alerts.model_validate({**defaults.model_dump(), **updates})

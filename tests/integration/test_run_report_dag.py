@@ -208,7 +208,8 @@ def test_a_run_failing_before_its_audit_row_still_gets_a_report(
     # No source table: extract fails before it opens the run's audit row.
     failed = run_flow_of(monkeypatch, write_flow(tmp_path, "report_orders", ORDERS_SPEC), "report_orders")
     assert task_states(failed)["extract"] == "failed"
-    assert rows(databases["dst"], "SELECT count(*) FROM syncgate.sync_runs") == [(0,)]
+    # The callback records the run as failed even though extract never wrote its audit row.
+    assert rows(databases["dst"], "SELECT status FROM syncgate.sync_runs") == [("failed",)]
     json_path, html_path = report_files("report_orders", failed.run_id)
     report = json.loads(json_path.read_text())
     assert report["status"] == "failed" and report["batch_id"] is None

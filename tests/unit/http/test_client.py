@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from syncgate.errors import FatalError
 from syncgate.http.client import ApiClient
 
 pytestmark = pytest.mark.unit
@@ -24,7 +25,9 @@ def test_base_url_auth_and_headers_come_from_the_connection(client: ApiClient) -
     session = client._connect()
     assert client.base_url == "http://127.0.0.1:9/"
     assert client.url("/v1/customers") == "http://127.0.0.1:9/v1/customers"
-    assert client.url("https://other.example/x?a=1") == "https://other.example/x?a=1"
+    assert client.url("http://127.0.0.1:9/v1/customers?page=2") == "http://127.0.0.1:9/v1/customers?page=2"
+    with pytest.raises(FatalError, match="not on the connection's origin"):
+        client.url("https://other.example/x?a=1")  # a next link elsewhere must not get the token
     assert session.headers["Authorization"] == "Bearer t0ken-SECRET"
     assert session.headers["X-Api-Key"] == "k3y-VALUE-123"
     assert session.headers["X-Trace"] == "on"

@@ -20,6 +20,7 @@ from syncgate.arrow_types import arrow_schema
 from syncgate.db.connect import connect
 from syncgate.errors import FatalError
 from syncgate.http.checkpoint import Checkpoint
+from syncgate.http.dedupe import superseded
 from syncgate.http.drift import SchemaTracker
 from syncgate.http.page import PageRules, shape_page
 from syncgate.http.pagination import Paginator
@@ -107,7 +108,9 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
     required = [*source.primary_key, *([source.cursor] if source.cursor else [])]
     changes = tracker.finish(int(progress.get("rows", 0)), required)
     columns = tracker.columns
-    data_path, rows, data_bytes = checkpoint.combine(arrow_schema(columns))
+    # A record updated mid-extraction (or between attempts) can land twice: keep its newest version.
+    older = superseded(checkpoint.parts(), source.primary_key, source.cursor)
+    data_path, rows, data_bytes = checkpoint.combine(arrow_schema(columns), older)
     rejected = checkpoint.rejects()
     seconds = time.monotonic() - started
     new_mark = progress.get("cursor_max") if window.moves_watermark else None

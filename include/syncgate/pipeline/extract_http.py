@@ -22,6 +22,7 @@ from syncgate.errors import FatalError
 from syncgate.http.checkpoint import Checkpoint
 from syncgate.http.dedupe import superseded
 from syncgate.http.drift import SchemaTracker
+from syncgate.http.keyset import Keyset
 from syncgate.http.page import PageRules, shape_page
 from syncgate.http.pagination import Paginator
 from syncgate.http.records import record_list
@@ -68,7 +69,11 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         target_types,
     )
     pager = Paginator(
-        source.pagination, source.endpoint, _params(source, window), checkpoint.state.get("pager")
+        source.pagination,
+        source.endpoint,
+        _params(source, window),
+        checkpoint.state.get("pager"),
+        _keyset(spec, source, window),
     )
     rules = PageRules(
         primary_key=source.primary_key,
@@ -96,7 +101,7 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
             request = pager.request()
             response = client.get_json(request.url, request.params)
             records = record_list(response.body, source.records, f"flow {spec.id!r}: GET {response.url}")
-            pager.advance(response.body, dict(response.headers), records, client.url(request.url))
+            records = pager.advance(response.body, dict(response.headers), records, client.url(request.url))
             table, rejects = shape_page(records, rules, tracker, progress)
             if table is not None and table.num_rows:
                 _check_column_names(spec, [name for name, _ in tracker.columns])
@@ -199,6 +204,28 @@ def _params(source: HttpSource, window: Window) -> dict[str, Any]:
     if source.cursor_param and window.lower is not None:
         params[source.cursor_param] = window.lower
     return params
+
+
+def _keyset(spec: FlowSpec, source: HttpSource, window: Window) -> Keyset | None:
+    """Re-anchored paging when the API filters by the cursor; else positions (and their limit)."""
+    if source.pagination is None or source.pagination.style not in ("page", "offset"):
+        return None  # token and link paging are driven by the server
+    if not (source.cursor and source.cursor_param):
+        log.warning(
+            "Flow %s pages by %s without `cursor_param`: a record updated or deleted during the "
+            "extraction can shift the list and another record be skipped until a full re-read",
+            spec.id,
+            source.pagination.style,
+        )
+        return None
+    paths = {name: path for name, (path, _) in source.field_paths().items()}
+    return Keyset(
+        param=source.cursor_param,
+        cursor_path=paths.get(source.cursor, source.cursor),
+        key_paths=tuple(paths.get(k, k) for k in source.primary_key),
+        lower=window.lower,
+        upper=window.upper,
+    )
 
 
 def _check_column_names(spec: FlowSpec, columns: list[str]) -> None:

@@ -20,6 +20,7 @@ from syncgate.arrow_types import arrow_schema
 from syncgate.db.connect import connect
 from syncgate.errors import FatalError
 from syncgate.http.checkpoint import Checkpoint
+from syncgate.http.coerce import sort_key
 from syncgate.http.dedupe import superseded
 from syncgate.http.drift import SchemaTracker
 from syncgate.http.keyset import Keyset
@@ -134,7 +135,11 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         "watermark_before": mark.value,
         "watermark_batch_before": mark.batch_id,
         "watermark_after": watermark_after if window.moves_watermark else mark.value,
-        "boundary": _save_boundary(checkpoint, new_mark, progress) if window.moves_watermark else None,
+        "boundary": (
+            _save_boundary(checkpoint, new_mark, boundary_keys(window, new_mark, progress))
+            if window.moves_watermark
+            else None
+        ),
         # Promote adds columns the target lacks (new fields under `schema_drift: evolve`).
         "add_columns": source.schema_drift == "evolve",
         "seconds": {"extract": seconds},
@@ -246,9 +251,22 @@ def _hashed_columns(spec: FlowSpec) -> dict[str, bytes]:
     return hash_keys(spec, hashed)
 
 
-def _save_boundary(checkpoint: Checkpoint, value: Any, progress: dict[str, Any]) -> str | None:
+def boundary_keys(window: Window, value: Any, progress: dict[str, Any]) -> list[str]:
+    """Keys of every row at the new watermark value, as the PostgreSQL source stores them.
+
+    When the newest value is the old watermark itself, the rows promoted there before were
+    skipped by this run (``window.skip_keys``) but carry the value too: keep them, or the next
+    run appends them again.
+    """
+    keys = list(progress.get("boundary_keys") or [])
+    if value is not None and window.lower is not None and sort_key(value) == sort_key(window.lower):
+        keys = [*window.skip_keys, *keys]
+    return list(dict.fromkeys(keys))  # a record read twice is one row
+
+
+def _save_boundary(checkpoint: Checkpoint, value: Any, keys: list[str]) -> str | None:
     if value is None:
         return None
     path = checkpoint.directory / "boundary.json"
-    path.write_text(json.dumps({"value": str(value), "keys": progress.get("boundary_keys", [])}))
+    path.write_text(json.dumps({"value": str(value), "keys": keys}))
     return str(path)

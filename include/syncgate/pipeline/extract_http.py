@@ -101,7 +101,9 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         while not pager.done:
             request = pager.request()
             response = client.get_json(request.url, request.params)
-            records = record_list(response.body, source.records, f"flow {spec.id!r}: GET {response.url}")
+            where = f"flow {spec.id!r}: GET {response.url}"
+            records = record_list(response.body, source.records, where, bool(progress.get("records_seen")))
+            progress["records_seen"] = True  # the path is right: a later absent list is "no records"
             records = pager.advance(response.body, dict(response.headers), records, client.url(request.url))
             table, rejects = shape_page(records, rules, tracker, progress)
             if table is not None and table.num_rows:

@@ -22,7 +22,7 @@ from typing import Any
 
 from syncgate.errors import FatalError
 from syncgate.http.coerce import sort_key
-from syncgate.http.records import MISSING, dig
+from syncgate.http.records import MISSING, column_name, dig
 from syncgate.pipeline.source_sql import KEY_SEPARATOR
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,23 @@ class Keyset:
     upper: str | None = None  # a backfill window's end: no need to read past it
 
     def cursor(self, record: Any) -> Any:
-        value = dig(record, self.cursor_path)
+        value = _field(record, self.cursor_path)
         return None if value is MISSING else value
 
-    def key(self, record: Any) -> str:
-        return KEY_SEPARATOR.join(str(dig(record, path)) for path in self.key_paths)
+    def key(self, record: Any) -> str | None:
+        """The record's primary key as text; None when a part is absent (never skipped then)."""
+        parts = [_field(record, path) for path in self.key_paths]
+        if any(p is MISSING for p in parts):
+            return None
+        return KEY_SEPARATOR.join(str(p) for p in parts)
+
+
+def _field(record: Any, path: str) -> Any:
+    """A declared path, or a top-level field by its column name (``first-name`` -> ``first_name``)."""
+    value = dig(record, path)
+    if value is MISSING and isinstance(record, dict):
+        return next((v for k, v in record.items() if column_name(str(k)) == path), MISSING)
+    return value
 
 
 def initial_state(keyset: Keyset) -> dict[str, Any]:
@@ -81,14 +93,14 @@ def step(keyset: Keyset, state: dict[str, Any], records: list[Any], first_page: 
         if previous is not None and at < previous:
             return _out_of_order(keyset, state, records)
         previous = at
-        if anchor_at is not None and at == anchor_at and key in seen:
+        if anchor_at is not None and at == anchor_at and key is not None and key in seen:
             continue  # read before in this run, at the anchor value
         if anchor_at is not None and at < anchor_at:
             below += 1
         fresh.append(record)
         if newest_at is None or at > newest_at:
-            newest, newest_at, newest_keys = value, at, [key]
-        elif at == newest_at:
+            newest, newest_at, newest_keys = value, at, [key] if key is not None else []
+        elif at == newest_at and key is not None:
             newest_keys.append(key)
     count = len(records)
     reanchored = state.get("resume_page") is not None

@@ -121,3 +121,17 @@ def test_the_anchor_is_saved_with_the_paginator_state() -> None:
     assert resumed.request().params == {"since": 20, "per_page": 3, "page": 1}
     fresh = resumed.advance({}, {}, [{"id": 2, "u": 20}, {"id": 3, "u": 20}, {"id": 4, "u": 20}], "u")
     assert fresh == [{"id": 4, "u": 20}]
+
+
+def test_undeclared_names_resolve_like_columns_and_keyless_records_are_never_skipped() -> None:
+    keyset = Keyset(param="since", cursor_path="changed_at", key_paths=("first_name",))
+    assert keyset.cursor({"changed-at": 5}) == 5 and keyset.key({"first-name": "Ada"}) == "Ada"
+    assert keyset.key({"id": 1}) is None
+    p = Paginator(PAGE, "/x", {}, keyset=keyset)
+    page = [{"changed-at": 1}, {"changed-at": 2, "first-name": "A"}, {"changed-at": 2}]
+    assert p.advance({}, {}, page, "u") == page
+    assert p.state["anchor"] == 2 and p.state["anchor_keys"] == ["A"]
+    assert p.advance({}, {}, page[1:] + [{"changed-at": 3, "first-name": "B"}], "u") == [
+        {"changed-at": 2},
+        {"changed-at": 3, "first-name": "B"},
+    ]

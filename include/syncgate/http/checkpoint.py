@@ -105,15 +105,20 @@ class Checkpoint:
                 found.extend(json.loads(path.read_text()))
         return found
 
-    def combine(self, schema: pa.Schema) -> tuple[ObjectStoragePath, int, int]:
-        """Write every part into ``data.parquet`` with the batch's final schema (new columns null)."""
+    def combine(
+        self, schema: pa.Schema, drop: dict[int, list[int]] | None = None
+    ) -> tuple[ObjectStoragePath, int, int]:
+        """Write every part into ``data.parquet`` with the batch's final schema (new columns null).
+
+        ``drop``: part index -> row positions to leave out (older versions of a record).
+        """
         import pyarrow as pa
 
         out = self.directory / "data.parquet"
         pending: list[pa.Table] = []
         with landing.ParquetSink(out, schema) as sink:
-            for part in self.parts():
-                for table in landing.read_batches(str(part)):
+            for index, part in enumerate(self.parts()):
+                for table in _without(landing.read_batches(str(part)), (drop or {}).get(index)):
                     arrays = [
                         table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
                         for f in schema
@@ -135,3 +140,19 @@ class Checkpoint:
 
     def _write(self) -> None:
         (self.directory / "checkpoint.json").write_text(json.dumps(self.state, default=str))
+
+
+def _without(tables: Any, rows: list[int] | None) -> Any:
+    """The row groups of one part, less the rows at the given positions of the part."""
+    if not rows:
+        yield from tables
+        return
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dropped = pa.array(sorted(rows), pa.int64())
+    offset = 0
+    for table in tables:
+        positions = pa.array(range(offset, offset + table.num_rows), pa.int64())
+        offset += table.num_rows
+        yield table.filter(pc.invert(pc.is_in(positions, value_set=dropped)))

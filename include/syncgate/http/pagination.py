@@ -2,7 +2,9 @@
 
 The paginator's whole state is a JSON-able dict, so an interrupted extraction can resume from
 the next page request. Loops are caught: a repeated token or next URL, or a page whose records
-are identical to an earlier page's (a server ignoring the page or offset parameter).
+are identical to an earlier page's read from the same anchor (a server ignoring the page or
+offset parameter). Page and offset styles re-anchor on the cursor when the source can filter
+by it (``syncgate.http.keyset``): positions alone skip records on a live API.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from syncgate.errors import FatalError
+from syncgate.http import keyset as keysets
 from syncgate.http.records import MISSING, dig
 from syncgate.spec.model import Pagination
 
@@ -48,11 +51,15 @@ class Paginator:
         endpoint: str,
         params: dict[str, Any],
         state: dict[str, Any] | None = None,
+        keyset: keysets.Keyset | None = None,
     ) -> None:
         self.pagination = pagination
         self.endpoint = endpoint
         self.params = params
+        positional = pagination is not None and pagination.style in ("page", "offset")
+        self.keyset = keyset if positional else None
         first = pagination.first_page if pagination and pagination.style == "page" else 0
+        self.first = first
         self.state: dict[str, Any] = state or {
             "page": first,
             "offset": 0,
@@ -63,6 +70,7 @@ class Paginator:
             "largest": 0,
             "seen_tokens": [],
             "seen_pages": [],
+            **(keysets.initial_state(self.keyset) if self.keyset else {}),
         }
 
     @property
@@ -75,6 +83,9 @@ class Paginator:
         if p is not None and p.style == "link" and s["url"]:
             return PageRequest(s["url"], None)
         params = dict(self.params)
+        keyset = self._keyset()
+        if keyset is not None and s.get("anchor") is not None:
+            params[keyset.param] = s["anchor"]
         if p is not None:
             if p.size_param and p.size:
                 params[p.size_param] = p.size
@@ -86,8 +97,12 @@ class Paginator:
                 params[str(p.token_param)] = s["token"]
         return PageRequest(self.endpoint, params)
 
-    def advance(self, body: Any, headers: dict[str, str], records: list[Any], url: str) -> None:
-        """Move past the page just read (``url``: where it came from, for relative links)."""
+    def advance(self, body: Any, headers: dict[str, str], records: list[Any], url: str) -> list[Any]:
+        """Move past the page just read (``url``: where it came from, for relative links).
+
+        Returns the page's records that are new to this run (all of them, unless re-anchored
+        paging read some of them before).
+        """
         p, s = self.pagination, self.state
         count = len(records)
         self._check_repeat(records)
@@ -100,6 +115,9 @@ class Paginator:
             # Stop at an empty page, or one shorter than an earlier page: a server that caps
             # the page size below ``size`` is then still read to the end.
             s["done"] = count == 0 or count < largest
+            keyset = self._keyset()
+            if keyset is not None:
+                return keysets.step(keyset, s, records, self.first)
             s["page"] += 1
             s["offset"] += count
         elif p.style == "token":
@@ -128,11 +146,19 @@ class Paginator:
                     )
                 _remember(s["seen_tokens"], target)
                 s["url"] = target
+        return records
+
+    def _keyset(self) -> keysets.Keyset | None:
+        """The re-anchoring in use (none, or given up on an API that does not support it)."""
+        return self.keyset if self.state.get("keyset") else None
 
     def _check_repeat(self, records: list[Any]) -> None:
         if not records:
             return
-        digest = hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode()).hexdigest()[:20]
+        # Per anchor: a re-anchored first page may legitimately repeat a page read before.
+        anchor = self.state.get("anchor")
+        page = json.dumps([anchor, records] if anchor is not None else records, sort_keys=True, default=str)
+        digest = hashlib.sha256(page.encode()).hexdigest()[:20]
         if digest in self.state["seen_pages"]:
             where = self.pagination.style if self.pagination else "single"
             raise PaginationLoopError(

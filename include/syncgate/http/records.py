@@ -31,14 +31,17 @@ def dig(doc: Any, path: str | None) -> Any:
     return node
 
 
-def record_list(body: Any, path: str | None, where: str) -> list[dict[str, Any]]:
-    """The records of one page; a body of another shape is a contract breach, not a retry."""
+def record_list(body: Any, path: str | None, where: str, path_seen: bool = False) -> list[dict[str, Any]]:
+    """The records of one page; a body of another shape is a contract breach, not a retry.
+
+    ``path_seen``: an earlier page of this run had the list at ``path``.
+    """
     found = dig(body, path)
     if found is MISSING or found is None:
-        if path and isinstance(body, dict):
-            # An absent list on an otherwise valid page means "no records" for many APIs.
+        if path and isinstance(body, dict) and (found is None or path_seen):
+            # A null list, or an absent one once the path is known good: "no records".
             return []
-        raise FatalError(f"{where}: the response body has no record list at `records: {path}`")
+        raise FatalError(_no_list(body, path, where))
     if not isinstance(found, list):
         raise FatalError(
             f"{where}: `records: {path or '(body)'}` is a JSON {type(found).__name__}, not a list"
@@ -46,6 +49,21 @@ def record_list(body: Any, path: str | None, where: str) -> list[dict[str, Any]]
     if not all(isinstance(r, dict) for r in found):
         raise FatalError(f"{where}: `records: {path or '(body)'}` holds entries that are not JSON objects")
     return found
+
+
+def _no_list(body: Any, path: str | None, where: str) -> str:
+    """Why the body has no record list, naming the spec key (never a value: it may be PII)."""
+    if isinstance(body, list):
+        return (
+            f"{where}: the response body is a JSON list, not an object: omit `source.records` (now `{path}`)"
+        )
+    if isinstance(body, dict):
+        keys = ", ".join(sorted(str(k) for k in body)[:10]) or "none"
+        return (
+            f"{where}: the response body has no `source.records` path `{path}` (top-level keys: {keys}); "
+            "check the spelling of `source.records`"
+        )
+    return f"{where}: the response body is a JSON {type(body).__name__}, not a record list (`source.records`)"
 
 
 def column_name(key: str) -> str:

@@ -20,7 +20,10 @@ from syncgate.arrow_types import arrow_schema
 from syncgate.db.connect import connect
 from syncgate.errors import FatalError
 from syncgate.http.checkpoint import Checkpoint
+from syncgate.http.coerce import sort_key
+from syncgate.http.dedupe import superseded
 from syncgate.http.drift import SchemaTracker
+from syncgate.http.keyset import Keyset
 from syncgate.http.page import PageRules, shape_page
 from syncgate.http.pagination import Paginator
 from syncgate.http.records import record_list
@@ -67,7 +70,11 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         target_types,
     )
     pager = Paginator(
-        source.pagination, source.endpoint, _params(source, window), checkpoint.state.get("pager")
+        source.pagination,
+        source.endpoint,
+        _params(source, window),
+        checkpoint.state.get("pager"),
+        _keyset(spec, source, window),
     )
     rules = PageRules(
         primary_key=source.primary_key,
@@ -95,8 +102,10 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         while not pager.done:
             request = pager.request()
             response = client.get_json(request.url, request.params)
-            records = record_list(response.body, source.records, f"flow {spec.id!r}: GET {response.url}")
-            pager.advance(response.body, dict(response.headers), records, client.url(request.url))
+            where = f"flow {spec.id!r}: GET {response.url}"
+            records = record_list(response.body, source.records, where, bool(progress.get("records_seen")))
+            progress["records_seen"] = True  # the path is right: a later absent list is "no records"
+            records = pager.advance(response.body, dict(response.headers), records, client.url(request.url))
             table, rejects = shape_page(records, rules, tracker, progress)
             if table is not None and table.num_rows:
                 _check_column_names(spec, [name for name, _ in tracker.columns])
@@ -108,7 +117,9 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
     required = [*source.primary_key, *([source.cursor] if source.cursor else [])]
     changes = tracker.finish(int(progress.get("rows", 0)), required)
     columns = tracker.columns
-    data_path, rows, data_bytes = checkpoint.combine(arrow_schema(columns))
+    # A record updated mid-extraction (or between attempts) can land twice: keep its newest version.
+    older = superseded(checkpoint.parts(), source.primary_key, source.cursor)
+    data_path, rows, data_bytes = checkpoint.combine(arrow_schema(columns), older)
     rejected = checkpoint.rejects()
     seconds = time.monotonic() - started
     new_mark = progress.get("cursor_max") if window.moves_watermark else None
@@ -127,7 +138,11 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         "watermark_before": mark.value,
         "watermark_batch_before": mark.batch_id,
         "watermark_after": watermark_after if window.moves_watermark else mark.value,
-        "boundary": _save_boundary(checkpoint, new_mark, progress) if window.moves_watermark else None,
+        "boundary": (
+            _save_boundary(checkpoint, new_mark, boundary_keys(window, new_mark, progress))
+            if window.moves_watermark
+            else None
+        ),
         # Promote adds columns the target lacks (new fields under `schema_drift: evolve`).
         "add_columns": source.schema_drift == "evolve",
         "seconds": {"extract": seconds},
@@ -199,6 +214,28 @@ def _params(source: HttpSource, window: Window) -> dict[str, Any]:
     return params
 
 
+def _keyset(spec: FlowSpec, source: HttpSource, window: Window) -> Keyset | None:
+    """Re-anchored paging when the API filters by the cursor; else positions (and their limit)."""
+    if source.pagination is None or source.pagination.style not in ("page", "offset"):
+        return None  # token and link paging are driven by the server
+    if not (source.cursor and source.cursor_param):
+        log.warning(
+            "Flow %s pages by %s without `cursor_param`: a record updated or deleted during the "
+            "extraction can shift the list and another record be skipped until a full re-read",
+            spec.id,
+            source.pagination.style,
+        )
+        return None
+    paths = {name: path for name, (path, _) in source.field_paths().items()}
+    return Keyset(
+        param=source.cursor_param,
+        cursor_path=paths.get(source.cursor, source.cursor),
+        key_paths=tuple(paths.get(k, k) for k in source.primary_key),
+        lower=window.lower,
+        upper=window.upper,
+    )
+
+
 def _check_column_names(spec: FlowSpec, columns: list[str]) -> None:
     """Before a page lands: a misspelt ``hash`` or ``pii`` name must not leave a field in clear."""
     try:
@@ -217,9 +254,22 @@ def _hashed_columns(spec: FlowSpec) -> dict[str, bytes]:
     return hash_keys(spec, hashed)
 
 
-def _save_boundary(checkpoint: Checkpoint, value: Any, progress: dict[str, Any]) -> str | None:
+def boundary_keys(window: Window, value: Any, progress: dict[str, Any]) -> list[str]:
+    """Keys of every row at the new watermark value, as the PostgreSQL source stores them.
+
+    When the newest value is the old watermark itself, the rows promoted there before were
+    skipped by this run (``window.skip_keys``) but carry the value too: keep them, or the next
+    run appends them again.
+    """
+    keys = list(progress.get("boundary_keys") or [])
+    if value is not None and window.lower is not None and sort_key(value) == sort_key(window.lower):
+        keys = [*window.skip_keys, *keys]
+    return list(dict.fromkeys(keys))  # a record read twice is one row
+
+
+def _save_boundary(checkpoint: Checkpoint, value: Any, keys: list[str]) -> str | None:
     if value is None:
         return None
     path = checkpoint.directory / "boundary.json"
-    path.write_text(json.dumps({"value": str(value), "keys": progress.get("boundary_keys", [])}))
+    path.write_text(json.dumps({"value": str(value), "keys": keys}))
     return str(path)

@@ -25,7 +25,12 @@ def test_dig_follows_dotted_paths_and_list_indexes() -> None:
 def test_record_list_checks_the_shape() -> None:
     assert record_list(DOC, "data.items", "w") == [{"id": 1}]
     assert record_list([{"id": 2}], None, "w") == [{"id": 2}]
-    assert record_list({"data": {}}, "data.items", "w") == []  # absent list: no records
+    assert record_list({"data": {"items": None}}, "data.items", "w") == []  # null list: no records
+    assert record_list({"data": {}}, "data.items", "w", path_seen=True) == []  # absent, once seen
+    with pytest.raises(FatalError, match=r"no `source.records` path `data.itemz` \(top-level keys: data\)"):
+        record_list({"data": {}}, "data.itemz", "w")
+    with pytest.raises(FatalError, match="omit `source.records`"):
+        record_list([{"id": 1}], "data.items", "w")
     with pytest.raises(FatalError, match="JSON dict, not a list"):
         record_list(DOC, "data", "w")
     with pytest.raises(FatalError, match="not JSON objects"):

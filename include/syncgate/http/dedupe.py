@@ -1,0 +1,72 @@
+"""Keep one version of each record when the landed pages of a live API overlap.
+
+A record updated while the extraction runs moves forward in the ``(cursor, key)`` order and
+can be read twice: its old version on an early page, its new one on a later page (or on a
+resumed attempt). The batch must hold each primary key once (the quality gate checks it),
+so the newest version wins: the highest cursor, the last one read on a tie.
+
+Arrow finds the keys that occur more than once (usually none, or a handful); only those
+rows are compared in Python, with the same cursor order the window and watermark use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from syncgate import landing
+from syncgate.http.coerce import sort_key
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+_PART = "__syncgate_part"
+_ROW = "__syncgate_row"
+
+
+def superseded(
+    parts: list[ObjectStoragePath], primary_key: list[str], cursor: str | None
+) -> dict[int, list[int]]:
+    """Part index -> row positions (within that part) of older versions to leave out."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    wanted = [*primary_key, *([cursor] if cursor and cursor not in primary_key else [])]
+    tables = []
+    for index, part in enumerate(parts):
+        offset = 0
+        for table in landing.read_batches(str(part)):
+            if not all(name in table.column_names for name in wanted):
+                # A page without the key columns cannot have landed (keys are required).
+                offset += table.num_rows
+                continue
+            picked = table.select(wanted)
+            picked = picked.append_column(_PART, pa.array([index] * table.num_rows, pa.int32()))
+            picked = picked.append_column(_ROW, pa.array(range(offset, offset + table.num_rows), pa.int64()))
+            tables.append(picked)
+            offset += table.num_rows
+    if not tables:
+        return {}
+    keys = pa.concat_tables(tables, promote_options="permissive")
+    counts = keys.group_by(primary_key).aggregate([(_ROW, "count")])
+    repeated = counts.filter(pc.greater(counts[f"{_ROW}_count"], 1)).select(primary_key)
+    if repeated.num_rows == 0:
+        return {}
+    # Rows sharing a repeated key, in reading order (parts, then rows).
+    rows = keys.join(repeated, primary_key, join_type="left semi").sort_by(
+        [(_PART, "ascending"), (_ROW, "ascending")]
+    )
+    newest: dict[tuple[Any, ...], tuple[Any, int, int]] = {}
+    drop: dict[int, list[int]] = {}
+    for record in rows.to_pylist():
+        key = tuple(record[k] for k in primary_key)
+        value = record[cursor] if cursor else None
+        rank = (0,) if value is None else (1, *sort_key(value))
+        place = (record[_PART], record[_ROW])
+        kept = newest.get(key)
+        if kept is None or rank >= kept[0]:  # a tie: the later read wins
+            if kept is not None:
+                drop.setdefault(kept[1], []).append(kept[2])
+            newest[key] = (rank, *place)
+        else:
+            drop.setdefault(place[0], []).append(place[1])
+    return drop

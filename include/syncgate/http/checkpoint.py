@@ -83,9 +83,7 @@ class Checkpoint:
         """Land one completed page, then move the checkpoint past it."""
         page = int(self.state["pages"]) + 1
         if table is not None and table.num_rows:
-            with landing.ParquetSink(self.directory / f"part-{page:05d}.parquet", table.schema) as sink:
-                sink.write(table)
-                sink.close()
+            landing.write_table(self.directory / f"part-{page:05d}.parquet", table)
         if rejects:
             (self.directory / f"rejects-{page:05d}.json").write_text(json.dumps(rejects, default=str))
         self.state.update(state)

@@ -109,18 +109,22 @@ class Checkpoint:
 
         out = self.directory / "data.parquet"
         pending: list[pa.Table] = []
+        pending_bytes, limit = 0, settings.batch_bytes()
         with landing.ParquetSink(out, schema) as sink:
             for part in self.parts():
                 for table in landing.read_batches(str(part)):
+                    present = set(table.column_names)
                     arrays = [
-                        table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+                        table[f.name] if f.name in present else pa.nulls(table.num_rows, f.type)
                         for f in schema
                     ]
                     pending.append(pa.Table.from_arrays(arrays, schema=schema))
-                    # Pages are small: gather them into row groups of the usual size for load.
-                    if sum(t.nbytes for t in pending) >= settings.batch_bytes():
+                    # Pages are small: gather them into row groups of the usual size for load
+                    # (a running total: summing every pending table's nbytes per page is quadratic).
+                    pending_bytes += pending[-1].nbytes
+                    if pending_bytes >= limit:
                         sink.write(pa.concat_tables(pending))
-                        pending = []
+                        pending, pending_bytes = [], 0
             if pending:
                 sink.write(pa.concat_tables(pending))
             size = sink.close()

@@ -200,6 +200,9 @@ def test_shape_page_columnar_equals_the_per_row_path(seed: int) -> None:
     ("values", "arrow"),
     [
         (["a", None, "", "日本語"], "string"),
+        (["a", None, "", "bc", None], "string"),
+        (["ascii", "only", ""], "string"),
+        ([None, "é", "x"], "string"),
         ([1, None, -(2**63), 2**63 - 1], "int64"),
         ([1, None, -(2**31)], "int32"),
         ([None, 2**15 - 1], "int16"),

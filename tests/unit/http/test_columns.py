@@ -235,6 +235,17 @@ def test_from_list_is_pa_array(values: list[Any], arrow: str) -> None:
     )
 
 
+def test_from_list_rounds_floats_as_pa_array_does() -> None:
+    import pyarrow as pa
+
+    from syncgate.arrow_values import from_list
+
+    rnd = random.Random(3)
+    values: list[Any] = [rnd.uniform(-1e39, 1e39) * rnd.random() ** 40 for _ in range(2000)] + [None, -0.0]
+    for kind in (pa.float32(), pa.float64()):
+        assert from_list(values, kind).equals(pa.array(values, type=kind))
+
+
 def test_from_list_refuses_integers_out_of_range() -> None:
     import pyarrow as pa
 

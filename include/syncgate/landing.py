@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syncgate import settings
@@ -63,6 +64,29 @@ class ParquetSink:
     def __exit__(self, *exc: Any) -> None:
         if not self._file.closed:
             self.close()
+
+
+def local_path(path: ObjectStoragePath) -> Path | None:
+    """The local file behind ``path`` when the landing area is a local folder, else None."""
+    if path.protocol in ("", "file", "local"):
+        return Path(path.path)
+    return None
+
+
+def write_table(path: ObjectStoragePath, table: pa.Table) -> None:
+    """Write a non-empty table as one Parquet file, as ``ParquetSink`` would.
+
+    A local landing area is written by pyarrow directly: opening the file through
+    ``ObjectStoragePath`` costs more than writing a page of records.
+    """
+    local = local_path(path)
+    if local is None:
+        with ParquetSink(path, table.schema) as sink:
+            sink.write(table)
+        return
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, str(local), compression=COMPRESSION)
 
 
 def read_batches(url: str, groups: Iterable[int] | None = None) -> Any:

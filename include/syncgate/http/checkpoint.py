@@ -83,9 +83,7 @@ class Checkpoint:
         """Land one completed page, then move the checkpoint past it."""
         page = int(self.state["pages"]) + 1
         if table is not None and table.num_rows:
-            with landing.ParquetSink(self.directory / f"part-{page:05d}.parquet", table.schema) as sink:
-                sink.write(table)
-                sink.close()
+            landing.write_table(self.directory / f"part-{page:05d}.parquet", table)
         if rejects:
             (self.directory / f"rejects-{page:05d}.json").write_text(json.dumps(rejects, default=str))
         self.state.update(state)
@@ -116,18 +114,22 @@ class Checkpoint:
 
         out = self.directory / "data.parquet"
         pending: list[pa.Table] = []
+        pending_bytes, limit = 0, settings.batch_bytes()
         with landing.ParquetSink(out, schema) as sink:
             for index, part in enumerate(self.parts()):
                 for table in _without(landing.read_batches(str(part)), (drop or {}).get(index)):
+                    present = set(table.column_names)
                     arrays = [
-                        table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+                        table[f.name] if f.name in present else pa.nulls(table.num_rows, f.type)
                         for f in schema
                     ]
                     pending.append(pa.Table.from_arrays(arrays, schema=schema))
-                    # Pages are small: gather them into row groups of the usual size for load.
-                    if sum(t.nbytes for t in pending) >= settings.batch_bytes():
+                    # Pages are small: gather them into row groups of the usual size for load
+                    # (a running total: summing every pending table's nbytes per page is quadratic).
+                    pending_bytes += pending[-1].nbytes
+                    if pending_bytes >= limit:
                         sink.write(pa.concat_tables(pending))
-                        pending = []
+                        pending, pending_bytes = [], 0
             if pending:
                 sink.write(pa.concat_tables(pending))
             size = sink.close()

@@ -28,6 +28,25 @@ _ALIASES = {
 _INTEGER_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
 
 
+def _json_encoder() -> Any:
+    """``json.dumps(value, separators=(",", ":"), ensure_ascii=False)``, built once.
+
+    ``dumps`` builds an encoder per call; this is the C encoder ``JSONEncoder.encode`` uses,
+    made once, without the circular-reference check (decoded JSON has no cycles).
+    """
+    from json import encoder
+
+    base = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    c_make_encoder = getattr(encoder, "c_make_encoder", None)
+    if c_make_encoder is None:
+        return base.encode
+    make = c_make_encoder(None, base.default, encoder.encode_basestring, None, ":", ",", False, False, True)
+    return lambda value: "".join(make(value, 0))
+
+
+encode_json = _json_encoder()
+
+
 class CoerceError(ValueError):
     """A value that the column's type cannot hold; the message never quotes the value."""
 
@@ -98,7 +117,7 @@ def coerce(value: Any, pg_type: str) -> Any:
         if name == "boolean":
             return _boolean(value, kind)
         if name in ("json", "jsonb"):
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            return encode_json(value)
         if name in ("text", "character varying", "character"):
             return _text(value, kind, mods[0] if mods else None)
         if name.startswith(("timestamp", "date", "time")):

@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from syncgate.arrow_types import arrow_schema
+from syncgate.arrow_values import from_list
 from syncgate.http.coerce import CoerceError, coerce, sort_key
+from syncgate.http.columns import coerce_columns
 from syncgate.http.drift import SchemaTracker
-from syncgate.http.records import MISSING, flatten
+from syncgate.http.records import Flattener
 from syncgate.pipeline.source_sql import KEY_SEPARATOR
 
 if TYPE_CHECKING:
@@ -31,22 +33,36 @@ class PageRules:
     upper: str | None = None  # window: cursor < upper (backfills)
     skip_keys: set[str] = field(default_factory=set)  # append: boundary rows already promoted
     boundary_keys: bool = False  # append: remember the keys of the rows at the new watermark
+    _flattener: Flattener | None = field(default=None, init=False, repr=False, compare=False)
+
+    def flattener(self) -> Flattener:
+        """``flatten`` compiled for these rules (built once per extraction)."""
+        if self._flattener is None:
+            self._flattener = Flattener(self.declared_paths, self.top_level)
+        return self._flattener
 
 
 def shape_page(
-    records: list[dict[str, Any]], rules: PageRules, tracker: SchemaTracker, progress: dict[str, Any]
+    records: list[dict[str, Any]],
+    rules: PageRules,
+    tracker: SchemaTracker,
+    progress: dict[str, Any],
+    *,
+    columnar: bool = True,
 ) -> tuple[pa.Table | None, list[dict[str, Any]]]:
-    """Flatten, window-filter, coerce and hash one page; updates ``progress`` counters."""
+    """Flatten, window-filter, coerce and hash one page; updates ``progress`` counters.
+
+    ``columnar`` coerces column by column (``syncgate.http.columns``); False keeps the per-row
+    reference path, which gives the same table and rejects.
+    """
     lower = sort_key(rules.lower) if rules.lower is not None else None
     upper = sort_key(rules.upper) if rules.upper is not None else None
+    flat = rules.flattener()
+    windowed = rules.cursor if lower or upper else None
     rows = []
     for record in records:
-        row = {
-            k: v
-            for k, v in flatten(record, rules.declared_paths, rules.top_level).items()
-            if v is not MISSING
-        }
-        value = row.get(rules.cursor) if rules.cursor and (lower or upper) else None
+        row = flat(record)
+        value = row.get(windowed) if windowed else None
         if value is not None:
             position = sort_key(value)
             # The API may not filter (no `cursor_param`), or filter coarsely: the window decides.
@@ -56,28 +72,49 @@ def shape_page(
         tracker.admit(row)
         rows.append(row)
     columns = tracker.columns
-    accepted: list[list[Any]] = []
+    if columnar:
+        landed, reasons = coerce_columns(rows, columns, rules.primary_key)
+    else:
+        landed, reasons = _coerce_rows(rows, columns, rules)
+    kept: list[int] = []
     rejects: list[dict[str, Any]] = []
     newest = _Newest(progress)
-    for row in rows:
-        values, reason = _coerce_row(row, columns, rules)
+    keyed = bool(rules.skip_keys) or rules.boundary_keys
+    for i, row in enumerate(rows):
+        reason = reasons.get(i)
         if reason is not None:
             rejects.append(_reject(row, rules, reason))
             continue
-        key = KEY_SEPARATOR.join(str(row.get(k)) for k in rules.primary_key)
+        key = KEY_SEPARATOR.join(str(row.get(k)) for k in rules.primary_key) if keyed else ""
         cursor = row.get(rules.cursor) if rules.cursor else None
         if rules.skip_keys and cursor is not None and sort_key(cursor) == lower and key in rules.skip_keys:
             progress["filtered"] = progress.get("filtered", 0) + 1
             continue
-        accepted.append(values)
+        kept.append(i)
         if cursor is not None:
             newest.track(cursor, key if rules.boundary_keys else None)
     newest.save()
-    progress["rows"] = progress.get("rows", 0) + len(accepted)
+    progress["rows"] = progress.get("rows", 0) + len(kept)
     progress["rejected"] = progress.get("rejected", 0) + len(rejects)
-    if not accepted:
+    if not kept:
         return None, rejects
-    return _table(columns, accepted, rules), rejects
+    return _table(columns, landed, kept if len(kept) < len(rows) else None, rules), rejects
+
+
+def _coerce_rows(
+    rows: list[dict[str, Any]], columns: list[tuple[str, str]], rules: PageRules
+) -> tuple[list[list[Any]], dict[int, str]]:
+    """The per-row path: ``_coerce_row`` of each row, as columns and reasons."""
+    landed: list[list[Any]] = [[] for _ in columns]
+    reasons: dict[int, str] = {}
+    for i, row in enumerate(rows):
+        values, reason = _coerce_row(row, columns, rules)
+        if reason is not None:
+            reasons[i] = reason
+            values = [None] * len(columns)
+        for column, value in zip(landed, values, strict=True):
+            column.append(value)
+    return landed, reasons
 
 
 def _coerce_row(
@@ -127,13 +164,22 @@ class _Newest:
             self.progress["cursor_max"], self.progress["boundary_keys"] = self.value, self.keys
 
 
-def _table(columns: list[tuple[str, str]], rows: list[list[Any]], rules: PageRules) -> pa.Table:
+def _table(
+    columns: list[tuple[str, str]], landed: list[Any], kept: list[int] | None, rules: PageRules
+) -> pa.Table:
+    """The page's table from per-column values (lists or arrays), only rows ``kept`` (None: all)."""
     import pyarrow as pa
 
     from syncgate.pipeline.hashing import keyed_hash
 
     schema = arrow_schema(columns)
-    arrays = [pa.array([r[i] for r in rows], type=f.type) for i, f in enumerate(schema)]
+    indices = None if kept is None else from_list(kept, pa.int64())
+    arrays = []
+    for values, f in zip(landed, schema, strict=True):
+        if isinstance(values, list):
+            arrays.append(from_list(values if kept is None else [values[i] for i in kept], f.type))
+        else:
+            arrays.append(values if indices is None else values.take(indices))
     table = pa.Table.from_arrays(arrays, schema=schema)
     for name, key in rules.hashed.items():
         if name in table.column_names:

@@ -33,9 +33,11 @@ def keyed_hash(column: Any, key: bytes) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from syncgate.arrow_values import from_list
+
     text = pc.cast(column, pa.string()).combine_chunks()
     encoded = text.dictionary_encode()
-    digests = pa.array(
+    digests = from_list(
         [None if v is None else hmac.new(key, v.encode(), hashlib.sha256).hexdigest()
          for v in encoded.dictionary.to_pylist()],
         pa.string(),

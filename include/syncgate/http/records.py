@@ -13,22 +13,7 @@ _NOT_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 def dig(doc: Any, path: str | None) -> Any:
     """The value at a dotted path (``data.items``, ``tags.0``); ``MISSING`` when absent."""
-    if not path:
-        return doc
-    node = doc
-    for part in path.split("."):
-        if isinstance(node, dict):
-            if part not in node:
-                return MISSING
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit():
-            index = int(part)
-            if index >= len(node):
-                return MISSING
-            node = node[index]
-        else:
-            return MISSING
-    return node
+    return _dig_parts(doc, path.split(".")) if path else doc
 
 
 def record_list(body: Any, path: str | None, where: str, path_seen: bool = False) -> list[dict[str, Any]]:

@@ -38,8 +38,8 @@ test-dags: $(STAMP) ## DAG tier only (DagBag integrity and policy)
 test-integration: $(STAMP) ## Integration tier only (real PostgreSQL, Airflow dag.test)
 	$(BIN)/python -m pytest -m integration
 
-bench: $(STAMP) ## Benchmark a 2M-row sync against a binary COPY pipe; prints a table
-	$(BIN)/python -m bench.run
+bench: $(STAMP) ## Benchmark a 2M-row sync against a binary COPY pipe (other cases: make bench BENCH_ARGS="--case monitor|ui|http")
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff lint + format check
 	$(BIN)/ruff check include dags plugins tests bench

@@ -1,4 +1,4 @@
-"""Adversarial review of the observability capability: each test proves one defect (fails today)."""
+"""Observability edge cases found in review: each test once proved a defect, now fixed."""
 
 from __future__ import annotations
 

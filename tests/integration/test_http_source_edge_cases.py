@@ -1,4 +1,5 @@
-"""Adversarial review of the HTTP source and target: each test proves one defect (fails on main)."""
+"""HTTP source and target edge cases found in review: each test once proved a defect (now fixed,
+or a documented limit kept as a strict xfail)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Adversarial review of the observability capability: unit-level defects (each test fails today)."""
+"""Merging a flow's alert settings over the defaults: found in review, now fixed."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -131,9 +132,13 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 @contextmanager
 def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Debian's headless Chromium through its chromedriver; selenium downloads nothing."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+    # Like PostgreSQL: installed on first use when we may (root + apt-get), else a clear failure.
+    ensured = subprocess.run(
+        ["bash", str(REPO / "scripts" / "ensure_browser.sh")], capture_output=True, text=True
+    )
+    if ensured.returncode or not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.fail(
-            f"the browser tests need {CHROMIUM} and {CHROMEDRIVER}: apt-get install chromium chromium-driver",
+            f"the browser tests need {CHROMIUM} and {CHROMEDRIVER}: {ensured.stderr.strip()}",
             pytrace=False,
         )
     from selenium import webdriver

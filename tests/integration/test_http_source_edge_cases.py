@@ -279,10 +279,6 @@ def test_pii_columns_stored_in_clear_in_push_rejects(
     assert found and found != [("dana.private.mailbox",)], "PII email stored in clear"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit (README): an undeclared number field is typed by its first value; declare numeric fields under source.fields",
-)
 def test_number_field_first_seen_integral_rejects_fractional_values(
     databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -302,17 +298,21 @@ def test_number_field_first_seen_integral_rejects_fractional_values(
 
     from syncgate.pipeline.extract import extract
 
-    page = [
-        {"id": 1, "score": 5, "updated_at": "2026-01-01T00:00:00Z"},
-        {"id": 2, "score": 7.5, "updated_at": "2026-01-01T00:00:01Z"},
-    ]
+    # Two pages: the fraction arrives after a page of whole numbers has already landed.
+    pages = {
+        "/things": [{"id": 1, "score": 5, "updated_at": "2026-01-01T00:00:00Z"}],
+        "/things?page=2": [{"id": 2, "score": 7.5, "updated_at": "2026-01-01T00:00:01Z"}],
+    }
 
     class Api(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = json.dumps(page).encode()
+            body = json.dumps(pages[self.path]).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
+            if self.path == "/things":
+                host, port = self.server.server_address[:2]
+                self.send_header("Link", f'<http://{host}:{port}/things?page=2>; rel="next"')
             self.end_headers()
             self.wfile.write(body)
 
@@ -328,15 +328,16 @@ def test_number_field_first_seen_integral_rejects_fractional_values(
             "link",
             source__fields=None,
             source__endpoint="/things",
-            source__pagination=None,
+            source__pagination={"style": "link"},
             source__records=None,
         )
-        manifest = extract(spec, new_run(spec))
+        result = sync(spec)
     finally:
         api.shutdown()
         api.server_close()
     rejected = rows(databases["dst"], "SELECT reason FROM syncgate.rejected_records")
-    assert rejected == [] and manifest["rows"] == 2
+    assert rejected == [] and result["rows"] == 2
+    assert rows(databases["dst"], "SELECT id, score FROM analytics.customers ORDER BY id") == [(1, 5.0), (2, 7.5)]
 
 
 @pytest.mark.xfail(

@@ -123,6 +123,8 @@ class Checkpoint:
                         table[f.name] if f.name in present else pa.nulls(table.num_rows, f.type)
                         for f in schema
                     ]
+                    # from_arrays casts to the final schema: a column widened after earlier pages
+                    # landed (integer -> number) joins them here.
                     pending.append(pa.Table.from_arrays(arrays, schema=schema))
                     # Pages are small: gather them into row groups of the usual size for load
                     # (a running total: summing every pending table's nbytes per page is quadratic).

@@ -101,15 +101,23 @@ class SchemaTracker:
             if name not in known:
                 s["columns"].append([name, self._type_of(name, kind)])
                 known.add(name)
+                if kind == "integer" and self._inferred(name):
+                    s.setdefault("widenable", []).append(name)
+            elif kind == "number" and name in s.get("widenable", ()):
+                self._widen(name)
             if name not in s["kinds"]:
                 s["kinds"][name] = kind
                 before = (self.reference or {}).get(name, {}).get("kind")
                 if before and before != kind and not (before == "number" and kind == "integer"):
                     self._retyped(name, before, kind)
+        # An inferred bigint stays under watch: JSON has one number type, a fraction may follow.
+        widenable = s.get("widenable", ())
         self._settled.update(
             n
             for n in row
-            if (self.keep is not None and n not in self.keep) or n in s["discarded"] or n in s["kinds"]
+            if (self.keep is not None and n not in self.keep)
+            or n in s["discarded"]
+            or (n in s["kinds"] and n not in widenable)
         )
 
     def finish(self, batch_rows: int, required: list[str] | None = None) -> list[dict[str, Any]]:
@@ -154,6 +162,21 @@ class SchemaTracker:
             kind = s["kinds"].get(name) or old.get(name, {}).get("kind", "null")
             out[name] = {"type": pg_type, "kind": kind}
         return out
+
+    def _inferred(self, name: str) -> bool:
+        """Typed from this run's values alone (not declared, not the target's, not remembered)."""
+        return (
+            name not in self.declared
+            and name not in self.target_types
+            and not ((self.reference or {}).get(name, {}).get("type"))
+        )
+
+    def _widen(self, name: str) -> None:
+        """An inferred integer column met a fraction: land it as a number (earlier pages are cast
+        when the batch is combined), instead of rejecting every fractional value."""
+        s = self.state
+        s["widenable"].remove(name)
+        s["columns"] = [[n, infer_type("number") if n == name else t] for n, t in s["columns"]]
 
     def _type_of(self, name: str, kind: str) -> str:
         if name in self.declared:

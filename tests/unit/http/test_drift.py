@@ -97,3 +97,16 @@ def test_columns_limit_what_lands_and_what_drifts() -> None:
     t = tracker(keep=["id", "tier"])
     t.admit({"id": 1, "tier": 2, "brand_new": 1})
     assert t.finish(1) == [] and t.columns == [("id", "bigint"), ("tier", "bigint")]
+
+
+def test_an_inferred_integer_column_widens_when_a_fraction_follows() -> None:
+    # JSON has one number type: `5` then `7.5` is a number column, not a bigint rejecting 7.5.
+    t = tracker(reference=None, declared={"fixed": "bigint"})
+    t.admit({"id": 1, "score": 5, "fixed": 1})
+    t.admit({"id": 2, "score": 7.5, "fixed": 2.5})
+    assert dict(t.columns) == {"id": "bigint", "score": "double precision", "fixed": "bigint"}
+    # A remembered type is kept: a retyped field keeps its column type (values are coerced).
+    t = tracker(reference={"score": {"kind": "integer", "type": "bigint"}})
+    t.admit({"score": 5})
+    t.admit({"score": 7.5})
+    assert dict(t.columns) == {"score": "bigint"}

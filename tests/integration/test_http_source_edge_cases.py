@@ -1,5 +1,4 @@
-"""HTTP source and target edge cases found in review: each test once proved a defect (now fixed,
-or a documented limit kept as a strict xfail)."""
+"""HTTP source and target edge cases found in review: each test once proved a defect, now fixed."""
 
 from __future__ import annotations
 
@@ -294,10 +293,6 @@ def test_number_field_first_seen_integral_rejects_fractional_values(
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from helpers import new_run
-
-    from syncgate.pipeline.extract import extract
-
     # Two pages: the fraction arrives after a page of whole numbers has already landed.
     pages = {
         "/things": [{"id": 1, "score": 5, "updated_at": "2026-01-01T00:00:00Z"}],
@@ -337,13 +332,12 @@ def test_number_field_first_seen_integral_rejects_fractional_values(
         api.server_close()
     rejected = rows(databases["dst"], "SELECT reason FROM syncgate.rejected_records")
     assert rejected == [] and result["rows"] == 2
-    assert rows(databases["dst"], "SELECT id, score FROM analytics.customers ORDER BY id") == [(1, 5.0), (2, 7.5)]
+    assert rows(databases["dst"], "SELECT id, score FROM analytics.customers ORDER BY id") == [
+        (1, 5.0),
+        (2, 7.5),
+    ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit (README): the watermark is kept as text and compared by what it looks like; date-like integer cursors are not supported with append",
-)
 def test_integer_cursor_that_looks_like_a_date_breaks_the_append_boundary(
     databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

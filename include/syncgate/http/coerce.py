@@ -235,9 +235,15 @@ def sort_key(value: Any) -> tuple[int, Any]:
     """Order cursor values: ISO timestamps as instants, numbers as numbers, else as text."""
     if isinstance(value, bool) or value is None:
         return (3, str(value))
-    if isinstance(value, (int, float)):
-        return (1, float(value))
+    if isinstance(value, int):
+        return (1, value)  # exact: a float loses integers above 2**53
+    if isinstance(value, float):
+        return (1, value)
     text = str(value)
+    # Digits only is a number, never a date: the watermark of an integer cursor such as a
+    # YYYYMMDD key is stored as text ("20250315") and must still order like the records' ints.
+    if _INTEGER_TEXT.match(text):
+        return (1, int(text))
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:

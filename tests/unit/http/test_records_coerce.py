@@ -110,4 +110,7 @@ def test_cursor_values_sort_as_instants_numbers_or_text() -> None:
     assert sort_key("2026-01-01T10:00:00Z") == sort_key("2026-01-01T11:00:00+01:00")
     assert sort_key("2026-01-01T10:00:00.000001Z") > sort_key("2026-01-01T10:00:00Z")
     assert sort_key(10) > sort_key("9")
+    # An integer watermark stored as text orders like the integers, even when it looks like a date.
+    assert sort_key("20250315") == sort_key(20250315) < sort_key(20250316)
+    assert sort_key(2**60 + 1) > sort_key(str(2**60))  # exact, no float rounding
     assert sort_key("b") > sort_key("a")

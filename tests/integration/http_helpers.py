@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -77,3 +79,39 @@ def http_spec(style: str = "page", **overrides: Any) -> FlowSpec:
         },
     }
     return FlowSpec.model_validate(apply_overrides(spec, overrides))
+
+
+@contextmanager
+def json_api(
+    monkeypatch: pytest.MonkeyPatch, pages: dict[str, Any], links: dict[str, str] | None = None
+) -> Iterator[str]:
+    """A loopback API serving fixed JSON bodies by path (``links``: path -> next page's path, sent
+    as an absolute ``Link: rel="next"``), wired as the ``crm_api`` connection; yields its URL."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Api(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(pages[self.path]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            if links and self.path in links:
+                self.send_header("Link", f'<{url}{links[self.path]}>; rel="next"')
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    port = server.server_address[1]
+    url = f"http://127.0.0.1:{port}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    conn = {"conn_type": "http", "host": "127.0.0.1", "port": port, "password": "t0ken"}
+    monkeypatch.setenv("AIRFLOW_CONN_CRM_API", json.dumps(conn))
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from helpers import audit, rows, sync
-from http_helpers import FLOW, connect_crm, http_spec
+from http_helpers import FLOW, connect_crm, http_spec, json_api
 
 pytestmark = pytest.mark.integration
 
@@ -289,36 +289,12 @@ def test_number_field_first_seen_integral_rejects_fractional_values(
     past it). JSON has one number type; integer -> number within a batch should widen to numeric /
     double precision, as ``classify`` already treats it across runs.
     """
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     # Two pages: the fraction arrives after a page of whole numbers has already landed.
     pages = {
         "/things": [{"id": 1, "score": 5, "updated_at": "2026-01-01T00:00:00Z"}],
         "/things?page=2": [{"id": 2, "score": 7.5, "updated_at": "2026-01-01T00:00:01Z"}],
     }
-
-    class Api(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps(pages[self.path]).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            if self.path == "/things":
-                host, port = self.server.server_address[:2]
-                self.send_header("Link", f'<http://{host}:{port}/things?page=2>; rel="next"')
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    api = ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    threading.Thread(target=api.serve_forever, daemon=True).start()
-    try:
-        conn = {"conn_type": "http", "host": "127.0.0.1", "port": api.server_address[1], "password": "t0ken"}
-        monkeypatch.setenv("AIRFLOW_CONN_CRM_API", json.dumps(conn))
+    with json_api(monkeypatch, pages, links={"/things": "/things?page=2"}):
         spec = http_spec(
             "link",
             source__fields=None,
@@ -327,9 +303,6 @@ def test_number_field_first_seen_integral_rejects_fractional_values(
             source__records=None,
         )
         result = sync(spec)
-    finally:
-        api.shutdown()
-        api.server_close()
     rejected = rows(databases["dst"], "SELECT reason FROM syncgate.rejected_records")
     assert rejected == [] and result["rows"] == 2
     assert rows(databases["dst"], "SELECT id, score FROM analytics.customers ORDER BY id") == [
@@ -349,29 +322,8 @@ def test_integer_cursor_that_looks_like_a_date_breaks_the_append_boundary(
     the next run re-appends every record the API returns (here a primary-key violation).
     Keep the cursor's JSON kind with the watermark (or compare by the declared type).
     """
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    page = [{"id": 1, "day": 20250314}, {"id": 2, "day": 20250315}]
-
-    class Api(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # an API without a cursor filter: the window decides
-            body = json.dumps(page).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    api = ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    threading.Thread(target=api.serve_forever, daemon=True).start()
-    try:
-        conn = {"conn_type": "http", "host": "127.0.0.1", "port": api.server_address[1], "password": "t0ken"}
-        monkeypatch.setenv("AIRFLOW_CONN_CRM_API", json.dumps(conn))
+    # An API without a cursor filter: the window decides.
+    with json_api(monkeypatch, {"/events": [{"id": 1, "day": 20250314}, {"id": 2, "day": 20250315}]}):
         spec = http_spec(
             "link",
             source__fields=None,
@@ -388,9 +340,6 @@ def test_integer_cursor_that_looks_like_a_date_breaks_the_append_boundary(
             second = sync(spec)
         except Exception as exc:
             pytest.fail(f"the second run re-appended already promoted records: {exc}")
-    finally:
-        api.shutdown()
-        api.server_close()
     assert second["rows"] == 0
 
 

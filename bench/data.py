@@ -61,6 +61,14 @@ def source_rows() -> int | None:
     return int(count[0]) if count else 0
 
 
+def table_exists(dbname: str, table: str) -> bool:
+    if not cluster.database_exists(dbname):
+        return False
+    with cluster.connect(dbname) as conn:
+        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    return bool(row and row[0])
+
+
 def generate(rows: int) -> None:
     """(Re)create bench_src and fill ``public.items`` with ``rows`` rows."""
     cluster.recreate_database(SOURCE_DB)

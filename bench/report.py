@@ -13,14 +13,14 @@ TARGET_PEAK_RSS_MB = 400.0  # per task process
 TARGET_VERIFY_SHARE = 0.25  # verify's share of the full sync's stage work
 
 
-def derive(scenario: dict[str, Any], pipe: dict[str, Any]) -> dict[str, Any]:
+def derive(scenario: dict[str, Any], pipe: dict[str, Any] | None) -> dict[str, Any]:
     """Add rows/s, the ratio to the pipe and verify's share to a scenario result."""
     work = scenario["work_seconds"]
     verify = scenario["stages"]["verify"]["stage_seconds"]
     return {
         **scenario,
         "rows_per_second": scenario["rows"] / work if work else None,
-        "pipe_ratio": pipe["seconds"] / work if work else None,
+        "pipe_ratio": pipe["seconds"] / work if work and pipe else None,
         "verify_share": verify / work if work else None,
         "peak_rss_mb": max(s["peak_rss_mb"] for s in scenario["stages"].values()),
     }

@@ -22,6 +22,7 @@ from syncgate.pipeline.copy_out import copy_to_parquet, landed_columns
 from syncgate.pipeline.hashing import hash_keys
 from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.source_sql import PARAMS, next_watermark, select, source_relation, window_sql
+from syncgate.pipeline.startup import import_libraries
 from syncgate.pipeline.window import plan_window
 from syncgate.spec.model import FlowSpec, PostgresSource
 from syncgate.state import audit
@@ -40,6 +41,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         from syncgate.pipeline.extract_http import extract_http
 
         return extract_http(spec, run)
+    startup = import_libraries("extract")
     started = time.monotonic()
     batch_id = uuid.uuid4().hex
     with connect(spec.state_conn_id) as target:
@@ -100,7 +102,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         "watermark_batch_before": mark.batch_id,
         "watermark_after": watermark_after if window.moves_watermark else mark.value,
         "boundary": _save_boundary(directory, new_mark) if window.moves_watermark else None,
-        "seconds": {"extract": seconds},
+        "seconds": {"extract": seconds, "extract_startup": startup},
     }
     with connect(spec.state_conn_id) as target:
         audit.start_run(

@@ -21,6 +21,7 @@ from syncgate.errors import FatalError, RetriableError
 from syncgate.pipeline.gc_pause import gc_paused
 from syncgate.pipeline.prefetch import prefetch
 from syncgate.pipeline.run import RunInfo
+from syncgate.pipeline.startup import import_libraries
 from syncgate.spec.model import FlowSpec
 from syncgate.state import audit
 from syncgate.state.schema import STAGING_SCHEMA, ensure_state_schema
@@ -29,6 +30,12 @@ if TYPE_CHECKING:
     import psycopg
 
 log = logging.getLogger(__name__)
+
+
+# Statistics steer the merge's and the delete detection's join plans on big batches. Below this
+# the planner's own estimate (from the table's size) picks the same plans, and ANALYZE would be
+# a good part of a small incremental load (~0.1 s of 0.3 s on 20,000 rows).
+ANALYZE_FROM_ROWS = 100_000
 
 
 def staging_table(run: RunInfo) -> TableRef:
@@ -48,6 +55,7 @@ def load(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, An
     """COPY the batch (and, for hard deletes, the source key set) into staging."""
     import psycopg
 
+    startup = import_libraries("load")
     started = time.monotonic()
     columns = [tuple(c) for c in manifest["columns"]]
     staging = staging_table(run)
@@ -75,7 +83,7 @@ def load(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, An
         **manifest,
         "staging_table": str(staging),
         "staged_rows": rows,
-        "seconds": {**manifest["seconds"], "load": seconds},
+        "seconds": {**manifest["seconds"], "load": seconds, "load_startup": startup},
     }
 
 
@@ -113,7 +121,8 @@ def _copy_into(
                 except BaseException:
                     stop.set()
                     raise
-    conn.execute(sql.SQL("ANALYZE {}").format(table.sql))
+    if rows >= ANALYZE_FROM_ROWS:
+        conn.execute(sql.SQL("ANALYZE {}").format(table.sql))
     return rows
 
 

@@ -22,6 +22,7 @@ from syncgate.observe import freshness
 from syncgate.pipeline.load import keys_table
 from syncgate.pipeline.merge_sql import comparable_row, compose, key_match, live_rows, newer_only, qualified
 from syncgate.pipeline.run import RunInfo
+from syncgate.pipeline.startup import import_libraries
 from syncgate.report.write import write_report_safely
 from syncgate.spec.model import FlowSpec, HttpTarget
 from syncgate.state import audit
@@ -42,6 +43,7 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
         counts = dict(push(spec, run, manifest))
         write_report_safely(spec, run.run_id, manifest=manifest)
         return counts
+    startup = import_libraries("promote")
     started = time.monotonic()
     staging = TableRef.parse(manifest["staging_table"])
     target = TableRef.parse(spec.target.table)
@@ -99,7 +101,12 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
     landing.forget_batch(spec.id, manifest["batch_id"])
     log.info("Promoted batch %s into %s: %s in %.2fs", manifest["batch_id"], target, counts, seconds)
     write_report_safely(
-        spec, run.run_id, manifest={**manifest, "seconds": {**manifest["seconds"], "promote": seconds}}
+        spec,
+        run.run_id,
+        manifest={
+            **manifest,
+            "seconds": {**manifest["seconds"], "promote": seconds, "promote_startup": startup},
+        },
     )
     return counts
 

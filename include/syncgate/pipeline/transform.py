@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from syncgate import landing
 from syncgate.arrow_types import arrow_schema
+from syncgate.pipeline.startup import import_libraries
 from syncgate.spec.model import FlowSpec, Transform
 
 if TYPE_CHECKING:
@@ -23,11 +24,12 @@ log = logging.getLogger(__name__)
 
 def transform(spec: FlowSpec, manifest: dict[str, Any]) -> dict[str, Any]:
     """Write the transformed batch next to the extracted one; returns the updated manifest."""
-    started = time.monotonic()
     steps = spec.transform
+    startup = import_libraries("transform") if _has_work(steps) else 0.0
+    started = time.monotonic()
     columns = output_columns(steps, [tuple(c) for c in manifest["columns"]])
     if not _has_work(steps):
-        return _done(manifest, columns, manifest["files"]["data"], started)
+        return _done(manifest, columns, manifest["files"]["data"], started, startup)
     source_url = manifest["files"]["data"]
     out = landing.as_path(source_url).parent / "transformed.parquet"
     schema = _text_for_casts(arrow_schema(columns), steps)
@@ -35,7 +37,7 @@ def transform(spec: FlowSpec, manifest: dict[str, Any]) -> dict[str, Any]:
         for table in landing.read_batches(source_url):
             sink.write(apply(steps, table).cast(schema))
         sink.close()
-    return _done(manifest, columns, str(out), started)
+    return _done(manifest, columns, str(out), started, startup)
 
 
 def output_columns(steps: Transform, columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -96,7 +98,7 @@ def _map_values(column: Any, mapping: dict[str, str | None]) -> Any:
 
 
 def _done(
-    manifest: dict[str, Any], columns: list[tuple[str, str]], url: str, started: float
+    manifest: dict[str, Any], columns: list[tuple[str, str]], url: str, started: float, startup: float
 ) -> dict[str, Any]:
     seconds = time.monotonic() - started
     log.info("Transformed batch %s in %.2fs", manifest["batch_id"], seconds)
@@ -104,5 +106,5 @@ def _done(
         **manifest,
         "columns": [list(c) for c in columns],
         "files": {**manifest["files"], "staged": url},
-        "seconds": {**manifest["seconds"], "transform": seconds},
+        "seconds": {**manifest["seconds"], "transform": seconds, "transform_startup": startup},
     }

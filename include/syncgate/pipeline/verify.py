@@ -17,8 +17,9 @@ from syncgate.db.identifiers import TableRef
 from syncgate.errors import DataQualityError
 from syncgate.observe.freshness import freshness_expectation
 from syncgate.pipeline.run import RunInfo
+from syncgate.pipeline.startup import import_libraries
 from syncgate.quality.builtin import builtin_expectations, describe
-from syncgate.quality.checkpoint import load_gx, run_checkpoint
+from syncgate.quality.checkpoint import run_checkpoint
 from syncgate.quality.retention import prune_reports
 from syncgate.report.write import write_report_safely
 from syncgate.spec.model import FlowSpec
@@ -31,9 +32,7 @@ def verify(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, 
     """Run the checkpoint; return the manifest with the verdict, or raise DataQualityError."""
     # Importing GX costs seconds of library start-up (scipy, altair, pandas): measured apart
     # from the stage's own work, like the interpreter's and Airflow's start-up.
-    import_started = time.monotonic()
-    load_gx()
-    import_seconds = time.monotonic() - import_started
+    startup = import_libraries("verify")
     started = time.monotonic()
     docs_root = settings.reports_dir() / spec.id / "gx"
     prune_reports(docs_root, spec.id, keep=settings.report_runs() - 1)  # this run makes it N
@@ -80,7 +79,7 @@ def verify(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, 
         audit.update_run(conn, spec.id, run.run_id, **values)
         conn.commit()
     verdict = {**result.as_dict(), "success": passed, "failures": failures}
-    timings = {**manifest["seconds"], "verify": seconds, "verify_gx_import": import_seconds}
+    timings = {**manifest["seconds"], "verify": seconds, "verify_startup": startup}
     if not passed:
         log.error("Quality gate rejected flow %s: %s", spec.id, "; ".join(failures))
         write_report_safely(spec, run.run_id, manifest={**manifest, "seconds": timings}, quality=verdict)

@@ -15,6 +15,7 @@ from typing import Any
 
 from syncgate.db.identifiers import TableRef
 from syncgate.quality.pii import guard_store
+from syncgate.quality.template_cache import cache_gx_templates
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def run_checkpoint(
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
     from great_expectations.expectations.metadata_types import FailureSeverity
 
+    cache_gx_templates()
     docs_root.mkdir(parents=True, exist_ok=True)
     config = DataContextConfig(
         store_backend_defaults=FilesystemStoreBackendDefaults(root_directory=str(docs_root)),

@@ -158,8 +158,9 @@ def _durations(row: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
         durations[stage] = value if value is not None else seconds.get(stage)
     known = [v for v in durations.values() if isinstance(v, (int, float))]
     durations["total"] = sum(known) if known else None
-    if seconds.get("verify_gx_import") is not None:  # library start-up, apart from the stage's work
-        durations["verify_gx_import"] = seconds["verify_gx_import"]
+    # Library start-up (importing psycopg, pyarrow, GX), measured apart from the stages' own work.
+    startup = {stage: seconds.get(f"{stage}_startup") for stage in STAGES}
+    durations["startup"] = {k: v for k, v in startup.items() if isinstance(v, (int, float))}
     return durations
 
 

@@ -22,12 +22,15 @@ def render_html(report: dict[str, Any]) -> str:
 def _environment() -> jinja2.Environment:
     import jinja2
 
+    from syncgate.quality.template_cache import bytecode_cache
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("syncgate.report", "templates"),
         autoescape=True,  # every value: names, errors and samples come from data and specs
         undefined=jinja2.ChainableUndefined,  # a missing part renders as "–", never fails
         trim_blocks=True,
         lstrip_blocks=True,
+        bytecode_cache=bytecode_cache(),  # each task is a fresh process: compile once per machine
     )
     env.filters["num"] = _num
     env.filters["seconds"] = _seconds

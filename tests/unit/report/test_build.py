@@ -44,7 +44,7 @@ MANIFEST = {
     "bytes": 1000,
     "bytes_uncompressed": 4000,
     "fields_unselected": ["secret_col"],
-    "seconds": {"extract": 1.4, "transform": 0.1, "verify_gx_import": 3.0},
+    "seconds": {"extract": 1.4, "transform": 0.1, "verify_startup": 3.0, "load_startup": 0.2},
     "window": {"from": "x", "to": None},
 }
 QUALITY = {
@@ -74,7 +74,7 @@ def test_every_part_is_joined_and_json_safe() -> None:
     assert report["fields_dropped"] == {"not_selected": ["secret_col"], "transform_drop": ["note"]}
     assert report["durations"]["extract"] == 1.5 and report["durations"]["transform"] == 0.1
     assert report["durations"]["total"] == pytest.approx(1.5 + 0.1 + 0.5 + 2.0 + 0.25)
-    assert report["durations"]["verify_gx_import"] == 3.0
+    assert report["durations"]["startup"] == {"verify": 3.0, "load": 0.2}
     assert report["freshness"] == {
         "high_water_mark": "2026-01-02 00:00:00+00",
         "lag_seconds": 12.5,

@@ -52,6 +52,9 @@ def test_a_promoted_run_reports_its_window_counts_bytes_fields_quality_and_durat
     assert (docs_site_dir(spec.id) / quality["docs_path"]).is_file()
     assert quality["docs_link"] == f"../../docs/{quality['docs_path']}"
     assert all(report["durations"][s] > 0 for s in ("extract", "transform", "load", "verify", "promote"))
+    # Library imports are timed apart from each stage's work (a no-op once a process holds them).
+    assert set(report["durations"]["startup"]) == {"extract", "transform", "load", "verify", "promote"}
+    assert "library start-up" in html
     assert report["conflicts"] is None and report["freshness"]["status"] is None
     assert f'href="../../docs/{quality["docs_path"]}"' in html and "300" in html
 

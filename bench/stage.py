@@ -38,12 +38,14 @@ def _peak_rss_kb() -> dict[str, int]:
 def _warm_airflow() -> None:
     """Load what an Airflow task process holds before the task callable starts.
 
-    The task runner has imported the SDK, parsed the DAG file (syncgate spec models) and set up
-    plugins / the hook lineage collector; a bare ``python -m`` child would otherwise bill that
+    The task runner is forked from the supervisor (so it holds the supervisor's modules), has
+    imported the SDK, parsed the DAG file (syncgate spec models) and set up plugins / the hook
+    lineage collector; a bare ``python -m`` child would otherwise bill that
     start-up to the first stage call that touches ``airflow.sdk``.
     """
     import airflow.models.connection  # noqa: F401
     import airflow.sdk  # noqa: F401
+    import airflow.sdk.execution_time.supervisor  # noqa: F401  (a task process is forked from it)
     import airflow.sdk.execution_time.task_runner  # noqa: F401
     from airflow.sdk.lineage import get_hook_lineage_collector
 

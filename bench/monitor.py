@@ -50,7 +50,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--port",
         type=int,
         default=0,
-        help="PostgreSQL port (default: a free one; other checkouts may hold 54349)",
+        help="PostgreSQL port (default: a free one; the sync bench cluster may hold its own)",
     )
     args = parser.parse_args(argv)
     args.port = args.port or _free_port()

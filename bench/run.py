@@ -5,8 +5,8 @@
     python -m bench.run --case monitor [bench.monitor options]   (the monitor over 200 flows)
     python -m bench.run --case http [bench.http options]         (an HTTP API -> PostgreSQL sync)
 
-Starts .syncgate/pg-bench on port 54349, (re)creates bench_src / bench_dst, and writes the
-results to .syncgate/bench/results.json. --profile runs every stage under cProfile and logs
+Starts .syncgate/pg-bench (port: SYNCGATE_BENCH_PORT, else one derived from the checkout path),
+(re)creates bench_src / bench_dst, and writes the results to .syncgate/bench/results.json. --profile runs every stage under cProfile and logs
 slow statements server-side (timings are then inflated: use it to find hotspots only).
 """
 

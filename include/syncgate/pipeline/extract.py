@@ -65,6 +65,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
             columns,
             data_path,
             hashed,
+            conn_id=spec.source.conn_id,
         )
         files = {"data": str(data_path)}
         key_bytes = 0
@@ -77,6 +78,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
                 dict(PARAMS),
                 key_columns,
                 keys_path,
+                conn_id=spec.source.conn_id,
             )
             files["keys"] = str(keys_path)
         new_mark = next_watermark(source, spec, relation, condition, params, window) if rows else None

@@ -18,6 +18,7 @@ from syncgate import landing, settings
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.errors import FatalError, RetriableError
+from syncgate.pipeline.first_load import will_adopt
 from syncgate.pipeline.gc_pause import gc_paused
 from syncgate.pipeline.prefetch import prefetch
 from syncgate.pipeline.run import RunInfo
@@ -58,8 +59,11 @@ def load(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, An
         # finds the half-filled table in the audit trail and drops it.
         audit.update_run(conn, spec.id, run.run_id, staging_table=str(staging))
         conn.commit()
+        logged = will_adopt(conn, spec, manifest)
         try:
-            rows = _copy_into(conn, spec.state_conn_id, staging, columns, manifest["files"]["staged"])
+            rows = _copy_into(
+                conn, spec.state_conn_id, staging, columns, manifest["files"]["staged"], logged=logged
+            )
             if "keys" in manifest["files"]:
                 types = dict(columns)
                 key_columns = [(name, types[name]) for name in spec.target_primary_key]
@@ -80,9 +84,18 @@ def load(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, An
 
 
 def _copy_into(
-    conn: psycopg.Connection[Any], conn_id: str, table: TableRef, columns: list[tuple[str, str]], url: str
+    conn: psycopg.Connection[Any],
+    conn_id: str,
+    table: TableRef,
+    columns: list[tuple[str, str]],
+    url: str,
+    *,
+    logged: bool = False,
 ) -> int:
-    """(Re)create ``table`` and COPY the landed file into it, over parallel streams."""
+    """(Re)create ``table`` and COPY the landed file into it, over parallel streams.
+
+    ``logged``: the table will become the target (``first_load``), so it is WAL-logged now.
+    """
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     from psycopg import sql
@@ -93,7 +106,8 @@ def _copy_into(
         for name, pg_type in columns
     )
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table.sql))
-    conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} ({})").format(table.sql, definitions))
+    create = "CREATE TABLE {} ({})" if logged else "CREATE UNLOGGED TABLE {} ({})"
+    conn.execute(sql.SQL(create).format(table.sql, definitions))
     conn.commit()  # the other streams' connections must see the table
     groups = landing.row_groups(url)
     streams = min(settings.load_streams(), groups)

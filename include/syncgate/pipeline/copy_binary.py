@@ -69,6 +69,9 @@ def encode(table: pa.Table, encoders: list[Encoder]) -> memoryview | None:
     except (_NotEncodable, pa.ArrowInvalid):
         return None
     joined = pc.binary_join_element_wise(*parts, b"", null_handling="replace", null_replacement=b"")
+    del parts
+    # mimalloc keeps the freed temporaries mapped: ~50 MB more peak RSS per load task without this.
+    pa.default_memory_pool().release_unused()
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=rows + 1, offset=joined.offset * 4)
     return memoryview(joined.buffers()[2])[offsets[0] : offsets[-1]]
 
@@ -117,6 +120,23 @@ def _lengths(col: pa.Array, width: Any) -> pa.Array:
     return _fixed(np.ascontiguousarray(lengths), len(col))
 
 
+def _filled(col: pa.Array, fill: Any) -> Any:
+    """The column as numpy, NULLs as ``fill`` (their length field says NULL anyway)."""
+    if not col.null_count:
+        return col.to_numpy(zero_copy_only=False)
+    return col.fill_null(fill).to_numpy(zero_copy_only=False)
+
+
+def _byte_lengths(values: pa.Array) -> Any:
+    """Per-value byte lengths of a binary array, straight from its offsets."""
+    import numpy as np
+
+    offsets = np.frombuffer(
+        values.buffers()[1], dtype=np.int32, count=len(values) + 1, offset=values.offset * 4
+    )
+    return np.diff(offsets)
+
+
 def _with_nulls(col: pa.Array, values: pa.Array) -> pa.Array:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -132,7 +152,7 @@ def _numbers(col: pa.Array, dtype: str) -> tuple[pa.Array, pa.Array]:
 
     if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
         raise _NotEncodable
-    values = col.fill_null(0).to_numpy(zero_copy_only=False).astype(dtype)
+    values = _filled(col, 0).astype(dtype)
     return _lengths(col, np.dtype(dtype).itemsize), _with_nulls(col, _fixed(values, len(col)))
 
 
@@ -142,18 +162,17 @@ def _boolean(col: pa.Array) -> tuple[pa.Array, pa.Array]:
 
     if not pa.types.is_boolean(col.type):
         raise _NotEncodable
-    values = col.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8)
+    values = _filled(col, False).astype(np.uint8)
     return _lengths(col, 1), _with_nulls(col, _fixed(values, len(col)))
 
 
 def _text(col: pa.Array) -> tuple[pa.Array, pa.Array]:
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if not pa.types.is_string(col.type):
         raise _NotEncodable
     values = col.cast(pa.binary())
-    return _lengths(col, pc.binary_length(values).fill_null(0).to_numpy()), values
+    return _lengths(col, _byte_lengths(values)), values
 
 
 def _jsonb(col: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -164,7 +183,7 @@ def _jsonb(col: pa.Array) -> tuple[pa.Array, pa.Array]:
         raise _NotEncodable
     # jsonb's binary form: a version byte (1), then the JSON text.
     values = pc.binary_join_element_wise(pa.scalar(b"\x01"), col.cast(pa.binary()), b"")
-    return _lengths(col, pc.binary_length(values).fill_null(0).to_numpy()), values
+    return _lengths(col, _byte_lengths(values)), values
 
 
 def _check_shape(col: pa.Array, pattern: str) -> None:
@@ -183,7 +202,7 @@ def _numeric(col: pa.Array, precision: int, scale: int) -> tuple[pa.Array, pa.Ar
 
     # numeric_out prints exactly `scale` decimals: dropping the point gives the unscaled integer.
     _check_shape(col, rf"^-?\d+\.\d{{{scale}}}$" if scale else r"^-?\d+$")
-    unscaled = pc.cast(pc.replace_substring(col, ".", ""), pa.int64()).fill_null(0).to_numpy()
+    unscaled = _filled(pc.cast(pc.replace_substring(col, ".", ""), pa.int64()), 0)
     fraction_groups = (scale + 3) // 4
     integer_groups = max(1, (precision - scale + 3) // 4)
     groups = integer_groups + fraction_groups
@@ -204,7 +223,7 @@ def _timestamp(col: pa.Array, shape: str, tz: str | None) -> tuple[pa.Array, pa.
     import pyarrow.compute as pc
 
     _check_shape(col, shape)
-    micros = pc.cast(pc.cast(col, pa.timestamp("us", tz)), pa.int64()).fill_null(0).to_numpy()
+    micros = _filled(pc.cast(pc.cast(col, pa.timestamp("us", tz)), pa.int64()), 0)
     values = (micros - _PG_EPOCH_US).astype(">i8")
     return _lengths(col, 8), _with_nulls(col, _fixed(values, len(col)))
 
@@ -214,6 +233,6 @@ def _date(col: pa.Array) -> tuple[pa.Array, pa.Array]:
     import pyarrow.compute as pc
 
     _check_shape(col, _DATE)
-    days = pc.cast(pc.cast(col, pa.date32()), pa.int32()).fill_null(0).to_numpy()
+    days = _filled(pc.cast(pc.cast(col, pa.date32()), pa.int32()), 0)
     values = (days - _PG_EPOCH_DAYS).astype(">i4")
     return _lengths(col, 4), _with_nulls(col, _fixed(values, len(col)))

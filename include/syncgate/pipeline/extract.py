@@ -2,8 +2,8 @@
 
 The whole extract reads one REPEATABLE READ snapshot, so the rows, the new watermark and
 the key set used for hard-delete detection agree with each other. Rows stream through
-``COPY ... TO STDOUT`` and are parsed by Arrow in bounded chunks: memory stays flat
-whatever the table size.
+``COPY ... TO STDOUT`` in bounded chunks (binary, decoded by the ADBC driver, see ``adbc_out``;
+or CSV parsed by Arrow): memory stays flat whatever the table size.
 """
 
 from __future__ import annotations

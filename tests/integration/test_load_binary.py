@@ -124,3 +124,22 @@ def test_a_cast_column_still_fails_the_load_on_a_bad_value(
     with pytest.raises(FatalError, match="could not be loaded"):
         load(spec, run, transform(spec, extract(spec, run)))
     assert sent == []  # PostgreSQL parses cast text itself: the file went as CSV
+
+
+def test_a_value_too_long_for_a_binary_encoded_column_fails_the_load_without_echoing_it(
+    databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syncgate.errors import FatalError
+
+    execute(
+        databases["src"],
+        "CREATE TABLE public.orders (id bigint PRIMARY KEY, note text, updated_at timestamptz NOT NULL)",
+        "INSERT INTO public.orders VALUES (1, 'ok', '2026-01-01'), (2, 'secret-too-long', '2026-01-01')",
+    )
+    spec = make_spec(**{**PLAIN, "transform": {"cast": {"note": "character varying(3)"}}})
+    sent = _spy_encode(monkeypatch)
+    run = new_run(spec)
+    with pytest.raises(FatalError, match="could not be loaded") as caught:
+        load(spec, run, transform(spec, extract(spec, run)))
+    assert sent == [True]  # text travels in binary; PostgreSQL still enforces the length
+    assert "secret" not in str(caught.value)

@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMPRESSION = "zstd"
+# No dictionary pages: most landed columns are high-cardinality (keys, names, JSON, timestamps
+# as text), where Arrow builds a dictionary, outgrows it and falls back anyway. zstd still
+# squeezes repeated values: the 2M-row bench batch writes in 1.6 s instead of 2.3-2.9 s and
+# lands 87 MB instead of 105 MB.
+WRITE_OPTIONS: dict[str, object] = {"compression": COMPRESSION, "use_dictionary": False}
 
 
 def batch_dir(flow_id: str, batch_id: str) -> ObjectStoragePath:
@@ -45,7 +50,7 @@ class ParquetSink:
         self.path = path
         self.rows = 0
         self._file = path.open("wb")
-        self._writer = pq.ParquetWriter(self._file, schema, compression=COMPRESSION)
+        self._writer = pq.ParquetWriter(self._file, schema, **WRITE_OPTIONS)
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
@@ -86,7 +91,7 @@ def write_table(path: ObjectStoragePath, table: pa.Table) -> None:
         return
     import pyarrow.parquet as pq
 
-    pq.write_table(table, str(local), compression=COMPRESSION)
+    pq.write_table(table, str(local), **WRITE_OPTIONS)
 
 
 def read_batches(url: str, groups: Iterable[int] | None = None) -> Any:

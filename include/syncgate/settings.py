@@ -41,6 +41,21 @@ def load_streams() -> int:
     return max(1, int(os.environ.get("SYNCGATE_LOAD_STREAMS", "2")))
 
 
+def extract_driver() -> str:
+    """How PostgreSQL sources are read (``SYNCGATE_EXTRACT_DRIVER``): ``adbc`` (default: binary
+    COPY decoded by the ADBC driver, for the column types it lands unchanged) or ``copy``
+    (COPY CSV parsed by Arrow, every type)."""
+    value = os.environ.get("SYNCGATE_EXTRACT_DRIVER", "adbc").strip().lower()
+    return value if value in ("adbc", "copy") else "adbc"
+
+
+def load_format() -> str:
+    """How batches travel into staging (``SYNCGATE_LOAD_FORMAT``): ``binary`` (default: binary
+    COPY for every row group whose values allow it, else CSV) or ``csv`` (always CSV)."""
+    value = os.environ.get("SYNCGATE_LOAD_FORMAT", "binary").strip().lower()
+    return value if value in ("binary", "csv") else "binary"
+
+
 def report_runs() -> int:
     """GX reports kept per flow (``SYNCGATE_REPORT_RUNS``); older ones are pruned."""
     return max(1, int(os.environ.get("SYNCGATE_REPORT_RUNS", "50")))

@@ -27,9 +27,23 @@ def copy_to_parquet(
     columns: Columns,
     path: Any,
     hashed: dict[str, bytes] | None = None,
+    *,
+    conn_id: str | None = None,
 ) -> tuple[int, int]:
+    """Land the query's rows as one Parquet file; returns (rows, bytes).
+
+    With ``conn_id`` (the connection behind ``conn``) and every column type eligible, the
+    ADBC driver decodes a binary COPY into Arrow (``adbc_out``); else COPY CSV, parsed here.
+    """
     from psycopg import sql
 
+    if conn_id is not None and settings.extract_driver() == "adbc":
+        from syncgate.pipeline import adbc_out
+
+        if adbc_out.eligible(columns):
+            landed_rows = adbc_out.fetch_to_parquet(conn, conn_id, query, params, columns, path, hashed)
+            if landed_rows is not None:
+                return landed_rows
     schema = arrow_schema(columns)
     landed = arrow_schema(landed_columns(columns, hashed or {}))
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)

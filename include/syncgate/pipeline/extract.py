@@ -2,8 +2,8 @@
 
 The whole extract reads one REPEATABLE READ snapshot, so the rows, the new watermark and
 the key set used for hard-delete detection agree with each other. Rows stream through
-``COPY ... TO STDOUT`` and are parsed by Arrow in bounded chunks: memory stays flat
-whatever the table size.
+``COPY ... TO STDOUT`` in bounded chunks (binary, decoded by the ADBC driver, see ``adbc_out``;
+or CSV parsed by Arrow): memory stays flat whatever the table size.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
             columns,
             data_path,
             hashed,
+            conn_id=spec.source.conn_id,
         )
         files = {"data": str(data_path)}
         key_bytes = 0
@@ -79,6 +80,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
                 dict(PARAMS),
                 key_columns,
                 keys_path,
+                conn_id=spec.source.conn_id,
             )
             files["keys"] = str(keys_path)
         new_mark = next_watermark(source, spec, relation, condition, params, window) if rows else None

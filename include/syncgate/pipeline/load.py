@@ -12,12 +12,14 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from syncgate import landing, settings
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.errors import FatalError, RetriableError
+from syncgate.pipeline.first_load import will_adopt
 from syncgate.pipeline.gc_pause import gc_paused
 from syncgate.pipeline.prefetch import prefetch
 from syncgate.pipeline.run import RunInfo
@@ -66,12 +68,29 @@ def load(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, An
         # finds the half-filled table in the audit trail and drops it.
         audit.update_run(conn, spec.id, run.run_id, staging_table=str(staging))
         conn.commit()
+        logged = will_adopt(conn, spec, manifest)
+        exact = _text_exact(spec, columns)
         try:
-            rows = _copy_into(conn, spec.state_conn_id, staging, columns, manifest["files"]["staged"])
+            rows = _copy_into(
+                conn,
+                spec.state_conn_id,
+                staging,
+                columns,
+                manifest["files"]["staged"],
+                logged=logged,
+                exact=exact,
+            )
             if "keys" in manifest["files"]:
                 types = dict(columns)
                 key_columns = [(name, types[name]) for name in spec.target_primary_key]
-                _copy_into(conn, spec.state_conn_id, keys_table(run), key_columns, manifest["files"]["keys"])
+                _copy_into(
+                    conn,
+                    spec.state_conn_id,
+                    keys_table(run),
+                    key_columns,
+                    manifest["files"]["keys"],
+                    exact=exact,
+                )
         except psycopg.errors.DataError as exc:
             # A value the declared type (e.g. a transform cast) rejects: fail before staging is used.
             raise FatalError(f"flow {spec.id!r}: {describe_copy_error(exc)}") from None
@@ -88,12 +107,25 @@ def load(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, An
 
 
 def _copy_into(
-    conn: psycopg.Connection[Any], conn_id: str, table: TableRef, columns: list[tuple[str, str]], url: str
+    conn: psycopg.Connection[Any],
+    conn_id: str,
+    table: TableRef,
+    columns: list[tuple[str, str]],
+    url: str,
+    *,
+    logged: bool = False,
+    exact: frozenset[str] = frozenset(),
 ) -> int:
-    """(Re)create ``table`` and COPY the landed file into it, over parallel streams."""
+    """(Re)create ``table`` and COPY the landed file into it, over parallel streams.
+
+    ``logged``: the table will become the target (``first_load``), so it is WAL-logged now.
+    ``exact``: columns landed as PostgreSQL's own text output, which may travel in binary.
+    """
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     from psycopg import sql
+
+    from syncgate.pipeline import copy_binary
 
     definitions = sql.SQL(", ").join(
         # Types come from the source catalog or a spec cast validated against a strict pattern.
@@ -101,19 +133,23 @@ def _copy_into(
         for name, pg_type in columns
     )
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table.sql))
-    conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} ({})").format(table.sql, definitions))
+    create = "CREATE TABLE {} ({})" if logged else "CREATE UNLOGGED TABLE {} ({})"
+    conn.execute(sql.SQL(create).format(table.sql, definitions))
     conn.commit()  # the other streams' connections must see the table
     groups = landing.row_groups(url)
+    binary = copy_binary.plan(columns, exact) if settings.load_format() == "binary" else None
     streams = min(settings.load_streams(), groups)
     stop = threading.Event()  # set on the first failure: the other streams give up too
     with gc_paused():
         if streams <= 1:
-            rows = _copy_stream(conn, table, url, range(groups), stop, read_ahead=True)
+            rows = _copy_stream(conn, table, url, range(groups), stop, read_ahead=True, binary=binary)
         else:
             # Each stream is a session of its own, so PostgreSQL parses them on separate cores.
             with ThreadPoolExecutor(streams, thread_name_prefix="syncgate-load") as pool:
                 parts = [
-                    pool.submit(_copy_on_new_connection, conn_id, table, url, range(i, groups, streams), stop)
+                    pool.submit(
+                        _copy_on_new_connection, conn_id, table, url, range(i, groups, streams), stop, binary
+                    )
                     for i in range(streams)
                 ]
                 try:
@@ -127,10 +163,10 @@ def _copy_into(
 
 
 def _copy_on_new_connection(
-    conn_id: str, table: TableRef, url: str, groups: range, stop: threading.Event
+    conn_id: str, table: TableRef, url: str, groups: range, stop: threading.Event, binary: Any
 ) -> int:
     with connect(conn_id) as conn:
-        rows = _copy_stream(conn, table, url, groups, stop, read_ahead=False)
+        rows = _copy_stream(conn, table, url, groups, stop, read_ahead=False, binary=binary)
         conn.commit()
     return rows
 
@@ -143,31 +179,63 @@ def _copy_stream(
     stop: threading.Event,
     *,
     read_ahead: bool,
+    binary: list[Any] | None = None,
 ) -> int:
+    """COPY the row groups in binary (``copy_binary``) where every value allows, else as CSV.
+
+    Each change of format ends one COPY statement and starts the next, in the same session.
+    """
     import pyarrow.csv as pcsv
     from psycopg import sql
 
-    copy_sql = sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(table.sql)
+    from syncgate.pipeline import copy_binary
+
+    statements = {
+        fmt: sql.SQL("COPY {} FROM STDIN (FORMAT {})").format(table.sql, sql.SQL(fmt))
+        for fmt in ("csv", "binary")
+    }
     # Quote every non-null value so empty strings stay distinct from NULL (unquoted empty).
     options = pcsv.WriteOptions(include_header=False, quoting_style="all_valid", batch_size=65536)
 
-    def encoded() -> Iterator[tuple[int, memoryview]]:
+    def encoded() -> Iterator[tuple[str, int, memoryview]]:
         for batch in landing.read_batches(url, groups):
+            data = copy_binary.encode(batch, binary) if binary is not None else None
+            if data is not None:
+                yield "binary", batch.num_rows, data
+                continue
             buffer = io.BytesIO()
             pcsv.write_csv(batch, buffer, options)
-            yield batch.num_rows, buffer.getbuffer()
+            yield "csv", batch.num_rows, buffer.getbuffer()
 
     rows = 0
     # A single stream encodes the next row group while PostgreSQL parses the previous one;
     # parallel streams already overlap each other, and reading ahead would double their memory.
     chunks = prefetch(encoded(), depth=1) if read_ahead else encoded()
-    with conn.cursor() as cur, cur.copy(copy_sql) as copy:
-        for count, data in chunks:
+    with conn.cursor() as cur, ExitStack() as open_copy:
+        copy: Any = None
+        current = None
+        for fmt, count, data in chunks:
             if stop.is_set():
                 raise RetriableError("load stream stopped: another stream failed")
+            if fmt != current:
+                if current == "binary":
+                    copy.write(copy_binary.TRAILER)
+                open_copy.close()
+                copy, current = open_copy.enter_context(cur.copy(statements[fmt])), fmt
+                if fmt == "binary":
+                    copy.write(copy_binary.SIGNATURE)
             copy.write(data)
             rows += count
+        if current == "binary":
+            copy.write(copy_binary.TRAILER)
     return rows
+
+
+def _text_exact(spec: FlowSpec, columns: list[tuple[str, str]]) -> frozenset[str]:
+    """Columns whose landed text PostgreSQL printed for their own type (binary-encodable)."""
+    if spec.source.type != "postgres":
+        return frozenset()  # HTTP values were shaped by syncgate, not printed by PostgreSQL
+    return frozenset(name for name, _ in columns if name not in spec.transform.cast)
 
 
 def describe_copy_error(exc: Exception) -> str:

@@ -14,9 +14,17 @@ import time
 from syncgate.quality.checkpoint import quiet_gx
 
 STAGE_LIBRARIES: dict[str, tuple[str, ...]] = {
-    "extract": ("psycopg", "pyarrow", "pyarrow.compute", "pyarrow.csv", "pyarrow.parquet"),
+    "extract": (
+        "psycopg",
+        "pyarrow",
+        "pyarrow.compute",
+        "pyarrow.csv",
+        "pyarrow.parquet",
+        "adbc_driver_manager",
+        "adbc_driver_postgresql.dbapi",
+    ),
     "transform": ("pyarrow", "pyarrow.compute", "pyarrow.parquet"),
-    "load": ("psycopg", "pyarrow", "pyarrow.csv", "pyarrow.parquet"),
+    "load": ("psycopg", "numpy", "pyarrow", "pyarrow.compute", "pyarrow.csv", "pyarrow.parquet"),
     "verify": ("psycopg", "sqlalchemy", "sqlalchemy.dialects.postgresql.psycopg", "great_expectations"),
     "promote": ("psycopg", "jinja2"),
 }

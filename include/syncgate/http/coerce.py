@@ -13,7 +13,7 @@ import json
 import math
 import re
 import uuid
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -233,6 +233,14 @@ def _temporal(value: Any, kind: str, name: str) -> str:
 
 def sort_key(value: Any) -> tuple[int, Any]:
     """Order cursor values: ISO timestamps as instants, numbers as numbers, else as text."""
+    if type(value) is str and value[:1].isdigit() and value[4:5] == "-":
+        # Looks like an ISO date (the usual cursor), so it is not digits only: parse at once.
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass  # the general rules below
+        else:
+            return (0, moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC))
     if isinstance(value, bool) or value is None:
         return (3, str(value))
     if isinstance(value, int):
@@ -252,7 +260,5 @@ def sort_key(value: Any) -> tuple[int, Any]:
         except ValueError:
             return (2, text)
     if moment.tzinfo is None:
-        from datetime import UTC
-
         moment = moment.replace(tzinfo=UTC)
     return (0, moment)

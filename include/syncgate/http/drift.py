@@ -83,7 +83,11 @@ class SchemaTracker:
     def admit(self, row: dict[str, Any]) -> None:
         """Look at one flattened record: new fields, kinds, type changes."""
         if self._settled.issuperset(row):
-            return  # every field already placed: the common case after the first records
+            # Every field already placed (the common case after the first records), unless a
+            # watched integer column now holds a fraction.
+            widenable = self.state.get("widenable")
+            if not widenable or not any(isinstance(row.get(n), float) for n in widenable):
+                return
         s = self.state
         known = {n for n, _ in s["columns"]}
         for name, value in row.items():
@@ -110,14 +114,12 @@ class SchemaTracker:
                 before = (self.reference or {}).get(name, {}).get("kind")
                 if before and before != kind and not (before == "number" and kind == "integer"):
                     self._retyped(name, before, kind)
-        # An inferred bigint stays under watch: JSON has one number type, a fraction may follow.
-        widenable = s.get("widenable", ())
+        # An inferred bigint is settled too, but stays under watch (above): JSON has one number
+        # type, a fraction may follow.
         self._settled.update(
             n
             for n in row
-            if (self.keep is not None and n not in self.keep)
-            or n in s["discarded"]
-            or (n in s["kinds"] and n not in widenable)
+            if (self.keep is not None and n not in self.keep) or n in s["discarded"] or n in s["kinds"]
         )
 
     def finish(self, batch_rows: int, required: list[str] | None = None) -> list[dict[str, Any]]:

@@ -202,9 +202,11 @@ def _without(tables: Any, rows: list[int] | None) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    dropped = pa.array(sorted(rows), pa.int64())
+    from syncgate.arrow_values import from_list
+
+    dropped = from_list(sorted(rows), pa.int64())
     offset = 0
     for table in tables:
-        positions = pa.array(range(offset, offset + table.num_rows), pa.int64())
+        positions = from_list(list(range(offset, offset + table.num_rows)), pa.int64())
         offset += table.num_rows
         yield table.filter(pc.invert(pc.is_in(positions, value_set=dropped)))

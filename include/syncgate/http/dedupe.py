@@ -17,6 +17,7 @@ from syncgate import landing
 from syncgate.http.coerce import sort_key
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from airflow.sdk import ObjectStoragePath
 
 _PART = "__syncgate_part"
@@ -27,6 +28,7 @@ def superseded(
     parts: list[ObjectStoragePath], primary_key: list[str], cursor: str | None
 ) -> dict[int, list[int]]:
     """Part index -> row positions (within that part) of older versions to leave out."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -40,8 +42,11 @@ def superseded(
                 offset += table.num_rows
                 continue
             picked = table.select(wanted)
-            picked = picked.append_column(_PART, pa.array([index] * table.num_rows, pa.int32()))
-            picked = picked.append_column(_ROW, pa.array(range(offset, offset + table.num_rows), pa.int64()))
+            n = table.num_rows
+            picked = picked.append_column(_PART, _numbers(np.full(n, index, dtype=np.int32), pa.int32()))
+            picked = picked.append_column(
+                _ROW, _numbers(np.arange(offset, offset + n, dtype=np.int64), pa.int64())
+            )
             tables.append(picked)
             offset += table.num_rows
     if not tables:
@@ -70,3 +75,10 @@ def superseded(
         else:
             drop.setdefault(place[0], []).append(place[1])
     return drop
+
+
+def _numbers(values: Any, arrow: pa.DataType) -> pa.Array:
+    """A numpy vector as an Arrow array, without ``pa.array`` (its first call imports pandas)."""
+    import pyarrow as pa
+
+    return pa.Array.from_buffers(arrow, len(values), [None, pa.py_buffer(values)])

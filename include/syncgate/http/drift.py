@@ -80,6 +80,22 @@ class SchemaTracker:
     def columns(self) -> list[tuple[str, str]]:
         return [(n, t) for n, t in self.state["columns"]]
 
+    def admit_all(self, rows: list[dict[str, Any]]) -> None:
+        """``admit`` of each row, in order, skipping rows with nothing new in one loop."""
+        settled = self._settled
+        widenable = self.state.get("widenable")
+        for row in rows:
+            if settled.issuperset(row):
+                if not widenable:
+                    continue
+                for name in widenable:
+                    if isinstance(row.get(name), float):
+                        break
+                else:
+                    continue
+            self.admit(row)
+            widenable = self.state.get("widenable")
+
     def admit(self, row: dict[str, Any]) -> None:
         """Look at one flattened record: new fields, kinds, type changes."""
         if self._settled.issuperset(row):

@@ -35,20 +35,13 @@ def superseded(
     wanted = [*primary_key, *([cursor] if cursor and cursor not in primary_key else [])]
     tables = []
     for index, part in enumerate(parts):
-        offset = 0
-        for table in landing.read_batches(str(part)):
-            if not all(name in table.column_names for name in wanted):
-                # A page without the key columns cannot have landed (keys are required).
-                offset += table.num_rows
-                continue
-            picked = table.select(wanted)
-            n = table.num_rows
-            picked = picked.append_column(_PART, _numbers(np.full(n, index, dtype=np.int32), pa.int32()))
-            picked = picked.append_column(
-                _ROW, _numbers(np.arange(offset, offset + n, dtype=np.int64), pa.int64())
-            )
-            tables.append(picked)
-            offset += table.num_rows
+        table = _read_columns(part, wanted)
+        if table is None:
+            continue  # a part without the key columns cannot have landed (keys are required)
+        n = table.num_rows
+        table = table.append_column(_PART, _numbers(np.full(n, index, dtype=np.int32), pa.int32()))
+        table = table.append_column(_ROW, _numbers(np.arange(n, dtype=np.int64), pa.int64()))
+        tables.append(table)
     if not tables:
         return {}
     keys = pa.concat_tables(tables, promote_options="permissive")
@@ -82,3 +75,14 @@ def _numbers(values: Any, arrow: pa.DataType) -> pa.Array:
     import pyarrow as pa
 
     return pa.Array.from_buffers(arrow, len(values), [None, pa.py_buffer(values)])
+
+
+def _read_columns(part: ObjectStoragePath, names: list[str]) -> pa.Table | None:
+    """Only the named columns of a landed part (None when it lacks one)."""
+    import pyarrow.parquet as pq
+
+    with landing.as_path(str(part)).open("rb") as handle:
+        parquet = pq.ParquetFile(handle)
+        if not set(names) <= set(parquet.schema_arrow.names):
+            return None
+        return parquet.read(columns=names)

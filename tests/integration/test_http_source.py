@@ -171,6 +171,46 @@ def test_resume_after_a_crash_mid_pagination(api: Any, databases: dict[str, str]
     assert api.admin.stats()["requests"][path] == 8 + 7 + 2
 
 
+@pytest.mark.parametrize(("batch_bytes", "resumed_requests"), [("1", 7), (None, 11)])
+def test_a_hard_crash_resumes_after_the_last_landed_part(
+    api: Any,
+    databases: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    batch_bytes: str | None,
+    resumed_requests: int,
+) -> None:
+    """A killed process cannot land its completed pages: the retry reads them again, once each.
+
+    ``SYNCGATE_BATCH_BYTES=1`` lands a part per page (the retry starts at page 5); the default
+    (a few MB) had landed nothing of these 250 records (the retry starts at page 1).
+    """
+    from syncgate import landing
+    from syncgate.errors import RetriableError
+    from syncgate.pipeline import extract_http
+    from syncgate.pipeline.extract import extract
+
+    if batch_bytes is not None:
+        monkeypatch.setenv("SYNCGATE_BATCH_BYTES", batch_bytes)
+    path = "/v1/customers"
+    spec = http_spec(
+        "page",
+        source__pagination={"style": "page", "page_param": "page", "size_param": "per_page", "size": 25},
+    )
+    run = new_run(spec)
+    api.admin.fault("500", count=4, path=path, after=4)  # pages 1-4 complete, page 5 fails
+    with monkeypatch.context() as crash:
+        # A killed process never reaches the error path that lands the completed pages.
+        crash.setattr(extract_http, "_flush_quietly", lambda checkpoint, flow_id: None)
+        with pytest.raises(RetriableError):
+            extract(spec, run)
+    assert api.admin.stats()["requests"][path] == 8
+    manifest = extract(spec, run)
+    assert api.admin.stats()["requests"][path] == 8 + resumed_requests
+    landed = [i for t in landing.read_batches(manifest["files"]["data"]) for i in t["id"].to_pylist()]
+    assert sorted(landed) == sorted(r["id"] for r in api.admin.records("customers"))
+    assert manifest["rows"] == 250
+
+
 def test_uncoercible_records_are_rejected_with_reasons(
     api: Any, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,16 +1,21 @@
-"""Resumable extraction: each completed page lands as a Parquet part plus a checkpoint.
+"""Resumable extraction: completed pages land as Parquet parts plus a checkpoint.
 
 Layout in the landing area, under the flow's folder:
 
 - ``_resume/<run key>.json`` points a run at its in-progress batch;
-- ``<batch>/part-00001.parquet`` ... one per completed page (hashed columns already hashed),
-  ``<batch>/rejects-00001.json`` the records of that page that could not be coerced;
-- ``<batch>/checkpoint.json``: the next page request, counters and schema state, written
-  after the page's files, so it never points past what is landed.
+- ``<batch>/part-00001.parquet`` ... one per flush of completed pages (hashed columns already
+  hashed), ``<batch>/rejects-00001.json`` the records of those pages that could not be coerced;
+- ``<batch>/checkpoint.json``: the next page request, counters and schema state as of the last
+  landed page, written after the part's files, so it never points past what is landed.
 
-A retry of the same Airflow run finds the pointer and continues with the next page; a new run
-(another run id), a changed window or a changed source spec starts from page one. A finished
-extraction removes its pointer, so a cleared-and-rerun task extracts afresh.
+Completed pages are gathered in memory and flushed as one part once they hold
+``settings.batch_bytes()`` (a Parquet file per page of a thousand records costs more than the
+page's shaping), when the extraction ends, and when it fails (``flush`` from the caller's error
+path). A retry of the same Airflow run finds the pointer and continues with the page after the
+last landed one: after a failure the extract saw, the next page; after a hard crash (a killed
+process), at most one part's worth of pages is read again. A new run (another run id), a
+changed window or a changed source spec starts from page one. A finished extraction removes its
+pointer, so a cleared-and-rerun task extracts afresh.
 """
 
 from __future__ import annotations
@@ -33,11 +38,22 @@ class Checkpoint:
     """Landed pages and progress of one run's HTTP extraction."""
 
     def __init__(
-        self, pointer: ObjectStoragePath, directory: ObjectStoragePath, state: dict[str, Any]
+        self,
+        pointer: ObjectStoragePath,
+        directory: ObjectStoragePath,
+        state: dict[str, Any],
+        flush_bytes: int | None = None,
     ) -> None:
         self.pointer = pointer
         self.directory = directory
         self.state = state
+        # Parts before the first flush are per page in checkpoints of earlier versions.
+        state.setdefault("parts", int(state.get("pages", 0)))
+        self.flush_bytes = settings.batch_bytes() if flush_bytes is None else flush_bytes
+        self._tables: list[pa.Table] = []  # completed pages not landed yet
+        self._rejects: list[dict[str, Any]] = []
+        self._bytes = 0
+        self._completed: str | None = None  # the state after the last completed page, as JSON
 
     @property
     def batch_id(self) -> str:
@@ -80,24 +96,50 @@ class Checkpoint:
         return checkpoint
 
     def save_page(self, table: pa.Table | None, rejects: list[dict[str, Any]], **state: Any) -> None:
-        """Land one completed page, then move the checkpoint past it."""
-        page = int(self.state["pages"]) + 1
+        """Complete one page; it lands with the next flush (at ``flush_bytes`` of pending pages)."""
         if table is not None and table.num_rows:
-            landing.write_table(self.directory / f"part-{page:05d}.parquet", table)
-        if rejects:
-            (self.directory / f"rejects-{page:05d}.json").write_text(json.dumps(rejects, default=str))
+            self._tables.append(table)
+            self._bytes += table.nbytes
+        self._rejects.extend(rejects)
         self.state.update(state)
-        self.state["pages"] = page
-        self._write()
+        self.state["pages"] = int(self.state["pages"]) + 1
+        # The caller's state dicts move on with the next page: keep this page's as it is now.
+        self._completed = json.dumps(self.state, default=str)
+        if self._bytes >= self.flush_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        """Land the completed pages not landed yet as a part, then move the checkpoint past them."""
+        if self._completed is None:
+            return
+        state = json.loads(self._completed)
+        parts = int(self.state["parts"])
+        # A part is one Parquet schema: pages whose columns changed (drift) start another part.
+        groups: list[list[pa.Table]] = []
+        for table in self._tables:
+            if groups and groups[-1][0].schema.equals(table.schema):
+                groups[-1].append(table)
+            else:
+                groups.append([table])
+        for i, group in enumerate(groups):
+            landing.write_table(self.directory / f"part-{parts + i + 1:05d}.parquet", _concat(group))
+        if self._rejects:
+            name = f"rejects-{parts + 1:05d}.json"
+            (self.directory / name).write_text(json.dumps(self._rejects, default=str))
+        state["parts"] = self.state["parts"] = parts + max(len(groups), 1 if self._rejects else 0)
+        self._tables, self._rejects, self._bytes, self._completed = [], [], 0, None
+        (self.directory / "checkpoint.json").write_text(json.dumps(state, default=str))
 
     def parts(self) -> list[ObjectStoragePath]:
-        pages = int(self.state["pages"])
-        found = [self.directory / f"part-{n:05d}.parquet" for n in range(1, pages + 1)]
+        """The landed parts, in page order (``flush`` first)."""
+        self.flush()
+        found = [self.directory / f"part-{n:05d}.parquet" for n in range(1, int(self.state["parts"]) + 1)]
         return [p for p in found if p.exists()]
 
     def rejects(self) -> list[dict[str, Any]]:
+        self.flush()
         found: list[dict[str, Any]] = []
-        for n in range(1, int(self.state["pages"]) + 1):
+        for n in range(1, int(self.state["parts"]) + 1):
             path = self.directory / f"rejects-{n:05d}.json"
             if path.exists():
                 found.extend(json.loads(path.read_text()))
@@ -146,6 +188,12 @@ class Checkpoint:
         (self.directory / "checkpoint.json").write_text(json.dumps(self.state, default=str))
 
 
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    import pyarrow as pa
+
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
 def _without(tables: Any, rows: list[int] | None) -> Any:
     """The row groups of one part, less the rows at the given positions of the part."""
     if not rows:
@@ -154,9 +202,11 @@ def _without(tables: Any, rows: list[int] | None) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    dropped = pa.array(sorted(rows), pa.int64())
+    from syncgate.arrow_values import from_list
+
+    dropped = from_list(sorted(rows), pa.int64())
     offset = 0
     for table in tables:
-        positions = pa.array(range(offset, offset + table.num_rows), pa.int64())
+        positions = from_list(list(range(offset, offset + table.num_rows)), pa.int64())
         offset += table.num_rows
         yield table.filter(pc.invert(pc.is_in(positions, value_set=dropped)))

@@ -13,7 +13,7 @@ import json
 import math
 import re
 import uuid
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -233,17 +233,24 @@ def _temporal(value: Any, kind: str, name: str) -> str:
 
 def sort_key(value: Any) -> tuple[int, Any]:
     """Order cursor values: ISO timestamps as instants, numbers as numbers, else as text."""
+    if type(value) is str:
+        return _text_key(value)  # the usual cursor, met twice per record (paging, then landing)
     if isinstance(value, bool) or value is None:
         return (3, str(value))
     if isinstance(value, int):
         return (1, value)  # exact: a float loses integers above 2**53
     if isinstance(value, float):
         return (1, value)
-    text = str(value)
-    # Digits only is a number, never a date: the watermark of an integer cursor such as a
-    # YYYYMMDD key is stored as text ("20250315") and must still order like the records' ints.
-    if _INTEGER_TEXT.match(text):
-        return (1, int(text))
+    return _text_key(str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_key(text: str) -> tuple[int, Any]:
+    if not (text[:1].isdigit() and text[4:5] == "-"):  # an ISO date is not digits only
+        # Digits only is a number, never a date: the watermark of an integer cursor such as a
+        # YYYYMMDD key is stored as text ("20250315") and must still order like the records' ints.
+        if _INTEGER_TEXT.match(text):
+            return (1, int(text))
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -252,7 +259,5 @@ def sort_key(value: Any) -> tuple[int, Any]:
         except ValueError:
             return (2, text)
     if moment.tzinfo is None:
-        from datetime import UTC
-
         moment = moment.replace(tzinfo=UTC)
     return (0, moment)

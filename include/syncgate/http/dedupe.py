@@ -14,9 +14,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from syncgate import landing
+from syncgate.arrow_values import from_list
 from syncgate.http.coerce import sort_key
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from airflow.sdk import ObjectStoragePath
 
 _PART = "__syncgate_part"
@@ -27,32 +29,39 @@ def superseded(
     parts: list[ObjectStoragePath], primary_key: list[str], cursor: str | None
 ) -> dict[int, list[int]]:
     """Part index -> row positions (within that part) of older versions to leave out."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     wanted = [*primary_key, *([cursor] if cursor and cursor not in primary_key else [])]
     tables = []
     for index, part in enumerate(parts):
-        offset = 0
-        for table in landing.read_batches(str(part)):
-            if not all(name in table.column_names for name in wanted):
-                # A page without the key columns cannot have landed (keys are required).
-                offset += table.num_rows
-                continue
-            picked = table.select(wanted)
-            picked = picked.append_column(_PART, pa.array([index] * table.num_rows, pa.int32()))
-            picked = picked.append_column(_ROW, pa.array(range(offset, offset + table.num_rows), pa.int64()))
-            tables.append(picked)
-            offset += table.num_rows
+        table = _read_columns(part, wanted)
+        if table is None:
+            continue  # a part without the key columns cannot have landed (keys are required)
+        n = table.num_rows
+        table = table.append_column(_PART, _numbers(np.full(n, index, dtype=np.int32), pa.int32()))
+        table = table.append_column(_ROW, _numbers(np.arange(n, dtype=np.int64), pa.int64()))
+        tables.append(table)
     if not tables:
         return {}
     keys = pa.concat_tables(tables, promote_options="permissive")
-    counts = keys.group_by(primary_key).aggregate([(_ROW, "count")])
-    repeated = counts.filter(pc.greater(counts[f"{_ROW}_count"], 1)).select(primary_key)
-    if repeated.num_rows == 0:
+    # Sorted by key, a repeated key sits next to itself. (Sort and compare kernels: a group-by or
+    # join would load Arrow's query engine, whose import alone costs 0.5-0.8 s per task.)
+    order = pc.sort_indices(keys, sort_keys=[(k, "ascending") for k in primary_key])
+    ordered = keys.select(primary_key).take(order)
+    n = ordered.num_rows
+    same = None
+    for name in primary_key:
+        column = ordered[name]
+        equal = pc.equal(column.slice(1), column.slice(0, n - 1))
+        same = equal if same is None else pc.and_(same, equal)
+    if same is None or not pc.any(same).as_py():
         return {}
+    first = pc.indices_nonzero(same).to_pylist()  # usually a handful
+    positions = sorted({*first, *(i + 1 for i in first)})  # both rows of each equal neighbour pair
     # Rows sharing a repeated key, in reading order (parts, then rows).
-    rows = keys.join(repeated, primary_key, join_type="left semi").sort_by(
+    rows = keys.take(order.take(from_list(positions, pa.int64()))).sort_by(
         [(_PART, "ascending"), (_ROW, "ascending")]
     )
     newest: dict[tuple[Any, ...], tuple[Any, int, int]] = {}
@@ -70,3 +79,21 @@ def superseded(
         else:
             drop.setdefault(place[0], []).append(place[1])
     return drop
+
+
+def _numbers(values: Any, arrow: pa.DataType) -> pa.Array:
+    """A numpy vector as an Arrow array, without ``pa.array`` (its first call imports pandas)."""
+    import pyarrow as pa
+
+    return pa.Array.from_buffers(arrow, len(values), [None, pa.py_buffer(values)])
+
+
+def _read_columns(part: ObjectStoragePath, names: list[str]) -> pa.Table | None:
+    """Only the named columns of a landed part (None when it lacks one)."""
+    import pyarrow.parquet as pq
+
+    with landing.as_path(str(part)).open("rb") as handle:
+        parquet = pq.ParquetFile(handle)
+        if not set(names) <= set(parquet.schema_arrow.names):
+            return None
+        return parquet.read(columns=names)

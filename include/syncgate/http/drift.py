@@ -80,10 +80,30 @@ class SchemaTracker:
     def columns(self) -> list[tuple[str, str]]:
         return [(n, t) for n, t in self.state["columns"]]
 
+    def admit_all(self, rows: list[dict[str, Any]]) -> None:
+        """``admit`` of each row, in order, skipping rows with nothing new in one loop."""
+        settled = self._settled
+        widenable = self.state.get("widenable")
+        for row in rows:
+            if settled.issuperset(row):
+                if not widenable:
+                    continue
+                for name in widenable:
+                    if isinstance(row.get(name), float):
+                        break
+                else:
+                    continue
+            self.admit(row)
+            widenable = self.state.get("widenable")
+
     def admit(self, row: dict[str, Any]) -> None:
         """Look at one flattened record: new fields, kinds, type changes."""
         if self._settled.issuperset(row):
-            return  # every field already placed: the common case after the first records
+            # Every field already placed (the common case after the first records), unless a
+            # watched integer column now holds a fraction.
+            widenable = self.state.get("widenable")
+            if not widenable or not any(isinstance(row.get(n), float) for n in widenable):
+                return
         s = self.state
         known = {n for n, _ in s["columns"]}
         for name, value in row.items():
@@ -110,14 +130,12 @@ class SchemaTracker:
                 before = (self.reference or {}).get(name, {}).get("kind")
                 if before and before != kind and not (before == "number" and kind == "integer"):
                     self._retyped(name, before, kind)
-        # An inferred bigint stays under watch: JSON has one number type, a fraction may follow.
-        widenable = s.get("widenable", ())
+        # An inferred bigint is settled too, but stays under watch (above): JSON has one number
+        # type, a fraction may follow.
         self._settled.update(
             n
             for n in row
-            if (self.keep is not None and n not in self.keep)
-            or n in s["discarded"]
-            or (n in s["kinds"] and n not in widenable)
+            if (self.keep is not None and n not in self.keep) or n in s["discarded"] or n in s["kinds"]
         )
 
     def finish(self, batch_rows: int, required: list[str] | None = None) -> list[dict[str, Any]]:

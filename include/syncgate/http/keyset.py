@@ -58,6 +58,22 @@ def _field(record: Any, path: str) -> Any:
     return value
 
 
+def _getter(path: str) -> Any:
+    """``Keyset.cursor`` for one path, with a dict lookup first for a top-level field."""
+    if "." in path:
+        return lambda record: _none(_field(record, path))
+
+    def get(record: Any) -> Any:
+        value = record.get(path, MISSING) if type(record) is dict else MISSING
+        return value if value is not MISSING else _none(_field(record, path))
+
+    return get
+
+
+def _none(value: Any) -> Any:
+    return None if value is MISSING else value
+
+
 def initial_state(keyset: Keyset) -> dict[str, Any]:
     """The paginator state this module keeps (saved with each page's checkpoint).
 
@@ -80,28 +96,33 @@ def step(keyset: Keyset, state: dict[str, Any], records: list[Any], first_page: 
     anchor = state.get("anchor")
     anchor_at = sort_key(anchor) if anchor is not None else None
     seen = set(state.get("anchor_keys") or [])
-    newest, newest_at, newest_keys = anchor, anchor_at, list(seen)
+    # The keys at the newest value: those read before at the anchor, then the records carrying
+    # it (keys are only built for those, not for every record).
+    newest, newest_at, newest_keys, at_newest = anchor, anchor_at, list(seen), []
     fresh: list[Any] = []
     below = 0
     previous = None
+    cursor = _getter(keyset.cursor_path)
     for record in records:
-        value = keyset.cursor(record)
+        value = cursor(record)
         if value is None:
             fresh.append(record)  # no cursor to place it by: land it, the window decides
             continue
-        at, key = sort_key(value), keyset.key(record)
+        at = sort_key(value)
         if previous is not None and at < previous:
             return _out_of_order(keyset, state, records)
         previous = at
-        if anchor_at is not None and at == anchor_at and key is not None and key in seen:
-            continue  # read before in this run, at the anchor value
-        if anchor_at is not None and at < anchor_at:
-            below += 1
+        if anchor_at is not None and at <= anchor_at:
+            if at == anchor_at and seen and keyset.key(record) in seen:
+                continue  # read before in this run, at the anchor value (a None key never is)
+            if at < anchor_at:
+                below += 1
         fresh.append(record)
         if newest_at is None or at > newest_at:
-            newest, newest_at, newest_keys = value, at, [key] if key is not None else []
-        elif at == newest_at and key is not None:
-            newest_keys.append(key)
+            newest, newest_at, newest_keys, at_newest = value, at, [], [record]
+        elif at == newest_at:
+            at_newest.append(record)
+    newest_keys += [key for key in map(keyset.key, at_newest) if key is not None]
     count = len(records)
     reanchored = state.get("resume_page") is not None
     if reanchored and state["page"] == first_page and state["offset"] == 0 and count and below == count:

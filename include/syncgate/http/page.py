@@ -59,18 +59,20 @@ def shape_page(
     upper = sort_key(rules.upper) if rules.upper is not None else None
     flat = rules.flattener()
     windowed = rules.cursor if lower or upper else None
-    rows = []
-    for record in records:
-        row = flat(record)
-        value = row.get(windowed) if windowed else None
-        if value is not None:
-            position = sort_key(value)
-            # The API may not filter (no `cursor_param`), or filter coarsely: the window decides.
-            if (lower is not None and position < lower) or (upper is not None and position >= upper):
-                progress["filtered"] = progress.get("filtered", 0) + 1
-                continue
-        tracker.admit(row)
-        rows.append(row)
+    rows = list(map(flat, records))
+    if windowed:
+        inside = []
+        for row in rows:
+            value = row.get(windowed)
+            if value is not None:
+                position = sort_key(value)
+                # The API may not filter (no `cursor_param`), or filter coarsely: the window decides.
+                if (lower is not None and position < lower) or (upper is not None and position >= upper):
+                    progress["filtered"] = progress.get("filtered", 0) + 1
+                    continue
+            inside.append(row)
+        rows = inside
+    tracker.admit_all(rows)
     columns = tracker.columns
     if columnar:
         landed, reasons = coerce_columns(rows, columns, rules.primary_key)
@@ -80,6 +82,16 @@ def shape_page(
     rejects: list[dict[str, Any]] = []
     newest = _Newest(progress)
     keyed = bool(rules.skip_keys) or rules.boundary_keys
+    if not reasons and not keyed:
+        # Every row lands and no key is needed: only the newest cursor value, found in one pass.
+        if rules.cursor:
+            newest.track_values([row.get(rules.cursor) for row in rows])
+            newest.save()
+        progress["rows"] = progress.get("rows", 0) + len(rows)
+        progress["rejected"] = progress.get("rejected", 0)
+        if not rows:
+            return None, rejects
+        return _table(columns, landed, None, rules), rejects
     for i, row in enumerate(rows):
         reason = reasons.get(i)
         if reason is not None:
@@ -158,6 +170,16 @@ class _Newest:
             self.value, self.key, self.keys = cursor, position, [key] if key is not None else []
         elif position == self.key and key is not None:
             self.keys.append(key)
+
+    def track_values(self, cursors: list[Any]) -> None:
+        """``track(cursor, None)`` of each value, in order."""
+        present = [c for c in cursors if c is not None]
+        if not present:
+            return
+        value = max(present, key=sort_key)  # the first of equal maxima, as ``track`` keeps
+        position = sort_key(value)
+        if self.key is None or position > self.key:
+            self.value, self.key, self.keys = value, position, []
 
     def save(self) -> None:
         if self.value is not None:

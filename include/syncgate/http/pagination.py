@@ -9,6 +9,7 @@ by it (``syncgate.http.keyset``): positions alone skip records on a live API.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -157,8 +158,9 @@ class Paginator:
             return
         # Per anchor: a re-anchored first page may legitimately repeat a page read before.
         anchor = self.state.get("anchor")
-        page = json.dumps([anchor, records] if anchor is not None else records, sort_keys=True, default=str)
-        digest = hashlib.sha256(page.encode()).hexdigest()[:20]
+        digest = hashlib.sha256(_canonical([anchor, records] if anchor is not None else records)).hexdigest()[
+            :20
+        ]
         if digest in self.state["seen_pages"]:
             where = self.pagination.style if self.pagination else "single"
             raise PaginationLoopError(
@@ -166,6 +168,28 @@ class Paginator:
                 "of an earlier page; the API ignores the paging parameter or sends the extraction back"
             )
         _remember(self.state["seen_pages"], digest)
+
+
+def _canonical(value: Any) -> bytes:
+    """Decoded JSON as bytes, keys sorted: equal values give equal bytes, for the page digest.
+
+    msgspec's encoder is several times faster than ``json.dumps(sort_keys=True)`` on a page of
+    records (it writes NaN and infinities as null, which only a digest of a page otherwise
+    identical to an earlier one could notice); values it cannot encode fall back to ``json``.
+    """
+    import msgspec
+
+    try:
+        return _sorted_encoder().encode(value)  # type: ignore[no-any-return]
+    except (msgspec.EncodeError, TypeError, ValueError, OverflowError):
+        return json.dumps(value, sort_keys=True, default=str).encode()
+
+
+@functools.cache
+def _sorted_encoder() -> Any:
+    import msgspec
+
+    return msgspec.json.Encoder(order="sorted")
 
 
 def next_link(headers: dict[str, str]) -> str | None:

@@ -85,6 +85,8 @@ class Flattener:
     def __init__(self, declared: dict[str, str], top_level: bool) -> None:
         self.top_level = top_level
         self._declared = [(name, path.split(".") if path else []) for name, path in declared.items()]
+        # Declared as their own top-level field: a plain copy of the record already holds them.
+        self._not_copied = [(name, parts) for name, parts in self._declared if parts != [name]]
         self._names: dict[str, str] = {}
         self._same: set[str] = set()  # keys that are their own column name
 
@@ -100,9 +102,13 @@ class Flattener:
     def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
         """Column name -> JSON value, as ``flatten`` minus the ``MISSING`` entries."""
         row: dict[str, Any] = {}
+        declared = self._declared
         if self.top_level:
-            row = record.copy() if record.keys() <= self._same else self._rename(record)
-        for name, parts in self._declared:
+            if record.keys() <= self._same:
+                row, declared = record.copy(), self._not_copied
+            else:
+                row = self._rename(record)
+        for name, parts in declared:
             if len(parts) == 1:
                 value = record.get(parts[0], MISSING)
             elif len(parts) == 2 and type(node := record.get(parts[0])) is dict:

@@ -1,8 +1,9 @@
 """Extract from an HTTP API: page through the run's window into a landed Parquet batch.
 
 The landed batch and manifest have the shape ``pipeline.extract`` produces, so transform,
-load, verify and promote work unchanged. Each completed page is checkpointed in the landing
-area (``syncgate.http.checkpoint``): a retry of the same run resumes from the next page.
+load, verify and promote work unchanged. Completed pages are checkpointed in the landing area
+in parts of a few MB, and on any failure (``syncgate.http.checkpoint``): a retry of the same run
+resumes after the last landed page.
 The watermark becomes the newest cursor value of the batch; ``cursor_param`` asks the API for
 records at or after the current one (inclusive, as the PostgreSQL source's ``>=``).
 """
@@ -99,20 +100,31 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         timeout=source.timeout.total_seconds(),
         retry=retry,
     ) as client:
-        while not pager.done:
-            request = pager.request()
-            response = client.get_json(request.url, request.params)
-            where = f"flow {spec.id!r}: GET {response.url}"
-            records = record_list(response.body, source.records, where, bool(progress.get("records_seen")))
-            progress["records_seen"] = True  # the path is right: a later absent list is "no records"
-            records = pager.advance(response.body, dict(response.headers), records, client.url(request.url))
-            table, rejects = shape_page(records, rules, tracker, progress)
-            if table is not None and table.num_rows:
-                _check_column_names(spec, [name for name, _ in tracker.columns])
-            for key in ("bytes_wire", "bytes_decoded"):
-                progress[key] = progress.get(key, 0) + getattr(response, key)
-            progress["requests"] = progress.get("requests", 0) + 1
-            checkpoint.save_page(table, rejects, pager=pager.state, schema=tracker.state, progress=progress)
+        try:
+            while not pager.done:
+                request = pager.request()
+                response = client.get_json(request.url, request.params)
+                where = f"flow {spec.id!r}: GET {response.url}"
+                records = record_list(
+                    response.body, source.records, where, bool(progress.get("records_seen"))
+                )
+                progress["records_seen"] = True  # the path is right: a later absent list is "no records"
+                records = pager.advance(
+                    response.body, dict(response.headers), records, client.url(request.url)
+                )
+                table, rejects = shape_page(records, rules, tracker, progress)
+                if table is not None and table.num_rows:
+                    _check_column_names(spec, [name for name, _ in tracker.columns])
+                for key in ("bytes_wire", "bytes_decoded"):
+                    progress[key] = progress.get(key, 0) + getattr(response, key)
+                progress["requests"] = progress.get("requests", 0) + 1
+                checkpoint.save_page(
+                    table, rejects, pager=pager.state, schema=tracker.state, progress=progress
+                )
+        except BaseException:
+            # Land the pages completed before the failure: the task's retry resumes after them.
+            _flush_quietly(checkpoint, spec.id)
+            raise
         retries = client.retries
     required = [*source.primary_key, *([source.cursor] if source.cursor else [])]
     changes = tracker.finish(int(progress.get("rows", 0)), required)
@@ -172,6 +184,14 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         progress.get("bytes_wire", 0), progress.get("bytes_decoded", 0), data_bytes, len(changes),
     )  # fmt: skip
     return manifest
+
+
+def _flush_quietly(checkpoint: Checkpoint, flow_id: str) -> None:
+    """``checkpoint.flush()`` on the error path: a failing flush must not hide the first error."""
+    try:
+        checkpoint.flush()
+    except Exception:  # the retry then resumes from the last part landed before
+        log.warning("Flow %s: could not land the completed pages before failing", flow_id, exc_info=True)
 
 
 def _identity(spec: FlowSpec, run: RunInfo, window: Window, mark_batch: str | None) -> dict[str, Any]:

@@ -47,3 +47,14 @@ def test_composite_keys_and_null_cursors(tmp_path: Path) -> None:
         [{"a": 1, "b": "x", "u": 0}, {"a": 1, "b": "y", "u": None}],
     )
     assert superseded(found, ["a", "b"], "u") == {0: [0], 1: [1]}
+
+
+def test_keys_sharing_one_column_are_distinct_and_three_versions_keep_one(tmp_path: Path) -> None:
+    found = parts(
+        tmp_path,
+        [{"a": 1, "b": "x", "u": 1}, {"a": 1, "b": "y", "u": 1}, {"a": 2, "b": "x", "u": 1}],
+        [{"a": 2, "b": "y", "u": 2}, {"a": 1, "b": "y", "u": 3}],
+        [{"a": 1, "b": "y", "u": 2}, {"a": 3, "b": "z", "u": 9}],
+    )
+    # (1, "y") is read three times: the version with u=3 (second part, row 1) stays.
+    assert superseded(found, ["a", "b"], "u") == {0: [1], 2: [0]}

@@ -120,7 +120,8 @@ def main(argv: list[str]) -> int:
         # own work (syncgate.pipeline.startup), so the promote call time must exclude them as well.
         from syncgate.pipeline.startup import import_libraries
 
-        import_libraries(request["stage"])
+        side = {"extract": "source", "promote": "target"}.get(request["stage"])
+        import_libraries(request["stage"], http=bool(side) and request["spec"][side]["type"] == "http")
         result["import_seconds"] = time.monotonic() - imported
         began = time.monotonic()
         if request.get("profile"):

@@ -32,6 +32,7 @@ from syncgate.http.rejects import record_rejects, reject_failure
 from syncgate.http.retry import RetryPolicy
 from syncgate.pipeline.hashing import hash_keys
 from syncgate.pipeline.run import RunInfo
+from syncgate.pipeline.startup import import_libraries
 from syncgate.pipeline.window import Window, plan_window
 from syncgate.spec.model import FlowSpec, HttpSource, PostgresTarget
 from syncgate.state import audit
@@ -48,6 +49,7 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
 
     source = spec.source
     assert isinstance(source, HttpSource)
+    startup = import_libraries("extract", http=True)
     started = time.monotonic()
     with connect(spec.state_conn_id) as state:
         ensure_state_schema(state)
@@ -157,7 +159,7 @@ def extract_http(spec: FlowSpec, run: RunInfo) -> dict[str, Any]:
         ),
         # Promote adds columns the target lacks (new fields under `schema_drift: evolve`).
         "add_columns": source.schema_drift == "evolve",
-        "seconds": {"extract": seconds},
+        "seconds": {"extract": seconds, "extract_startup": startup},
     }
     failure = reject_failure(spec, len(rejected))
     with connect(spec.state_conn_id) as state:

@@ -40,8 +40,10 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
     if isinstance(spec.target, HttpTarget):
         from syncgate.pipeline.push.pusher import push
 
+        startup = import_libraries("promote", http=True)
         counts = dict(push(spec, run, manifest))
-        write_report_safely(spec, run.run_id, manifest=manifest)
+        timings = {**manifest["seconds"], "promote_startup": startup}
+        write_report_safely(spec, run.run_id, manifest={**manifest, "seconds": timings})
         return counts
     startup = import_libraries("promote")
     started = time.monotonic()

@@ -134,6 +134,7 @@ def main(argv: list[str]) -> int:
         logging.getLogger("bench.stage").exception("stage %s failed", request["stage"])
         result.update(ok=False, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
         code = 1
+    result["pandas_imported"] = "pandas" in sys.modules
     result["process_seconds"] = time.monotonic() - STARTED
     result.update(_peak_rss_kb())
     result_path.write_text(json.dumps(result, default=str))

@@ -184,5 +184,5 @@ def test_a_failed_adbc_connection_is_retriable_and_names_no_secret(
 
     monkeypatch.setenv("AIRFLOW_CONN_BROKEN_DB", "postgresql://u:s3cret-pw@127.0.0.1:1/nowhere")
     with pytest.raises(RetriableError) as caught:
-        adbc_out._adbc_connect("broken_db")
+        adbc_out._AdbcSession("broken_db")
     assert "s3cret-pw" not in str(caught.value)

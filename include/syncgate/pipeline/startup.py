@@ -21,7 +21,7 @@ STAGE_LIBRARIES: dict[str, tuple[str, ...]] = {
         "pyarrow.csv",
         "pyarrow.parquet",
         "adbc_driver_manager",
-        "adbc_driver_postgresql.dbapi",
+        "adbc_driver_postgresql",
     ),
     "transform": ("pyarrow", "pyarrow.compute", "pyarrow.parquet"),
     "load": ("psycopg", "numpy", "pyarrow", "pyarrow.compute", "pyarrow.csv", "pyarrow.parquet"),

@@ -23,6 +23,8 @@ def test_a_stage_imports_its_libraries_before_its_timer(stage: str) -> None:
         seconds = import_libraries({stage!r})
         assert all(m in sys.modules for m in STAGE_LIBRARIES[{stage!r}])
         assert seconds > 0, seconds
+        # pandas costs 0.3-0.8 s per task: only GX (verify) may bring it
+        assert "pandas" not in sys.modules, "pandas was imported"
     """)
     subprocess.run([sys.executable, "-c", code], check=True, env=_env())
 

@@ -30,6 +30,9 @@ def conninfo(conn_id: str) -> str:
         "password": conn.password,
         "application_name": "syncgate",
         **extra,
+        # Landed batches are UTF-8 Arrow strings: let PostgreSQL convert a LATIN1 (or other)
+        # database's text on the way out, whatever the connection's extra says.
+        "client_encoding": "UTF8",
     }
     return make_conninfo(**{k: v for k, v in params.items() if v not in (None, "")})
 

@@ -123,9 +123,13 @@ class Checkpoint:
                 groups.append([table])
         for i, group in enumerate(groups):
             landing.write_table(self.directory / f"part-{parts + i + 1:05d}.parquet", _concat(group))
+        rejected = self.directory / f"rejects-{parts + 1:05d}.json"
         if self._rejects:
-            name = f"rejects-{parts + 1:05d}.json"
-            (self.directory / name).write_text(json.dumps(self._rejects, default=str))
+            rejected.write_text(json.dumps(self._rejects, default=str))
+        elif rejected.exists():
+            # Left by a flush that crashed before its checkpoint: its pages were fetched again
+            # since, and what they reject now is what counts.
+            rejected.unlink()
         state["parts"] = self.state["parts"] = parts + max(len(groups), 1 if self._rejects else 0)
         self._tables, self._rejects, self._bytes, self._completed = [], [], 0, None
         (self.directory / "checkpoint.json").write_text(json.dumps(state, default=str))

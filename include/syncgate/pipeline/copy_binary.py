@@ -66,7 +66,7 @@ def encode(table: pa.Table, encoders: list[Encoder]) -> memoryview | None:
         for encoder, column in zip(encoders, table.columns, strict=True):
             lengths, values = encoder(column.combine_chunks())
             parts += [lengths, values]
-    except (_NotEncodable, pa.ArrowInvalid):
+    except (_NotEncodable, pa.ArrowInvalid, OverflowError):  # PostgreSQL parses the CSV instead
         return None
     joined = pc.binary_join_element_wise(
         *parts, _constant(b"", rows), null_handling="replace", null_replacement=b""
@@ -91,7 +91,7 @@ def _encoder(pg_type: str, text_exact: bool) -> Encoder | None:
     if pg_type == "boolean":
         return _boolean
     numeric = _NUMERIC.fullmatch(pg_type)
-    if numeric and int(numeric.group(1)) <= _MAX_NUMERIC_PRECISION:
+    if numeric and _numeric_fits(int(numeric.group(1)), int(numeric.group(2))):
         precision, scale = int(numeric.group(1)), int(numeric.group(2))
         return lambda col: _numeric(col, precision, scale)
     if re.fullmatch(r"timestamp(\(\d\))? with time zone", pg_type):
@@ -111,6 +111,13 @@ def _constant(value: bytes, rows: int) -> pa.Array:
 
     offsets = np.arange(rows + 1, dtype=np.int32) * len(value)
     return pa.Array.from_buffers(pa.binary(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(value * rows)])
+
+
+def _numeric_fits(precision: int, scale: int) -> bool:
+    """The unscaled value and the place value of its leading base-10000 group stay within int64
+    (PostgreSQL allows a scale above the precision: numeric(5,20) has 6 groups, 10000**5 > 2**63)."""
+    groups = (scale + 3) // 4 + max(1, (precision - scale + 3) // 4)
+    return precision <= _MAX_NUMERIC_PRECISION and 10000 ** (groups - 1) < 2**63
 
 
 def _fixed(values: Any, rows: int) -> pa.Array:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from syncgate import landing, settings
@@ -35,6 +36,40 @@ def copy_to_parquet(
     With ``conn_id`` (the connection behind ``conn``) and every column type eligible, the
     ADBC driver decodes a binary COPY into Arrow (``adbc_out``); else COPY CSV, parsed here.
     """
+    with _text_conversion_errors():
+        return _copy_to_parquet(conn, query, params, columns, path, hashed, conn_id)
+
+
+# What PostgreSQL says when a source value cannot be sent as UTF-8 (SQLSTATE 22021 / 22P05).
+_NOT_UTF8 = re.compile(r"invalid byte sequence for encoding|has no equivalent in encoding")
+
+
+@contextmanager
+def _text_conversion_errors() -> Iterator[None]:
+    """Source text that cannot become UTF-8 fails the extract for good, without quoting it."""
+    import psycopg
+
+    try:
+        yield
+    except (psycopg.errors.CharacterNotInRepertoire, psycopg.errors.UntranslatableCharacter, OSError) as exc:
+        if isinstance(exc, OSError) and not _NOT_UTF8.search(str(exc)):
+            raise  # the ADBC driver's other errors (e.g. a dropped connection) stay retriable
+        raise FatalError(
+            "the source holds text that cannot be sent as UTF-8 (PostgreSQL: invalid byte sequence; "
+            "a SQL_ASCII database?): fix the value at the source, or cast the column to bytea in a "
+            "query (the value is not shown)"
+        ) from None
+
+
+def _copy_to_parquet(
+    conn: psycopg.Connection[Any],
+    query: sql.Composed,
+    params: dict[str, Any],
+    columns: Columns,
+    path: Any,
+    hashed: dict[str, bytes] | None,
+    conn_id: str | None,
+) -> tuple[int, int]:
     from psycopg import sql
 
     if conn_id is not None and settings.extract_driver() == "adbc":

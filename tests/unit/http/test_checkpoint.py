@@ -121,3 +121,33 @@ def test_a_checkpoint_of_the_page_per_part_layout_still_resumes(landing: Path) -
     retry.save_page(page(4), [{"reason": "new"}])
     assert landed_ids(retry) == [1, 3, 4]
     assert [r["reason"] for r in retry.rejects()] == ["old", "new"]
+
+
+def test_rejects_of_a_flush_that_crashed_before_its_checkpoint_do_not_count(
+    landing: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syncgate.http.checkpoint import Checkpoint
+
+    first = Checkpoint.open("f", "run", IDENTITY)
+    first.save_page(page(1), [{"record": {"id": 2}, "reason": "bad date"}], pager={"page": 2})
+    # A hard crash between the flush's data files and its checkpoint.json.
+    storage_path = type(first.directory)  # ObjectStoragePath
+    real_write = storage_path.write_text
+
+    def crash_on_checkpoint(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if path.name == "checkpoint.json":
+            raise SystemExit("killed")
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(storage_path, "write_text", crash_on_checkpoint)
+    with pytest.raises(SystemExit):
+        first.flush()
+    monkeypatch.setattr(storage_path, "write_text", real_write)
+    assert (local(first.directory) / "rejects-00001.json").exists()
+
+    # The retry fetches the page again; the record was fixed upstream meanwhile.
+    retry = Checkpoint.open("f", "run", IDENTITY)
+    assert retry.batch_id == first.batch_id and retry.state["parts"] == 0
+    retry.save_page(page(1, 2), [], pager={"page": 2})
+    assert landed_ids(retry) == [1, 2]
+    assert retry.rejects() == []

@@ -112,3 +112,13 @@ def test_encoding_never_imports_pandas() -> None:
         assert "pandas" not in sys.modules, "pandas was imported"
     """)
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("pg_type", "binary"),
+    [("numeric(12,2)", True), ("numeric(15,15)", True), ("numeric(15,0)", True),
+     ("numeric(15,16)", True), ("numeric(15,17)", False), ("numeric(5,20)", False), ("numeric(16,2)", False)],
+)  # fmt: skip
+def test_numeric_travels_binary_only_while_its_digit_groups_fit_int64(pg_type: str, binary: bool) -> None:
+    # numeric(5,20) (a scale above the precision) has 6 base-10000 groups: 10000**5 > 2**63.
+    assert (copy_binary.plan([("n", pg_type)], frozenset({"n"})) is not None) is binary

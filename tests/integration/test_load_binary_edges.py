@@ -1,4 +1,4 @@
-"""Review: binary COPY against CSV on edge values (precision limits, old/far dates, NULL-only columns)."""
+"""Binary COPY against CSV on edge values (precision limits, old/far dates, NULL-only columns)."""
 
 from __future__ import annotations
 
@@ -73,12 +73,6 @@ def test_edge_values_stage_identically_in_binary_and_csv(
     assert staged["binary"] == rows(src, AS_TEXT.format("public.orders"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="copy_binary._numeric: numeric(p,s) with s >= 17 (p <= 15, legal since PG 15) builds "
-    "10000**k beyond int64: OverflowError escapes encode() (not caught -> no CSV fallback), "
-    "so every load of such a column fails, retries included",
-)
 def test_numeric_with_scale_above_16_still_loads(databases: dict[str, str]) -> None:
     src, dst = databases["src"], databases["dst"]
     execute(

@@ -1,4 +1,4 @@
-"""Review: the ADBC extract hashes PII columns to the same digests as the COPY CSV extract."""
+"""the ADBC extract hashes PII columns to the same digests as the COPY CSV extract."""
 
 from __future__ import annotations
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from helpers import execute, make_spec, new_run, rows, sync
+from test_load_binary import _spy_encode
 
-from syncgate.pipeline import copy_binary
 from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load, staging_table
 from syncgate.pipeline.transform import transform
@@ -40,19 +38,6 @@ AS_TEXT = (
     "SELECT id, n0::text, n15::text, n1::text, nsp::text, ts::text, t::text, d::text, f4::text, f8::text, "
     "b, null_int, null_text, c::text, j::text FROM {} ORDER BY id"
 )
-
-
-def _spy_encode(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    sent: list[bool] = []
-    real = copy_binary.encode
-
-    def spy(*args: Any) -> Any:
-        data = real(*args)
-        sent.append(data is not None)
-        return data
-
-    monkeypatch.setattr(copy_binary, "encode", spy)
-    return sent
 
 
 def test_edge_values_stage_identically_in_binary_and_csv(

@@ -29,33 +29,32 @@ def _drop(pg_url: str, url: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
-@pytest.fixture
-def latin1_src(pg_url: str, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """``src_db`` re-pointed at a LATIN1 database holding one non-ASCII text value."""
-    url = _source_db(pg_url, databases, "LATIN1")
+def _orders_source(
+    pg_url: str, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch, encoding: str, note: str
+) -> Iterator[str]:
+    """``src_db`` re-pointed at a fresh ``encoding`` database whose one order holds ``note``
+    (an SQL literal, sent in the database's own encoding)."""
+    url = _source_db(pg_url, databases, encoding)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SET client_encoding = 'UTF8'")
         conn.execute(
             "CREATE TABLE public.orders (id bigint PRIMARY KEY, note text, updated_at timestamptz NOT NULL)"
         )
-        conn.execute("INSERT INTO public.orders VALUES (1, 'Größe', '2026-01-01')")
+        conn.execute(f"INSERT INTO public.orders VALUES (1, {note}, '2026-01-01')")
     monkeypatch.setenv("AIRFLOW_CONN_SRC_DB", url)
     yield url
     _drop(pg_url, url)
+
+
+@pytest.fixture
+def latin1_src(pg_url: str, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A LATIN1 database holding one non-ASCII text value (E'\\xf6' is ö in LATIN1)."""
+    yield from _orders_source(pg_url, databases, monkeypatch, "LATIN1", "E'Gr\\xf6\\xdfe'")
 
 
 @pytest.fixture
 def sql_ascii_src(pg_url: str, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """``src_db`` re-pointed at a SQL_ASCII database holding a byte that is not UTF-8."""
-    url = _source_db(pg_url, databases, "SQL_ASCII")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE public.orders (id bigint PRIMARY KEY, note text, updated_at timestamptz NOT NULL)"
-        )
-        conn.execute("INSERT INTO public.orders VALUES (1, E'caf\\xe9 secret', '2026-01-01')")
-    monkeypatch.setenv("AIRFLOW_CONN_SRC_DB", url)
-    yield url
-    _drop(pg_url, url)
+    """A SQL_ASCII database holding a byte that is not UTF-8."""
+    yield from _orders_source(pg_url, databases, monkeypatch, "SQL_ASCII", "E'caf\\xe9 secret'")
 
 
 @pytest.mark.parametrize("hashed", [False, True])

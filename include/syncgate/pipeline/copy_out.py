@@ -36,8 +36,30 @@ def copy_to_parquet(
     With ``conn_id`` (the connection behind ``conn``) and every column type eligible, the
     ADBC driver decodes a binary COPY into Arrow (``adbc_out``); else COPY CSV, parsed here.
     """
+    from psycopg import sql
+
     with _text_conversion_errors():
-        return _copy_to_parquet(conn, query, params, columns, path, hashed, conn_id)
+        if conn_id is not None and settings.extract_driver() == "adbc":
+            from syncgate.pipeline import adbc_out
+
+            if adbc_out.eligible(columns):
+                landed_rows = adbc_out.fetch_to_parquet(conn, conn_id, query, params, columns, path, hashed)
+                if landed_rows is not None:
+                    return landed_rows
+        schema = arrow_schema(columns)
+        landed = arrow_schema(landed_columns(columns, hashed or {}))
+        statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
+        with landing.ParquetSink(path, landed) as sink, conn.cursor() as cur, gc_paused():
+            with cur.copy(statement, params) as copy:
+                for chunk in _chunks(copy, settings.batch_bytes()):
+                    table = parse_csv(chunk, schema)
+                    for name, key in (hashed or {}).items():
+                        table = table.set_column(
+                            table.schema.get_field_index(name), name, keyed_hash(table[name], key)
+                        )
+                    sink.write(table)
+            size = sink.close()
+        return sink.rows, size
 
 
 # What PostgreSQL says when a source value cannot be sent as UTF-8 (SQLSTATE 22021 / 22P05).
@@ -59,40 +81,6 @@ def _text_conversion_errors() -> Iterator[None]:
             "a SQL_ASCII database?): fix the value at the source, or cast the column to bytea in a "
             "query (the value is not shown)"
         ) from None
-
-
-def _copy_to_parquet(
-    conn: psycopg.Connection[Any],
-    query: sql.Composed,
-    params: dict[str, Any],
-    columns: Columns,
-    path: Any,
-    hashed: dict[str, bytes] | None,
-    conn_id: str | None,
-) -> tuple[int, int]:
-    from psycopg import sql
-
-    if conn_id is not None and settings.extract_driver() == "adbc":
-        from syncgate.pipeline import adbc_out
-
-        if adbc_out.eligible(columns):
-            landed_rows = adbc_out.fetch_to_parquet(conn, conn_id, query, params, columns, path, hashed)
-            if landed_rows is not None:
-                return landed_rows
-    schema = arrow_schema(columns)
-    landed = arrow_schema(landed_columns(columns, hashed or {}))
-    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
-    with landing.ParquetSink(path, landed) as sink, conn.cursor() as cur, gc_paused():
-        with cur.copy(statement, params) as copy:
-            for chunk in _chunks(copy, settings.batch_bytes()):
-                table = parse_csv(chunk, schema)
-                for name, key in (hashed or {}).items():
-                    table = table.set_column(
-                        table.schema.get_field_index(name), name, keyed_hash(table[name], key)
-                    )
-                sink.write(table)
-        size = sink.close()
-    return sink.rows, size
 
 
 def landed_columns(columns: Columns, hashed: dict[str, bytes]) -> Columns:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +41,22 @@ def start(port: int = PORT) -> str:
 
 def stop() -> None:
     _script("stop", str(CLUSTER_DIR.relative_to(REPO_ROOT)))
+
+
+def run_and_save(benchmark: Callable[[], dict[str, Any]], *, keep: bool, path: Path) -> dict[str, Any]:
+    """Run a benchmark, stop the cluster unless ``keep`` (even on failure), save its results."""
+    results: dict[str, Any] = {}
+    try:
+        results = benchmark()
+    finally:
+        if not keep:
+            try:
+                stop()
+            except ClusterError as exc:
+                print(f"warning: {exc}", file=sys.stderr)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return results
 
 
 def url(dbname: str, port: int = PORT) -> str:

@@ -196,13 +196,7 @@ def table(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    try:
-        results = benchmark(args)
-    finally:
-        if not args.keep:
-            cluster.stop()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    results = cluster.run_and_save(lambda: benchmark(args), keep=args.keep, path=RESULTS)
     print(table(results))
     return 0
 

@@ -199,17 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     import airflow.sdk  # noqa: F401  (the monitor task runs inside an already started Airflow worker)
 
     cluster.start(args.port)
-    try:
-        results = benchmark(args)
-    finally:
-        if not args.keep:
-            try:
-                cluster.stop()
-            except cluster.ClusterError as exc:
-                print(f"warning: {exc}", file=sys.stderr)
     out = STATE_DIR / "monitor.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    results = cluster.run_and_save(lambda: benchmark(args), keep=args.keep, path=out)
     print(f"\n## syncgate monitor benchmark: {results['flows']} flows\n")
     print(table(results))
     print(f"\nresults: {out}")

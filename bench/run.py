@@ -13,7 +13,6 @@ slow statements server-side (timings are then inflated: use it to find hotspots 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -268,17 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench import ui_health
 
         return ui_health.main(["--keep"] if args.keep else [])
-    results: dict[str, Any] = {}
-    try:
-        results = benchmark(args)
-    finally:
-        if not args.keep:
-            try:
-                cluster.stop()
-            except cluster.ClusterError as exc:
-                print(f"warning: {exc}", file=sys.stderr)
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    results = cluster.run_and_save(lambda: benchmark(args), keep=args.keep, path=RESULTS_FILE)
     _print(results)
     return 1 if results.get("error") else 0
 

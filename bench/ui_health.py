@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import cluster
-from bench.paths import PORT
+from bench.paths import PORT, STATE_DIR
 
 DB = "bench_ui"
 CONN_ID = "bench_ui_db"
@@ -199,14 +199,11 @@ def table(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    try:
-        results = benchmark(args)
-    finally:
-        if not args.keep:
-            try:
-                cluster._script("stop", str(cluster.CLUSTER_DIR.relative_to(cluster.REPO_ROOT)))
-            except cluster.ClusterError as exc:
-                print(f"warning: {exc}", file=sys.stderr)
+    results = cluster.run_and_save(
+        lambda: benchmark(args),
+        keep=args.keep,
+        path=STATE_DIR / "ui_health.json",
+    )
     print(f"\n## syncgate UI health view: {results['flows']} flows, {results['audit_rows']:,} audit rows\n")
     print(table(results))
     load = "/".join(f"{v:.1f}" for v in results["loadavg"])

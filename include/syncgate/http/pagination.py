@@ -35,6 +35,16 @@ class PaginationLoopError(FatalError):
     """The API sent the extraction back to a page it had already read."""
 
 
+def _first_visit(state: dict[str, Any], value: str, what: str) -> str:
+    """``value`` (a next token or link), remembered; a value seen before is a pagination loop."""
+    if value in state["seen_tokens"]:
+        raise PaginationLoopError(
+            f"pagination loop: {what} (after {state['pages']} pages); stopping instead of reading pages again"
+        )
+    _remember(state["seen_tokens"], value)
+    return value
+
+
 @dataclass(frozen=True)
 class PageRequest:
     """One request: an endpoint path (or the absolute URL of a ``Link``) and its query."""
@@ -126,27 +136,17 @@ class Paginator:
             if token is MISSING or token is None or token == "":
                 s["done"] = True
             else:
-                token = str(token)
-                if token in s["seen_tokens"]:
-                    raise PaginationLoopError(
-                        f"pagination loop: the API sent a `{p.token_param}` token it had already sent "
-                        f"(after {s['pages']} pages); stopping instead of reading pages again"
-                    )
-                _remember(s["seen_tokens"], token)
-                s["token"] = token
+                s["token"] = _first_visit(
+                    s, str(token), f"the API sent a `{p.token_param}` token it had already sent"
+                )
         else:
             target = next_link(headers)
             if target is None:
                 s["done"] = True
             else:
-                target = urljoin(url, target)
-                if target in s["seen_tokens"]:
-                    raise PaginationLoopError(
-                        f'pagination loop: a `Link: rel="next"` header points back to a page already '
-                        f"read (after {s['pages']} pages); stopping instead of reading pages again"
-                    )
-                _remember(s["seen_tokens"], target)
-                s["url"] = target
+                s["url"] = _first_visit(
+                    s, urljoin(url, target), 'a `Link: rel="next"` header points back to a page already read'
+                )
         return records
 
     def _keyset(self) -> keysets.Keyset | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -124,3 +125,21 @@ def audit(url: str, run_id: str, flow_id: str = "orders_flow") -> dict[str, Any]
         ).fetchone()
     assert row is not None, f"no audit row for {run_id}"
     return row
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def flows_dag_bag(monkeypatch: Any, flows: Path) -> Any:
+    """The project's real ``dags/`` folder, bagged over the spec folder ``flows`` (no import error)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("SYNCGATE_FLOWS_DIR", str(flows))
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    return bag
+
+
+def task_states(dag_run: Any) -> dict[str, str]:
+    """Task id -> state of a finished ``dag.test()`` run."""
+    return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}

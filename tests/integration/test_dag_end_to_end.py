@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import execute, rows, seed_orders
+from helpers import execute, flows_dag_bag, rows, seed_orders, task_states
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 
 SPEC = """
 id: e2e_orders
@@ -51,16 +50,7 @@ MAPPED = (
 
 
 def run_flow(monkeypatch: pytest.MonkeyPatch, flows: Path) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    monkeypatch.setenv("SYNCGATE_FLOWS_DIR", str(flows))
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-    return bag.dags["e2e_orders"].test()
-
-
-def task_states(dag_run: Any) -> dict[str, str]:
-    return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
+    return flows_dag_bag(monkeypatch, flows).dags["e2e_orders"].test()
 
 
 def xcoms(dag_id: str) -> list[tuple[str, str, Any]]:

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import rows
+from helpers import flows_dag_bag, rows, task_states
 from http_helpers import connect_crm
-from test_dag_end_to_end import task_states, xcoms
+from test_dag_end_to_end import xcoms
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 
 SPEC = """
 id: e2e_crm_customers
@@ -56,17 +55,12 @@ def test_an_http_flow_runs_as_a_dag(
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     dst = databases["dst"]
     connect_crm(monkeypatch, crm)
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "e2e_crm_customers.yml").write_text(textwrap.dedent(SPEC))
-    monkeypatch.setenv("SYNCGATE_FLOWS_DIR", str(flows))
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-    dag = bag.dags["e2e_crm_customers"]
+    dag = flows_dag_bag(monkeypatch, flows).dags["e2e_crm_customers"]
     assert dag.get_task("extract").pool == "syncgate_crm_api"  # flows of one API share its pool
     assert {t.pool for t in dag.tasks if t.task_id != "extract"} == {"default_pool"}
 

@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 from crm_push import crm_customers, seed_customers, source_customers, wire_crm
-from helpers import execute, rows
+from helpers import execute, flows_dag_bag, rows, task_states
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 
 SPEC = """
 id: e2e_crm
@@ -46,16 +45,7 @@ quality:
 
 
 def run_flow(monkeypatch: pytest.MonkeyPatch, flows: Path) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    monkeypatch.setenv("SYNCGATE_FLOWS_DIR", str(flows))
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-    return bag.dags["e2e_crm"].test()
-
-
-def states(dag_run: Any) -> dict[str, str]:
-    return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
+    return flows_dag_bag(monkeypatch, flows).dags["e2e_crm"].test()
 
 
 def test_the_dag_pushes_changes_refuses_bad_records_and_recovers(
@@ -76,7 +66,9 @@ def test_the_dag_pushes_changes_refuses_bad_records_and_recovers(
     seed_customers(src, 80)
 
     first = run_flow(monkeypatch, flows)
-    assert states(first) == dict.fromkeys(["extract", "transform", "load", "verify", "promote"], "success")
+    assert task_states(first) == dict.fromkeys(
+        ["extract", "transform", "load", "verify", "promote"], "success"
+    )
     assert crm_customers(crm) == source_customers(src)
     assert crm.admin.stats()["requests"] == {"/v1/customers/batch": 4}
 
@@ -87,7 +79,7 @@ def test_the_dag_pushes_changes_refuses_bad_records_and_recovers(
     )
     crm.admin.fault("429", count=1, path="/v1/customers/batch", retry_after="0")
     second = run_flow(monkeypatch, flows)
-    assert states(second)["promote"] == "success"
+    assert task_states(second)["promote"] == "success"
     assert crm_customers(crm) == source_customers(src)
     audit = rows(
         dst,
@@ -104,7 +96,7 @@ def test_the_dag_pushes_changes_refuses_bad_records_and_recovers(
         "UPDATE public.customers SET name = 'Fine', updated_at = now() WHERE id = 21",
     )
     refused = run_flow(monkeypatch, flows)
-    assert states(refused)["promote"] == "failed"
+    assert task_states(refused)["promote"] == "failed"
     assert crm_customers(crm)[21]["name"] == "Fine"
     assert rows(dst, "SELECT value, batch_id FROM syncgate.watermarks") == mark
     assert rows(
@@ -118,7 +110,7 @@ def test_the_dag_pushes_changes_refuses_bad_records_and_recovers(
 
     execute(src, "UPDATE public.customers SET email = 'fixed@example.com', updated_at = now() WHERE id = 20")
     recovered = run_flow(monkeypatch, flows)
-    assert states(recovered)["promote"] == "success"
+    assert task_states(recovered)["promote"] == "success"
     assert crm_customers(crm) == source_customers(src)
     assert rows(dst, "SELECT rows_pushed FROM syncgate.sync_runs WHERE run_id = %s", (recovered.run_id,)) == [
         (1,)

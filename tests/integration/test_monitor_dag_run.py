@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import execute, rows, seed_orders
+from helpers import execute, flows_dag_bag, rows, seed_orders
 from receivers import Received, WebhookServer
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 
 FLOW = """
 id: {id}
@@ -49,8 +48,6 @@ def test_monitor_dag_catches_a_flow_that_never_ran(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     from syncgate.observe.monitor_dag import MONITOR_DAG_ID
 
     flows = tmp_path / "flows"
@@ -67,10 +64,8 @@ def test_monitor_dag_catches_a_flow_that_never_ran(
         "CREATE TABLE analytics.fresh_flow (id int PRIMARY KEY, updated_at timestamptz)",
         "INSERT INTO analytics.fresh_flow VALUES (1, now() - interval '5 minutes')",
     )
-    monkeypatch.setenv("SYNCGATE_FLOWS_DIR", str(flows))
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.test:8080/")
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
+    bag = flows_dag_bag(monkeypatch, flows)
     assert sorted(bag.dag_ids) == ["fresh_flow", "paused_flow", MONITOR_DAG_ID]
 
     dag_run = bag.dags[MONITOR_DAG_ID].test()
@@ -99,8 +94,6 @@ def test_a_failed_flow_run_alerts_at_once_from_its_failure_callback(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "_defaults.yml").write_text(DEFAULTS)
@@ -111,11 +104,7 @@ def test_a_failed_flow_run_alerts_at_once_from_its_failure_callback(
     (flows / "broken_flow.yml").write_text(
         spec + "retries: 0\ntransform: {cast: {note: integer}}\nalerts: {consecutive_failures: 1}\n"
     )
-    monkeypatch.setenv("SYNCGATE_FLOWS_DIR", str(flows))
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-
-    dag_run = bag.dags["broken_flow"].test()
+    dag_run = flows_dag_bag(monkeypatch, flows).dags["broken_flow"].test()
     assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
     assert rows(databases["dst"], "SELECT status FROM syncgate.sync_runs") == [("failed",)]
     assert rows(databases["dst"], "SELECT flow_id, kind, status FROM syncgate.incidents") == [

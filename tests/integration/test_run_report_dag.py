@@ -11,8 +11,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from helpers import execute, rows, seed_orders
-from test_dag_end_to_end import REPO, task_states, xcoms
+from helpers import execute, flows_dag_bag, rows, seed_orders, task_states
+from test_dag_end_to_end import xcoms
 
 from syncgate.report.paths import report_files, report_url
 
@@ -219,9 +219,4 @@ def test_a_run_failing_before_its_audit_row_still_gets_a_report(
 
 
 def run_flow_of(monkeypatch: pytest.MonkeyPatch, flows: Path, dag_id: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    monkeypatch.setenv("SYNCGATE_FLOWS_DIR", str(flows))
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-    return bag.dags[dag_id].test()
+    return flows_dag_bag(monkeypatch, flows).dags[dag_id].test()

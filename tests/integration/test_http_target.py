@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from crm_push import (
     push_requests,
     seed_customers,
     source_customers,
-    wire_crm,
 )
 from helpers import audit, execute, new_run, rows, sync, watermark
 
@@ -29,16 +27,6 @@ from syncgate.pipeline.verify import verify
 from syncgate.report.paths import report_files
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def crm_empty(
-    crm_factory: Callable[..., Any], databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Any:
-    """An empty CRM wired to the ``crm_api`` connection; client retries without long waits."""
-    server = crm_factory(customers=0, contacts=0)
-    wire_crm(monkeypatch, server)
-    return server
 
 
 def staged(spec: Any) -> tuple[Any, dict[str, Any]]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
-from crm_push import crm_customers, make_http_spec, push_requests, seed_customers, source_customers, wire_crm
+from crm_push import crm_customers, make_http_spec, push_requests, seed_customers, source_customers
 from helpers import execute, new_run, rows, sync, watermark
 
 from syncgate.errors import RetriableError
@@ -20,15 +19,6 @@ from syncgate.pipeline.transform import transform
 from syncgate.pipeline.verify import verify
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def crm_empty(
-    crm_factory: Callable[..., Any], databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Any:
-    server = crm_factory(customers=0, contacts=0)
-    wire_crm(monkeypatch, server)
-    return server
 
 
 def staged(spec: Any, **run_options: Any) -> tuple[Any, dict[str, Any]]:

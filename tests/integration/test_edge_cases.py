@@ -25,6 +25,7 @@ def plain_spec(**overrides: object):  # type: ignore[no-untyped-def]
     return make_spec(**{**PLAIN, **overrides})
 
 
+@pytest.mark.usefixtures("merge_path")
 def test_merge_sees_an_update_that_keeps_the_cursor_value(databases: dict[str, str]) -> None:
     src, dst = databases["src"], databases["dst"]
     execute(
@@ -57,6 +58,7 @@ def test_percent_signs_in_a_source_query(databases: dict[str, str]) -> None:
     assert got == [g for g in range(1, 31) if g % 2 == 0 and g % 4 != 0]
 
 
+@pytest.mark.usefixtures("merge_path")
 def test_values_arrow_cannot_type_survive_and_json_merges(databases: dict[str, str]) -> None:
     src, dst = databases["src"], databases["dst"]
     execute(
@@ -110,6 +112,7 @@ def test_hashed_columns_never_land_in_clear(databases: dict[str, str], tmp_path:
     assert rows(dst, "SELECT count(*) FROM analytics.orders WHERE note LIKE 'n%'") == [(0,)]
 
 
+@pytest.mark.usefixtures("merge_path")
 def test_a_late_backfill_never_overwrites_newer_rows(databases: dict[str, str]) -> None:
     src, dst = databases["src"], databases["dst"]
     seed_orders(src, 100)  # updated_at = 2026-01-01 00:00 + (id / 10) minutes

@@ -19,6 +19,7 @@ from helpers import (
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.usefixtures("merge_path")
 def test_inserts_updates_and_hard_deletes_keep_target_equal_to_source(databases: dict[str, str]) -> None:
     src, dst = databases["src"], databases["dst"]
     seed_orders(src, 500)
@@ -79,6 +80,7 @@ def test_rows_sharing_the_boundary_value_are_neither_lost_nor_duplicated(databas
     assert rows(dst, "SELECT count(*) FROM analytics.orders")[0][0] == 102
 
 
+@pytest.mark.usefixtures("merge_path")
 def test_running_twice_without_changes_leaves_the_target_untouched(databases: dict[str, str]) -> None:
     src, dst = databases["src"], databases["dst"]
     seed_orders(src, 300)
@@ -133,6 +135,7 @@ def test_backfill_resyncs_exactly_its_interval_and_never_moves_the_watermark(
     assert watermark(dst) == mark
 
 
+@pytest.mark.usefixtures("merge_path")
 def test_soft_deletes_remove_rows_from_the_target(databases: dict[str, str]) -> None:
     src, dst = databases["src"], databases["dst"]
     seed_orders(src, 50)

@@ -64,3 +64,28 @@ def relation_exists(conn: psycopg.Connection[Any], table: TableRef) -> bool:
     qualified = table.sql.as_string(conn)  # quoted by psycopg, as everywhere else
     row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)).fetchone()
     return bool(row and row[0])
+
+
+_UNIQUE_ON = """
+    SELECT EXISTS (
+        SELECT 1
+        FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+        WHERE i.indrelid = %(table)s::regclass AND NOT c.relhasrules
+          AND i.indisunique AND i.indisvalid AND i.indimmediate
+          AND i.indpred IS NULL AND i.indexprs IS NULL
+          AND i.indnkeyatts = cardinality(%(columns)s::text[])
+          AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text)
+               FROM pg_catalog.pg_attribute a
+               WHERE a.attrelid = i.indrelid
+                 AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]))
+              = (SELECT array_agg(k ORDER BY k) FROM unnest(%(columns)s::text[]) AS k)
+    )
+"""
+
+
+def has_unique_index_on(conn: psycopg.Connection[Any], table: TableRef, columns: list[str]) -> bool:
+    """Whether ``INSERT ... ON CONFLICT (columns)`` can use ``table``: a valid, non-deferrable,
+    non-partial unique index on exactly those columns, and no rewrite rules on the table."""
+    qualified = table.sql.as_string(conn)
+    row = conn.execute(_UNIQUE_ON, {"table": qualified, "columns": columns}).fetchone()
+    return bool(row and row[0])

@@ -21,11 +21,14 @@ def live_rows(spec: FlowSpec, alias: str) -> sql.Composable:
     return sql.SQL("({c} IS NULL OR {c}::text IN ('false', 'f'))").format(c=ident)
 
 
-def newer_only(cursor: str) -> sql.Composable:
-    """`` AND ...`` keeping a target row whose cursor is newer than the staged one (backfills)."""
+def newer_only(cursor: str, staged: str = "s") -> sql.Composable:
+    """`` AND ...`` keeping a target row (``t``) whose cursor is newer than the staged one
+    (``staged``: ``excluded`` in an upsert); for backfills."""
     from psycopg import sql
 
-    return sql.SQL(" AND (t.{0} IS NULL OR s.{0} >= t.{0})").format(sql.Identifier(cursor))
+    return sql.SQL(" AND (t.{0} IS NULL OR {1}.{0} >= t.{0})").format(
+        sql.Identifier(cursor), sql.Identifier(staged)
+    )
 
 
 def key_match(key: list[str], left: str, right: str) -> sql.Composable:

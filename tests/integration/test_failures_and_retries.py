@@ -203,3 +203,25 @@ def test_a_bad_value_in_one_parallel_load_stream_fails_the_load(
         load(spec, run, transform(spec, extract(spec, run)))
     assert audit(dst, run.run_id)["staging_table"] is not None  # on record for the next run to drop
     assert rows(dst, "SELECT to_regclass('analytics.orders')") == [(None,)]
+
+
+@pytest.mark.parametrize(
+    ("key", "failed"),
+    [
+        (["id"], "expect_column_proportion_of_unique_values_to_be_between on id (observed_value=0.98"),
+        (["id", "note"], "expect_compound_columns_to_be_unique on id,note (unexpected_count=2"),
+    ],
+)
+def test_duplicate_keys_never_reach_the_target(
+    databases: dict[str, str], key: list[str], failed: str
+) -> None:
+    src, dst = databases["src"], databases["dst"]
+    seed_orders(src, 50)
+    execute(src, "CREATE VIEW public.orders_twice AS SELECT * FROM public.orders UNION ALL "
+                 "SELECT * FROM public.orders WHERE id = 7")  # fmt: skip
+    spec = make_spec(source__table="public.orders_twice", source__primary_key=key)
+    with pytest.raises(DataQualityError) as caught:
+        sync(spec)
+    assert failed in str(caught.value)
+    assert rows(dst, "SELECT to_regclass('analytics.orders')") == [(None,)]
+    assert watermark(dst) is None

@@ -44,7 +44,7 @@ def test_a_promoted_run_reports_its_window_counts_bytes_fields_quality_and_durat
     assert quality["verdict"] == "passed"
     assert [e["type"] for e in quality["expectations"]] == [
         "expect_column_values_to_not_be_null",
-        "expect_column_values_to_be_unique",
+        "expect_column_proportion_of_unique_values_to_be_between",
         "expect_table_row_count_to_equal",
         "expect_column_values_to_be_in_set",
     ]

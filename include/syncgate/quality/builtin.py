@@ -13,9 +13,18 @@ def builtin_expectations(primary_key: list[str], expected_rows: int) -> list[dic
         for c in primary_key
     ]
     if len(primary_key) == 1:
-        checks.append(
-            {"type": "expect_column_values_to_be_unique", "kwargs": {"column": primary_key[0]}, "meta": meta}
-        )
+        # Every non-null key distinct. GX computes the proportion with count(DISTINCT key) in the
+        # same scan as the null counts; expect_column_values_to_be_unique runs a window
+        # count(*) OVER (PARTITION BY key) of its own: 1.2-1.7 s against 0.5-0.6 s on 2M rows.
+        # GX reads an empty batch's proportion as 0: there is no key to check then.
+        if expected_rows > 0:
+            checks.append(
+                {
+                    "type": "expect_column_proportion_of_unique_values_to_be_between",
+                    "kwargs": {"column": primary_key[0], "min_value": 1, "max_value": 1},
+                    "meta": meta,
+                }
+            )
     elif primary_key:
         checks.append(
             {
@@ -37,9 +46,17 @@ def describe(result: dict[str, Any]) -> str:
     details = []
     for key in ("observed_value", "unexpected_count", "unexpected_percent"):
         if result.get(key) is not None:
-            value = result[key]
-            details.append(f"{key}={value:.2f}" if isinstance(value, float) else f"{key}={value}")
+            details.append(f"{key}={_number(result[key])}")
     suffix = f" ({', '.join(details)})" if details else ""
     severity = result.get("severity") or "critical"
     prefix = "" if severity == "critical" else f"[{severity}, not blocking] "
     return f"{prefix}{result['type']} on {target}{suffix}"
+
+
+def _number(value: Any) -> str:
+    """Two decimals, unless rounding lands on a whole number the value is not (a key
+    proportion of 0.9999995 must not read as 1.00, nor 99.999% as 100.00)."""
+    if not isinstance(value, float):
+        return str(value)
+    short = f"{value:.2f}"
+    return f"{value:.10g}" if float(short).is_integer() and float(short) != value else short

@@ -25,6 +25,12 @@ def test_a_stage_imports_its_libraries_before_its_timer(stage: str) -> None:
         assert seconds > 0, seconds
         # pandas costs 0.3-0.8 s per task: only GX (verify) may bring it
         assert "pandas" not in sys.modules, "pandas was imported"
+        # What start-up created is out of the cyclic GC's reach; later objects are not.
+        import gc
+        frozen = gc.get_freeze_count()
+        assert frozen > 10_000, frozen
+        import_libraries({stage!r})
+        assert gc.get_freeze_count() == frozen, "froze again"
     """)
     subprocess.run([sys.executable, "-c", code], check=True, env=_env())
 

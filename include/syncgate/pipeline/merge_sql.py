@@ -31,6 +31,25 @@ def newer_only(cursor: str, staged: str = "s") -> sql.Composable:
     )
 
 
+def update_if_changed(
+    values: list[tuple[str, str]], staged: str, newer_cursor: str | None
+) -> tuple[sql.Composable, sql.Composable]:
+    """``SET`` list and condition updating target row ``t`` from ``staged`` (``s`` or
+    ``excluded``) only where a value differs and, for backfills (``newer_cursor``), never to an
+    older version of the row."""
+    from psycopg import sql
+
+    sets = sql.SQL(", ").join(
+        sql.SQL("{0} = {1}.{0}").format(sql.Identifier(c), sql.Identifier(staged)) for c, _ in values
+    )
+    condition = sql.SQL("({}) IS DISTINCT FROM ({}){}").format(
+        comparable_row(values, "t"),
+        comparable_row(values, staged),
+        newer_only(newer_cursor, staged) if newer_cursor else sql.SQL(""),
+    )
+    return sets, condition
+
+
 def key_match(key: list[str], left: str, right: str) -> sql.Composable:
     from psycopg import sql
 

@@ -20,7 +20,14 @@ from syncgate.db.identifiers import TableRef, ident_list
 from syncgate.errors import ConcurrentRunError, FatalError
 from syncgate.observe import freshness
 from syncgate.pipeline.load import keys_table
-from syncgate.pipeline.merge_sql import comparable_row, compose, key_match, live_rows, newer_only, qualified
+from syncgate.pipeline.merge_sql import (
+    compose,
+    key_match,
+    live_rows,
+    newer_only,
+    qualified,
+    update_if_changed,
+)
 from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.startup import import_libraries
 from syncgate.report.write import write_report_safely
@@ -222,24 +229,16 @@ def _merge(
     live: sql.Composable,
     newer_cursor: str | None = None,
 ) -> tuple[int, int]:
-    from psycopg import sql
-
-    key = spec.target_primary_key
-    columns = [c for c, _ in typed_columns]
-    values = [(c, t) for c, t in typed_columns if c not in key]
+    """The merge as ``UPDATE ... FROM`` staging, then ``INSERT ... WHERE NOT EXISTS``."""
+    key, columns, values = _key_and_values(spec, typed_columns)
     match = key_match(key, "t", "s")
     updated = 0
     if values:
-        guard: sql.Composable = sql.SQL("")
-        if newer_cursor:
-            guard = newer_only(newer_cursor)
+        sets, changed = update_if_changed(values, "s", newer_cursor)
         updated = conn.execute(
             compose(
-                "UPDATE {t} AS t SET {sets} FROM {s} AS s WHERE {match} AND ({live_s}){guard} "
-                "AND ({tv}) IS DISTINCT FROM ({sv})",
-                t=target.sql, s=staging.sql, match=match, live_s=live, guard=guard,
-                sets=sql.SQL(", ").join(sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c, _ in values),
-                tv=comparable_row(values, "t"), sv=comparable_row(values, "s"),
+                "UPDATE {t} AS t SET {sets} FROM {s} AS s WHERE {match} AND ({live_s}) AND {changed}",
+                t=target.sql, s=staging.sql, sets=sets, match=match, live_s=live, changed=changed,
             )
         ).rowcount  # fmt: skip
     inserted = conn.execute(
@@ -270,21 +269,11 @@ def _upsert(
     """
     from psycopg import sql
 
-    key = spec.target_primary_key
-    columns = [c for c, _ in typed_columns]
-    values = [(c, t) for c, t in typed_columns if c not in key]
+    key, columns, values = _key_and_values(spec, typed_columns)
     action: sql.Composable = sql.SQL("DO NOTHING")
     if values:
-        guard: sql.Composable = sql.SQL("")
-        if newer_cursor:
-            guard = newer_only(newer_cursor, staged="excluded")
-        action = compose(
-            "DO UPDATE SET {sets} WHERE ({tv}) IS DISTINCT FROM ({ev}){guard}",
-            sets=sql.SQL(", ").join(
-                sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c, _ in values
-            ),
-            tv=comparable_row(values, "t"), ev=comparable_row(values, "excluded"), guard=guard,
-        )  # fmt: skip
+        sets, changed = update_if_changed(values, "excluded", newer_cursor)
+        action = compose("DO UPDATE SET {sets} WHERE {changed}", sets=sets, changed=changed)
     row = conn.execute(
         compose(
             "WITH written AS (INSERT INTO {t} AS t ({c}) SELECT {sc} FROM {s} AS s WHERE ({live_s}) "
@@ -296,6 +285,14 @@ def _upsert(
     ).fetchone()  # fmt: skip
     assert row is not None
     return int(row[0]), int(row[1])
+
+
+def _key_and_values(
+    spec: FlowSpec, typed_columns: list[tuple[str, str]]
+) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+    """The key, every column, and the typed non-key columns a merge may update."""
+    key = spec.target_primary_key
+    return key, [c for c, _ in typed_columns], [(c, t) for c, t in typed_columns if c not in key]
 
 
 def _apply_deletes(

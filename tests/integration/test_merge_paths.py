@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from helpers import execute, make_spec, rows, sync
 
-from syncgate.db.catalog import has_unique_index_on
+from syncgate.db.catalog import table_columns, upsert_blocker
 from syncgate.db.identifiers import TableRef
 
 pytestmark = pytest.mark.integration
@@ -67,6 +67,85 @@ def test_a_table_of_keys_only_merges(databases: dict[str, str]) -> None:
     assert rows(dst, "SELECT tag, item FROM analytics.tags ORDER BY 1") == [("a", 1), ("b", 2), ("c", 3)]
 
 
+def test_a_key_the_target_compares_otherwise_is_never_silently_lost(databases: dict[str, str]) -> None:
+    """A user-made target keyed by citext, a text key in the source whose case changes.
+
+    An upsert would find the old row through the case-insensitive index, update it in place
+    (keeping its old key), and the hard delete, comparing as text, would then remove it. The
+    joins compare as text throughout: the new key collides in the unique index and the run fails
+    with the target as it was."""
+    src, dst = databases["src"], databases["dst"]
+    execute(
+        src,
+        "CREATE TABLE public.people (email text PRIMARY KEY, name text, updated_at timestamptz NOT NULL)",
+        "INSERT INTO public.people VALUES ('alice@x', 'Alice', '2026-01-01'), ('bob@x', 'Bob', '2026-01-01')",
+    )
+    execute(
+        dst,
+        "CREATE EXTENSION citext",
+        "CREATE SCHEMA analytics",
+        "CREATE TABLE analytics.people (email citext PRIMARY KEY, name text, updated_at timestamptz NOT NULL)",
+    )
+    spec = make_spec(**{**PLAIN, "source__deletes": "hard"}, source__table="public.people",
+                     source__primary_key=["email"], target__table="analytics.people")  # fmt: skip
+    sync(spec)  # into the empty target: a plain insert
+    execute(src, "UPDATE public.people SET email = 'Bob@x', name = 'Bobby', updated_at = '2026-01-02' "
+                 "WHERE email = 'bob@x'")  # fmt: skip
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        sync(spec)
+    assert rows(dst, "SELECT email::text, name FROM analytics.people ORDER BY 1") == [
+        ("alice@x", "Alice"), ("bob@x", "Bob"),
+    ]  # fmt: skip
+
+
+def test_update_only_batch_into_target_with_an_unsynced_not_null_column(databases: dict[str, str]) -> None:
+    """The target has a NOT NULL column syncgate does not sync (kept by another process). An
+    upsert would check NOT NULL on the proposed insert row before finding the conflict and fail;
+    a batch that only updates must go through."""
+    src, dst = databases["src"], databases["dst"]
+    execute(
+        src,
+        "CREATE TABLE public.items (id bigint PRIMARY KEY, name text, updated_at timestamptz NOT NULL)",
+        "INSERT INTO public.items SELECT g, 'n' || g, '2026-01-01' FROM generate_series(1, 3) g",
+    )
+    execute(
+        dst,
+        "CREATE SCHEMA analytics",
+        "CREATE TABLE analytics.items (id bigint PRIMARY KEY, name text, updated_at timestamptz NOT NULL, "
+        "owner text NOT NULL)",
+        "INSERT INTO analytics.items SELECT g, 'n' || g, '2026-01-01', 'ops' FROM generate_series(1, 3) g",
+    )
+    execute(src, "UPDATE public.items SET name = 'changed', updated_at = '2026-01-02' WHERE id = 2")
+    spec = make_spec(**PLAIN, source__table="public.items", target__table="analytics.items")
+    assert sync(spec)["counts"] == {"rows_inserted": 0, "rows_updated": 1, "rows_deleted": 0}
+    assert rows(dst, "SELECT id, name, owner FROM analytics.items ORDER BY id") == [
+        (1, "n1", "ops"), (2, "changed", "ops"), (3, "n3", "ops"),
+    ]  # fmt: skip
+
+
+@pytest.mark.usefixtures("merge_path")
+def test_rerun_without_source_change_writes_nothing_when_target_type_is_narrower(
+    databases: dict[str, str],
+) -> None:
+    """A target column narrower than the source's (numeric(12,2) <- numeric): both paths compare
+    the staged value as the target stores it, so an unchanged source writes nothing."""
+    src, dst = databases["src"], databases["dst"]
+    execute(
+        src,
+        "CREATE TABLE public.prices (id bigint PRIMARY KEY, price numeric, updated_at timestamptz NOT NULL)",
+        "INSERT INTO public.prices VALUES (1, 1.005, '2026-01-01'), (2, 2.5, '2026-01-01')",
+    )
+    execute(
+        dst,
+        "CREATE SCHEMA analytics",
+        "CREATE TABLE analytics.prices (id bigint PRIMARY KEY, price numeric(12,2), updated_at timestamptz)",
+    )
+    spec = make_spec(**PLAIN, source__table="public.prices", source__cursor=None,
+                     target__table="analytics.prices")  # fmt: skip
+    sync(spec)
+    assert sync(spec)["counts"] == {"rows_inserted": 0, "rows_updated": 0, "rows_deleted": 0}
+
+
 def test_a_target_created_without_a_unique_key_still_merges(
     databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -114,11 +193,26 @@ def test_a_target_created_without_a_unique_key_still_merges(
         ("CREATE TABLE t (a text); CREATE UNIQUE INDEX ON t (lower(a))", ["a"], False),  # expression
         ("CREATE TABLE t (a int, UNIQUE (a) DEFERRABLE)", ["a"], False),  # ON CONFLICT refuses it
         ("CREATE TABLE t (a int); CREATE INDEX ON t (a)", ["a"], False),  # not unique
+        # Another equality than the column's own: ON CONFLICT would match rows the joins do not.
+        ("CREATE TABLE t (a text); CREATE UNIQUE INDEX ON t (a text_pattern_ops)", ["a"], False),
+        ('CREATE TABLE t (a text); CREATE UNIQUE INDEX ON t (a COLLATE "C")', ["a"], False),
+        ('CREATE TABLE t (a text COLLATE "C" PRIMARY KEY)', ["a"], True),
         (
             "CREATE TABLE t (a int PRIMARY KEY); CREATE TABLE t_log (a int); "
             "CREATE RULE r AS ON INSERT TO t DO ALSO INSERT INTO t_log VALUES (NEW.a)",
             ["a"],
             False,  # ON CONFLICT refuses tables with rules
+        ),
+        (
+            "CREATE TABLE t (a int PRIMARY KEY); CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql "
+            "AS 'BEGIN RETURN NULL;END'; CREATE TRIGGER skip BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()",
+            ["a"],
+            False,  # a BEFORE INSERT trigger also fires for rows the upsert would update
+        ),
+        (
+            "CREATE TABLE p (a int PRIMARY KEY); CREATE TABLE t (a int PRIMARY KEY REFERENCES p)",
+            ["a"],
+            True,  # a foreign key's triggers are the system's own
         ),
     ],
 )
@@ -130,4 +224,22 @@ def test_which_targets_can_take_the_upsert(
         conn.execute("SET search_path = s")
         for statement in ddl.split("; "):
             conn.execute(statement)
-        assert has_unique_index_on(conn, TableRef("s", "t"), key) is usable
+        table = TableRef("s", "t")
+        columns = table_columns(conn, table)  # a batch shaped exactly like the target
+        assert (upsert_blocker(conn, table, key, columns, columns) is None) is usable
+
+
+def test_a_target_shaped_unlike_the_batch_takes_the_joins(databases: dict[str, str]) -> None:
+    with psycopg.connect(databases["dst"], autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.t (id bigint PRIMARY KEY, v text, extra int)")
+        table = TableRef("public", "t")
+        target = table_columns(conn, table)
+        assert upsert_blocker(conn, table, ["id"], target, target) is None
+        narrower = [c for c in target if c[0] != "extra"]
+        assert (
+            upsert_blocker(conn, table, ["id"], narrower, target) == "its columns are not exactly the batch's"
+        )
+        retyped = [("id", "integer"), *target[1:]]
+        assert upsert_blocker(conn, table, ["id"], retyped, target) == (
+            "its key columns are typed differently from the batch's"
+        )

@@ -66,26 +66,50 @@ def relation_exists(conn: psycopg.Connection[Any], table: TableRef) -> bool:
     return bool(row and row[0])
 
 
-_UNIQUE_ON = """
-    SELECT EXISTS (
-        SELECT 1
-        FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
-        WHERE i.indrelid = %(table)s::regclass AND NOT c.relhasrules
-          AND i.indisunique AND i.indisvalid AND i.indimmediate
-          AND i.indpred IS NULL AND i.indexprs IS NULL
-          AND i.indnkeyatts = cardinality(%(columns)s::text[])
-          AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text)
-               FROM pg_catalog.pg_attribute a
-               WHERE a.attrelid = i.indrelid
-                 AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]))
-              = (SELECT array_agg(k ORDER BY k) FROM unnest(%(columns)s::text[]) AS k)
-    )
+_UPSERT_TARGET = """
+    SELECT c.relhasrules
+           OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg WHERE tg.tgrelid = c.oid AND NOT tg.tgisinternal),
+           EXISTS (
+               SELECT 1 FROM pg_catalog.pg_index i
+               WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid AND i.indimmediate
+                 AND i.indpred IS NULL AND i.indexprs IS NULL
+                 AND i.indnkeyatts = cardinality(%(key)s::text[])
+                 AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text)
+                      FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1],
+                                  (i.indcollation::oid[])[0:i.indnkeyatts - 1],
+                                  (i.indclass::oid[])[0:i.indnkeyatts - 1]) AS k(attnum, coll, opclass)
+                      JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                      JOIN pg_catalog.pg_opclass o ON o.oid = k.opclass
+                      WHERE k.coll = a.attcollation AND o.opcdefault)
+                     = (SELECT array_agg(k ORDER BY k) FROM unnest(%(key)s::text[]) AS k)
+           )
+    FROM pg_catalog.pg_class c
+    WHERE c.oid = %(table)s::regclass
 """
 
 
-def has_unique_index_on(conn: psycopg.Connection[Any], table: TableRef, columns: list[str]) -> bool:
-    """Whether ``INSERT ... ON CONFLICT (columns)`` can use ``table``: a valid, non-deferrable,
-    non-partial unique index on exactly those columns, and no rewrite rules on the table."""
-    qualified = table.sql.as_string(conn)
-    row = conn.execute(_UNIQUE_ON, {"table": qualified, "columns": columns}).fetchone()
-    return bool(row and row[0])
+def upsert_blocker(
+    conn: psycopg.Connection[Any], table: TableRef, key: list[str], staged: Columns, target: Columns
+) -> str | None:
+    """Why ``INSERT ... ON CONFLICT (key)`` from a batch typed ``staged`` into ``table`` (typed
+    ``target``) could act differently from an UPDATE + INSERT, or None when it cannot.
+
+    ON CONFLICT finds rows through a unique index on the key, with that index's equality; it
+    checks the proposed insert row (NOT NULL, CHECK) before finding the conflict; and it fires
+    INSERT triggers for rows that end up updated. So it needs: exactly the batch's columns, the
+    same key types, a valid, immediate, non-partial unique index on exactly the key columns with
+    their own collations and default operator classes, and no rules or user triggers.
+    """
+    if sorted(name for name, _ in target) != sorted(name for name, _ in staged):
+        return "its columns are not exactly the batch's"
+    staged_types, target_types = dict(staged), dict(target)
+    if any(staged_types[k] != target_types[k] for k in key):
+        return "its key columns are typed differently from the batch's"
+    row = conn.execute(_UPSERT_TARGET, {"table": table.sql.as_string(conn), "key": key}).fetchone()
+    assert row is not None
+    rules_or_triggers, unique_index = row
+    if rules_or_triggers:
+        return "it has rules or triggers"
+    if not unique_index:
+        return "it has no plain unique index on exactly the key columns"
+    return None

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from syncgate import landing
-from syncgate.db.catalog import has_unique_index_on, relation_exists, table_columns
+from syncgate.db.catalog import Columns, relation_exists, table_columns, upsert_blocker
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef, ident_list
 from syncgate.errors import ConcurrentRunError, FatalError
@@ -82,8 +82,8 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
             if existed:
                 if manifest.get("add_columns"):
                     _add_new_columns(conn, target, columns)
-                _check_target_columns(conn, target, columns)
-                counts = _write(conn, spec, run, staging, target, columns, manifest)
+                target_columns = _check_target_columns(conn, target, columns)
+                counts = _write(conn, spec, run, staging, target, columns, target_columns, manifest)
             elif manifest["window"]["from"] is not None:
                 # Adopting a partial (incremental or backfill) batch would silently shrink the target.
                 raise FatalError(
@@ -168,14 +168,17 @@ def _add_new_columns(conn: psycopg.Connection[Any], target: TableRef, columns: l
 
 def _check_target_columns(
     conn: psycopg.Connection[Any], target: TableRef, columns: list[tuple[str, str]]
-) -> None:
-    existing = {name for name, _ in table_columns(conn, target)}
-    missing = [name for name, _ in columns if name not in existing]
+) -> Columns:
+    """The target's columns; fails when a batch column is missing from it."""
+    existing = table_columns(conn, target)
+    names = {name for name, _ in existing}
+    missing = [name for name, _ in columns if name not in names]
     if missing:
         raise FatalError(
             f"target {target} has no column(s) {', '.join(missing)}: add them, or drop them with "
             "`transform.drop` (nothing was promoted)"
         )
+    return existing
 
 
 def _write(
@@ -185,6 +188,7 @@ def _write(
     staging: TableRef,
     target: TableRef,
     typed_columns: list[tuple[str, str]],
+    target_columns: Columns,
     manifest: dict[str, Any],
 ) -> dict[str, int]:
     counts = {"rows_inserted": 0, "rows_updated": 0, "rows_deleted": 0}
@@ -209,11 +213,14 @@ def _write(
         # A backfill may race a live run: never let its older rows overwrite newer ones.
         newer_cursor = spec.target_cursor if run.is_backfill else None
         merge = _merge
-        key = spec.target_primary_key
-        if int(manifest["staged_rows"]) < UPSERT_BELOW_ROWS and has_unique_index_on(conn, target, key):
-            merge = _upsert
+        if int(manifest["staged_rows"]) < UPSERT_BELOW_ROWS:
+            blocker = upsert_blocker(conn, target, spec.target_primary_key, typed_columns, target_columns)
+            if blocker is None:
+                merge = _upsert
+            else:
+                log.info("Merging into %s with UPDATE + INSERT rather than an upsert: %s", target, blocker)
         counts["rows_updated"], counts["rows_inserted"] = merge(
-            conn, spec, staging, target, typed_columns, live, newer_cursor
+            conn, spec, staging, target, typed_columns, target_columns, live, newer_cursor
         )
     if write != "replace":
         counts["rows_deleted"] += _apply_deletes(conn, spec, run, staging, target, manifest)
@@ -226,15 +233,16 @@ def _merge(
     staging: TableRef,
     target: TableRef,
     typed_columns: list[tuple[str, str]],
+    target_columns: Columns,
     live: sql.Composable,
     newer_cursor: str | None = None,
 ) -> tuple[int, int]:
     """The merge as ``UPDATE ... FROM`` staging, then ``INSERT ... WHERE NOT EXISTS``."""
-    key, columns, values = _key_and_values(spec, typed_columns)
+    key, columns, values, recast = _key_and_values(spec, typed_columns, target_columns)
     match = key_match(key, "t", "s")
     updated = 0
     if values:
-        sets, changed = update_if_changed(values, "s", newer_cursor)
+        sets, changed = update_if_changed(values, "s", newer_cursor, recast)
         updated = conn.execute(
             compose(
                 "UPDATE {t} AS t SET {sets} FROM {s} AS s WHERE {match} AND ({live_s}) AND {changed}",
@@ -258,6 +266,7 @@ def _upsert(
     staging: TableRef,
     target: TableRef,
     typed_columns: list[tuple[str, str]],
+    target_columns: Columns,
     live: sql.Composable,
     newer_cursor: str | None = None,
 ) -> tuple[int, int]:
@@ -269,9 +278,9 @@ def _upsert(
     """
     from psycopg import sql
 
-    key, columns, values = _key_and_values(spec, typed_columns)
+    key, columns, values, _ = _key_and_values(spec, typed_columns, target_columns)
     action: sql.Composable = sql.SQL("DO NOTHING")
-    if values:
+    if values:  # ``excluded`` is the staged row already cast to the target's types
         sets, changed = update_if_changed(values, "excluded", newer_cursor)
         action = compose("DO UPDATE SET {sets} WHERE {changed}", sets=sets, changed=changed)
     row = conn.execute(
@@ -288,11 +297,15 @@ def _upsert(
 
 
 def _key_and_values(
-    spec: FlowSpec, typed_columns: list[tuple[str, str]]
-) -> tuple[list[str], list[str], list[tuple[str, str]]]:
-    """The key, every column, and the typed non-key columns a merge may update."""
+    spec: FlowSpec, typed_columns: list[tuple[str, str]], target_columns: Columns
+) -> tuple[list[str], list[str], list[tuple[str, str]], set[str]]:
+    """The key, every batch column, the non-key columns a merge may update (with the target's
+    types), and those of them the batch types differently."""
     key = spec.target_primary_key
-    return key, [c for c, _ in typed_columns], [(c, t) for c, t in typed_columns if c not in key]
+    target_types = dict(target_columns)
+    values = [(c, target_types[c]) for c, _ in typed_columns if c not in key]
+    recast = {c for c, t in typed_columns if c not in key and t != target_types[c]}
+    return key, [c for c, _ in typed_columns], values, recast
 
 
 def _apply_deletes(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
+import weakref
 
 import pytest
 
@@ -54,6 +56,38 @@ def test_gx_views_share_one_bytecode_cache() -> None:
     view = DefaultJinjaPageView()
     assert view.env.bytecode_cache is bytecode_cache()
     assert "render_content_block" in view.env.filters  # GX's own set-up still ran
+
+
+def test_freezing_startup_objects_does_not_leak_pending_cyclic_garbage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """gc.freeze() without a gc.collect() first moves garbage cycles that were pending at that
+    moment into the permanent generation: their finalizers (closing a connection, a file) never run."""
+    from syncgate.pipeline import startup
+
+    monkeypatch.setattr(startup, "_frozen", False)
+    finalized: list[bool] = []
+
+    class Node:
+        pass
+
+    was_enabled = gc.isenabled()
+    gc.disable()  # make "a cycle not collected yet" deterministic
+    try:
+        node = Node()
+        node.self = node  # type: ignore[attr-defined]
+        weakref.finalize(node, finalized.append, True)
+        del node
+        startup._freeze_startup_objects()
+    finally:
+        if was_enabled:
+            gc.enable()
+    gc.collect()
+    try:
+        assert finalized == [True], "a garbage cycle pending at start-up was frozen forever"
+    finally:
+        gc.unfreeze()
+        gc.collect()
 
 
 def _env() -> dict[str, str]:

@@ -41,8 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A merge of fewer staged rows than this goes through one ``INSERT ... ON CONFLICT`` when the
-# target has a unique index on the key: one key probe per row instead of two joins (the 1% bench
+# A merge of fewer staged rows than this goes through one ``INSERT ... ON CONFLICT`` where that
+# cannot act differently (``upsert_blocker``): one key probe per row instead of two joins (the 1% bench
 # incremental: 20,000 rows into 2M, ~25-35% less server time). Bigger batches keep the joins,
 # which the planner can run as hash joins instead of one index probe per staged row.
 UPSERT_BELOW_ROWS = 100_000

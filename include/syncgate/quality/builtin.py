@@ -13,9 +13,9 @@ def builtin_expectations(primary_key: list[str], expected_rows: int) -> list[dic
         for c in primary_key
     ]
     if len(primary_key) == 1:
-        # Every non-null key distinct. GX computes the proportion with count(DISTINCT key) in the
-        # same scan as the null counts; expect_column_values_to_be_unique runs a window
-        # count(*) OVER (PARTITION BY key) of its own: 1.2-1.7 s against 0.5-0.6 s on 2M rows.
+        # Every non-null key distinct. GX computes the proportion with one count(DISTINCT key)
+        # query; expect_column_values_to_be_unique runs a window count(*) OVER (PARTITION BY
+        # key) instead: 1.2-1.7 s against 0.5-0.6 s on 2M rows.
         # GX reads an empty batch's proportion as 0: there is no key to check then.
         if expected_rows > 0:
             checks.append(

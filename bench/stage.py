@@ -55,33 +55,35 @@ def _warm_airflow() -> None:
 
 
 def _stage_call(request: dict[str, Any]) -> Callable[[], Any]:
-    from syncgate.pipeline.run import RunInfo
+    from syncgate.batch.run import RunInfo
     from syncgate.spec.model import FlowSpec
+
+    from syncgate.batch.contract import Batch
 
     spec = FlowSpec.model_validate(request["spec"])
     run = RunInfo(**request["run"])
-    manifest = request.get("manifest")
     stage = request["stage"]
+    manifest = Batch.from_xcom(request.get("manifest"), flow_id=spec.id, stage=stage) if stage != "extract" else None
     if stage == "extract":
         from syncgate.pipeline.extract import extract
 
-        return lambda: extract(spec, run)
+        return lambda: extract(spec, run).to_xcom()
     if stage == "transform":
         from syncgate.pipeline.transform import transform
 
-        return lambda: transform(spec, manifest or {})
+        return lambda: transform(spec, manifest).to_xcom()
     if stage == "load":
         from syncgate.pipeline.load import load
 
-        return lambda: load(spec, run, manifest or {})
+        return lambda: load(spec, run, manifest).to_xcom()
     if stage == "verify":
         from syncgate.pipeline.verify import verify
 
-        return lambda: verify(spec, run, manifest or {})
+        return lambda: verify(spec, run, manifest).to_xcom()
     if stage == "promote":
         from syncgate.pipeline.promote import promote
 
-        return lambda: promote(spec, run, manifest or {})
+        return lambda: promote(spec, run, manifest)
     raise ValueError(f"unknown stage {stage!r} (expected one of {', '.join(STAGES)})")
 
 
@@ -120,8 +122,12 @@ def main(argv: list[str]) -> int:
         # own work (syncgate.pipeline.startup), so the promote call time must exclude them as well.
         from syncgate.pipeline.startup import import_libraries
 
-        side = {"extract": "source", "promote": "target"}.get(request["stage"])
-        import_libraries(request["stage"], http=bool(side) and request["spec"][side]["type"] == "http")
+        from syncgate.connectors.registry import source_for, target_for
+        from syncgate.spec.model import FlowSpec
+
+        spec = FlowSpec.model_validate(request["spec"])
+        side = {"extract": source_for, "promote": target_for}.get(request["stage"])
+        import_libraries(request["stage"], extra=side(spec).libraries if side else ())
         result["import_seconds"] = time.monotonic() - imported
         began = time.monotonic()
         if request.get("profile"):

@@ -71,36 +71,40 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
         },
     ) as dag:
         # Flows calling one API share its Airflow pool, and so its rate limit.
-        @task(task_id="extract", **_extract_options(spec))
+        @task(task_id="extract", **_pool(spec.source.pool_name))
         def extract(**context: Any) -> dict[str, Any]:
             from syncgate.pipeline.extract import extract as run_extract
 
-            return _stage(lambda: run_extract(spec, _run(spec, context)))
+            return _stage(lambda: run_extract(spec, _run(spec, context)).to_xcom())
 
         @task(task_id="transform")
-        def transform(manifest: dict[str, Any]) -> dict[str, Any]:
+        def transform(batch: dict[str, Any]) -> dict[str, Any]:
             from syncgate.pipeline.transform import transform as run_transform
 
-            return _stage(lambda: run_transform(spec, manifest))
+            return _stage(lambda: run_transform(spec, _batch(spec, batch, "transform")).to_xcom())
 
         @task(task_id="load")
-        def load(manifest: dict[str, Any], **context: Any) -> dict[str, Any]:
+        def load(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
             from syncgate.pipeline.load import load as run_load
 
-            return _stage(lambda: run_load(spec, _run(spec, context), manifest))
+            return _stage(lambda: run_load(spec, _run(spec, context), _batch(spec, batch, "load")).to_xcom())
 
         @task(task_id="verify")
-        def verify(manifest: dict[str, Any], **context: Any) -> dict[str, Any]:
+        def verify(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
             from syncgate.pipeline.verify import verify as run_verify
 
-            return _stage(lambda: run_verify(spec, _run(spec, context), manifest), context)
+            return _stage(
+                lambda: run_verify(spec, _run(spec, context), _batch(spec, batch, "verify")).to_xcom(),
+                context,
+            )
 
-        # An API target pushes in the API's pool: it bounds how many tasks call that API at once.
-        @task(task_id="promote", outlets=[asset], **_promote_options(spec))
-        def promote(manifest: dict[str, Any], **context: Any) -> dict[str, Any]:
+        # A target behind a rate-limited API promotes in the API's pool: it bounds how many
+        # tasks call that API at once.
+        @task(task_id="promote", outlets=[asset], **_pool(spec.target.pool_name))
+        def promote(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
             from syncgate.pipeline.promote import promote as run_promote
 
-            return _stage(lambda: run_promote(spec, _run(spec, context), manifest))
+            return _stage(lambda: run_promote(spec, _run(spec, context), _batch(spec, batch, "promote")))
 
         # TaskFlow passes XComArgs where the bodies receive dicts at run time.
         verified = verify(load(transform(extract())))  # type: ignore[arg-type]
@@ -110,17 +114,19 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
     return dag
 
 
-def _extract_options(spec: FlowSpec) -> dict[str, Any]:
-    """HTTP sources extract in the API's pool (``source.pool``, default ``syncgate_<conn_id>``)."""
-    from syncgate.spec.model import HttpSource
+def _pool(name: str | None) -> dict[str, Any]:
+    """Flows calling one API share its Airflow pool (``pool``, default ``syncgate_<conn_id>``)."""
+    return {"pool": name} if name else {}
 
-    if isinstance(spec.source, HttpSource):
-        return {"pool": spec.source.pool_name}
-    return {}
+
+def _batch(spec: FlowSpec, value: Any, stage: str) -> Any:
+    from syncgate.batch.contract import Batch
+
+    return Batch.from_xcom(value, flow_id=spec.id, stage=stage)
 
 
 def _run(spec: FlowSpec, context: Any) -> Any:
-    from syncgate.pipeline.run import RunInfo
+    from syncgate.batch.run import RunInfo
 
     return RunInfo.from_airflow(spec.id, context)
 
@@ -203,33 +209,12 @@ def _is_rejected(conn: Any, flow_id: str, run_id: str) -> bool:
     return bool(row and row[0] == "rejected")
 
 
-def _promote_options(spec: FlowSpec) -> dict[str, Any]:
-    """HTTP targets push in the API's pool (``target.pool``, default ``syncgate_<conn_id>``)."""
-    from syncgate.spec.model import HttpTarget
-
-    if isinstance(spec.target, HttpTarget):
-        return {"pool": spec.target.pool_name}
-    return {}
-
-
 def _target_asset(spec: FlowSpec, asset_class: Any) -> Any:
-    """The promote task's outlet: the target table, or the API endpoint for HTTP targets."""
-    from syncgate.db.identifiers import TableRef
-    from syncgate.spec.model import HttpTarget
+    """The promote task's outlet: what the target calls the data it holds."""
+    from syncgate.connectors.registry import target_for
 
-    target = spec.target
-    if isinstance(target, HttpTarget):
-        return asset_class(
-            name=f"{target.conn_id}{target.endpoint}",
-            uri=f"syncgate-http://{target.conn_id}{target.endpoint}",
-            group="syncgate",
-        )
-    table = TableRef.parse(target.table)
-    return asset_class(
-        name=f"{target.conn_id}.{table}",
-        uri=f"syncgate://{target.conn_id}/{table.schema}/{table.name}",
-        group="syncgate",
-    )
+    ref = target_for(spec).asset(spec)
+    return asset_class(name=ref.name, uri=ref.uri, group="syncgate")
 
 
 def _alert_now(spec: FlowSpec) -> None:
@@ -254,19 +239,9 @@ def _doc_md(spec: FlowSpec, path: Path) -> str:
 
 
 def _target_doc(spec: FlowSpec) -> str:
-    from syncgate.spec.model import HttpTarget
+    from syncgate.connectors.registry import target_for
 
-    target = spec.target
-    if isinstance(target, HttpTarget):
-        return (
-            f"**Target:** API `{target.endpoint}` on connection `{target.conn_id}` (creates, updates and "
-            f"deletes by `{spec.target_id_field}`). State, audit and the mirror of the API: connection "
-            f"`{target.state_conn_id}`."
-        )
-    return (
-        f"**Target:** `{target.table}` on connection `{target.conn_id}` "
-        f"(`write: {target.write}`). Audit: `syncgate.sync_runs` in the same database."
-    )
+    return target_for(spec).describe(spec)
 
 
 def _invalid_specs_placeholder(broken: list[LoadedSpec]) -> DAG:

@@ -51,3 +51,7 @@ class DataQualityError(FatalError):
 
 class ConcurrentRunError(RetriableError):
     """Another run moved the watermark between this run's extract and promote."""
+
+
+class ContractError(FatalError):
+    """A stage received no batch, or one of another stage-contract version."""

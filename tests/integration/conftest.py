@@ -26,7 +26,7 @@ def merge_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     ``upsert``: one ``INSERT ... ON CONFLICT`` (small batches, target with a unique key index);
     ``joins``: ``UPDATE ... FROM`` then ``INSERT ... WHERE NOT EXISTS`` (big batches, or no index).
     """
-    from syncgate.pipeline import promote
+    from syncgate.connectors.postgres import target as promote
 
     monkeypatch.setattr(promote, "UPSERT_BELOW_ROWS", 10**9 if request.param == "upsert" else 0)
     calls = {"upsert": 0, "joins": 0}

@@ -8,10 +8,10 @@ from typing import Any
 
 import psycopg
 
+from syncgate.batch.run import RunInfo
 from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load
 from syncgate.pipeline.promote import promote
-from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.transform import transform
 from syncgate.pipeline.verify import verify
 from syncgate.spec.model import FlowSpec
@@ -77,7 +77,7 @@ def sync(spec: FlowSpec, run: RunInfo | None = None) -> dict[str, Any]:
     """Run the five stages in order, in-process, exactly as the DAG chains them."""
     run = run or new_run(spec)
     manifest = verify(spec, run, load(spec, run, transform(spec, extract(spec, run))))
-    return {**manifest, "counts": promote(spec, run, manifest), "run": run}
+    return {**manifest.to_xcom(), "counts": promote(spec, run, manifest), "run": run}
 
 
 def rows(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:

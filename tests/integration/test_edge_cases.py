@@ -105,7 +105,7 @@ def test_hashed_columns_never_land_in_clear(databases: dict[str, str], tmp_path:
     spec = plain_spec(transform={"hash": ["note"]})
     run = new_run(spec)
     manifest = extract(spec, run)
-    landed = pq.read_table(manifest["files"]["data"].removeprefix("file://"))
+    landed = pq.read_table(manifest.files["data"].removeprefix("file://"))
     notes = [n for n in landed["note"].to_pylist() if n is not None]
     assert notes and all(len(n) == 64 and not n.startswith("n") for n in notes)
     promote(spec, run, verify(spec, run, load(spec, run, transform(spec, manifest))))

@@ -9,14 +9,15 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import execute, make_spec, new_run, rows, sync
 
+from syncgate.connectors.postgres import adbc_out
+from syncgate.connectors.postgres.source_sql import PARAMS, select
 from syncgate.db.catalog import table_columns
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.errors import DataQualityError
-from syncgate.pipeline import adbc_out
 from syncgate.pipeline.extract import extract
-from syncgate.pipeline.load import load, staging_table
-from syncgate.pipeline.source_sql import PARAMS, select
+from syncgate.batch.staging import staging_table
+from syncgate.pipeline.load import load
 from syncgate.pipeline.transform import transform
 from syncgate.pipeline.verify import verify
 
@@ -56,7 +57,7 @@ TEXT_OF_EVERY_COLUMN = (
 
 
 def _landed(manifest: dict[str, Any]) -> Any:
-    return pq.read_table(manifest["files"]["data"].removeprefix("file://"))
+    return pq.read_table(manifest.files["data"].removeprefix("file://"))
 
 
 def _extract(spec: Any, monkeypatch: pytest.MonkeyPatch, driver: str) -> dict[str, Any]:
@@ -120,7 +121,7 @@ def test_types_adbc_would_change_keep_the_copy_path(
     )
     spec = make_spec(**PLAIN)
     manifest = _extract(spec, monkeypatch, "adbc")
-    assert not adbc_out.eligible([tuple(c) for c in manifest["columns"]])  # inet::text adds /32
+    assert not adbc_out.eligible(manifest.columns)  # inet::text adds /32
     assert _landed(manifest).column("host").to_pylist() == ["10.0.0.1", None]
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from syncgate.connectors.http.client import ApiClient, HttpStatusError
+from syncgate.connectors.http.retry import RetryPolicy
 from syncgate.errors import FatalError, RetriableError
-from syncgate.http.client import ApiClient, HttpStatusError
-from syncgate.http.retry import RetryPolicy
 
 pytestmark = pytest.mark.integration
 

@@ -127,7 +127,7 @@ def test_404_and_401_fail_fast_without_the_token(
 
 @pytest.mark.parametrize("style", ["page", "token", "link", "offset"])
 def test_pagination_loops_stop_with_a_clear_error(api: Any, databases: dict[str, str], style: str) -> None:
-    from syncgate.http.pagination import PaginationLoopError
+    from syncgate.connectors.http.pagination import PaginationLoopError
     from syncgate.pipeline.extract import extract
 
     # Page / offset paging re-anchors on `cursor_param` (always page 1 of a newer anchor, which
@@ -161,7 +161,7 @@ def test_resume_after_a_crash_mid_pagination(api: Any, databases: dict[str, str]
     manifest = extract(spec, run)  # the task's retry: same run id
     # Pages 5..10 and the closing empty page 11: pages 1-4 are not fetched again.
     assert api.admin.stats()["requests"][path] == 8 + 7
-    assert manifest["rows"] == 250
+    assert manifest.rows == 250
     run_manifest = verify(spec, run, load(spec, run, transform(spec, manifest)))
     promote(spec, run, run_manifest)
     ids = target_ids(dst)
@@ -185,8 +185,8 @@ def test_a_hard_crash_resumes_after_the_last_landed_part(
     (a few MB) had landed nothing of these 250 records (the retry starts at page 1).
     """
     from syncgate import landing
+    from syncgate.connectors.http import source as extract_http
     from syncgate.errors import RetriableError
-    from syncgate.pipeline import extract_http
     from syncgate.pipeline.extract import extract
 
     if batch_bytes is not None:
@@ -206,9 +206,9 @@ def test_a_hard_crash_resumes_after_the_last_landed_part(
     assert api.admin.stats()["requests"][path] == 8
     manifest = extract(spec, run)
     assert api.admin.stats()["requests"][path] == 8 + resumed_requests
-    landed = [i for t in landing.read_batches(manifest["files"]["data"]) for i in t["id"].to_pylist()]
+    landed = [i for t in landing.read_batches(manifest.files["data"]) for i in t["id"].to_pylist()]
     assert sorted(landed) == sorted(r["id"] for r in api.admin.records("customers"))
-    assert manifest["rows"] == 250
+    assert manifest.rows == 250
 
 
 def test_uncoercible_records_are_rejected_with_reasons(
@@ -306,7 +306,7 @@ def test_drift_evolve_adds_columns_and_records_every_change(api: Any, databases:
 
 
 def test_drift_freeze_fails_before_landing(api: Any, databases: dict[str, str]) -> None:
-    from syncgate.http.drift import SchemaDriftError
+    from syncgate.connectors.http.drift import SchemaDriftError
 
     dst = databases["dst"]
     spec = http_spec("page", source__schema_drift="freeze")

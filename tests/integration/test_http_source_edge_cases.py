@@ -52,7 +52,7 @@ def test_append_boundary_keys_forget_earlier_boundary_rows(api: Any, databases: 
 
 def _touch_first_record_after_page_one(api: Any, monkeypatch: pytest.MonkeyPatch, style: str) -> None:
     """Simulate live activity: a record of page 1 is updated while page 2 is requested."""
-    from syncgate.http.client import ApiClient
+    from syncgate.connectors.http.client import ApiClient
 
     resource = "contacts" if style == "offset" else "customers"
     calls = {"n": 0}
@@ -89,10 +89,10 @@ def test_page_shift_during_extraction_skips_a_record(
     _touch_first_record_after_page_one(api, monkeypatch, style)
     spec = http_spec(style)
     manifest = extract(spec, new_run(spec))
-    landed = {i for t in landing.read_batches(manifest["files"]["data"]) for i in t["id"].to_pylist()}
+    landed = {i for t in landing.read_batches(manifest.files["data"]) for i in t["id"].to_pylist()}
     expected = {r["id"] for r in api.admin.records(resource)}
     newest = max(r["updated_at"] for r in api.admin.records(resource))
-    assert manifest["watermark_after"] == newest  # the watermark moves past everything ...
+    assert manifest.watermark_after == newest  # the watermark moves past everything ...
     assert sorted(expected - landed) == []  # ... but not everything landed
 
 
@@ -104,7 +104,7 @@ def test_record_deleted_mid_extraction_loses_another_record_for_good(
     Same page shift as above, without a duplicate to trip the quality gate: the run succeeds,
     the watermark moves past the skipped record, and the next run does not read it either.
     """
-    from syncgate.http.client import ApiClient
+    from syncgate.connectors.http.client import ApiClient
 
     original = ApiClient.get_json
     calls = {"n": 0}
@@ -372,7 +372,7 @@ def test_resume_after_activity_between_attempts_duplicates_and_skips(
     ordered = sorted(api.admin.records("customers"), key=lambda r: (r["updated_at"], r["id"]))
     api.admin.touch("customers", ids=[ordered[0]["id"], ordered[30]["id"]])
     manifest = extract(spec, run)  # the task's retry: same run id
-    landed = [i for t in landing.read_batches(manifest["files"]["data"]) for i in t["id"].to_pylist()]
+    landed = [i for t in landing.read_batches(manifest.files["data"]) for i in t["id"].to_pylist()]
     expected = {r["id"] for r in api.admin.records("customers")}
     assert sorted(expected - set(landed)) == [], "records never landed"
     assert len(landed) == len(set(landed)), "records landed twice"

@@ -16,12 +16,12 @@ from crm_push import (
 )
 from helpers import audit, execute, new_run, rows, sync, watermark
 
+from syncgate.connectors.http.push import pusher, transport
+from syncgate.connectors.http.push.idempotency import idempotency_key, key_sql
 from syncgate.errors import FatalError, RetriableError
 from syncgate.pipeline import promote as promote_module
 from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load
-from syncgate.pipeline.push import pusher, transport
-from syncgate.pipeline.push.idempotency import idempotency_key, key_sql
 from syncgate.pipeline.transform import transform
 from syncgate.pipeline.verify import verify
 from syncgate.report.paths import report_files

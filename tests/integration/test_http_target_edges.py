@@ -10,11 +10,11 @@ import pytest
 from crm_push import crm_customers, make_http_spec, push_requests, seed_customers, source_customers
 from helpers import execute, new_run, rows, sync, watermark
 
+from syncgate.connectors.http.push import progress, pusher
 from syncgate.errors import RetriableError
 from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load
 from syncgate.pipeline.promote import promote
-from syncgate.pipeline.push import progress, pusher
 from syncgate.pipeline.transform import transform
 from syncgate.pipeline.verify import verify
 
@@ -90,7 +90,7 @@ def test_backfills_neither_delete_nor_overwrite_newer_records(
     run, manifest = staged(
         spec, run_id="backfill__1", run_type="backfill", interval_start=start, interval_end=end
     )
-    assert manifest["rows"] == 19
+    assert manifest.rows == 19
     counts = promote(spec, run, manifest)
     assert counts["rows_pushed"] == 0 and push_requests(crm_empty) == before
     records = crm_customers(crm_empty)

@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 from helpers import execute, make_spec, new_run, rows, sync
 
-from syncgate.pipeline import copy_binary
 from syncgate.pipeline.extract import extract
-from syncgate.pipeline.load import load, staging_table
+from syncgate.batch.staging import staging_table
+from syncgate.pipeline.load import load
 from syncgate.pipeline.transform import transform
+from syncgate.staging import copy_binary
 
 pytestmark = pytest.mark.integration
 

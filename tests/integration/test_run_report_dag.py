@@ -101,7 +101,7 @@ def test_pii_values_reach_no_report_docs_xcom_audit_or_log(
 ) -> None:
     import pyarrow as pa
 
-    from syncgate.pipeline.hashing import keyed_hash
+    from syncgate.hashing import keyed_hash
 
     src, dst = databases["src"], databases["dst"]
     execute(

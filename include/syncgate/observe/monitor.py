@@ -20,7 +20,6 @@ from syncgate import settings
 from syncgate.db.connect import connect
 from syncgate.errors import FatalError, SyncgateError
 from syncgate.observe import incidents
-from syncgate.observe.freshness import freshness_row, measure
 from syncgate.observe.messages import render
 from syncgate.observe.notifiers import deliver
 from syncgate.observe.probe import newest_values
@@ -28,6 +27,7 @@ from syncgate.observe.rules import RunRow, evaluate
 from syncgate.spec.alerts import Alerts, resolve_alerts
 from syncgate.spec.loader import load_defaults, load_specs
 from syncgate.spec.model import FlowSpec
+from syncgate.state.freshness import freshness_row, measure
 
 if TYPE_CHECKING:
     import psycopg

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from syncgate.db.identifiers import TableRef
-from syncgate.observe.freshness import is_temporal
 from syncgate.spec.model import FlowSpec
+from syncgate.state.freshness import is_temporal
 
 if TYPE_CHECKING:
     import psycopg
@@ -30,16 +30,11 @@ class Probe:
 
 
 def target_table(spec: FlowSpec) -> TableRef | None:
-    """The table showing what the target holds: the target table, or for an HTTP target the
-    mirror of what its API accepted (``syncgate_mirror.<flow_id>``, which keeps the cursor)."""
-    from syncgate.state.schema import MIRROR_SCHEMA
+    """The table showing what the target holds (the target table; for an API, the mirror of
+    what it accepted), or None when only the audit's recorded high-water mark can tell."""
+    from syncgate.connectors.registry import target_for
 
-    target: Any = spec.target
-    if getattr(target, "type", None) == "http":
-        return TableRef(MIRROR_SCHEMA, spec.id)
-    if getattr(target, "type", None) != "postgres":
-        return None
-    return TableRef.parse(target.table)
+    return target_for(spec).freshness_table(spec)
 
 
 def newest_values(conn: psycopg.Connection[Any], specs: list[FlowSpec]) -> dict[str, Probe]:

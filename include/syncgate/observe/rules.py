@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from syncgate.observe.freshness import Measurement
 from syncgate.observe.spikes import judge
 from syncgate.spec.alerts import Alerts
 from syncgate.spec.model import FlowSpec
+from syncgate.state.freshness import Measurement
 
 Kind = Literal["freshness", "failures", "lag_spike", "duration_spike"]
 KINDS: tuple[Kind, ...] = ("freshness", "failures", "lag_spike", "duration_spike")

@@ -21,26 +21,22 @@ STAGE_LIBRARIES: dict[str, tuple[str, ...]] = {
         "pyarrow.compute",
         "pyarrow.csv",
         "pyarrow.parquet",
-        "adbc_driver_manager",
-        "adbc_driver_postgresql",
     ),
     "transform": ("pyarrow", "pyarrow.compute", "pyarrow.parquet"),
     "load": ("psycopg", "numpy", "pyarrow", "pyarrow.compute", "pyarrow.csv", "pyarrow.parquet"),
     "verify": ("psycopg", "sqlalchemy", "sqlalchemy.dialects.postgresql.psycopg", "great_expectations"),
     "promote": ("psycopg", "jinja2"),
 }
-# Stages that talk to an HTTP API (an HTTP source's extract, an HTTP target's promote) also load
-# the HTTP provider's hook (it imports aiohttp: 0.2-0.3 s) and requests.
-HTTP_LIBRARIES = ("requests", "msgspec", "airflow.providers.http.hooks.http")
 
 
-def import_libraries(stage: str, *, http: bool = False) -> float:
-    """Import what ``stage`` uses (``http``: with an API on one side); returns the seconds it
-    took (about 0 once imported)."""
+def import_libraries(stage: str, *, extra: tuple[str, ...] = ()) -> float:
+    """Import what ``stage`` uses, plus ``extra`` (what the flow's source or target reads
+    with: ``Source.libraries``, ``Target.libraries``); returns the seconds it took (about 0
+    once imported)."""
     started = time.monotonic()
     if stage == "verify":
         quiet_gx()  # GX logs hundreds of INFO lines while importing
-    for name in STAGE_LIBRARIES[stage] + (HTTP_LIBRARIES if http else ()):
+    for name in STAGE_LIBRARIES[stage] + extra:
         importlib.import_module(name)
     _freeze_startup_objects()
     return time.monotonic() - started

@@ -7,12 +7,14 @@ staged with (PostgreSQL converts on load, so a bad value fails the load, never t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from syncgate import landing
 from syncgate.arrow_types import arrow_schema
+from syncgate.batch.contract import Batch
 from syncgate.pipeline.startup import import_libraries
 from syncgate.spec.model import FlowSpec, Transform
 
@@ -22,22 +24,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def transform(spec: FlowSpec, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Write the transformed batch next to the extracted one; returns the updated manifest."""
+def transform(spec: FlowSpec, batch: Batch) -> Batch:
+    """Write the transformed batch next to the extracted one; returns the updated batch."""
     steps = spec.transform
     startup = import_libraries("transform") if _has_work(steps) else 0.0
     started = time.monotonic()
-    columns = output_columns(steps, [tuple(c) for c in manifest["columns"]])
+    columns = output_columns(steps, batch.columns)
     if not _has_work(steps):
-        return _done(manifest, columns, manifest["files"]["data"], started, startup)
-    source_url = manifest["files"]["data"]
+        return _done(batch, columns, batch.files["data"], started, startup)
+    source_url = batch.files["data"]
     out = landing.as_path(source_url).parent / "transformed.parquet"
     schema = _text_for_casts(arrow_schema(columns), steps)
     with landing.ParquetSink(out, schema) as sink:
         for table in landing.read_batches(source_url):
             sink.write(apply(steps, table).cast(schema))
         sink.close()
-    return _done(manifest, columns, str(out), started, startup)
+    return _done(batch, columns, str(out), started, startup)
 
 
 def output_columns(steps: Transform, columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -97,14 +99,9 @@ def _map_values(column: Any, mapping: dict[str, str | None]) -> Any:
     return pc.if_else(pc.is_null(index), text, mapped)
 
 
-def _done(
-    manifest: dict[str, Any], columns: list[tuple[str, str]], url: str, started: float, startup: float
-) -> dict[str, Any]:
+def _done(batch: Batch, columns: list[tuple[str, str]], url: str, started: float, startup: float) -> Batch:
     seconds = time.monotonic() - started
-    log.info("Transformed batch %s in %.2fs", manifest["batch_id"], seconds)
-    return {
-        **manifest,
-        "columns": [list(c) for c in columns],
-        "files": {**manifest["files"], "staged": url},
-        "seconds": {**manifest["seconds"], "transform": seconds, "transform_startup": startup},
-    }
+    log.info("Transformed batch %s in %.2fs", batch.batch_id, seconds)
+    return dataclasses.replace(batch, columns=columns, files={**batch.files, "staged": url}).with_seconds(
+        transform=seconds, transform_startup=startup
+    )

@@ -6,17 +6,18 @@ On failure the run's audit row says ``rejected``, the staged batch stays for ins
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from syncgate import settings
+from syncgate.batch.contract import Batch
+from syncgate.batch.run import RunInfo
 from syncgate.db.connect import connect, sqlalchemy_url
 from syncgate.db.identifiers import TableRef
 from syncgate.errors import DataQualityError
-from syncgate.observe.freshness import freshness_expectation
-from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.startup import import_libraries
 from syncgate.quality.builtin import builtin_expectations, describe
 from syncgate.quality.checkpoint import run_checkpoint
@@ -24,12 +25,13 @@ from syncgate.quality.retention import prune_reports
 from syncgate.report.write import write_report_safely
 from syncgate.spec.model import FlowSpec
 from syncgate.state import audit
+from syncgate.state.freshness import freshness_expectation
 
 log = logging.getLogger(__name__)
 
 
-def verify(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Run the checkpoint; return the manifest with the verdict, or raise DataQualityError."""
+def verify(spec: FlowSpec, run: RunInfo, batch: Batch) -> Batch:
+    """Run the checkpoint; return the batch with the verdict, or raise DataQualityError."""
     # Importing GX costs seconds of library start-up (scipy, altair, pandas): measured apart
     # from the stage's own work, like the interpreter's and Airflow's start-up.
     startup = import_libraries("verify")
@@ -40,15 +42,15 @@ def verify(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, 
     # data: the target's high-water mark, measured at promote, says how fresh it is).
     fresh = (
         None
-        if run.is_backfill or not int(manifest["rows"])
+        if run.is_backfill or not batch.rows
         else freshness_expectation(
             spec,
             datetime.now(UTC),
-            dict(map(tuple, manifest["columns"])).get(spec.freshness.column if spec.freshness else ""),
+            dict(batch.columns).get(spec.freshness.column if spec.freshness else ""),
         )
     )
     expectations = [
-        *builtin_expectations(spec.target_primary_key, int(manifest["rows"])),
+        *builtin_expectations(spec.target_primary_key, batch.rows),
         *[e.model_dump() for e in spec.quality.expectations],
         *([fresh] if fresh else []),
     ]
@@ -56,7 +58,7 @@ def verify(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, 
         flow_id=spec.id,
         run_id=run.run_id,
         connection_url=sqlalchemy_url(spec.state_conn_id),
-        table=TableRef.parse(manifest["staging_table"]),
+        table=TableRef.parse(str(batch.staging_table)),
         expectations=expectations,
         result_format=spec.quality.result_format,
         sample_unexpected_values=spec.quality.sample_unexpected_values,
@@ -75,16 +77,16 @@ def verify(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, 
             "failed_expectations": result.failed,
         }
         if not passed:
-            values.update(status="rejected", rows_rejected=int(manifest["rows"]), error="quality gate failed")
+            values.update(status="rejected", rows_rejected=batch.rows, error="quality gate failed")
         audit.update_run(conn, spec.id, run.run_id, **values)
         conn.commit()
     verdict = {**result.as_dict(), "success": passed, "failures": failures}
-    timings = {**manifest["seconds"], "verify": seconds, "verify_startup": startup}
+    timed = batch.with_seconds(verify=seconds, verify_startup=startup)
     if not passed:
         log.error("Quality gate rejected flow %s: %s", spec.id, "; ".join(failures))
-        write_report_safely(spec, run.run_id, manifest={**manifest, "seconds": timings}, quality=verdict)
+        write_report_safely(spec, run.run_id, manifest=timed.as_dict(), quality=verdict)
         raise DataQualityError(spec.id, failures, result.report)
     if failures:
         log.warning("Flow %s passed its quality gate with warnings: %s", spec.id, "; ".join(failures))
     log.info("Quality gate passed for flow %s (%d checks) in %.2fs", spec.id, len(result.results), seconds)
-    return {**manifest, "quality": verdict, "seconds": timings}
+    return dataclasses.replace(timed, quality=verdict)

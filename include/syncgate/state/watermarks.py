@@ -9,6 +9,9 @@ if TYPE_CHECKING:
     import psycopg
 
 
+KEY_SEPARATOR = "\x1f"  # joins composite primary keys into one comparable string (boundary keys)
+
+
 @dataclass(frozen=True)
 class Watermark:
     """Newest promoted cursor value and the keys of the rows that carry exactly that value."""

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from syncgate.pipeline.extract_http import boundary_keys
-from syncgate.pipeline.window import Window
+from syncgate.batch.window import Window
+from syncgate.connectors.http.source import boundary_keys
 
 pytestmark = pytest.mark.unit
 

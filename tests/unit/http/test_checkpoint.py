@@ -40,7 +40,7 @@ def landed_ids(checkpoint: Any) -> list[int]:
 
 
 def test_pages_gather_into_one_part_per_flush(landing: Path) -> None:
-    from syncgate.http.checkpoint import Checkpoint
+    from syncgate.connectors.http.checkpoint import Checkpoint
 
     checkpoint = Checkpoint.open("f", "run", IDENTITY)
     checkpoint.flush_bytes = page(1, 2).nbytes * 2  # a part every second page
@@ -56,7 +56,7 @@ def test_pages_gather_into_one_part_per_flush(landing: Path) -> None:
 
 
 def test_a_crash_resumes_after_the_last_landed_part_without_duplicates(landing: Path) -> None:
-    from syncgate.http.checkpoint import Checkpoint
+    from syncgate.connectors.http.checkpoint import Checkpoint
 
     first = Checkpoint.open("f", "run", IDENTITY)
     first.flush_bytes = page(1, 2).nbytes * 2
@@ -72,7 +72,7 @@ def test_a_crash_resumes_after_the_last_landed_part_without_duplicates(landing: 
 
 
 def test_a_flush_on_failure_lands_every_completed_page(landing: Path) -> None:
-    from syncgate.http.checkpoint import Checkpoint
+    from syncgate.connectors.http.checkpoint import Checkpoint
 
     first = Checkpoint.open("f", "run", IDENTITY)
     first.save_page(page(1), [], pager={"next": 2})
@@ -86,7 +86,7 @@ def test_a_flush_on_failure_lands_every_completed_page(landing: Path) -> None:
 def test_pages_whose_columns_changed_land_as_separate_parts(landing: Path) -> None:
     import pyarrow as pa
 
-    from syncgate.http.checkpoint import Checkpoint
+    from syncgate.connectors.http.checkpoint import Checkpoint
 
     checkpoint = Checkpoint.open("f", "run", IDENTITY)
     checkpoint.save_page(page(1), [])
@@ -107,7 +107,7 @@ def test_pages_whose_columns_changed_land_as_separate_parts(landing: Path) -> No
 def test_a_checkpoint_of_the_page_per_part_layout_still_resumes(landing: Path) -> None:
     import pyarrow.parquet as pq
 
-    from syncgate.http.checkpoint import Checkpoint
+    from syncgate.connectors.http.checkpoint import Checkpoint
 
     old = Checkpoint.open("f", "run", IDENTITY)
     directory = local(old.directory)
@@ -126,7 +126,7 @@ def test_a_checkpoint_of_the_page_per_part_layout_still_resumes(landing: Path) -
 def test_rejects_of_a_flush_that_crashed_before_its_checkpoint_do_not_count(
     landing: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from syncgate.http.checkpoint import Checkpoint
+    from syncgate.connectors.http.checkpoint import Checkpoint
 
     first = Checkpoint.open("f", "run", IDENTITY)
     first.save_page(page(1), [{"record": {"id": 2}, "reason": "bad date"}], pager={"page": 2})

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from syncgate.connectors.http.client import ApiClient
 from syncgate.errors import FatalError
-from syncgate.http.client import ApiClient
 
 pytestmark = pytest.mark.unit
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from syncgate.http.coerce import CoerceError, coerce
-from syncgate.http.columns import _TIMESTAMP, _numeric_pattern, coerce_column
-from syncgate.http.drift import SchemaTracker
-from syncgate.http.page import PageRules, shape_page
-from syncgate.http.records import MISSING, Flattener, flatten
+from syncgate.connectors.http.coerce import CoerceError, coerce
+from syncgate.connectors.http.columns import _TIMESTAMP, _numeric_pattern, coerce_column
+from syncgate.connectors.http.drift import SchemaTracker
+from syncgate.connectors.http.page import PageRules, shape_page
+from syncgate.connectors.http.records import MISSING, Flattener, flatten
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from syncgate.http.dedupe import superseded
+from syncgate.connectors.http.dedupe import superseded
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from syncgate.http.drift import SchemaDriftError, SchemaTracker, classify
+from syncgate.connectors.http.drift import SchemaDriftError, SchemaTracker, classify
 
 pytestmark = pytest.mark.unit
 

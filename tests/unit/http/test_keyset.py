@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 
+from syncgate.connectors.http.keyset import Keyset
+from syncgate.connectors.http.pagination import PaginationLoopError, Paginator
 from syncgate.errors import FatalError
-from syncgate.http.keyset import Keyset
-from syncgate.http.pagination import PaginationLoopError, Paginator
-from syncgate.spec.model import Pagination
+from syncgate.connectors.http.spec import Pagination
 
 pytestmark = pytest.mark.unit
 

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from syncgate.http.drift import SchemaTracker
-from syncgate.http.page import PageRules, shape_page
+from syncgate.connectors.http.drift import SchemaTracker
+from syncgate.connectors.http.page import PageRules, shape_page
 
 pytestmark = pytest.mark.unit
 

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from syncgate.http.pagination import PageRequest, PaginationLoopError, Paginator, next_link
-from syncgate.spec.model import Pagination
+from syncgate.connectors.http.pagination import PageRequest, PaginationLoopError, Paginator, next_link
+from syncgate.connectors.http.spec import Pagination
 
 pytestmark = pytest.mark.unit
 

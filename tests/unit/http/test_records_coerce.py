@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
+from syncgate.connectors.http.coerce import CoerceError, base_type, coerce, infer_type, json_kind, sort_key
+from syncgate.connectors.http.records import MISSING, column_name, dig, flatten, record_list
 from syncgate.errors import FatalError
-from syncgate.http.coerce import CoerceError, base_type, coerce, infer_type, json_kind, sort_key
-from syncgate.http.records import MISSING, column_name, dig, flatten, record_list
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from syncgate.http.rejects import reject_failure
+from syncgate.connectors.http.rejects import reject_failure
 from syncgate.spec.model import FlowSpec
 
 pytestmark = pytest.mark.unit

@@ -6,7 +6,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from syncgate.http.retry import RetryPolicy, TokenBucket, is_retriable_status, parse_retry_after
+from syncgate.connectors.http.retry import RetryPolicy, TokenBucket, is_retriable_status, parse_retry_after
 
 pytestmark = pytest.mark.unit
 

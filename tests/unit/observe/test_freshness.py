@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syncgate.observe.freshness import freshness_column, freshness_expectation, is_temporal, measure
 from syncgate.spec.model import FlowSpec
+from syncgate.state.freshness import freshness_column, freshness_expectation, is_temporal, measure
 
 pytestmark = pytest.mark.unit
 

@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
-from syncgate.observe.freshness import measure, status_of
 from syncgate.observe.rules import RunRow, evaluate, human
 from syncgate.spec.alerts import Alerts
 from syncgate.spec.model import FlowSpec
+from syncgate.state.freshness import measure, status_of
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from syncgate.arrow_types import arrow_schema
-from syncgate.pipeline import copy_binary
+from syncgate.staging import copy_binary
 
 pytestmark = pytest.mark.unit
 
@@ -97,7 +97,7 @@ def test_encoding_never_imports_pandas() -> None:
     code = textwrap.dedent("""
         import sys
         import pyarrow as pa
-        from syncgate.pipeline import copy_binary
+        from syncgate.staging import copy_binary
         columns = [("n", "bigint"), ("t", "text"), ("j", "jsonb"), ("b", "boolean"),
                    ("p", "numeric(12,2)"), ("ts", "timestamp with time zone"), ("d", "date")]
         from syncgate.arrow_values import from_list  # builds arrays without pandas

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from syncgate.pipeline.prefetch import prefetch
+from syncgate.runtime.prefetch import prefetch
 
 pytestmark = pytest.mark.unit
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from syncgate.pipeline.push.idempotency import canonical, idempotency_key
-from syncgate.pipeline.push.progress import Change
-from syncgate.pipeline.push.transport import Transport
-from syncgate.spec.model import HttpTarget
+from syncgate.connectors.http.push.idempotency import canonical, idempotency_key
+from syncgate.connectors.http.push.progress import Change
+from syncgate.connectors.http.push.transport import Transport
+from syncgate.connectors.http.spec import HttpTarget
 
 pytestmark = pytest.mark.unit
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from syncgate.pipeline.hashing import keyed_hash
+from syncgate.hashing import keyed_hash
 from syncgate.pipeline.transform import apply, output_columns
 from syncgate.spec.model import Transform
 

@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from syncgate.batch.run import RunInfo
+from syncgate.batch.window import plan_window
 from syncgate.errors import FatalError
-from syncgate.pipeline.run import RunInfo
-from syncgate.pipeline.window import plan_window
 from syncgate.state.watermarks import Watermark
 
 pytestmark = pytest.mark.unit

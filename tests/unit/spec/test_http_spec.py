@@ -8,7 +8,7 @@ import pytest
 
 from syncgate.errors import SpecError
 from syncgate.spec.loader import load_spec
-from syncgate.spec.model import HttpSource
+from syncgate.connectors.http.spec import HttpSource
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ import yaml
 
 from syncgate.errors import SpecError
 from syncgate.spec.loader import load_spec
-from syncgate.spec.model import HttpTarget
+from syncgate.connectors.http.spec import HttpTarget
 
 pytestmark = pytest.mark.unit
 

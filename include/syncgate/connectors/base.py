@@ -1,0 +1,162 @@
+"""The connector boundary: what the stages ask of a source and of a target.
+
+A connector is one system type (``postgres``, ``http``, ...): its spec models, a source and a
+target implementing the two protocols below, registered under the spec's ``type``
+(``syncgate.connectors.registry``). The stages call these methods and never ask which type
+they hold, so adding a system type is one new package and its registration.
+
+The batch travels between them in the landing area (Parquet) and the staging schema of the
+flow's state database; ``Batch`` (``syncgate.batch.contract``) says where.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from syncgate.batch.contract import Batch, Columns
+    from syncgate.batch.run import RunInfo
+    from syncgate.batch.window import Window
+    from syncgate.db.identifiers import TableRef
+    from syncgate.spec.fields import SourceSpec, TargetSpec
+    from syncgate.spec.model import FlowSpec
+    from syncgate.state.watermarks import Watermark
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """What one extract asks of a source."""
+
+    flow: FlowSpec
+    run: RunInfo
+    window: Window
+    mark: Watermark
+    # Columns the target already has, by source field name (a source inferring types uses them).
+    target_columns: dict[str, str]
+    # Land the source's whole key set too (``deletes: hard`` on an incremental run).
+    with_key_set: bool
+
+
+@dataclass
+class SourceRead:
+    """What a source landed for one extract."""
+
+    batch_id: str
+    files: dict[str, str]  # ``data``, and ``keys`` when the key set was asked for
+    columns: Columns
+    rows: int
+    bytes: int
+    # The newest cursor value read and the keys of the rows at it, or None (nothing new).
+    next_watermark: dict[str, Any] | None
+    fields_unselected: list[str] = field(default_factory=list)
+    adds_columns: bool = False
+    # Extra audit-row values this source measures (wire bytes, rejects, schema changes).
+    audit: dict[str, Any] = field(default_factory=dict)
+    # Runs in the transaction that records the run's start; returns an error that fails the
+    # run (e.g. too many rejected records), or None.
+    record: Callable[[psycopg.Connection[Any]], str | None] | None = None
+    # Called once the run's start is committed (e.g. drops a resumable checkpoint).
+    finish: Callable[[], None] | None = None
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A system the flow reads from."""
+
+    @property
+    def spec(self) -> SourceSpec:
+        """The source's part of the flow spec."""
+        ...
+
+    @property
+    def libraries(self) -> tuple[str, ...]:
+        """Modules its reads import, loaded before the stage's timer starts (library start-up)."""
+        ...
+
+    @property
+    def lands_postgres_text(self) -> bool:
+        """True when landed text values are PostgreSQL's own output for their type, so load
+        may send them in binary without re-parsing."""
+        ...
+
+    def plan_window(self, flow: FlowSpec, run: RunInfo, mark: Watermark) -> Window:
+        """The slice of the source this run reads, from the committed watermark."""
+        ...
+
+    def read(self, request: ReadRequest) -> SourceRead:
+        """Land the window (and the key set, when asked) as Parquet, with the next watermark.
+
+        Everything one read returns comes from one consistent view of the source.
+        """
+        ...
+
+    def current_schema(self, flow: FlowSpec) -> Columns:
+        """The columns the source offers now: (name, PostgreSQL type)."""
+        ...
+
+
+@dataclass(frozen=True)
+class AssetRef:
+    """The Airflow Asset a target's promote updates."""
+
+    name: str
+    uri: str
+
+
+@runtime_checkable
+class Target(Protocol):
+    """A system the flow writes to."""
+
+    @property
+    def spec(self) -> TargetSpec:
+        """The target's part of the flow spec."""
+        ...
+
+    @property
+    def libraries(self) -> tuple[str, ...]:
+        """Modules its apply imports, loaded before the stage's timer starts."""
+        ...
+
+    def asset(self, flow: FlowSpec) -> AssetRef:
+        """The Airflow Asset the promote task updates."""
+        ...
+
+    def describe(self, flow: FlowSpec) -> str:
+        """One Markdown paragraph for the DAG's docs: where the data goes and how."""
+        ...
+
+    def column_types(self, conn: psycopg.Connection[Any], flow: FlowSpec) -> dict[str, str]:
+        """Columns the target already has (name -> PostgreSQL type); empty when it has none."""
+        ...
+
+    def adopts_staging(self, conn: psycopg.Connection[Any], flow: FlowSpec, batch: Batch) -> bool:
+        """True when promote will turn the staged table into the target (stage it WAL-logged)."""
+        ...
+
+    def apply(self, flow: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int]:
+        """Plan the verified batch's changes and apply them, moving the watermark with them.
+
+        Returns ``rows_inserted``, ``rows_updated`` and ``rows_deleted``. A retry of a batch
+        that was already applied changes nothing.
+        """
+        ...
+
+    def freshness_table(self, flow: FlowSpec) -> TableRef | None:
+        """The table (on the state or target database) whose newest value dates the target,
+        or None when only the audit's recorded high-water mark can tell."""
+        ...
+
+
+@dataclass(frozen=True)
+class Connector:
+    """One system type: its spec models and the factories of its source and target."""
+
+    type_name: str  # the spec's ``type``
+    source_spec: type[SourceSpec] | None
+    target_spec: type[TargetSpec] | None
+    source: Callable[[Any], Source] | None
+    target: Callable[[Any], Target] | None

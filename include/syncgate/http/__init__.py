@@ -1,1 +1,0 @@
-"""HTTP API sources: the client, retries, pagination, record flattening, coercion and drift."""

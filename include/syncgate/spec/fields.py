@@ -1,0 +1,105 @@
+"""Pieces every spec model shares: identifier types, strict models, the source and target bases.
+
+Connector packages (``syncgate.connectors.<type>.spec``) build their source and target models
+from these; ``syncgate.spec.model.FlowSpec`` holds one of each, chosen by ``type``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+
+from syncgate.spec.durations import parse_duration
+
+if TYPE_CHECKING:
+    from syncgate.spec.model import FlowSpec
+
+# Plain SQL identifiers only: they are always quoted anyway, this keeps names portable
+# across Parquet, GX and PostgreSQL.
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=63)]
+# At most 40 characters: staging tables are named <id>__<12 hex>__keys within PostgreSQL's 63.
+FlowId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+# ``schema.table`` or ``table`` (then ``public``).
+TableName = Annotated[str, StringConstraints(pattern=r"^([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$")]
+# A PostgreSQL type name as written in DDL, e.g. ``numeric(12,2)`` or ``timestamp with time zone``.
+# One type name (multi-word only where PostgreSQL has them), no column clauses.
+_PG_TYPE = re.compile(
+    r"^(double precision|character varying|bit varying|[a-z_][a-z0-9_]*)"
+    r"(\(\s*\d+\s*(,\s*\d+\s*)?\))?( with(out)? time zone)?(\[\])?$"
+)
+PgType = Annotated[str, StringConstraints(pattern=_PG_TYPE.pattern, to_lower=True)]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+# An API path below the connection's base URL: no scheme, host, query or template.
+EndpointPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_\-./~]*$", max_length=500)]
+HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]+$", max_length=100)]
+PoolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$", max_length=256)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(StrictModel):
+    """Base of every connector's source model: ``type`` picks the connector."""
+
+    type: str
+    conn_id: str
+    primary_key: list[str]
+    cursor: str | None
+    columns: list[str] | None
+    deletes: str
+    soft_delete_column: str | None
+
+    @property
+    def pool_name(self) -> str | None:
+        """Airflow pool of the extract task (sources calling a rate-limited service), or None."""
+        return None
+
+    def check_flow(self, flow: FlowSpec) -> None:
+        """Flow-wide rules this source adds (raise ``ValueError`` naming the field)."""
+
+
+class TargetSpec(StrictModel):
+    """Base of every connector's target model: ``type`` picks the connector."""
+
+    type: str
+    conn_id: str
+    write: str
+
+    def state_connection(self) -> str:
+        """The PostgreSQL connection holding the flow's state, audit trail and staging tables."""
+        raise NotImplementedError
+
+    @property
+    def pool_name(self) -> str | None:
+        """Airflow pool of the promote task, or None."""
+        return None
+
+    @property
+    def record_id_field(self) -> str | None:
+        """The column holding the target's own record id, when the target names one."""
+        return None
+
+    def check_flow(self, flow: FlowSpec) -> None:
+        """Flow-wide rules this target adds (raise ``ValueError`` naming the field)."""
+
+
+def check_keys(source: Any) -> None:
+    """Key, cursor and delete settings every source type shares."""
+    if source.deletes == "soft" and not source.soft_delete_column:
+        raise ValueError("`deletes: soft` needs `soft_delete_column`")
+    if source.deletes != "soft" and source.soft_delete_column:
+        raise ValueError("`soft_delete_column` only applies with `deletes: soft`")
+    if source.deletes != "none" and not source.primary_key:
+        raise ValueError(f"`deletes: {source.deletes}` needs `primary_key`")
+    if len(set(source.primary_key)) != len(source.primary_key):
+        raise ValueError("`primary_key` lists a column twice")
+    if source.columns is not None:
+        needed = [*source.primary_key, source.cursor, source.soft_delete_column]
+        missing = [c for c in needed if c and c not in source.columns]
+        if missing:
+            raise ValueError(f"`columns` must include {', '.join(missing)}")

@@ -187,9 +187,11 @@ def test_link_to_another_host_receives_the_bearer_token(
 
     from helpers import new_run
 
+    from syncgate.errors import FatalError
     from syncgate.pipeline.extract import extract
 
-    seen: list[str | None] = []
+    seen: list[str | None] = []  # Authorization headers the foreign host received
+    asked: list[str | None] = []  # ... and the API itself
 
     class Foreign(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -212,14 +214,16 @@ def test_link_to_another_host_receives_the_bearer_token(
 
     class Api(Foreign):
         def do_GET(self) -> None:
+            asked.append(self.headers.get("Authorization"))
             page = [{"id": 1, "updated_at": "2026-01-01T00:00:00Z"}]
             self._send(json.dumps(page).encode(), {"Link": f'<{elsewhere}>; rel="next"'})
 
     api = ThreadingHTTPServer(("127.0.0.1", 0), Api)
     for server in (foreign, api):
         threading.Thread(target=server.serve_forever, daemon=True).start()
+    refused: FatalError | None = None
+    token = "S3cret-Bearer-Token"
     try:
-        token = "S3cret-Bearer-Token"
         conn = {"conn_type": "http", "host": "127.0.0.1", "port": api.server_address[1], "password": token}
         monkeypatch.setenv("AIRFLOW_CONN_CRM_API", json.dumps(conn))
         spec = http_spec(
@@ -230,13 +234,21 @@ def test_link_to_another_host_receives_the_bearer_token(
         )
         try:
             extract(spec, new_run(spec))
-        except Exception:  # refusing the foreign link is a fine outcome
-            pass
+        except FatalError as exc:  # refusing the foreign link is one safe outcome
+            refused = exc
     finally:
         for server in (foreign, api):
             server.shutdown()
             server.server_close()
+    assert asked == [f"Bearer {token}"], (
+        "page 1 was not read with the token: the check below would prove nothing"
+    )
     assert not any(h and token in h for h in seen), "the foreign host received the bearer token"
+    # Either the link is refused, naming why (and not the token), or followed without credentials.
+    if refused is not None:
+        assert "refusing to follow" in str(refused) and token not in str(refused), str(refused)
+    else:
+        assert seen == [None], seen
 
 
 def test_pii_columns_stored_in_clear_in_extract_rejects(api: Any, databases: dict[str, str]) -> None:

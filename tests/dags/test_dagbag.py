@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from shipped_sources import (
+    ERP_SCHEMA,
+    UnparsedSql,
+    crm_records,
+    erp_tables,
+    http_columns,
+    select_output_columns,
+)
 
 from syncgate.observe.monitor_dag import MONITOR_DAG_ID
-from syncgate.spec.loader import load_specs
+from syncgate.spec.loader import LoadedSpec, load_specs
+from syncgate.spec.model import FlowSpec, HttpSource, HttpTarget
 
 pytestmark = pytest.mark.dags
 
@@ -103,19 +115,114 @@ def test_an_invalid_spec_breaks_only_its_own_dag(monkeypatch: pytest.MonkeyPatch
     assert "broken.yml" in errors and "source.tabel: unknown key" in errors
 
 
-def test_contract_of_every_shipped_spec() -> None:
-    """Every shipped spec validates and its quality checks name columns the flow delivers."""
+@pytest.fixture(scope="module")
+def bag_without_connections() -> Iterator[tuple[Any, list[str]]]:
+    """The shipped DAG folder parsed with every connection lookup failing (and recorded)."""
+    from airflow.sdk.definitions.connection import Connection
+    from airflow.sdk.execution_time import context
+
+    looked_up: list[str] = []
+
+    def refuse(conn_id: str, *_: Any) -> Any:
+        looked_up.append(conn_id)
+        raise AssertionError(f"connection {conn_id!r} looked up while parsing")
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("AIRFLOW_CONN_")]:
+            patch.delenv(name)
+        patch.setattr(Connection, "get", staticmethod(refuse))
+        patch.setattr(context, "_get_connection", refuse)
+        yield dagbag(patch), looked_up
+
+
+def source_columns(spec: FlowSpec) -> list[str]:
+    """The columns the flow's demo source offers (tests/dags/shipped_sources.py)."""
+    source = spec.source
+    if isinstance(source, HttpSource):
+        declared = {name: path for name, (path, _) in source.field_paths().items()}
+        columns, unreachable = http_columns(crm_records(source.endpoint), declared)
+        assert not unreachable, f"`source.fields` {unreachable}: no demo CRM record has that path"
+        return columns
+    tables = erp_tables()
+    if source.query is not None:
+        return select_output_columns(source.query, tables)
+    assert source.table is not None
+    table = source.table if "." in source.table else f"public.{source.table}"
+    assert table in tables, f"{table} is not a table of {ERP_SCHEMA.name}"
+    return tables[table]
+
+
+def test_the_demo_schema_parser_reads_every_erp_table() -> None:
+    """The contract below is only as good as this parser: it must see every table and column."""
+    tables = erp_tables()
+    assert tables == {
+        "public.customers": [
+            "id", "name", "email", "country", "segment", "credit_limit", "created_at", "updated_at", "deleted_at",
+        ],
+        "public.products": ["id", "sku", "name", "category", "unit_price", "attributes", "active", "updated_at"],
+        "public.orders": [
+            "id", "customer_id", "status", "amount", "currency", "internal_note", "ordered_at", "updated_at",
+        ],
+        "public.order_lines": [
+            "order_id", "line_no", "product_id", "quantity", "unit_price", "discount", "updated_at",
+        ],
+    }  # fmt: skip
+    assert select_output_columns(
+        "SELECT c.id, lower(email) AS mail, 'x, (y)' AS \"Odd\" FROM customers c", tables
+    ) == ["id", "mail", "Odd"]
+    with pytest.raises(UnparsedSql, match="has no `AS name`"):
+        select_output_columns("SELECT id + 1 FROM public.customers", tables)
+    with pytest.raises(UnparsedSql, match="does not define"):
+        select_output_columns("SELECT id FROM public.invoices", tables)
+
+
+@pytest.mark.parametrize("item", SHIPPED, ids=[item.path.name for item in SHIPPED])
+def test_contract_of_a_shipped_spec(item: LoadedSpec, bag_without_connections: tuple[Any, list[str]]) -> None:
+    """A shipped spec validates, has a quality suite, names only columns its demo source has
+    (keys, transform, pii, checks, freshness, pushed fields) and its DAG parses without connections."""
     from syncgate.pipeline.transform import output_columns
 
-    for item in SHIPPED:
-        assert item.error is None, str(item.error)
-        spec = item.spec
-        assert spec is not None
-        if spec.source.columns is None:
-            continue
-        delivered = {n for n, _ in output_columns(spec.transform, [(c, "text") for c in spec.source.columns])}
-        for expectation in spec.quality.expectations:
-            column = expectation.kwargs.get("column")
-            assert column is None or column in delivered, f"{item.path.name}: {column} is not delivered"
-        if spec.freshness:
-            assert spec.freshness.column in delivered, f"{item.path.name}: freshness column"
+    assert item.error is None, str(item.error)
+    spec = item.spec
+    assert spec is not None
+    name = item.path.name
+
+    assert spec.quality.expectations, f"{name}: no quality suite (inline `expectations` or `suite`)"
+    if spec.quality.suite:
+        assert Path(spec.quality.suite).is_file(), f"{name}: suite {spec.quality.suite} is missing"
+
+    offered = source_columns(spec)
+    if spec.source.columns is not None:
+        unknown = [c for c in spec.source.columns if c not in offered]
+        assert not unknown, f"{name}: `source.columns` {unknown} are not columns of the source"
+    columns = spec.source.columns if spec.source.columns is not None else offered
+    keys = {
+        "primary key": spec.source.primary_key,
+        "cursor": [spec.source.cursor] if spec.source.cursor else [],
+        "soft delete column": [spec.source.soft_delete_column] if spec.source.soft_delete_column else [],
+    }
+    for what, names in keys.items():
+        missing = [c for c in names if c not in columns]
+        assert not missing, f"{name}: {what} {missing} not among the source's columns {columns}"
+    spec.check_column_names(columns)  # transform (rename, cast, map_values, hash, drop) and pii
+
+    delivered = {n for n, _ in output_columns(spec.transform, [(c, "text") for c in columns])}
+    for expectation in spec.quality.expectations:
+        named = [expectation.kwargs.get(k) for k in ("column", "column_A", "column_B")]
+        named += list(expectation.kwargs.get("column_list") or [])
+        missing = [c for c in named if c is not None and c not in delivered]
+        assert not missing, f"{name}: {expectation.type} checks {missing}, which the flow does not deliver"
+    if spec.freshness:
+        assert spec.freshness.column in delivered, f"{name}: freshness column {spec.freshness.column}"
+    if isinstance(spec.target, HttpTarget):
+        pushed = [spec.target_id_field, *(spec.target.fields or [])]
+        missing = [c for c in pushed if c not in delivered]
+        assert not missing, f"{name}: the HTTP target sends {missing}, which the flow does not deliver"
+
+    bag, looked_up = bag_without_connections
+    assert looked_up == [], f"parsing the DAG folder looked up connections {looked_up}"
+    assert bag.import_errors == {}
+    dag = bag.dags.get(spec.id)
+    assert dag is not None, f"{name}: no DAG {spec.id}"
+    tasks = [t.task_id for t in dag.topological_sort()]
+    assert tasks == ["extract", "transform", "load", "verify", "promote"], name

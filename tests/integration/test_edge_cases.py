@@ -1,4 +1,4 @@
-"""Edge cases found in review: each once lost data or blocked a flow."""
+"""Edge cases that could lose data or block a flow: odd values, odd names, late backfills."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HTTP source and target edge cases found in review: each test once proved a defect, now fixed."""
+"""HTTP source and target edge cases: live APIs, odd cursors, foreign links, PII in rejects."""
 
 from __future__ import annotations
 
@@ -21,14 +21,13 @@ def _ids(dst: str, table: str = "analytics.customers") -> list[int]:
     return [r[0] for r in rows(dst, f"SELECT id FROM {table} ORDER BY id")]
 
 
-def test_append_boundary_keys_forget_earlier_boundary_rows(api: Any, databases: dict[str, str]) -> None:
-    """Defect: append + HTTP source duplicates a row at the watermark value.
-
-    ``page._Newest`` starts empty each run and skipped boundary rows are not tracked, so when a
-    run's newest cursor equals the old watermark the stored boundary keys are only the NEW rows
-    at that value (the PostgreSQL source stores every key at the value). The next run then
-    re-appends the earlier boundary row (here: a primary-key violation that wedges the flow on
-    every later run; without a target key, a silent duplicate).
+def test_append_remembers_every_boundary_row_when_the_watermark_does_not_move(
+    api: Any, databases: dict[str, str]
+) -> None:
+    """Append + HTTP source: when a run's newest cursor equals the old watermark, the stored
+    boundary keys hold every row at that value (earlier ones and the new late arrival), as the
+    PostgreSQL source does. Otherwise the next run re-appends an earlier boundary row: a
+    primary-key violation that wedges the flow (without a target key, a silent duplicate).
     """
     dst = databases["dst"]
     spec = http_spec("page", target__write="append")
@@ -50,12 +49,16 @@ def test_append_boundary_keys_forget_earlier_boundary_rows(api: Any, databases: 
     assert dupes == []
 
 
-def _touch_first_record_after_page_one(api: Any, monkeypatch: pytest.MonkeyPatch, style: str) -> None:
-    """Simulate live activity: a record of page 1 is updated while page 2 is requested."""
+def _touch_first_record_after_page_one(api: Any, monkeypatch: pytest.MonkeyPatch, style: str) -> list[int]:
+    """Simulate live activity: a record of page 1 is updated while page 2 is requested.
+
+    Returns the list the touched record's id is added to once page 1 has been read.
+    """
     from syncgate.connectors.http.client import ApiClient
 
     resource = "contacts" if style == "offset" else "customers"
     calls = {"n": 0}
+    touched: list[int] = []
     original = ApiClient.get_json
 
     def get_json(self: ApiClient, endpoint: str, params: Any = None) -> Any:
@@ -63,22 +66,23 @@ def _touch_first_record_after_page_one(api: Any, monkeypatch: pytest.MonkeyPatch
         calls["n"] += 1
         if calls["n"] == 1:
             page = response.body["data"]["items"] if style == "page" else response.body["items"]
-            api.admin.touch(resource, ids=[page[0]["id"]])
+            touched.extend(api.admin.touch(resource, ids=[page[0]["id"]])["touched"])
         return response
 
     monkeypatch.setattr(ApiClient, "get_json", get_json)
+    return touched
 
 
 @pytest.mark.parametrize("style", ["page", "offset"])
-def test_page_shift_during_extraction_skips_a_record(
+def test_a_page_shift_during_extraction_lands_every_record(
     api: Any, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch, style: str
 ) -> None:
-    """Defect: page/offset pagination silently skips a record when the list shifts mid-extraction.
+    """Page/offset pagination lands every record although the list shifts mid-extraction.
 
     A record on page 1 is updated while page 2 is requested (normal activity on a live API): it
-    moves to the end of the ``(updated_at, id)`` order, every later record shifts one place left,
-    and the record that was first on page 2 is never read. The batch's newest cursor (the touched
-    record's new ``updated_at``) becomes the watermark, past the skipped record: it is never read.
+    moves to the end of the ``(updated_at, id)`` order and every later record shifts one place
+    left, so plain page numbers would never read the record that was first on page 2, while the
+    watermark (the touched record's new ``updated_at``) moves past it for good.
     """
     from helpers import new_run
 
@@ -93,16 +97,16 @@ def test_page_shift_during_extraction_skips_a_record(
     expected = {r["id"] for r in api.admin.records(resource)}
     newest = max(r["updated_at"] for r in api.admin.records(resource))
     assert manifest.watermark_after == newest  # the watermark moves past everything ...
-    assert sorted(expected - landed) == []  # ... but not everything landed
+    assert sorted(expected - landed) == []  # ... so everything it passed must have landed
 
 
-def test_record_deleted_mid_extraction_loses_another_record_for_good(
+def test_a_record_deleted_mid_extraction_loses_no_other_record(
     api: Any, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Defect: end to end, a deletion on page 1 during extraction silently loses a live record.
+    """End to end, a deletion on page 1 during extraction still lands every live record.
 
-    Same page shift as above, without a duplicate to trip the quality gate: the run succeeds,
-    the watermark moves past the skipped record, and the next run does not read it either.
+    Same page shift as above, without a duplicate to trip the quality gate: a skipped record
+    would go unnoticed, with the watermark past it, and the next run would not read it either.
     """
     from syncgate.connectors.http.client import ApiClient
 
@@ -127,30 +131,36 @@ def test_record_deleted_mid_extraction_loses_another_record_for_good(
     assert sorted(live - set(_ids(databases["dst"]))) == []
 
 
-def test_record_updated_mid_extraction_fails_the_run(
+def test_a_record_updated_mid_extraction_lands_once_in_its_newest_version(
     api: Any, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Defect: a record updated during extraction lands twice and the quality gate rejects the run.
+    """A record updated while the pages are read is seen twice (old version on page 1, new one
+    at the end of the list); the batch keeps only the newest version, so the run passes the
+    generated uniqueness check and the target holds what the API holds now."""
+    from datetime import datetime
 
-    Pages are concatenated without de-duplicating by primary key, so the old and new version
-    of a touched record are both in the batch; the generated uniqueness check on ``id`` fails.
-    On a busy API every run (and every retry) can fail this way. Keep the newest version per key.
-    """
-    from syncgate.errors import DataQualityError
+    touched = _touch_first_record_after_page_one(api, monkeypatch, "page")
+    result = sync(http_spec("page"))
+    assert len(touched) == 1, "the record of page 1 was not updated during the extraction"
+    assert audit(databases["dst"], result["run"].run_id, FLOW)["status"] == "success"
+    now = {
+        r["id"]: (r["tier"], datetime.fromisoformat(r["updated_at"])) for r in api.admin.records("customers")
+    }
+    landed = {
+        i: (tier, at)
+        for i, tier, at in rows(databases["dst"], "SELECT id, tier, updated_at FROM analytics.customers")
+    }
+    assert landed[touched[0]] == now[touched[0]], "the touched record landed in its old version"
+    assert landed == now
 
-    _touch_first_record_after_page_one(api, monkeypatch, "page")
-    try:
-        sync(http_spec("page"))
-    except DataQualityError as exc:
-        pytest.fail(f"a record updated mid-extraction failed the run: {exc}")
 
+def test_a_misspelt_records_path_is_a_clear_error_not_an_empty_success(
+    api: Any, databases: dict[str, str]
+) -> None:
+    """A wrong ``source.records`` path (bad input) fails the run with an error naming ``records``.
 
-def test_misspelt_records_path_is_a_silent_empty_success(api: Any, databases: dict[str, str]) -> None:
-    """Defect: a wrong ``source.records`` path (bad input) succeeds with 0 rows.
-
-    ``records.record_list`` treats an absent list on a dict body as "no records", so a typo in
-    the spec ends pagination after one page and the run is recorded as a success that read
-    nothing, instead of a clear error naming ``records``.
+    Read as "no records", a typo would end pagination after one page and record a success that
+    read nothing.
     """
     from syncgate.errors import FatalError
 
@@ -161,15 +171,13 @@ def test_misspelt_records_path_is_a_silent_empty_success(api: Any, databases: di
         pytest.fail(f"run {row['status']} with {row['rows_extracted']} rows extracted")
 
 
-def test_link_to_another_host_receives_the_bearer_token(
+def test_a_next_link_to_another_host_never_receives_the_bearer_token(
     databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Defect: a ``Link: rel="next"`` to another origin is fetched with the connection's token.
-
-    ``Paginator`` follows any absolute next URL and ``ApiClient`` sends it through the session
-    that carries ``Authorization: Bearer <password>``: an API (or a proxy / CDN link) pointing
-    elsewhere receives the secret. Requests' own redirect handling strips it across hosts; this
-    path does not. Refuse, or drop credentials for, a next link outside the connection's origin.
+    """A ``Link: rel="next"`` outside the connection's origin is refused (or followed without
+    credentials): the session carries ``Authorization: Bearer <password>``, and an API (or a
+    proxy / CDN link) pointing elsewhere must not receive the secret. Requests strips it on
+    cross-host redirects, but a next link is a new request, not a redirect.
     """
     import json
     import threading
@@ -177,9 +185,11 @@ def test_link_to_another_host_receives_the_bearer_token(
 
     from helpers import new_run
 
+    from syncgate.errors import FatalError
     from syncgate.pipeline.extract import extract
 
-    seen: list[str | None] = []
+    seen: list[str | None] = []  # Authorization headers the foreign host received
+    asked: list[str | None] = []  # ... and the API itself
 
     class Foreign(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -202,14 +212,16 @@ def test_link_to_another_host_receives_the_bearer_token(
 
     class Api(Foreign):
         def do_GET(self) -> None:
+            asked.append(self.headers.get("Authorization"))
             page = [{"id": 1, "updated_at": "2026-01-01T00:00:00Z"}]
             self._send(json.dumps(page).encode(), {"Link": f'<{elsewhere}>; rel="next"'})
 
     api = ThreadingHTTPServer(("127.0.0.1", 0), Api)
     for server in (foreign, api):
         threading.Thread(target=server.serve_forever, daemon=True).start()
+    refused: FatalError | None = None
+    token = "S3cret-Bearer-Token"
     try:
-        token = "S3cret-Bearer-Token"
         conn = {"conn_type": "http", "host": "127.0.0.1", "port": api.server_address[1], "password": token}
         monkeypatch.setenv("AIRFLOW_CONN_CRM_API", json.dumps(conn))
         spec = http_spec(
@@ -220,21 +232,26 @@ def test_link_to_another_host_receives_the_bearer_token(
         )
         try:
             extract(spec, new_run(spec))
-        except Exception:  # refusing the foreign link is a fine outcome
-            pass
+        except FatalError as exc:  # refusing the foreign link is one safe outcome
+            refused = exc
     finally:
         for server in (foreign, api):
             server.shutdown()
             server.server_close()
+    assert asked == [f"Bearer {token}"], (
+        "page 1 was not read with the token: the check below would prove nothing"
+    )
     assert not any(h and token in h for h in seen), "the foreign host received the bearer token"
+    # Either the link is refused, naming why (and not the token), or followed without credentials.
+    if refused is not None:
+        assert "refusing to follow" in str(refused) and token not in str(refused), str(refused)
+    else:
+        assert seen == [None], seen
 
 
-def test_pii_columns_stored_in_clear_in_extract_rejects(api: Any, databases: dict[str, str]) -> None:
-    """Defect: a spec's ``pii`` columns land in clear in ``syncgate.rejected_records``.
-
-    ``page._reject`` masks only hashed columns; ``pii`` (declared "never in clear outside the
-    flow") is ignored, so the rejected record's email is stored verbatim in the state database
-    (only the UI masks it on display). Mask ``spec.pii_columns`` too (extract and push rejects).
+def test_pii_columns_are_masked_in_extract_rejects(api: Any, databases: dict[str, str]) -> None:
+    """A spec's ``pii`` columns (not only hashed ones) are masked in ``syncgate.rejected_records``:
+    "never in clear outside the flow" includes the state database, not just the UI's display.
     """
     from decimal import Decimal
 
@@ -259,13 +276,11 @@ def test_pii_columns_stored_in_clear_in_extract_rejects(api: Any, databases: dic
     assert found and not [e for (e,) in found if e in emails], "PII email stored in clear"
 
 
-def test_pii_columns_stored_in_clear_in_push_rejects(
+def test_pii_columns_are_masked_in_push_rejects(
     crm_factory: Any, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Defect: the refused record of a push keeps a ``pii`` column in clear in rejected_records.
-
-    ``push.progress._masked`` masks ``transform.hash`` columns only, not ``spec.pii``.
-    """
+    """The record of a push the API refused is stored with its ``pii`` columns masked, as the
+    ``transform.hash`` ones are."""
     from crm_push import make_http_spec, seed_customers, wire_crm
     from helpers import execute
 
@@ -278,16 +293,14 @@ def test_pii_columns_stored_in_clear_in_push_rejects(
     assert found and found != [("dana.private.mailbox",)], "PII email stored in clear"
 
 
-def test_number_field_first_seen_integral_rejects_fractional_values(
+def test_a_number_field_first_seen_integral_still_lands_later_fractions(
     databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Defect: an undeclared JSON number is typed from its first value; later fractions are rejected.
+    """An undeclared JSON number first seen as ``5`` widens when ``7.5`` arrives on a later page.
 
-    ``SchemaTracker.admit`` fixes a new column's type from the first non-null value: ``5`` makes
-    ``score`` bigint, and ``7.5`` in a later record then fails coercion and is rejected (with the
-    default ``rejects.fail_run: false``, silently left out of the target while the watermark moves
-    past it). JSON has one number type; integer -> number within a batch should widen to numeric /
-    double precision, as ``classify`` already treats it across runs.
+    JSON has one number type: typing the column bigint from its first value would reject the
+    fraction (with the default ``rejects.fail_run: false``, silently left out of the target while
+    the watermark moves past it). Within a batch integer -> number widens, as across runs.
     """
     # Two pages: the fraction arrives after a page of whole numbers has already landed.
     pages = {
@@ -311,16 +324,13 @@ def test_number_field_first_seen_integral_rejects_fractional_values(
     ]
 
 
-def test_integer_cursor_that_looks_like_a_date_breaks_the_append_boundary(
+def test_an_integer_cursor_that_looks_like_a_date_keeps_the_append_boundary(
     databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Defect: an integer cursor such as a ``YYYYMMDD`` date key is compared as a date once stored.
-
-    The watermark is stored as text (``"20250315"``); ``coerce.sort_key`` parses that text with
-    ``datetime.fromisoformat`` (a datetime, sort class 0) while the records' integers sort as
-    numbers (class 1). The window filter and the append boundary-key skip never match again:
-    the next run re-appends every record the API returns (here a primary-key violation).
-    Keep the cursor's JSON kind with the watermark (or compare by the declared type).
+    """An integer cursor such as a ``YYYYMMDD`` date key is compared as a number after it was
+    stored as the watermark (text ``"20250315"``, which also parses as a date). Compared as a
+    date, the window filter and the append boundary-key skip would never match again and the
+    next run would re-append every record the API returns (here a primary-key violation).
     """
     # An API without a cursor filter: the window decides.
     with json_api(monkeypatch, {"/events": [{"id": 1, "day": 20250314}, {"id": 2, "day": 20250315}]}):
@@ -343,15 +353,15 @@ def test_integer_cursor_that_looks_like_a_date_breaks_the_append_boundary(
     assert second["rows"] == 0
 
 
-def test_resume_after_activity_between_attempts_duplicates_and_skips(
+def test_a_resumed_page_extraction_after_api_activity_neither_skips_nor_duplicates(
     api: Any, databases: dict[str, str]
 ) -> None:
-    """Defect: resuming a page-numbered extraction after the API changed duplicates and skips records.
+    """A page-numbered extraction resumed after the API changed lands every record exactly once.
 
-    The checkpoint stores the next page number; during the task's retry delay records of the
-    landed pages are updated and move to the end of the list, so the resumed pages start later
-    than where the first attempt stopped (one record per update is never landed) and the updated
-    records land twice (old version from attempt 1, new one from the retry).
+    During the task's retry delay records of the landed pages are updated and move to the end
+    of the list: resuming at the stored next page number would start later than where the first
+    attempt stopped (one record per update never landed) and land the updated records twice
+    (old version from attempt 1, new one from the retry).
     """
     from helpers import new_run
 

@@ -1,4 +1,4 @@
-"""Observability edge cases found in review: each test once proved a defect, now fixed."""
+"""Observability edge cases: overlapping monitor runs, PII in errors and pages, unsafe HTML."""
 
 from __future__ import annotations
 
@@ -32,13 +32,12 @@ def _webhook_defaults(port: int, monkeypatch: pytest.MonkeyPatch, conn: str) -> 
     ).alerts
 
 
-def test_concurrent_monitor_runs_send_a_duplicate_alert(
+def test_a_monitor_run_overlapping_another_sends_no_second_notice_for_one_incident(
     databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Defect: de-duplication breaks under concurrency (monitor DAG + a flow's failure callback,
-    ``check_flow``). The monitor commits the new incident, then delivers, and only then sets
-    ``last_notified_at``; a second monitor run in that window reads ``last_notified_at IS NULL``
-    and sends a "STILL FIRING" reminder for an incident opened a second ago."""
+    """Monitor runs overlap (the monitor DAG and a flow's failure callback, ``check_flow``). A
+    second run while the first is delivering the notice of a new incident (committed, but not
+    yet marked notified) must not send a "STILL FIRING" reminder for it."""
     from syncgate.observe.monitor import monitor
 
     spec = make_spec(freshness={"column": "updated_at", "max_age": "2h"})
@@ -75,13 +74,12 @@ def test_concurrent_monitor_runs_send_a_duplicate_alert(
     assert texts == [], f"duplicate notice for one incident: {texts}"
 
 
-def test_failed_promote_error_with_row_values_leaks_pii_into_audit_report_and_ui(
+def test_a_promote_error_quoting_the_failing_row_keeps_pii_out_of_audit_report_and_ui(
     databases: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Defect: a database error raised in promote quotes the failing row (PostgreSQL's
-    ``DETAIL: Failing row contains (...)``); ``dag_factory._record_failure`` stores the raw
-    exception text in ``sync_runs.error``, the failure run report (JSON + HTML) and so the UI's
-    run history, with the ``pii`` column's value in clear."""
+    """A database error in promote quotes the failing row (PostgreSQL's ``DETAIL: Failing row
+    contains (...)``); the failure's text in ``sync_runs.error``, the run report (JSON + HTML)
+    and the UI's run history never shows the ``pii`` column's value."""
     from fastapi.testclient import TestClient
 
     from syncgate.dag_factory import _record_failure
@@ -138,12 +136,10 @@ def test_failed_promote_error_with_row_values_leaks_pii_into_audit_report_and_ui
     assert not any(leaks.values()), f"PII value in clear: {leaks}"
 
 
-def test_data_docs_render_unescaped_source_values_stored_xss_in_airflow_origin(
-    databases: dict[str, str], tmp_path: Path
-) -> None:
-    """Defect: GX Data Docs are served by the UI plugin at Airflow's own origin (CSP sets only
-    ``frame-ancestors``); an unexpected value from the source is written into the validation
-    page as live HTML, so source data can run script in an authenticated Airflow session."""
+def test_data_docs_escape_unexpected_source_values(databases: dict[str, str], tmp_path: Path) -> None:
+    """An unexpected value from the source never reaches a validation page as live HTML: GX
+    Data Docs are served by the UI plugin at Airflow's own origin (CSP sets only
+    ``frame-ancestors``), so unescaped source data could run script in an Airflow session."""
     from syncgate.errors import DataQualityError
 
     payload = "<img src=x onerror=alert(document.cookie)>"
@@ -174,12 +170,12 @@ def test_data_docs_render_unescaped_source_values_stored_xss_in_airflow_origin(
 
 
 @pytest.mark.parametrize("pg_type", ["timestamp", "date"])
-def test_freshness_expectation_fails_fresh_batch_on_naive_or_date_column(
+def test_the_freshness_expectation_passes_a_fresh_batch_on_a_naive_timestamp_or_date_column(
     databases: dict[str, str], pg_type: str
 ) -> None:
-    """Defect: ``freshness_expectation`` compares the column max against an aware ISO string;
-    on a ``timestamp`` (without time zone) or ``date`` column, which ``is_temporal`` accepts,
-    a batch written a moment ago is reported stale (or the check errors)."""
+    """A batch written a moment ago is fresh on a ``timestamp`` (without time zone) or ``date``
+    column too (``is_temporal`` accepts both): the column max is not compared with an aware
+    ISO string as if it were one."""
     execute(
         databases["src"],
         f"CREATE TABLE public.events (id bigint PRIMARY KEY, updated_at {pg_type} NOT NULL)",
@@ -198,11 +194,10 @@ def test_freshness_expectation_fails_fresh_batch_on_naive_or_date_column(
 _ = threading  # the webhook server runs its handlers on threads
 
 
-def test_two_monitor_runs_both_resolve_one_incident_and_both_send_recovery(databases: dict[str, str]) -> None:
-    """Defect: ``incidents.reconcile`` resolves with ``UPDATE ... WHERE id = %s`` (no
-    ``AND status = 'open'``, no ``RETURNING``); two overlapping monitor transactions that both
-    read the incident open (``read_open`` happens before either commits) each resolve it and
-    each return a "RESOLVED" notice: the recovery is announced twice."""
+def test_overlapping_monitor_runs_announce_a_recovery_once(databases: dict[str, str]) -> None:
+    """Two overlapping monitor transactions that both read the incident open (``read_open``
+    before either commits) both try to resolve it: only the one that actually resolves it
+    returns a "RESOLVED" notice."""
     from syncgate.db.connect import connect
     from syncgate.observe import incidents
     from syncgate.observe.rules import Finding
@@ -233,13 +228,12 @@ def test_two_monitor_runs_both_resolve_one_incident_and_both_send_recovery(datab
     assert notices == ["resolved"], f"one recovery announced {len(notices)} times"
 
 
-def test_ui_shows_a_pii_primary_key_of_rejected_records_in_clear(
+def test_the_ui_masks_a_pii_primary_key_of_rejected_records(
     databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Defect: the flow page masks ``record`` of rejected records (``ui/app.py`` masked()) but
-    renders ``record_key`` as is (``flow.html`` ``r.record_key | compact_json``); a flow keyed
-    by a ``pii`` column (``primary_key: [email]``, ``pii: [email]``: allowed, only hashing a key
-    is refused) shows the customer's e-mail in clear."""
+    """The flow page masks the ``record_key`` of rejected records as well as their ``record``:
+    a flow may be keyed by a ``pii`` column (``primary_key: [email]``, ``pii: [email]``;
+    only hashing a key is refused)."""
     from fastapi.testclient import TestClient
 
     from syncgate.db.connect import connect
@@ -265,14 +259,13 @@ def test_ui_shows_a_pii_primary_key_of_rejected_records_in_clear(
     assert PII not in page.text, "PII primary key of a rejected record shown in clear"
 
 
-def test_runs_failing_in_extract_before_their_audit_row_never_raise_a_failures_incident(
+def test_runs_failing_in_extract_before_their_audit_row_open_a_failures_incident(
     databases: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Defect: the ``failures`` rule counts ``syncgate.sync_runs`` rows only, but extract opens
-    the run's audit row after reading the source (``pipeline/extract.py`` start_run at :105)
-    and the failure callback only UPDATEs an existing row (``dag_factory._record_failure``).
-    A flow whose source is gone (table dropped, unreachable, a misspelt column) fails every
-    run and never reaches ``consecutive_failures``: no alert, ever."""
+    """A flow whose source is gone (table dropped, unreachable, a misspelt column) fails in
+    extract before the run's audit row exists; the failure callback still records the run, so
+    the ``failures`` rule (which counts ``syncgate.sync_runs`` rows) reaches
+    ``consecutive_failures`` and alerts."""
     from syncgate.dag_factory import _record_failure
     from syncgate.db.connect import connect
     from syncgate.observe.monitor import monitor

@@ -1,12 +1,26 @@
-"""Merging a flow's alert settings over the defaults: found in review, now fixed."""
+"""Merging a flow's ``lag_spike`` keys over the defaults always yields a valid policy.
+
+A flow's own ``alerts.lag_spike`` is valid on its own, but merged over the defaults it could
+pair its ``window`` with a default ``min_runs`` that exceeds it. The value the flow set wins
+and the other yields, so the monitor (which resolves every flow's policy before it opens any
+database) keeps judging all flows.
+"""
 
 from __future__ import annotations
 
+import socket
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from syncgate.spec.alerts import Alerts, FlowDefaults, LagSpike, resolve_alerts
+
 pytestmark = pytest.mark.unit
+
+SHIPPED_LIKE = FlowDefaults.model_validate(
+    {"alerts": {"lag_spike": {"factor": 3, "window": 20, "min_runs": 5, "min_seconds": "1m"}}}
+).alerts
 
 
 def _spec(alerts: dict[str, Any]) -> Any:
@@ -23,24 +37,31 @@ def _spec(alerts: dict[str, Any]) -> Any:
     )  # fmt: skip
 
 
-def test_a_flow_lag_spike_window_below_the_default_min_runs_breaks_the_monitor_of_every_flow() -> None:
-    """Defect: ``spec/alerts.py`` ``resolve_alerts`` merges a flow's ``lag_spike`` keys over the
-    defaults and re-validates; ``window: 3`` (valid in the flow's spec, which loads and becomes a
-    DAG) with the shipped default ``min_runs: 5`` raises ``ValidationError`` inside
-    ``monitor()`` (monitor.py:92, before any database), so the monitor DAG fails on every tick
-    and no flow is judged or alerted."""
-    from pydantic import ValidationError
+def test_a_flow_window_below_the_default_min_runs_lowers_min_runs_to_the_window() -> None:
+    merged = resolve_alerts(SHIPPED_LIKE, Alerts.model_validate({"lag_spike": {"window": 3}}))
+    assert merged.lag_spike == LagSpike(factor=3, window=3, min_runs=3, min_seconds=timedelta(minutes=1))
 
+
+def test_a_flow_min_runs_above_the_default_window_widens_the_window() -> None:
+    merged = resolve_alerts(SHIPPED_LIKE, Alerts.model_validate({"lag_spike": {"min_runs": 30}}))
+    assert merged.lag_spike == LagSpike(factor=3, window=30, min_runs=30, min_seconds=timedelta(minutes=1))
+
+
+def test_the_monitor_resolves_a_small_flow_window_and_goes_on_to_the_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The policy is resolved before any database is opened: the only error the monitor reports
+    is the (deliberately unreachable) state database, not an invalid merged policy."""
     from syncgate.observe.monitor import monitor
-    from syncgate.spec.alerts import FlowDefaults
 
-    defaults = FlowDefaults.model_validate(
-        {"alerts": {"lag_spike": {"factor": 3, "window": 20, "min_runs": 5, "min_seconds": "1m"}}}
-    ).alerts
-    spec = _spec({"lag_spike": {"window": 3}})  # loads cleanly
-    try:
-        monitor([spec], defaults, base_url="")
-    except ValidationError as exc:
-        pytest.fail(f"a spec that loads cleanly crashes the monitor for all flows: {exc.errors()[0]['msg']}")
-    except Exception:  # noqa: BLE001, S110 - no database here: only the ValidationError matters
-        pass
+    with socket.socket() as probe:  # a loopback port nobody listens on: connecting is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AIRFLOW_CONN_DST_DB", f"postgresql://nobody@127.0.0.1:{port}/none?connect_timeout=2")
+    spec = _spec({"lag_spike": {"window": 3}})
+
+    result = monitor([spec], SHIPPED_LIKE, base_url="")
+
+    assert result.flows == 1 and result.databases == 1
+    assert len(result.errors) == 1 and result.errors[0].startswith("database 'dst_db': RetriableError:")
+    assert result.notices == []

@@ -24,7 +24,8 @@ from shipped_sources import (
 
 from syncgate.observe.monitor_dag import MONITOR_DAG_ID
 from syncgate.spec.loader import LoadedSpec, load_specs
-from syncgate.spec.model import FlowSpec, HttpSource, HttpTarget
+from syncgate.connectors.http.spec import HttpSource, HttpTarget
+from syncgate.spec.model import FlowSpec
 
 pytestmark = pytest.mark.dags
 

@@ -46,6 +46,18 @@ def test_a_pg_type_is_one_type_name_with_modifiers(written: str, stored: str) ->
 
 
 @pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("NUMERIC(12,2)", "numeric(12,2)"),
+        ("Text", "text"),
+        ("TIMESTAMP WITH TIME ZONE", "timestamp with time zone"),
+    ],
+)
+def test_a_pg_type_written_in_upper_case_is_stored_lower_case(written: str, stored: str) -> None:
+    assert TypeAdapter(PgType).validate_python(written) == stored
+
+
+@pytest.mark.parametrize(
     "written", ["text not null", "int; drop table x", "numeric(a)", "text default 'x'", "big int"]
 )
 def test_a_pg_type_carries_no_column_clause(written: str) -> None:

@@ -30,7 +30,13 @@ _PG_TYPE = re.compile(
     r"^(double precision|character varying|bit varying|[a-z_][a-z0-9_]*)"
     r"(\(\s*\d+\s*(,\s*\d+\s*)?\))?( with(out)? time zone)?(\[\])?$"
 )
-PgType = Annotated[str, StringConstraints(pattern=_PG_TYPE.pattern, to_lower=True)]
+# PostgreSQL type names are case-insensitive: lower-cased before the pattern, which pydantic's
+# ``to_lower`` would only apply after it (``NUMERIC(12,2)`` was refused).
+PgType = Annotated[
+    str,
+    BeforeValidator(lambda value: value.lower() if isinstance(value, str) else value),
+    StringConstraints(pattern=_PG_TYPE.pattern),
+]
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 # An API path below the connection's base URL: no scheme, host, query or template.

@@ -49,17 +49,3 @@ def test_backfill_reads_exactly_its_interval_and_keeps_the_watermark() -> None:
 def test_backfill_needs_a_cursor() -> None:
     with pytest.raises(FatalError, match="no `source.cursor`"):
         plan_window(None, RunInfo("f", "b", "backfill", START, END), Watermark())
-
-
-def test_run_info_maps_airflow_run_types() -> None:
-    from airflow.utils.types import DagRunType
-
-    class DagRun:
-        run_id = "backfill__2026-01-01"
-        run_type = DagRunType.BACKFILL_JOB
-
-    run = RunInfo.from_airflow(
-        "f", {"dag_run": DagRun(), "data_interval_start": START, "data_interval_end": END}
-    )
-    assert run.is_backfill and run.interval_start == START and run.interval_end == END
-    assert run.key == RunInfo("f", "backfill__2026-01-01").key and len(run.key) == 12

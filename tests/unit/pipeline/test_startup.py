@@ -1,4 +1,4 @@
-"""Library start-up is measured apart from stage work; GX Data Docs templates compile once."""
+"""Library start-up is measured apart from stage work."""
 
 from __future__ import annotations
 
@@ -44,18 +44,6 @@ def test_a_second_import_costs_nothing_measurable() -> None:
 
 def test_every_stage_has_its_libraries() -> None:
     assert set(STAGE_LIBRARIES) == {"extract", "transform", "load", "verify", "promote"}
-
-
-def test_gx_views_share_one_bytecode_cache() -> None:
-    from great_expectations.render.view.view import DefaultJinjaPageView
-
-    from syncgate.quality.template_cache import bytecode_cache, cache_gx_templates
-
-    cache_gx_templates()
-    cache_gx_templates()  # idempotent: one wrapper, not a chain
-    view = DefaultJinjaPageView()
-    assert view.env.bytecode_cache is bytecode_cache()
-    assert "render_content_block" in view.env.filters  # GX's own set-up still ran
 
 
 def test_freezing_startup_objects_does_not_leak_pending_cyclic_garbage(

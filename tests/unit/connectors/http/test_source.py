@@ -1,3 +1,5 @@
+"""A watermark that stays put keeps the boundary keys it had; a newer one has only its own."""
+
 from __future__ import annotations
 
 import pytest

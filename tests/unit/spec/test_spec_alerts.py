@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from syncgate.errors import SpecError
-from syncgate.spec.alerts import Alerts, EmailNotifier, LagSpike, WebhookNotifier, resolve_alerts
+from syncgate.spec.alerts import (
+    Alerts,
+    EmailNotifier,
+    FlowDefaults,
+    LagSpike,
+    WebhookNotifier,
+    resolve_alerts,
+)
 from syncgate.spec.loader import load_defaults, load_specs
 from syncgate.spec.model import FlowSpec
 
@@ -151,3 +158,20 @@ def test_bad_addresses_are_not_echoed(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_defaults(tmp_path)
     assert "not an e-mail address" in str(caught.value) and "jane.doe" not in str(caught.value)
+
+
+# A flow's own `lag_spike` is valid on its own, but merged over the defaults it could pair its
+# `window` with a default `min_runs` that exceeds it: the value the flow set wins, the other yields.
+SHIPPED_LIKE = FlowDefaults.model_validate(
+    {"alerts": {"lag_spike": {"factor": 3, "window": 20, "min_runs": 5, "min_seconds": "1m"}}}
+).alerts
+
+
+def test_a_flow_window_below_the_default_min_runs_lowers_min_runs_to_the_window() -> None:
+    merged = resolve_alerts(SHIPPED_LIKE, Alerts.model_validate({"lag_spike": {"window": 3}}))
+    assert merged.lag_spike == LagSpike(factor=3, window=3, min_runs=3, min_seconds=timedelta(minutes=1))
+
+
+def test_a_flow_min_runs_above_the_default_window_widens_the_window() -> None:
+    merged = resolve_alerts(SHIPPED_LIKE, Alerts.model_validate({"lag_spike": {"min_runs": 30}}))
+    assert merged.lag_spike == LagSpike(factor=3, window=30, min_runs=30, min_seconds=timedelta(minutes=1))

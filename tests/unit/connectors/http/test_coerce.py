@@ -1,3 +1,5 @@
+"""JSON values as they land for a declared PostgreSQL type; inferred types; cursor order."""
+
 from __future__ import annotations
 
 import json
@@ -6,43 +8,8 @@ from typing import Any
 import pytest
 
 from syncgate.connectors.http.coerce import CoerceError, base_type, coerce, infer_type, json_kind, sort_key
-from syncgate.connectors.http.records import MISSING, column_name, dig, flatten, record_list
-from syncgate.errors import FatalError
 
 pytestmark = pytest.mark.unit
-
-DOC = {"data": {"items": [{"id": 1}]}, "tags": ["a", "b"], "n": None}
-
-
-def test_dig_follows_dotted_paths_and_list_indexes() -> None:
-    assert dig(DOC, "data.items") == [{"id": 1}]
-    assert dig(DOC, "tags.1") == "b"
-    assert dig(DOC, "n") is None
-    assert dig(DOC, "data.nope") is MISSING and dig(DOC, "tags.5") is MISSING and dig(DOC, "n.x") is MISSING
-    assert dig(DOC, None) is DOC
-
-
-def test_record_list_checks_the_shape() -> None:
-    assert record_list(DOC, "data.items", "w") == [{"id": 1}]
-    assert record_list([{"id": 2}], None, "w") == [{"id": 2}]
-    assert record_list({"data": {"items": None}}, "data.items", "w") == []  # null list: no records
-    assert record_list({"data": {}}, "data.items", "w", path_seen=True) == []  # absent, once seen
-    with pytest.raises(FatalError, match=r"no `source.records` path `data.itemz` \(top-level keys: data\)"):
-        record_list({"data": {}}, "data.itemz", "w")
-    with pytest.raises(FatalError, match="omit `source.records`"):
-        record_list([{"id": 1}], "data.items", "w")
-    with pytest.raises(FatalError, match="JSON dict, not a list"):
-        record_list(DOC, "data", "w")
-    with pytest.raises(FatalError, match="not JSON objects"):
-        record_list(DOC, "tags", "w")
-
-
-def test_flatten_declared_paths_and_top_level_fields() -> None:
-    record = {"id": 7, "address": {"city": "Oslo"}, "first-name": "Ada"}
-    row = flatten(record, {"city": "address.city", "zip": "address.zip"}, top_level=True)
-    assert row == {"id": 7, "address": {"city": "Oslo"}, "first_name": "Ada", "city": "Oslo", "zip": MISSING}
-    assert flatten(record, {"city": "address.city"}, top_level=False) == {"city": "Oslo"}
-    assert column_name("9lives") == "_9lives"
 
 
 @pytest.mark.parametrize(

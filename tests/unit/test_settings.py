@@ -1,0 +1,74 @@
+"""Deployment settings come from environment variables, with defaults and bounds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncgate import settings
+
+pytestmark = pytest.mark.unit
+
+VARIABLES = [
+    "SYNCGATE_FLOWS_DIR", "SYNCGATE_LANDING_URL", "SYNCGATE_REPORTS_DIR", "SYNCGATE_HASH_KEY",
+    "SYNCGATE_BATCH_BYTES", "SYNCGATE_LOAD_STREAMS", "SYNCGATE_EXTRACT_DRIVER", "SYNCGATE_LOAD_FORMAT",
+    "SYNCGATE_REPORT_RUNS", "SYNCGATE_MONITOR_SCHEDULE", "SYNCGATE_FRESHNESS_KEEP_DAYS",
+]  # fmt: skip
+
+
+@pytest.fixture
+def unset(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_the_defaults_live_under_the_project(unset: pytest.MonkeyPatch) -> None:
+    root = settings.PROJECT_ROOT
+    assert (root / "include" / "syncgate" / "settings.py").is_file()
+    assert settings.flows_dir() == root / "dags" / "flows"
+    assert settings.landing_url() == (root / ".syncgate" / "landing").as_uri()
+    assert settings.reports_dir() == root / ".syncgate" / "reports"
+
+
+def test_the_tuning_defaults(unset: pytest.MonkeyPatch) -> None:
+    assert settings.hash_key() is None
+    assert settings.batch_bytes() == 4 * 1024 * 1024
+    assert settings.load_streams() == 2
+    assert (settings.extract_driver(), settings.load_format()) == ("adbc", "binary")
+    assert settings.report_runs() == 50 and settings.freshness_keep_days() == 30
+    assert settings.monitor_schedule() == "*/5 * * * *"
+
+
+def test_every_setting_reads_its_variable(unset: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    values = {
+        "SYNCGATE_FLOWS_DIR": str(tmp_path / "flows"), "SYNCGATE_LANDING_URL": "s3://bucket/landing",
+        "SYNCGATE_REPORTS_DIR": str(tmp_path / "r"), "SYNCGATE_HASH_KEY": "k", "SYNCGATE_BATCH_BYTES": "1024",
+        "SYNCGATE_LOAD_STREAMS": "4", "SYNCGATE_EXTRACT_DRIVER": " COPY ", "SYNCGATE_LOAD_FORMAT": "CSV",
+        "SYNCGATE_REPORT_RUNS": "7", "SYNCGATE_MONITOR_SCHEDULE": "0 * * * *", "SYNCGATE_FRESHNESS_KEEP_DAYS": "3",
+    }  # fmt: skip
+    for name, value in values.items():
+        unset.setenv(name, value)
+    assert settings.flows_dir() == tmp_path / "flows" and settings.reports_dir() == tmp_path / "r"
+    assert settings.landing_url() == "s3://bucket/landing" and settings.hash_key() == b"k"
+    assert (settings.batch_bytes(), settings.load_streams(), settings.report_runs()) == (1024, 4, 7)
+    assert (settings.extract_driver(), settings.load_format()) == ("copy", "csv")
+    assert settings.monitor_schedule() == "0 * * * *" and settings.freshness_keep_days() == 3
+
+
+def test_an_empty_hash_key_is_no_key(unset: pytest.MonkeyPatch) -> None:
+    unset.setenv("SYNCGATE_HASH_KEY", "")
+    assert settings.hash_key() is None
+
+
+def test_counts_below_one_are_raised_to_one(unset: pytest.MonkeyPatch) -> None:
+    for name in ("SYNCGATE_LOAD_STREAMS", "SYNCGATE_REPORT_RUNS", "SYNCGATE_FRESHNESS_KEEP_DAYS"):
+        unset.setenv(name, "0")
+    assert (settings.load_streams(), settings.report_runs(), settings.freshness_keep_days()) == (1, 1, 1)
+
+
+def test_an_unknown_driver_or_format_falls_back_to_the_default(unset: pytest.MonkeyPatch) -> None:
+    unset.setenv("SYNCGATE_EXTRACT_DRIVER", "odbc")
+    unset.setenv("SYNCGATE_LOAD_FORMAT", "parquet")
+    assert (settings.extract_driver(), settings.load_format()) == ("adbc", "binary")

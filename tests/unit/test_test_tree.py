@@ -1,0 +1,177 @@
+"""The unit tests mirror the engine tree: every engine module has its own unit test module.
+
+``include/syncgate/<sub>/<name>.py`` is tested by ``tests/unit/<sub>/test_<name>.py``, or by
+``tests/unit/<sub>/test_<package>_<name>.py`` where two packages hold a module of the same
+name (pytest imports test files by basename, so basenames must be unique across ``tests/``).
+A module with no unit test module must be listed in ``COVERED_ELSEWHERE`` with the reason and
+the test modules that do cover it; a unit test module must mirror an engine module unless it
+is listed in ``CROSS_CUTTING``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+ENGINE = REPO / "include" / "syncgate"
+UNIT = REPO / "tests" / "unit"
+TESTS = REPO / "tests"
+
+_INTEGRATION = "needs a real PostgreSQL"
+# Engine modules without a unit test module of their own. Each entry says why, and names
+# (as tests/...py paths) the test modules that cover the module instead; those must exist.
+COVERED_ELSEWHERE: dict[str, str] = {
+    # Pure declarations: classes and protocols whose behaviour is their users' behaviour.
+    "errors.py": "declarations (the error classes); raised and asserted throughout, e.g. "
+    "tests/unit/spec/test_loader.py, tests/unit/batch/test_contract.py",
+    "connectors/base.py": "declarations (the Source / Target protocols, ReadRequest, SourceRead, Connector); "
+    "tests/unit/connectors/test_connector_boundary.py, tests/unit/connectors/test_registry.py",
+    # A maintenance script: its one function is what the expectation-type test compares against.
+    "spec/refresh_expectation_types.py": "the `make expectation-types` script; "
+    "tests/unit/spec/test_expectation_types.py calls installed_expectation_types()",
+    # Logic that talks to PostgreSQL (catalog, COPY, transactions) or runs inside Airflow.
+    "dag_factory.py": "builds and runs DAGs (Airflow): tests/dags/test_dagbag.py, "
+    "tests/integration/test_dag_end_to_end.py, tests/integration/test_failures_and_retries.py",
+    "db/catalog.py": f"catalog queries, {_INTEGRATION}: tests/integration/test_merge_paths.py, "
+    "tests/integration/test_extract_drivers.py",
+    "state/audit.py": f"the sync_runs audit rows, {_INTEGRATION}: tests/integration/test_dag_end_to_end.py, "
+    "tests/integration/test_failures_and_retries.py",
+    "state/schema.py": f"DDL of the state schema, {_INTEGRATION}: tests/integration/test_ui_queries.py, "
+    "tests/integration/test_alerts.py",
+    "state/source_schemas.py": f"stored source schemas, {_INTEGRATION}: tests/integration/test_http_source.py",
+    "staging/copy_in.py": f"COPY into staging, {_INTEGRATION}: tests/integration/test_load_binary.py, "
+    "tests/integration/test_load_binary_edges.py",
+    "pipeline/extract.py": f"the extract stage, {_INTEGRATION}: tests/integration/test_extract_drivers.py, "
+    "tests/integration/test_incremental_sync.py",
+    "pipeline/load.py": f"the load stage, {_INTEGRATION}: tests/integration/test_load_binary.py, "
+    "tests/integration/test_edge_cases.py",
+    "pipeline/verify.py": f"the verify stage (GX on a staged table), {_INTEGRATION}: "
+    "tests/integration/test_dag_end_to_end.py, tests/integration/test_run_report.py",
+    "pipeline/promote.py": f"the promote stage, {_INTEGRATION}: tests/integration/test_merge_paths.py, "
+    "tests/integration/test_freshness_promote.py",
+    "quality/checkpoint.py": "the GX checkpoint over a staged PostgreSQL table: "
+    "tests/integration/test_dag_end_to_end.py, tests/integration/test_run_report.py",
+    "report/write.py": f"run reports read from the audit trail, {_INTEGRATION}: "
+    "tests/integration/test_run_report.py, tests/integration/test_run_report_dag.py",
+    "connectors/postgres/source.py": f"reads a source table, {_INTEGRATION}: "
+    "tests/integration/test_extract_drivers.py, tests/integration/test_incremental_sync.py",
+    "connectors/postgres/copy_out.py": f"COPY out of the source, {_INTEGRATION}: "
+    "tests/integration/test_extract_drivers.py, tests/integration/test_source_encodings.py",
+    "connectors/postgres/adbc_out.py": f"ADBC out of the source, {_INTEGRATION}: "
+    "tests/integration/test_extract_drivers.py, tests/integration/test_extract_hashing_drivers.py",
+    "connectors/postgres/first_load.py": f"adopting staging on a first load, {_INTEGRATION}: "
+    "tests/integration/test_extract_drivers.py, tests/integration/test_merge_paths.py",
+    "connectors/postgres/target.py": f"merge / upsert / replace into the target, {_INTEGRATION}: "
+    "tests/integration/test_merge_paths.py, tests/integration/test_edge_cases.py",
+    "connectors/http/target.py": f"the API target, {_INTEGRATION} and an HTTP receiver: "
+    "tests/integration/test_http_target.py, tests/integration/test_http_target_dag_end_to_end.py",
+    "connectors/http/push/changes.py": f"plans changes in SQL, {_INTEGRATION}: "
+    "tests/integration/test_http_target.py, tests/integration/test_http_target_edges.py",
+    "connectors/http/push/mirror.py": f"the mirror of what the API accepted, {_INTEGRATION}: "
+    "tests/integration/test_http_target.py, tests/integration/test_http_target_edges.py",
+    "connectors/http/push/progress.py": f"push progress rows, {_INTEGRATION}: "
+    "tests/integration/test_http_target_edges.py",
+    "connectors/http/push/pusher.py": f"the push transaction, {_INTEGRATION}: "
+    "tests/integration/test_http_target.py, tests/integration/test_http_target_edges.py",
+    "observe/incidents.py": f"incident rows, {_INTEGRATION}: tests/integration/test_alerts.py, "
+    "tests/integration/test_observe_edge_cases.py",
+    "observe/notifiers.py": "delivers to webhook / SMTP connections (Airflow connections, loopback "
+    "receivers): tests/integration/test_alerts.py, tests/integration/test_monitor_dag_run.py",
+    "observe/monitor_dag.py": "the monitor DAG (Airflow): tests/dags/test_monitor_dag.py, "
+    "tests/integration/test_monitor_dag_run.py",
+    "ui/app.py": f"the FastAPI app over the state database, {_INTEGRATION}: tests/integration/test_ui_app.py",
+    "ui/auth.py": "Airflow's auth manager decides who reads what: tests/integration/test_ui_airflow.py, "
+    "tests/integration/test_ui_app.py",
+    "ui/health.py": f"health rows read from the state database, {_INTEGRATION}: "
+    "tests/integration/test_ui_queries.py, tests/integration/test_ui_app.py",
+    "ui/queries.py": f"the UI's SQL, {_INTEGRATION}: tests/integration/test_ui_queries.py",
+}
+
+# Unit test modules that mirror no single engine module, and why. Some arrive from branches
+# under way (import graph, docs). tests/unit/test_errors.py needs no entry: it mirrors errors.py
+# (then remove errors.py from COVERED_ELSEWHERE, as the stale-entry test will say).
+CROSS_CUTTING: dict[str, str] = {
+    "test_test_tree.py": "this policy",
+    "test_import_graph.py": "no import cycles between engine modules or packages",
+    "test_connector_boundary.py": "no connector-type branch outside connectors/",
+    "test_docs_links.py": "links in the docs resolve",
+    "test_docs_examples.py": "examples in the docs validate",
+}
+# Unit tests of the demo CRM (include/demo/crm): tests/unit/crm/test_crm_<module>.py.
+DEMO_CRM = REPO / "include" / "demo" / "crm"
+
+PATH_IN_REASON = re.compile(r"tests/[\w/]+\.py")
+
+
+def engine_modules() -> list[str]:
+    return sorted(str(p.relative_to(ENGINE)) for p in ENGINE.rglob("*.py") if p.name != "__init__.py")
+
+
+def mirrors(module: str) -> list[Path]:
+    """The unit test modules that may mirror ``module`` (``a/b/c.py``)."""
+    path = Path(module)
+    folder = UNIT / path.parent
+    names = [f"test_{path.name}"]
+    if path.parent.name:
+        names.append(f"test_{path.parent.name}_{path.name}")
+    return [folder / n for n in names]
+
+
+def unit_test_modules() -> list[Path]:
+    return sorted(UNIT.rglob("test_*.py"))
+
+
+def test_every_engine_module_has_a_unit_test_module_or_says_what_covers_it() -> None:
+    missing = [
+        m for m in engine_modules() if m not in COVERED_ELSEWHERE and not any(p.is_file() for p in mirrors(m))
+    ]
+    assert not missing, (
+        "engine modules with neither tests/unit/<same path>/test_<name>.py nor a COVERED_ELSEWHERE "
+        f"entry in {Path(__file__).name}: {missing}"
+    )
+
+
+def test_a_module_with_a_unit_test_module_is_not_listed_as_covered_elsewhere() -> None:
+    stale = [m for m in COVERED_ELSEWHERE if any(p.is_file() for p in mirrors(m))]
+    assert not stale, (
+        f"COVERED_ELSEWHERE entries whose module now has a unit test module (remove them): {stale}"
+    )
+
+
+def test_every_covered_elsewhere_entry_names_an_engine_module_and_existing_tests() -> None:
+    modules = set(engine_modules())
+    problems = [f"{m}: no such engine module" for m in COVERED_ELSEWHERE if m not in modules]
+    for module, reason in COVERED_ELSEWHERE.items():
+        named = PATH_IN_REASON.findall(reason)
+        if not named:
+            problems.append(f"{module}: the reason names no covering test module (tests/...py)")
+        problems += [f"{module}: {t} does not exist" for t in named if not (REPO / t).is_file()]
+    assert not problems, problems
+
+
+def test_every_unit_test_module_mirrors_an_engine_module() -> None:
+    mirrored = {p for m in engine_modules() for p in mirrors(m)}
+    orphans = []
+    for test in unit_test_modules():
+        if test in mirrored or test.name in CROSS_CUTTING:
+            continue
+        relative = test.relative_to(UNIT)
+        if relative.parts[0] == "crm" and (DEMO_CRM / f"{test.name.removeprefix('test_crm_')}").is_file():
+            continue
+        orphans.append(str(relative))
+    assert not orphans, (
+        "unit test modules that mirror no engine module (rename them after the module they test, "
+        f"or list them in CROSS_CUTTING): {orphans}"
+    )
+
+
+def test_test_module_basenames_are_unique() -> None:
+    # Without __init__.py files pytest imports test modules by basename: a repeat breaks collection.
+    counts = Counter(p.name for p in TESTS.rglob("test_*.py"))
+    assert [name for name, n in counts.items() if n > 1] == []

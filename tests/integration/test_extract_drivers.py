@@ -83,7 +83,7 @@ def test_adbc_lands_every_type_exactly_as_copy_csv(
 ) -> None:
     execute(databases["src"], EVERY_TYPE, EDGE_ROWS)
     spec = make_spec(**PLAIN)
-    columns = [tuple(c) for c in _extract(spec, monkeypatch, "copy")["columns"]]
+    columns = [tuple(c) for c in _extract(spec, monkeypatch, "copy").columns]
     assert adbc_out.eligible(columns)
     fetched = _count_adbc_fetches(monkeypatch)
     by_copy = _landed(_extract(spec, monkeypatch, "copy"))

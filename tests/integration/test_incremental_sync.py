@@ -207,7 +207,7 @@ def test_small_batches_and_parallel_load_streams_keep_every_row(
     monkeypatch.setenv("SYNCGATE_BATCH_BYTES", "4096")  # many row groups ...
     monkeypatch.setenv("SYNCGATE_LOAD_STREAMS", "3")  # ... loaded over three sessions
     spec = make_spec()
-    landed = extract(spec, new_run(spec))["files"]["data"].removeprefix("file://")
+    landed = extract(spec, new_run(spec)).files["data"].removeprefix("file://")
     assert pq.ParquetFile(landed).num_row_groups > 10
     result = sync(spec)
     assert result["staged_rows"] == 2000

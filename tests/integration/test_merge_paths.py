@@ -149,7 +149,7 @@ def test_rerun_without_source_change_writes_nothing_when_target_type_is_narrower
 def test_a_target_created_without_a_unique_key_still_merges(
     databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from syncgate.pipeline import promote
+    from syncgate.connectors.postgres import target as promote
 
     src, dst = databases["src"], databases["dst"]
     execute(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from syncgate.db.identifiers import TableRef
+from syncgate.observe.probe import is_temporal, target_table
 from syncgate.spec.model import FlowSpec
 
 if TYPE_CHECKING:
@@ -21,8 +22,6 @@ log = logging.getLogger(__name__)
 
 Status = Literal["ok", "warn", "breach", "unknown"]
 FRESHNESS_META = {"syncgate": "freshness"}
-# Types whose max() is a point in time (a date counts from its midnight, UTC).
-TEMPORAL_TYPES = ("timestamp", "date")
 
 
 def status_of(lag: timedelta | None, max_age: timedelta, warn_age: timedelta | None) -> Status:
@@ -34,10 +33,6 @@ def status_of(lag: timedelta | None, max_age: timedelta, warn_age: timedelta | N
     if warn_age is not None and lag > warn_age:
         return "warn"
     return "ok"
-
-
-def is_temporal(pg_type: str | None) -> bool:
-    return bool(pg_type) and str(pg_type).lower().startswith(TEMPORAL_TYPES)
 
 
 def freshness_expectation(spec: FlowSpec, now: datetime, pg_type: str | None = None) -> dict[str, Any] | None:
@@ -151,7 +146,6 @@ def _previous_mark(conn: psycopg.Connection[Any], spec: FlowSpec) -> datetime | 
         return row[0]  # type: ignore[no-any-return]
     from psycopg import sql
 
-    from syncgate.observe.probe import target_table
     from syncgate.pipeline.merge_sql import compose
 
     column = freshness_column(spec)

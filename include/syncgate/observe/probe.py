@@ -13,11 +13,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from syncgate.db.identifiers import TableRef
-from syncgate.observe.freshness import is_temporal
 from syncgate.spec.model import FlowSpec
 
 if TYPE_CHECKING:
     import psycopg
+
+# Types whose max() is a point in time (a date counts from its midnight, UTC).
+TEMPORAL_TYPES = ("timestamp", "date")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,11 @@ class Probe:
     flow_id: str
     newest: datetime | None
     problem: str | None = None  # set when the target could not be measured
+
+
+def is_temporal(pg_type: str | None) -> bool:
+    """Whether the newest value of a column of this type is a point in time."""
+    return bool(pg_type) and str(pg_type).lower().startswith(TEMPORAL_TYPES)
 
 
 def target_table(spec: FlowSpec) -> TableRef | None:

@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syncgate.observe.freshness import freshness_column, freshness_expectation, is_temporal, measure
+from syncgate.observe.freshness import freshness_column, freshness_expectation, measure
+from syncgate.observe.probe import is_temporal
 from syncgate.spec.model import FlowSpec
 
 pytestmark = pytest.mark.unit

@@ -13,7 +13,7 @@ from syncgate.arrow_types import arrow_schema
 from syncgate.db.catalog import Columns
 from syncgate.errors import FatalError
 from syncgate.pipeline.gc_pause import gc_paused
-from syncgate.pipeline.hashing import keyed_hash
+from syncgate.pipeline.hashing import keyed_hash, landed_columns
 
 if TYPE_CHECKING:
     import psycopg
@@ -81,11 +81,6 @@ def _text_conversion_errors() -> Iterator[None]:
             "a SQL_ASCII database?): fix the value at the source, or cast the column to bytea in a "
             "query (the value is not shown)"
         ) from None
-
-
-def landed_columns(columns: Columns, hashed: dict[str, bytes]) -> Columns:
-    """Column types as landed: hashed columns leave the source as text digests."""
-    return [(c, "text" if c in hashed else t) for c, t in columns]
 
 
 def _chunks(copy: Any, limit: int) -> Iterator[bytes]:

@@ -18,8 +18,8 @@ from syncgate.db.catalog import Columns, query_columns, table_columns
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.errors import FatalError
-from syncgate.pipeline.copy_out import copy_to_parquet, landed_columns
-from syncgate.pipeline.hashing import hash_keys
+from syncgate.pipeline.copy_out import copy_to_parquet
+from syncgate.pipeline.hashing import hash_keys, landed_columns
 from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.source_sql import PARAMS, next_watermark, select, source_relation, window_sql
 from syncgate.pipeline.startup import import_libraries

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from syncgate import landing
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
-from syncgate.errors import ConcurrentRunError, FatalError, RetriableError
+from syncgate.errors import ConcurrentRunError, FatalError
 from syncgate.observe import freshness
 from syncgate.pipeline.load import keys_of
 from syncgate.pipeline.merge_sql import compose
@@ -230,7 +230,11 @@ def _lock_flow(conn: psycopg.Connection[Any], flow_id: str) -> None:
     """One push per flow at a time, held across the push's many transactions."""
     row = conn.execute("SELECT pg_try_advisory_lock(hashtext('syncgate.push:' || %s))", (flow_id,)).fetchone()
     if not (row and row[0]):
-        raise RetriableError(f"another run of flow {flow_id!r} is pushing to its API; retry later")
+        # Not retriable: once the other push finishes, this batch is behind its watermark.
+        raise ConcurrentRunError(
+            f"another run of flow {flow_id!r} is pushing to its API; this run stops without pushing "
+            "(rerun it once the other has finished)"
+        )
 
 
 def _unlock_flow(conn: psycopg.Connection[Any], flow_id: str) -> None:

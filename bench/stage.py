@@ -55,15 +55,16 @@ def _warm_airflow() -> None:
 
 
 def _stage_call(request: dict[str, Any]) -> Callable[[], Any]:
+    from syncgate.batch.contract import Batch
     from syncgate.batch.run import RunInfo
     from syncgate.spec.model import FlowSpec
-
-    from syncgate.batch.contract import Batch
 
     spec = FlowSpec.model_validate(request["spec"])
     run = RunInfo(**request["run"])
     stage = request["stage"]
-    manifest = Batch.from_xcom(request.get("manifest"), flow_id=spec.id, stage=stage) if stage != "extract" else None
+    manifest = (
+        Batch.from_xcom(request.get("manifest"), flow_id=spec.id, stage=stage) if stage != "extract" else None
+    )
     if stage == "extract":
         from syncgate.pipeline.extract import extract
 
@@ -120,9 +121,8 @@ def main(argv: list[str]) -> int:
         call = _stage_call(request)
         # The stage's libraries too (psycopg, pyarrow, GX): the stages time them apart from their
         # own work (syncgate.pipeline.startup), so the promote call time must exclude them as well.
-        from syncgate.pipeline.startup import import_libraries
-
         from syncgate.connectors.registry import source_for, target_for
+        from syncgate.pipeline.startup import import_libraries
         from syncgate.spec.model import FlowSpec
 
         spec = FlowSpec.model_validate(request["spec"])

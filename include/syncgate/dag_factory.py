@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from syncgate import settings
-from syncgate.errors import DataQualityError, FatalError, SpecError
+from syncgate.errors import DataQualityError, RetriableError, SpecError, SyncgateError
 from syncgate.spec.loader import LoadedSpec, load_specs
 from syncgate.spec.model import FlowSpec
 
@@ -132,18 +132,25 @@ def _run(spec: FlowSpec, context: Any) -> Any:
 
 
 def _stage(body: Any, context: Any = None) -> Any:
-    """Run a stage; errors that a retry cannot fix fail the task without retrying."""
+    """Run a stage; the error's class decides whether Airflow retries the task (``errors.py``).
+
+    A ``RetriableError`` propagates and the task's retries apply; any other ``SyncgateError``
+    (``FatalError`` and below) fails the task at once. An error from outside syncgate (a bug, a
+    library's own error) keeps Airflow's retries, except PostgreSQL's data errors.
+    """
     from airflow.sdk.exceptions import AirflowFailException
 
     try:
         return body()
+    except RetriableError:
+        raise
     except DataQualityError as exc:
         if context is not None:
             context["ti"].xcom_push(
                 key="quality", value={"success": False, "failures": exc.failures, "report": exc.report}
             )
         raise AirflowFailException(str(exc)) from exc
-    except FatalError as exc:
+    except SyncgateError as exc:
         raise AirflowFailException(str(exc)) from exc
     except Exception as exc:
         if _is_data_error(exc):

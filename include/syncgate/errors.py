@@ -1,9 +1,29 @@
-"""One error hierarchy, split by what the operator should do about it.
+"""One error hierarchy, split by what the operator (and Airflow) should do about it.
 
-- ``RetriableError``: transient (network, lock timeout); Airflow retries the task.
-- ``FatalError``: retrying cannot help (a bug in the data contract, a missing table).
-- ``SpecError``: the flow spec is wrong; raised at parse time and breaks only that DAG.
-- ``DataQualityError``: the quality gate rejected the batch; nothing was promoted.
+Every error syncgate raises on purpose derives from ``SyncgateError`` and from exactly one of
+its two recovery strategies; ``dag_factory._stage`` reads nothing else to decide whether a
+task retries (``tests/unit/test_errors.py`` pins each class, and fails on a class that joins
+neither side)::
+
+    SyncgateError
+    +-- RetriableError                transient: Airflow retries the task (network, lock timeout)
+    |   +-- http.client.HttpRetriableError   429 / 408 / 5xx / dropped connection, every attempt
+    |   +-- ui.queries.StateUnavailable      the UI cannot reach or read a state database
+    +-- FatalError                    a retry cannot fix it: the task fails at once
+        +-- SpecError                 configuration: the flow spec is wrong (fix it, then rerun)
+        +-- DataQualityError          the quality gate rejected the batch; nothing was promoted
+        +-- ConcurrentRunError        another run moved the watermark or holds the flow: this
+        |                             run's batch is stale, a retry would be refused the same way
+        +-- http.client.HttpStatusError      a 4xx a retry cannot fix (401, 403, 404, 422...)
+        +-- http.pagination.PaginationLoopError
+        +-- http.drift.SchemaDriftError
+        +-- http.coerce.CoerceError   one value its column cannot hold (also a ``ValueError``);
+        |                             the extract turns it into a reject, it never ends a task
+        +-- (pipeline.copy_binary._NotEncodable: private; the batch falls back to CSV)
+
+Messages are shown in task logs, the audit trail and alerts: they name flows, tables, columns,
+URLs and statuses, never a secret (URLs and bodies are redacted by ``http.client``) nor a
+row's values.
 """
 
 from __future__ import annotations
@@ -49,8 +69,13 @@ class DataQualityError(FatalError):
         )
 
 
-class ConcurrentRunError(RetriableError):
-    """Another run moved the watermark between this run's extract and promote."""
+class ConcurrentRunError(FatalError):
+    """Another run of the flow moved its watermark since this batch was extracted, or holds the flow.
+
+    Fatal, not retriable: the other run's promote leaves this batch behind a watermark it was not
+    planned against, so every back-off retry of the same task would be refused the same way. The
+    flow's next run extracts afresh.
+    """
 
 
 class ContractError(FatalError):

@@ -11,6 +11,7 @@ from syncgate import settings
 from syncgate.errors import FatalError
 
 if TYPE_CHECKING:
+    from syncgate.db.catalog import Columns
     from syncgate.spec.model import FlowSpec
 
 
@@ -26,6 +27,11 @@ def hash_keys(spec: FlowSpec, source_columns: Iterable[str]) -> dict[str, bytes]
             "refusing to land PII with an unkeyed (reversible by dictionary) hash"
         )
     return dict.fromkeys(names, key)
+
+
+def landed_columns(columns: Columns, hashed: dict[str, bytes]) -> Columns:
+    """Column types as landed: hashed columns leave the source as text digests."""
+    return [(c, "text" if c in hashed else t) for c, t in columns]
 
 
 def keyed_hash(column: Any, key: bytes) -> Any:

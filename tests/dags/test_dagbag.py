@@ -22,9 +22,9 @@ from shipped_sources import (
     select_output_columns,
 )
 
+from syncgate.connectors.http.spec import HttpSource, HttpTarget
 from syncgate.observe.monitor_dag import MONITOR_DAG_ID
 from syncgate.spec.loader import LoadedSpec, load_specs
-from syncgate.connectors.http.spec import HttpSource, HttpTarget
 from syncgate.spec.model import FlowSpec
 
 pytestmark = pytest.mark.dags

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import execute, make_spec, new_run, rows, sync
 
+from syncgate.batch.staging import staging_table
 from syncgate.connectors.postgres import adbc_out
 from syncgate.connectors.postgres.source_sql import PARAMS, select
 from syncgate.db.catalog import table_columns
@@ -16,7 +17,6 @@ from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.errors import DataQualityError
 from syncgate.pipeline.extract import extract
-from syncgate.batch.staging import staging_table
 from syncgate.pipeline.load import load
 from syncgate.pipeline.transform import transform
 from syncgate.pipeline.verify import verify

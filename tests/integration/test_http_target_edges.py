@@ -11,7 +11,7 @@ from crm_push import crm_customers, make_http_spec, push_requests, seed_customer
 from helpers import execute, new_run, rows, sync, watermark
 
 from syncgate.connectors.http.push import progress, pusher
-from syncgate.errors import RetriableError
+from syncgate.errors import ConcurrentRunError
 from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load
 from syncgate.pipeline.promote import promote
@@ -57,13 +57,16 @@ def test_answers_received_but_not_recorded_are_replayed_not_reapplied(
     assert crm_customers(crm_empty) == source_customers(src)
 
 
-def test_a_second_push_of_the_same_flow_waits_its_turn(databases: dict[str, str], crm_empty: Any) -> None:
+def test_a_second_push_of_the_same_flow_is_refused_without_retries(
+    databases: dict[str, str], crm_empty: Any
+) -> None:
     seed_customers(databases["src"], 3)
     spec = make_http_spec()
     run, manifest = staged(spec)
     with psycopg.connect(databases["dst"], autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(hashtext('syncgate.push:' || %s))", (spec.id,))
-        with pytest.raises(RetriableError, match="is pushing"):
+        # A ConcurrentRunError fails the task at once (dag_factory._stage): no back-off retries.
+        with pytest.raises(ConcurrentRunError, match="is pushing"):
             promote(spec, run, manifest)
     assert push_requests(crm_empty) == 0
     assert promote(spec, run, manifest)["rows_inserted"] == 3

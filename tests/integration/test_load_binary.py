@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from helpers import execute, make_spec, new_run, rows, sync
 
-from syncgate.pipeline.extract import extract
 from syncgate.batch.staging import staging_table
+from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load
 from syncgate.pipeline.transform import transform
 from syncgate.staging import copy_binary

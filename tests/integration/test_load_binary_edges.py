@@ -6,8 +6,8 @@ import pytest
 from helpers import execute, make_spec, new_run, rows, sync
 from test_load_binary import _spy_encode
 
-from syncgate.pipeline.extract import extract
 from syncgate.batch.staging import staging_table
+from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load
 from syncgate.pipeline.transform import transform
 

@@ -28,8 +28,6 @@ _INTEGRATION = "needs a real PostgreSQL"
 # (as tests/...py paths) the test modules that cover the module instead; those must exist.
 COVERED_ELSEWHERE: dict[str, str] = {
     # Pure declarations: classes and protocols whose behaviour is their users' behaviour.
-    "errors.py": "declarations (the error classes); raised and asserted throughout, e.g. "
-    "tests/unit/spec/test_loader.py, tests/unit/batch/test_contract.py",
     "connectors/base.py": "declarations (the Source / Target protocols, ReadRequest, SourceRead, Connector); "
     "tests/unit/connectors/test_connector_boundary.py, tests/unit/connectors/test_registry.py",
     # A maintenance script: its one function is what the expectation-type test compares against.

@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from syncgate.errors import FatalError
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -34,8 +36,8 @@ _DATE = r"^\d{4}-\d\d-\d\d$"
 Encoder = Callable[[Any], tuple[Any, Any]]  # column -> (4-byte lengths, value bytes) arrays
 
 
-class _NotEncodable(Exception):
-    """A value this encoder cannot vouch for: the batch goes as CSV."""
+class _NotEncodable(FatalError):
+    """A value this encoder cannot vouch for: the batch goes as CSV (caught here, never escapes)."""
 
 
 def plan(columns: list[tuple[str, str]], text_exact: frozenset[str] | set[str]) -> list[Encoder] | None:

@@ -25,6 +25,11 @@ FRESHNESS_META = {"syncgate": "freshness"}
 TEMPORAL_TYPES = ("timestamp", "date")
 
 
+def is_temporal(pg_type: str | None) -> bool:
+    """Whether the newest value of a column of this type is a point in time."""
+    return bool(pg_type) and str(pg_type).lower().startswith(TEMPORAL_TYPES)
+
+
 def status_of(lag: timedelta | None, max_age: timedelta, warn_age: timedelta | None) -> Status:
     """``breach`` past max_age, ``warn`` past warn_age, ``unknown`` without a measurement."""
     if lag is None:
@@ -34,10 +39,6 @@ def status_of(lag: timedelta | None, max_age: timedelta, warn_age: timedelta | N
     if warn_age is not None and lag > warn_age:
         return "warn"
     return "ok"
-
-
-def is_temporal(pg_type: str | None) -> bool:
-    return bool(pg_type) and str(pg_type).lower().startswith(TEMPORAL_TYPES)
 
 
 def freshness_expectation(spec: FlowSpec, now: datetime, pg_type: str | None = None) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from syncgate.errors import SyncgateError
+from syncgate.errors import RetriableError
 
 if TYPE_CHECKING:
     import psycopg
@@ -96,8 +96,8 @@ ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
 """
 
 
-class StateUnavailable(SyncgateError):
-    """A state database cannot be read (unreachable, or refused the query)."""
+class StateUnavailable(RetriableError):
+    """A state database cannot be read (unreachable, or refused the query); a later page load may."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,6 @@ def read_only(conn_id: str) -> Iterator[psycopg.Connection[Any] | None]:
     import psycopg
 
     from syncgate.db.connect import connect
-    from syncgate.errors import RetriableError
 
     try:
         conn = connect(conn_id)

@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from syncgate.errors import FatalError
+
 _INT_RANGES = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}
 _ALIASES = {
     "int2": "smallint", "int4": "integer", "int": "integer", "int8": "bigint", "serial": "integer",
@@ -47,8 +49,12 @@ def _json_encoder() -> Any:
 encode_json = _json_encoder()
 
 
-class CoerceError(ValueError):
-    """A value that the column's type cannot hold; the message never quotes the value."""
+class CoerceError(FatalError, ValueError):
+    """A value that the column's type cannot hold; the message never quotes the value.
+
+    The extract turns it into a reject. Fatal should one ever escape: the same value fails the
+    same way on a retry. Still a ``ValueError``, which ``coerce`` relies on.
+    """
 
 
 def json_kind(value: Any) -> str:

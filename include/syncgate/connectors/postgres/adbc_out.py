@@ -24,7 +24,7 @@ from syncgate import landing, settings
 from syncgate.arrow_types import arrow_schema, arrow_type
 from syncgate.db.catalog import Columns
 from syncgate.errors import RetriableError
-from syncgate.hashing import keyed_hash
+from syncgate.hashing import keyed_hash, landed_columns
 from syncgate.runtime.gc_pause import gc_paused
 
 if TYPE_CHECKING:
@@ -74,8 +74,6 @@ def fetch_to_parquet(
     if snapshot is None:
         return None
     query = psycopg.ClientCursor(conn).mogrify(_cast_query(statement, columns), params)
-    from syncgate.connectors.postgres.copy_out import landed_columns
-
     landed = arrow_schema(landed_columns(columns, hashed or {}))
     rows = 0
     with _AdbcSession(conn_id) as session:

@@ -12,7 +12,7 @@ from syncgate import landing, settings
 from syncgate.arrow_types import arrow_schema
 from syncgate.db.catalog import Columns
 from syncgate.errors import FatalError
-from syncgate.hashing import keyed_hash
+from syncgate.hashing import keyed_hash, landed_columns
 from syncgate.runtime.gc_pause import gc_paused
 
 if TYPE_CHECKING:
@@ -81,11 +81,6 @@ def _text_conversion_errors() -> Iterator[None]:
             "a SQL_ASCII database?): fix the value at the source, or cast the column to bytea in a "
             "query (the value is not shown)"
         ) from None
-
-
-def landed_columns(columns: Columns, hashed: dict[str, bytes]) -> Columns:
-    """Column types as landed: hashed columns leave the source as text digests."""
-    return [(c, "text" if c in hashed else t) for c, t in columns]
 
 
 def _chunks(copy: Any, limit: int) -> Iterator[bytes]:

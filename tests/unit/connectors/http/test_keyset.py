@@ -6,8 +6,8 @@ import pytest
 
 from syncgate.connectors.http.keyset import Keyset
 from syncgate.connectors.http.pagination import PaginationLoopError, Paginator
-from syncgate.errors import FatalError
 from syncgate.connectors.http.spec import Pagination
+from syncgate.errors import FatalError
 
 pytestmark = pytest.mark.unit
 

@@ -33,7 +33,7 @@ from syncgate.connectors.http.spec import http_target
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.db.sql import compose
-from syncgate.errors import ConcurrentRunError, FatalError, RetriableError
+from syncgate.errors import ConcurrentRunError, FatalError
 from syncgate.spec.model import FlowSpec
 from syncgate.state import audit, freshness
 from syncgate.state.watermarks import Watermark, lock_watermark, write_watermark
@@ -232,7 +232,11 @@ def _lock_flow(conn: psycopg.Connection[Any], flow_id: str) -> None:
     """One push per flow at a time, held across the push's many transactions."""
     row = conn.execute("SELECT pg_try_advisory_lock(hashtext('syncgate.push:' || %s))", (flow_id,)).fetchone()
     if not (row and row[0]):
-        raise RetriableError(f"another run of flow {flow_id!r} is pushing to its API; retry later")
+        # Not retriable: once the other push finishes, this batch is behind its watermark.
+        raise ConcurrentRunError(
+            f"another run of flow {flow_id!r} is pushing to its API; this run stops without pushing "
+            "(rerun it once the other has finished)"
+        )
 
 
 def _unlock_flow(conn: psycopg.Connection[Any], flow_id: str) -> None:

@@ -225,7 +225,7 @@ def land(path: Any, columns: Columns, found: list[tuple[Any, ...]]) -> int:
     schema = arrow_schema(columns)
     text = [t == "text" for _, t in columns]
     records = [
-        {n: (None if v is None or not as_text else str(v)) if as_text else v
+        {n: str(v) if as_text and v is not None else v
          for (n, _), v, as_text in zip(columns, r, text, strict=True)}
         for r in found
     ]  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from syncgate.errors import SpecError
-from syncgate.spec.model import register_connector_models
+from syncgate.spec.model import register_connector_models, unregister_connector_models
 
 if TYPE_CHECKING:
     from syncgate.connectors.base import Connector, Source, Target
@@ -18,6 +18,12 @@ def register(connector: Connector) -> None:
     """Make ``type: <connector.type_name>`` available to every flow spec (as source, target or both)."""
     _CONNECTORS[connector.type_name] = connector
     register_connector_models(connector.type_name, connector.source_spec, connector.target_spec)
+
+
+def unregister(type_name: str) -> None:
+    """Undo ``register``: ``type: <type_name>`` is unknown again (a test's own connector)."""
+    _CONNECTORS.pop(type_name, None)
+    unregister_connector_models(type_name)
 
 
 def registered() -> dict[str, Connector]:

@@ -236,6 +236,17 @@ def register_connector_models(
         _SOURCE_MODELS[type_name] = source
     if target is not None:
         _TARGET_MODELS[type_name] = target
+    _rebuild_unions()
+
+
+def unregister_connector_models(type_name: str) -> None:
+    """Make ``type: <type_name>`` invalid again (a test's connector leaves no trace in later specs)."""
+    _SOURCE_MODELS.pop(type_name, None)
+    _TARGET_MODELS.pop(type_name, None)
+    _rebuild_unions()
+
+
+def _rebuild_unions() -> None:
     models: dict[str, dict[str, Any]] = {"source": dict(_SOURCE_MODELS), "target": dict(_TARGET_MODELS)}
     for field, registered in models.items():
         if registered:

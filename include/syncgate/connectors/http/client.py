@@ -10,8 +10,9 @@ headers from the connection through the HTTP provider's ``HttpHook``:
 Every call asks for gzip and counts the bytes on the wire and after decoding. Transient failures
 (429, 408, 5xx, dropped connections, truncated bodies) are retried with exponential backoff and
 full jitter, honouring ``Retry-After``; other 4xx fail fast. Errors name the method, status and
-URL with credentials and secret-looking query values masked, and a short body excerpt with the
-connection's secrets removed: a token never reaches a log or an audit row.
+URL with credentials and secret-looking query values masked, the connection id (which
+connection to fix), and a short body excerpt with the connection's secrets removed: a token
+never reaches a log or an audit row.
 """
 
 from __future__ import annotations
@@ -203,13 +204,15 @@ class ApiClient:
                 return outcome
             if not outcome.retriable:
                 raise HttpStatusError(
-                    f"{method} {shown} failed with HTTP {outcome.status}: {outcome.reason}",
+                    f"{method} {shown} (connection {self.conn_id!r}) failed with HTTP {outcome.status}: "
+                    f"{outcome.reason}",
                     int(outcome.status or 0),
                     shown,
                 )
             if attempt >= self.retry.max_attempts:
                 raise HttpRetriableError(
-                    f"{method} {shown}: gave up after {attempt} attempt(s): {outcome.reason}",
+                    f"{method} {shown} (connection {self.conn_id!r}): gave up after {attempt} attempt(s): "
+                    f"{outcome.reason}",
                     outcome.status,
                     shown,
                 )

@@ -8,22 +8,19 @@ committed finds it recorded and does nothing.
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
-from syncgate import landing
+from syncgate.batch.settle import Written, apply_once
 from syncgate.batch.staging import keys_table
 from syncgate.connectors.base import AssetRef
 from syncgate.connectors.postgres.first_load import will_adopt
 from syncgate.connectors.postgres.spec import PostgresTarget as PostgresTargetSpec
 from syncgate.db.catalog import Columns, relation_exists, table_columns, upsert_blocker
-from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef, ident_list
 from syncgate.db.sql import compose, key_match, qualified
-from syncgate.errors import ConcurrentRunError, FatalError
+from syncgate.errors import FatalError
 from syncgate.staging.merge_sql import live_rows, newer_only, update_if_changed
-from syncgate.state import audit, freshness
-from syncgate.state.watermarks import Watermark, lock_watermark, write_watermark
+from syncgate.state import freshness
 
 if TYPE_CHECKING:
     import psycopg
@@ -83,61 +80,35 @@ class PostgresTarget:
 
 
 def _promote(spec: FlowSpec, run: RunInfo, batch: Batch, target: TableRef) -> dict[str, int]:
-    """Apply the staged batch to the target table; returns the counts written."""
-    started = time.monotonic()
+    """Apply the staged batch to the target table in the transaction that settles it."""
     staging = TableRef.parse(str(batch.staging_table))
     columns = batch.columns
-    with connect(spec.state_conn_id) as conn:
-        with conn.transaction():
-            mark = lock_watermark(conn, spec.id)
-            done = audit.read_run(conn, spec.id, run.run_id)
-            if done and done["status"] == "success" and done["batch_id"] == batch.batch_id:
-                log.info("Batch %s of flow %s was already promoted: nothing to do", batch.batch_id, spec.id)
-                return _counts(done)
-            before = (batch.watermark_before, batch.watermark_batch_before)
-            if batch.window.moves_watermark and (mark.value, mark.batch_id) != before:
-                raise ConcurrentRunError(
-                    f"the watermark of flow {spec.id!r} moved from {batch.watermark_before!r} to "
-                    f"{mark.value!r} since this batch was extracted; rerun the flow"
-                )
-            existed = relation_exists(conn, target)
-            if existed:
-                if batch.adds_columns:
-                    _add_new_columns(conn, target, columns)
-                target_columns = _check_target_columns(conn, target, columns)
-                counts = _write(conn, spec, run, staging, target, columns, target_columns, batch)
-            elif batch.window.lower is not None:
-                # Adopting a partial (incremental or backfill) batch would silently shrink the target.
-                raise FatalError(
-                    f"target {target} is missing but flow {spec.id!r} has a watermark: to reload it in "
-                    f"full, reset the flow (DELETE FROM syncgate.watermarks WHERE flow_id = '{spec.id}') "
-                    "and run it again"
-                )
-            else:
-                counts = _adopt_staging(conn, spec, staging, target, int(batch.staged_rows or 0))
-            if batch.window.moves_watermark and batch.boundary:
-                boundary = landing.read_json(batch.boundary)
-                write_watermark(
-                    conn, spec.id, str(spec.source.cursor),
-                    Watermark(boundary["value"], boundary["keys"]), batch.batch_id,
-                )  # fmt: skip
-            # After a first load or a replace the target is exactly the batch.
-            batch_is_target = spec.target.write == "replace" or not existed
-            fresh = freshness.after_promote(
-                conn, spec, run.run_id, target if batch_is_target else staging, columns,
-                batch_is_target=batch_is_target, where_live=live_rows(spec, "b"), target=target,
-            )  # fmt: skip
-            seconds = time.monotonic() - started
-            audit.update_run(
-                conn, spec.id, run.run_id, status="success", promote_seconds=seconds,
-                watermark_after=batch.watermark_after, staging_table=None, error=None, **counts,
-                **(fresh.audit_values() if fresh else {}),
-            )  # fmt: skip
-            for table in (staging, keys_table(run)):
-                conn.execute(compose("DROP TABLE IF EXISTS {}", table.sql))
-    landing.forget_batch(spec.id, batch.batch_id)
-    log.info("Promoted batch %s into %s: %s in %.2fs", batch.batch_id, target, counts, seconds)
-    return counts
+
+    def write(conn: psycopg.Connection[Any]) -> Written:
+        existed = relation_exists(conn, target)
+        if existed:
+            if batch.adds_columns:
+                _add_new_columns(conn, target, columns)
+            target_columns = _check_target_columns(conn, target, columns)
+            counts = _write(conn, spec, run, staging, target, columns, target_columns, batch)
+        elif batch.window.lower is not None:
+            # Adopting a partial (incremental or backfill) batch would silently shrink the target.
+            raise FatalError(
+                f"target {target} is missing but flow {spec.id!r} has a watermark: to reload it in "
+                f"full, reset the flow (DELETE FROM syncgate.watermarks WHERE flow_id = '{spec.id}') "
+                "and run it again"
+            )
+        else:
+            counts = _adopt_staging(conn, spec, staging, target, int(batch.staged_rows or 0))
+        # After a first load or a replace the target is exactly the batch.
+        batch_is_target = spec.target.write == "replace" or not existed
+        fresh = freshness.after_promote(
+            conn, spec, run.run_id, target if batch_is_target else staging, columns,
+            batch_is_target=batch_is_target, where_live=live_rows(spec, "b"), target=target,
+        )  # fmt: skip
+        return Written(counts, fresh.audit_values() if fresh else {})
+
+    return apply_once(spec, run, batch, write)
 
 
 def _adopt_staging(
@@ -360,7 +331,3 @@ def _apply_deletes(
 def _is_empty(conn: psycopg.Connection[Any], table: TableRef) -> bool:
     row = conn.execute(compose("SELECT NOT EXISTS (SELECT 1 FROM {})", table.sql)).fetchone()
     return bool(row and row[0])
-
-
-def _counts(row: dict[str, Any]) -> dict[str, int]:
-    return {k: int(row.get(k) or 0) for k in ("rows_inserted", "rows_updated", "rows_deleted")}

@@ -24,19 +24,17 @@ from typing import TYPE_CHECKING, Any
 from syncgate import landing
 from syncgate.batch.contract import Batch
 from syncgate.batch.run import RunInfo
-from syncgate.batch.staging import keys_of
+from syncgate.batch.settle import Written, require_current_watermark, require_passing_gate, settle
 from syncgate.connectors.http.push import progress
 from syncgate.connectors.http.push.changes import plan_changes
 from syncgate.connectors.http.push.mirror import ensure_mirror, mirror_table
 from syncgate.connectors.http.push.transport import Transport
 from syncgate.connectors.http.spec import http_target
 from syncgate.db.connect import connect
-from syncgate.db.identifiers import TableRef
-from syncgate.db.sql import compose
 from syncgate.errors import ConcurrentRunError, FatalError
 from syncgate.spec.model import FlowSpec
 from syncgate.state import audit, freshness
-from syncgate.state.watermarks import Watermark, lock_watermark, write_watermark
+from syncgate.state.watermarks import lock_watermark
 
 if TYPE_CHECKING:
     import psycopg
@@ -62,8 +60,9 @@ def push(spec: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int]:
             with Transport(http_target(spec)) as transport:
                 carried = _complete_abandoned(conn, spec, transport, batch_id)
                 with conn.transaction():
-                    _check_watermark(conn, spec, batch)
+                    require_current_watermark(spec, batch, lock_watermark(conn, spec.id))
                     if progress.batch_status(conn, spec.id, batch_id) is None:
+                        require_passing_gate(conn, spec, batch)
                         planned = plan_changes(conn, spec, run, batch, mirror)
                         log.info(
                             "Planned changes of batch %s for %s: %s",
@@ -160,27 +159,18 @@ def _finish(
 ) -> tuple[dict[str, int], str | None]:
     """Record the final outcome; the watermark moves in the same transaction, unless the run fails."""
     batch_id = batch.batch_id
-    staging = TableRef.parse(str(batch.staging_table))
     with conn.transaction():
-        _check_watermark(conn, spec, batch)
+        require_current_watermark(spec, batch, lock_watermark(conn, spec.id))
         tally = progress.tally(conn, spec.id, batch_id)
         counts = {key: value + carried.get(key, 0) for key, value in tally.items()}
         failed = counts["rows_push_failed"]
         failure = None
         if failed and http_target(spec).rejects.fail_run:
+            # The watermark stays: the next run offers the refused records again.
             failure = (
                 f"the API refused {failed} of {failed + counts['rows_pushed']} change(s) of flow {spec.id!r} "
                 "(see syncgate.rejected_records, stage 'push'); the others were applied. The watermark stays, "
                 "so the next run offers the refused records again (rejects.fail_run: true)"
-            )
-        elif batch.window.moves_watermark and batch.boundary:
-            boundary = landing.read_json(batch.boundary)
-            write_watermark(
-                conn,
-                spec.id,
-                str(spec.source.cursor),
-                Watermark(boundary["value"], boundary["keys"]),
-                batch_id,
             )
         from psycopg import sql
 
@@ -189,15 +179,9 @@ def _finish(
             conn, spec, run.run_id, mirror_table(spec.id), batch.columns,
             batch_is_target=True, where_live=sql.SQL("TRUE"), target=None,
         )  # fmt: skip
-        audit.update_run(
-            conn, spec.id, run.run_id, status="failed" if failure else "success",
-            promote_seconds=time.monotonic() - started,
-            watermark_after=batch.watermark_before if failure else batch.watermark_after,
-            staging_table=None, error=failure, **counts, **(fresh.audit_values() if fresh else {}),
-        )  # fmt: skip
+        written = Written(counts, fresh.audit_values() if fresh else {})
+        settle(conn, spec, run, batch, written, seconds=time.monotonic() - started, failure=failure)
         progress.finish_batch(conn, spec.id, batch_id)
-        for table in (staging, keys_of(staging)):
-            conn.execute(compose("DROP TABLE IF EXISTS {}", table.sql))
     return counts, failure
 
 
@@ -216,16 +200,6 @@ def _already_finished(
         raise FatalError(str(row["error"]))
     keys = ("rows_inserted", "rows_updated", "rows_deleted", "rows_pushed", "rows_push_failed")
     return {k: int(row.get(k) or 0) for k in keys}
-
-
-def _check_watermark(conn: psycopg.Connection[Any], spec: FlowSpec, batch: Batch) -> None:
-    mark = lock_watermark(conn, spec.id)
-    before = (batch.watermark_before, batch.watermark_batch_before)
-    if batch.window.moves_watermark and (mark.value, mark.batch_id) != before:
-        raise ConcurrentRunError(
-            f"the watermark of flow {spec.id!r} moved from {batch.watermark_before!r} to "
-            f"{mark.value!r} since this batch was extracted; rerun the flow"
-        )
 
 
 def _lock_flow(conn: psycopg.Connection[Any], flow_id: str) -> None:

@@ -1,0 +1,150 @@
+"""Settling a verified batch: the checks and the bookkeeping every target's apply shares.
+
+A target writes its data; everything around that is here, so no target can forget a piece:
+
+- the flow's watermark row is locked, and a batch extracted against another watermark is
+  refused (``ConcurrentRunError``: another run promoted since);
+- a batch the audit trail already records as applied is not applied again (a retried promote);
+- the quality gate is checked in code: the batch must have a passing verdict and its staged
+  tables must be exactly what verify checked (``syncgate.quality.verdicts``);
+- afterwards the watermark moves to the batch's boundary, the audit row closes with the counts,
+  and the staged tables and landed files go.
+
+``apply_once`` runs all of it around a target's ``write`` in ONE transaction on the state
+database: a PostgreSQL target writes in that same transaction (its rows, deletes, watermark and
+audit row commit together); a target on another system writes there first, and a crash before
+the state commits leaves the watermark behind, so the retry writes the same rows again (which
+must change nothing) and then settles. A target that cannot hold one transaction (an API, see
+``connectors.http.push``) calls the pieces itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from syncgate import landing
+from syncgate.batch.staging import keys_of
+from syncgate.db.connect import connect
+from syncgate.db.identifiers import TableRef
+from syncgate.db.sql import compose
+from syncgate.errors import ConcurrentRunError
+from syncgate.quality import verdicts
+from syncgate.state import audit
+from syncgate.state.watermarks import Watermark, lock_watermark, write_watermark
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from syncgate.batch.contract import Batch
+    from syncgate.batch.run import RunInfo
+    from syncgate.spec.model import FlowSpec
+
+log = logging.getLogger(__name__)
+
+COUNTS = ("rows_inserted", "rows_updated", "rows_deleted")
+
+
+@dataclass
+class Written:
+    """What a target's write did: its counts, and any further audit-row values it measured."""
+
+    counts: dict[str, int]
+    audit: dict[str, Any] = field(default_factory=dict)
+
+
+def apply_once(
+    flow: FlowSpec,
+    run: RunInfo,
+    batch: Batch,
+    write: Callable[[psycopg.Connection[Any]], Written],
+) -> dict[str, int]:
+    """Check, ``write``, then settle the batch, in one transaction on the state database.
+
+    ``write`` receives that transaction's connection (the staged tables are read through it).
+    Returns the counts written, or those recorded when the batch was applied before.
+    """
+    started = time.monotonic()
+    with connect(flow.state_conn_id) as conn:
+        with conn.transaction():
+            done = begin(conn, flow, run, batch)
+            if done is not None:
+                return done
+            written = write(conn)
+            settle(conn, flow, run, batch, written, seconds=time.monotonic() - started)
+    forget(flow, batch)
+    log.info("Applied batch %s of flow %s: %s", batch.batch_id, flow.id, written.counts)
+    return written.counts
+
+
+def begin(conn: psycopg.Connection[Any], flow: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int] | None:
+    """Lock the flow and run the checks; the recorded counts when the batch is already applied."""
+    mark = lock_watermark(conn, flow.id)
+    done = audit.read_run(conn, flow.id, run.run_id)
+    if done and done["status"] == "success" and done["batch_id"] == batch.batch_id:
+        log.info("Batch %s of flow %s was already applied: nothing to do", batch.batch_id, flow.id)
+        return {k: int(done.get(k) or 0) for k in COUNTS}
+    require_current_watermark(flow, batch, mark)
+    require_passing_gate(conn, flow, batch)
+    return None
+
+
+def require_current_watermark(flow: FlowSpec, batch: Batch, mark: Watermark) -> None:
+    """Refuse a batch extracted against a watermark that another run has moved since."""
+    if batch.window.moves_watermark and (mark.value, mark.batch_id) != (
+        batch.watermark_before,
+        batch.watermark_batch_before,
+    ):
+        raise ConcurrentRunError(
+            f"the watermark of flow {flow.id!r} moved from {batch.watermark_before!r} to "
+            f"{mark.value!r} since this batch was extracted; rerun the flow"
+        )
+
+
+def require_passing_gate(conn: psycopg.Connection[Any], flow: FlowSpec, batch: Batch) -> None:
+    """The batch has a passing quality verdict, and its staged tables are what verify checked."""
+    verdicts.require_passing(conn, flow.id, batch.batch_id, staged_tables(batch))
+
+
+def staged_tables(batch: Batch) -> list[TableRef]:
+    """The tables verify checked: the staged batch, and the source's key set next to it."""
+    staging = TableRef.parse(str(batch.staging_table))
+    return [staging, keys_of(staging)] if batch.has_key_set else [staging]
+
+
+def settle(
+    conn: psycopg.Connection[Any],
+    flow: FlowSpec,
+    run: RunInfo,
+    batch: Batch,
+    written: Written,
+    *,
+    seconds: float,
+    failure: str | None = None,
+) -> None:
+    """Move the watermark (unless the run failed) and close the audit row; drop the staged tables."""
+    if failure is None and batch.window.moves_watermark and batch.boundary:
+        boundary = landing.read_json(batch.boundary)
+        write_watermark(
+            conn,
+            flow.id,
+            str(flow.source.cursor),
+            Watermark(boundary["value"], boundary["keys"]),
+            batch.batch_id,
+        )
+    audit.update_run(
+        conn, flow.id, run.run_id, status="failed" if failure else "success", promote_seconds=seconds,
+        watermark_after=batch.watermark_before if failure else batch.watermark_after,
+        staging_table=None, error=failure, **written.counts, **written.audit,
+    )  # fmt: skip
+    staging = TableRef.parse(str(batch.staging_table))
+    for table in (staging, keys_of(staging)):
+        conn.execute(compose("DROP TABLE IF EXISTS {}", table.sql))
+
+
+def forget(flow: FlowSpec, batch: Batch) -> None:
+    """After the state committed: the landed files of a settled batch are not needed again."""
+    landing.forget_batch(flow.id, batch.batch_id)

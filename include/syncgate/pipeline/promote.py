@@ -30,6 +30,7 @@ from syncgate.pipeline.merge_sql import (
 )
 from syncgate.pipeline.run import RunInfo
 from syncgate.pipeline.startup import import_libraries
+from syncgate.quality import verdicts
 from syncgate.report.write import write_report_safely
 from syncgate.spec.model import FlowSpec, HttpTarget
 from syncgate.state import audit
@@ -48,8 +49,10 @@ log = logging.getLogger(__name__)
 UPSERT_BELOW_ROWS = 100_000
 
 
-def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, Any]:
+def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any] | None) -> dict[str, Any]:
     """Apply the staged batch to the target; returns the counts written."""
+    if manifest is None:  # verify produced no result (marked success by hand, or cleared)
+        return verdicts.without_manifest(spec.state_conn_id, spec.id, run.run_id)
     if isinstance(spec.target, HttpTarget):
         from syncgate.pipeline.push.pusher import push
 
@@ -72,6 +75,7 @@ def promote(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str,
                     "Batch %s of flow %s was already promoted: nothing to do", manifest["batch_id"], spec.id
                 )
                 return _counts(done)
+            verdicts.require_passing(conn, spec.id, manifest["batch_id"], verdicts.staged_tables(manifest))
             before = (manifest["watermark_before"], manifest["watermark_batch_before"])
             if manifest["window"]["moves_watermark"] and (mark.value, mark.batch_id) != before:
                 raise ConcurrentRunError(

@@ -33,6 +33,7 @@ from syncgate.pipeline.push.changes import plan_changes
 from syncgate.pipeline.push.mirror import ensure_mirror, mirror_table
 from syncgate.pipeline.push.transport import Transport
 from syncgate.pipeline.run import RunInfo
+from syncgate.quality import verdicts
 from syncgate.spec.model import FlowSpec, HttpTarget
 from syncgate.state import audit
 from syncgate.state.watermarks import Watermark, lock_watermark, write_watermark
@@ -64,6 +65,7 @@ def push(spec: FlowSpec, run: RunInfo, manifest: dict[str, Any]) -> dict[str, in
                 with conn.transaction():
                     _check_watermark(conn, spec, manifest)
                     if progress.batch_status(conn, spec.id, batch_id) is None:
+                        verdicts.require_passing(conn, spec.id, batch_id, verdicts.staged_tables(manifest))
                         planned = plan_changes(conn, spec, run, manifest, mirror)
                         log.info(
                             "Planned changes of batch %s for %s: %s", batch_id, spec.target.endpoint, planned

@@ -1,7 +1,7 @@
 """A cheap digest of staged tables: enough to prove promote reads what the quality gate read.
 
 Hashing 2M rows is far too slow (row::text over the batch, twice). PostgreSQL already keeps
-what the proof needs, if the tables cannot change while the gate reads them (``sealed_by``
+what the proof needs, if the tables cannot change while the gate reads them (``verdicts.sealed``
 holds a SHARE lock then, which every writer conflicts with):
 
 - the table's oid and file node: TRUNCATE, VACUUM FULL, CLUSTER, a rewriting ALTER TABLE and
@@ -16,8 +16,10 @@ holds a SHARE lock then, which every writer conflicts with):
   snapshot's, so wraparound does not matter while the verdict is younger than 2^31
   transactions (``MAX_AGE`` refuses older ones).
 
-The check is one sequential scan of each table (count plus an ``age(xmin)`` filter), about as
-costly as a ``count(*)`` without parallel workers: ``age(xid)`` is parallel-restricted.
+The check is one sequential scan of each table (count plus an ``age(xmin)`` filter; ``age(xid)``
+is parallel-restricted). On 2M staged rows (277 MB, PostgreSQL 15, 2 shared cores) it took
+0.17-0.24 s, against 0.09-0.13 s for a serial ``count(*)``; the digest at verify takes ~5 ms
+(the row count comes from the gate's own row count check).
 
 Known limit: a subtransaction that was assigned its id before the seal ended (the savepoint of
 a transaction still open then) and writes the staged table afterwards has an ``xmin`` below

@@ -101,10 +101,12 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
         # A target behind a rate-limited API promotes in the API's pool: it bounds how many
         # tasks call that API at once.
         @task(task_id="promote", outlets=[asset], **_pool(spec.target.pool_name))
-        def promote(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
+        def promote(batch: dict[str, Any] | None, **context: Any) -> dict[str, Any]:
             from syncgate.pipeline.promote import promote as run_promote
 
-            return _stage(lambda: run_promote(spec, _run(spec, context), _batch(spec, batch, "promote")))
+            # No batch (verify marked success by hand, or cleared): promote says why it refuses.
+            verified = None if batch is None else _batch(spec, batch, "promote")
+            return _stage(lambda: run_promote(spec, _run(spec, context), verified))
 
         # TaskFlow passes XComArgs where the bodies receive dicts at run time.
         verified = verify(load(transform(extract())))  # type: ignore[arg-type]

@@ -53,6 +53,11 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "tests/integration/test_dag_end_to_end.py, tests/integration/test_run_report.py",
     "pipeline/promote.py": f"the promote stage, {_INTEGRATION}: tests/integration/test_merge_paths.py, "
     "tests/integration/test_freshness_promote.py",
+    "quality/verdicts.py": "the gate's verdicts and their enforcement, on real staged tables: "
+    "tests/integration/test_quality_verdicts.py, tests/integration/test_gate_enforced.py",
+    "quality/digest.py": "catalog and xmin facts of real staged tables: tests/integration/test_quality_verdicts.py",
+    "batch/settle.py": "the frame every target applies in, on a real state database: "
+    "tests/integration/test_gate_enforced.py, tests/integration/connectors/test_connector_contract.py",
     "quality/checkpoint.py": "the GX checkpoint over a staged PostgreSQL table: "
     "tests/integration/test_dag_end_to_end.py, tests/integration/test_run_report.py",
     "report/write.py": f"run reports read from the audit trail, {_INTEGRATION}: "

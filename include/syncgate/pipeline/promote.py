@@ -2,7 +2,8 @@
 
 How depends on the target (``syncgate.connectors``): a PostgreSQL table takes the batch in one
 transaction with the watermark; an API receives its changes one by one, with a mirror of what
-it accepted. Either way a retry of a batch that was applied changes nothing.
+it accepted. Either way the batch must carry a passing quality verdict and be unchanged since
+verify (``syncgate.batch.settle``), and a retry of a batch that was applied changes nothing.
 """
 
 from __future__ import annotations
@@ -14,14 +15,21 @@ from syncgate.batch.contract import Batch
 from syncgate.batch.run import RunInfo
 from syncgate.connectors.registry import target_for
 from syncgate.pipeline.startup import import_libraries
+from syncgate.quality import verdicts
 from syncgate.report.write import write_report_safely
 from syncgate.spec.model import FlowSpec
 
 log = logging.getLogger(__name__)
 
 
-def promote(spec: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int]:
-    """Apply the verified batch to the target; returns the counts written."""
+def promote(spec: FlowSpec, run: RunInfo, batch: Batch | None) -> dict[str, int]:
+    """Apply the verified batch to the target; returns the counts written.
+
+    ``batch`` is None when verify produced no result (marked success by hand, or cleared): then
+    only a run that already committed its batch succeeds, and any other refuses with the reason.
+    """
+    if batch is None:
+        return verdicts.without_manifest(spec.state_conn_id, spec.id, run.run_id)
     target = target_for(spec)
     startup = import_libraries("promote", extra=target.libraries)
     started = time.monotonic()

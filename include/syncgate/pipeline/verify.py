@@ -15,10 +15,12 @@ from typing import Any
 from syncgate import settings
 from syncgate.batch.contract import Batch
 from syncgate.batch.run import RunInfo
+from syncgate.batch.settle import staged_tables
 from syncgate.db.connect import connect, sqlalchemy_url
 from syncgate.db.identifiers import TableRef
 from syncgate.errors import DataQualityError
 from syncgate.pipeline.startup import import_libraries
+from syncgate.quality import verdicts
 from syncgate.quality.builtin import builtin_expectations, describe
 from syncgate.quality.checkpoint import run_checkpoint
 from syncgate.quality.retention import prune_reports
@@ -54,17 +56,20 @@ def verify(spec: FlowSpec, run: RunInfo, batch: Batch) -> Batch:
         *[e.model_dump() for e in spec.quality.expectations],
         *([fresh] if fresh else []),
     ]
-    result = run_checkpoint(
-        flow_id=spec.id,
-        run_id=run.run_id,
-        connection_url=sqlalchemy_url(spec.state_conn_id),
-        table=TableRef.parse(str(batch.staging_table)),
-        expectations=expectations,
-        result_format=spec.quality.result_format,
-        sample_unexpected_values=spec.quality.sample_unexpected_values,
-        docs_root=docs_root,
-        pii_columns=spec.pii_columns,
-    )
+    # No writer can touch the staged batch while GX reads it; the verdict pins what GX read.
+    with verdicts.sealed(spec.state_conn_id, staged_tables(batch)) as seal:
+        result = run_checkpoint(
+            flow_id=spec.id,
+            run_id=run.run_id,
+            connection_url=sqlalchemy_url(spec.state_conn_id),
+            table=TableRef.parse(str(batch.staging_table)),
+            expectations=expectations,
+            result_format=spec.quality.result_format,
+            sample_unexpected_values=spec.quality.sample_unexpected_values,
+            docs_root=docs_root,
+            pii_columns=spec.pii_columns,
+        )
+        seal.observed(result.results)
     seconds = time.monotonic() - started
     failures = [describe(r) for r in result.failed]
     # Only critical failures close the gate; warnings (the freshness check) are reported.
@@ -79,6 +84,8 @@ def verify(spec: FlowSpec, run: RunInfo, batch: Batch) -> Batch:
         if not passed:
             values.update(status="rejected", rows_rejected=batch.rows, error="quality gate failed")
         audit.update_run(conn, spec.id, run.run_id, **values)
+        reason = None if passed else "; ".join(failures)
+        verdicts.record(conn, spec.id, run.run_id, batch.batch_id, seal, passed=passed, reason=reason)
         conn.commit()
     verdict = {**result.as_dict(), "success": passed, "failures": failures}
     timed = batch.with_seconds(verify=seconds, verify_startup=startup)

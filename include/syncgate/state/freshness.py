@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from syncgate.db.identifiers import TableRef
-from syncgate.spec.model import FlowSpec
 
 if TYPE_CHECKING:
     import psycopg
+
+    from syncgate.spec.model import FlowSpec
 
 log = logging.getLogger(__name__)
 

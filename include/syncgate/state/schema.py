@@ -161,6 +161,20 @@ CREATE TABLE IF NOT EXISTS syncgate.source_schemas (
 );
 COMMENT ON TABLE syncgate.source_schemas IS
     'Last-seen schema of schemaless (HTTP) sources: field -> JSON kind and landed type; drift reference.';
+CREATE TABLE IF NOT EXISTS syncgate.batch_verdicts (
+    flow_id        text NOT NULL,
+    batch_id       text NOT NULL,
+    run_id         text NOT NULL,
+    passed         boolean NOT NULL,
+    reason         text,
+    staging_table  text NOT NULL,
+    digest         jsonb NOT NULL,
+    checked_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (flow_id, batch_id)
+);
+COMMENT ON TABLE syncgate.batch_verdicts IS
+    'Quality gate verdict per staged batch, with a digest of the staged tables it checked: promote '
+    'and push refuse a batch without a passing verdict, or whose staged tables changed since.';
 """
 
 

@@ -39,6 +39,7 @@ from syncgate import landing
 from syncgate.connectors.base import ReadRequest, SourceRead
 from syncgate.connectors.registry import registered, source_for
 from syncgate.db.connect import connect
+from syncgate.errors import FatalError
 from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load
 from syncgate.pipeline.promote import promote
@@ -53,13 +54,8 @@ pytestmark = pytest.mark.integration
 SOURCES = ("postgres", "http", "sqlite_test")
 TARGETS = ("postgres", "http", "sqlite_test")
 COUNTS = ("rows_inserted", "rows_updated", "rows_deleted")
-# A SQLite file has no credentials: skipped at collection, before any database is set up.
-WITH_CREDENTIALS = [
-    pytest.param(n, marks=pytest.mark.skip(reason="a SQLite file has no credentials"))
-    if n == "sqlite_test"
-    else n
-    for n in SOURCES
-]
+# Systems that take credentials (a SQLite file has none: nothing to prove there).
+WITH_CREDENTIALS = [n for n in SOURCES if n != "sqlite_test"]
 SEEDED = 12
 # Change rounds carry cursor values after everything seeded (2024-2025), one day apart.
 ROUNDS_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -337,6 +333,30 @@ def test_applying_the_same_batch_twice_changes_nothing(
     assert again["rows"] > 0, "the run read nothing: it would prove nothing"
     assert counts(again["counts"]) == (0, 0, 0)
     assert target_harness.contents() == written
+
+
+def test_a_target_applies_no_batch_the_gate_did_not_pass_as_it_is(
+    target_harness: TargetHarness, databases: dict[str, str]
+) -> None:
+    """Unverified, rejected, or changed after verify: the target refuses and stays as it was."""
+    src, dst = databases["src"], databases["dst"]
+    seed_customers(src, 10)
+    flow = target_flow(target_harness)
+    sync(flow)
+    before = target_harness.contents()
+    execute(
+        src,
+        "UPDATE public.customers SET name = 'changed', updated_at = '2026-03-01 00:00:00+00' WHERE id = 4",
+    )
+    run = new_run(flow)
+    staged = load(flow, run, transform(flow, extract(flow, run)))
+    with pytest.raises(FatalError, match="has no quality verdict"):
+        promote(flow, run, staged)  # verify never ran (marked success by hand)
+    verified = verify(flow, run, staged)
+    execute(dst, f"UPDATE {staged.staging_table} SET name = 'edited by hand' WHERE id = 4")
+    with pytest.raises(FatalError, match="changed after verify passed it"):
+        promote(flow, run, verified)
+    assert target_harness.contents() == before, "a refused batch reached the target"
 
 
 @pytest.mark.parametrize("target_harness", WITH_CREDENTIALS, indirect=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -28,17 +27,16 @@ from pydantic import Field, model_validator
 
 from syncgate import landing
 from syncgate.arrow_types import arrow_schema
+from syncgate.batch.settle import Written, apply_once
 from syncgate.batch.staging import keys_table
 from syncgate.batch.window import Window, plan_window
 from syncgate.connectors.base import AssetRef, Connector, ReadRequest, SourceRead
 from syncgate.connectors.registry import register, unregister
-from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.db.sql import compose
-from syncgate.errors import ConcurrentRunError, FatalError
+from syncgate.errors import FatalError
 from syncgate.spec.fields import Name, SourceSpec, TargetSpec, check_keys
-from syncgate.state import audit
-from syncgate.state.watermarks import KEY_SEPARATOR, Watermark, lock_watermark, write_watermark
+from syncgate.state.watermarks import KEY_SEPARATOR, Watermark
 
 if TYPE_CHECKING:
     import psycopg
@@ -262,42 +260,25 @@ class SqliteTarget:
         return None
 
     def apply(self, flow: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int]:
-        """Merge the staged batch into SQLite, then move the watermark and close the audit row.
+        """Merge the staged batch into SQLite inside the engine's settling frame.
 
-        Two systems, no shared transaction: SQLite commits first, the state second. A crash
-        between them leaves the watermark behind; the retry merges the same rows again, which
-        changes nothing, and then moves it.
+        ``apply_once`` locks the flow, refuses a batch the gate did not pass as it is, skips one
+        already applied, and afterwards moves the watermark and closes the audit row. Two
+        systems, no shared transaction: SQLite commits first, the state second; a crash between
+        them leaves the watermark behind, and the retry merges the same rows again (which
+        changes nothing) before it settles.
         """
-        started = time.monotonic()
         staging = TableRef.parse(str(batch.staging_table))
-        with connect(flow.state_conn_id) as state, state.transaction():
-            mark = lock_watermark(state, flow.id)
-            done = audit.read_run(state, flow.id, run.run_id)
-            if done and done["status"] == "success" and done["batch_id"] == batch.batch_id:
-                return {k: int(done[k] or 0) for k in COUNTS}
-            if batch.window.moves_watermark and (mark.value, mark.batch_id) != (
-                batch.watermark_before,
-                batch.watermark_batch_before,
-            ):
-                raise ConcurrentRunError(f"the watermark of flow {flow.id!r} moved since extract; rerun")
+
+        def write(state: psycopg.Connection[Any]) -> Written:
             staged = staged_rows(state, staging, batch.columns)
             source_keys = None
             if flow.source.deletes == "hard" and not run.is_backfill:
                 keyset = keys_table(run) if batch.has_key_set else staging
                 source_keys = {tuple(r) for r in staged_rows(state, keyset, key_columns(flow, batch))}
-            counts = self._merge(flow, [n for n, _ in batch.columns], staged, source_keys)
-            if batch.window.moves_watermark and batch.boundary:
-                boundary = landing.read_json(batch.boundary)
-                new_mark = Watermark(boundary["value"], boundary["keys"])
-                write_watermark(state, flow.id, str(flow.source.cursor), new_mark, batch.batch_id)
-            audit.update_run(
-                state, flow.id, run.run_id, status="success", promote_seconds=time.monotonic() - started,
-                watermark_after=batch.watermark_after, staging_table=None, error=None, **counts,
-            )  # fmt: skip
-            for table in (staging, keys_table(run)):
-                state.execute(compose("DROP TABLE IF EXISTS {}", table.sql))
-        landing.forget_batch(flow.id, batch.batch_id)
-        return counts
+            return Written(self._merge(flow, [n for n, _ in batch.columns], staged, source_keys))
+
+        return apply_once(flow, run, batch, write)
 
     def _merge(
         self,

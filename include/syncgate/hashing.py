@@ -49,3 +49,16 @@ def keyed_hash(column: Any, key: bytes) -> Any:
         pa.string(),
     )  # fmt: skip
     return pc.take(digests, encoded.indices)
+
+
+# What ``keyed_hash`` lands: a lower-case hex HMAC-SHA256 digest.
+DIGEST_PATTERN = "^[0-9a-f]{64}$"
+
+
+def unhashed_values(column: Any) -> int:
+    """How many non-null values of a landed column are not keyed-hash digests."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.cast(column, pa.string())
+    return int(pc.sum(pc.invert(pc.match_substring_regex(text, DIGEST_PATTERN))).as_py() or 0)

@@ -94,14 +94,15 @@ def write_table(path: ObjectStoragePath, table: pa.Table) -> None:
     pq.write_table(table, str(local), **WRITE_OPTIONS)
 
 
-def read_batches(url: str, groups: Iterable[int] | None = None) -> Any:
-    """Iterate the row groups of a landed file (all, or the given ones) as Arrow tables."""
+def read_batches(url: str, groups: Iterable[int] | None = None, columns: list[str] | None = None) -> Any:
+    """Iterate the row groups of a landed file (all, or the given ones) as Arrow tables
+    (every column, or the given ones)."""
     import pyarrow.parquet as pq
 
     with as_path(url).open("rb") as handle:
         parquet = pq.ParquetFile(handle)
         for i in range(parquet.num_row_groups) if groups is None else groups:
-            yield parquet.read_row_group(i)
+            yield parquet.read_row_group(i, columns=columns)
 
 
 def row_groups(url: str) -> int:

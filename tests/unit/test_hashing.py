@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from syncgate.errors import FatalError
-from syncgate.hashing import hash_keys, keyed_hash
+from syncgate.hashing import hash_keys, keyed_hash, unhashed_values
 from syncgate.spec.model import FlowSpec
 
 pytestmark = pytest.mark.unit
@@ -54,3 +54,12 @@ def test_another_key_gives_other_digests_and_numbers_hash_as_their_text() -> Non
 
     assert keyed_hash(column(["v"]), b"k1").to_pylist() != keyed_hash(column(["v"]), b"k2").to_pylist()
     assert keyed_hash(column([42]), b"k").to_pylist() == [hmac.new(b"k", b"42", hashlib.sha256).hexdigest()]
+
+
+def test_only_keyed_hash_digests_count_as_hashed() -> None:
+    import pyarrow as pa
+
+    digests = keyed_hash(pa.chunked_array([["a@example.com", None, "b@example.com"]]), b"k" * 32)
+    assert unhashed_values(digests) == 0  # nulls stay null and are not counted
+    clear = pa.array(["a@example.com", None, "0" * 64, "F" * 64])
+    assert unhashed_values(clear) == 2  # an e-mail and an upper-case pseudo digest

@@ -90,7 +90,8 @@ class Source(Protocol):
     def read(self, request: ReadRequest) -> SourceRead:
         """Land the window (and the key set, when asked) as Parquet, with the next watermark.
 
-        Everything one read returns comes from one consistent view of the source.
+        Everything one read returns comes from one consistent view of the source. Columns that
+        ``transform.hash`` names land as keyed-hash digests (``syncgate.hashing``), never in clear.
         """
         ...
 
@@ -140,8 +141,10 @@ class Target(Protocol):
     def apply(self, flow: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int]:
         """Plan the verified batch's changes and apply them, moving the watermark with them.
 
-        Returns ``rows_inserted``, ``rows_updated`` and ``rows_deleted``. A retry of a batch
-        that was already applied changes nothing.
+        Runs its writes inside ``syncgate.batch.settle`` (``apply_once``, or its pieces), which
+        refuses a batch the quality gate did not pass as it is, skips one already applied and
+        settles the watermark and the audit row. Returns ``rows_inserted``, ``rows_updated``
+        and ``rows_deleted``.
         """
         ...
 

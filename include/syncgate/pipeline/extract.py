@@ -14,10 +14,11 @@ import time
 from syncgate import landing
 from syncgate.batch.contract import Batch, BatchWindow
 from syncgate.batch.run import RunInfo
-from syncgate.connectors.base import ReadRequest
+from syncgate.connectors.base import ReadRequest, SourceRead
 from syncgate.connectors.registry import source_for, target_for
 from syncgate.db.connect import connect
 from syncgate.errors import FatalError
+from syncgate.hashing import unhashed_values
 from syncgate.pipeline.startup import import_libraries
 from syncgate.spec.model import FlowSpec
 from syncgate.state import audit
@@ -52,6 +53,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> Batch:
             and not run.is_backfill,
         )
     )
+    _require_hashed(spec, read)
     seconds = time.monotonic() - started
     moves = window.moves_watermark
     new_mark = read.next_watermark if moves else None
@@ -103,6 +105,28 @@ def extract(spec: FlowSpec, run: RunInfo) -> Batch:
         batch.rows, batch.bytes, spec.id, seconds, window.as_dict(),
     )  # fmt: skip
     return batch
+
+
+def _require_hashed(spec: FlowSpec, read: SourceRead) -> None:
+    """Every source must hash ``transform.hash`` columns before landing: refuse a batch that
+    holds one in clear (and remove it), whichever connector read it."""
+    names = [c for c, _ in read.columns if spec.transform.output_name(c) in spec.transform.hash]
+    if not names or not read.rows:
+        return
+    clear = {
+        name: sum(
+            unhashed_values(table[name]) for table in landing.read_batches(read.files["data"], columns=[name])
+        )
+        for name in names
+    }
+    clear = {name: count for name, count in clear.items() if count}
+    if clear:
+        landing.remove_batch(spec.id, read.batch_id)
+        raise FatalError(
+            f"flow {spec.id!r}: the {spec.source.type} source landed column(s) {', '.join(sorted(clear))} "
+            "unhashed although `transform.hash` names them; the batch was removed (a connector must hash "
+            "them before landing, see syncgate.hashing)"
+        )
 
 
 def _save_boundary(flow_id: str, batch_id: str, mark: dict[str, object] | None) -> str | None:

@@ -76,7 +76,6 @@ def apply_once(
             written = write(conn)
             settle(conn, flow, run, batch, written, seconds=time.monotonic() - started)
     forget(flow, batch)
-    log.info("Applied batch %s of flow %s: %s", batch.batch_id, flow.id, written.counts)
     return written.counts
 
 

@@ -108,7 +108,9 @@ def _promote(spec: FlowSpec, run: RunInfo, batch: Batch, target: TableRef) -> di
         )  # fmt: skip
         return Written(counts, fresh.audit_values() if fresh else {})
 
-    return apply_once(spec, run, batch, write)
+    counts = apply_once(spec, run, batch, write)
+    log.info("Promoted batch %s into %s: %s", batch.batch_id, target, counts)
+    return counts
 
 
 def _adopt_staging(

@@ -57,7 +57,11 @@ def copy_into(
         for name, pg_type in columns
     )
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table.sql))
-    create = "CREATE TABLE {} ({})" if logged else "CREATE UNLOGGED TABLE {} ({})"
+    # No autovacuum on a table that lives for one run: its ANALYZE would hold a lock that the
+    # gate's seal and promote's check must wait for (load analyzes big batches itself).
+    create = "CREATE TABLE {} ({}) WITH (autovacuum_enabled = false)"
+    if not logged:
+        create = create.replace("CREATE TABLE", "CREATE UNLOGGED TABLE")
     conn.execute(sql.SQL(create).format(table.sql, definitions))
     conn.commit()  # the other streams' connections must see the table
     groups = landing.row_groups(url)

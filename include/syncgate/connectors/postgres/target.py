@@ -124,6 +124,7 @@ def _adopt_staging(
     ).rowcount
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target.schema)))
     conn.execute(compose("ALTER TABLE {} SET LOGGED", staging.sql))
+    conn.execute(compose("ALTER TABLE {} RESET (autovacuum_enabled)", staging.sql))  # a target is vacuumed
     conn.execute(compose("ALTER TABLE {} SET SCHEMA {}", staging.sql, sql.Identifier(target.schema)))
     moved = TableRef(target.schema, staging.name)
     conn.execute(compose("ALTER TABLE {} RENAME TO {}", moved.sql, sql.Identifier(target.name)))

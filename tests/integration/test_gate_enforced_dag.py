@@ -119,3 +119,44 @@ def test_promote_refuses_a_rejected_batch_when_verify_is_marked_success(
     execute(src, "UPDATE public.orders SET status = 'S', updated_at = now() WHERE id = 17")
     assert state_of(dag.test()) == "success"
     assert rows(dst, "SELECT status FROM analytics.orders WHERE id = 17") == [("shipped",)]
+
+
+def test_promote_refuses_a_batch_whose_staged_table_changed_after_verify_passed_it(
+    databases: dict[str, str],
+    airflow_db: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Between a passing verify and promote, someone edits the staged batch: the run fails at
+    promote, says why, and the target and watermark stay as they were."""
+    from syncgate.pipeline import verify as verify_stage
+
+    src, dst = databases["src"], databases["dst"]
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "gate_orders.yml").write_text(textwrap.dedent(SPEC))
+    seed_orders(src, 60)
+    dag = flows_dag_bag(monkeypatch, flows).dags["gate_orders"]
+    assert state_of(dag.test()) == "success"
+    execute(src, "UPDATE public.orders SET amount = 5, updated_at = now() WHERE id <= 3")
+    before = target_state(dst)
+
+    real_verify = verify_stage.verify
+
+    def verify_then_edit(spec: Any, run: Any, batch: Any) -> Any:
+        verified = real_verify(spec, run, batch)  # the gate passes ...
+        execute(dst, f"UPDATE {verified.staging_table} SET amount = 999999 WHERE id = 2")  # ... then an edit
+        return verified
+
+    monkeypatch.setattr(verify_stage, "verify", verify_then_edit)
+    capfd.readouterr()
+    caplog.clear()
+    edited = dag.test()
+    assert task_states(edited)["verify"] == "success"
+    assert task_states(edited)["promote"] == "failed"
+    out, err = capfd.readouterr()
+    assert "changed after verify passed it" in out + err + caplog.text
+    assert target_state(dst) == before
+    assert rows(dst, "SELECT amount FROM analytics.orders WHERE id = 2") != [(999999,)]

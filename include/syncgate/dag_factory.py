@@ -35,9 +35,15 @@ def build_dags(folder: Path | None = None) -> dict[str, DAG]:
     """
     loaded = load_specs(folder or settings.flows_dir())
     dags: dict[str, DAG] = {}
-    for item in loaded:
+    for index, item in enumerate(loaded):
         if item.spec is not None:
-            dags[item.spec.id] = build_dag(item.spec, item.path)
+            try:
+                dags[item.spec.id] = build_dag(item.spec, item.path)
+            except Exception as exc:  # e.g. a connector whose implementation cannot be imported here
+                error = SpecError(
+                    str(item.path), [f"the DAG could not be built: {type(exc).__name__}: {exc}"]
+                )
+                loaded[index] = LoadedSpec(item.path, None, error)
     broken = [item for item in loaded if item.error is not None]
     if broken:
         dags[INVALID_SPECS_DAG_ID] = _invalid_specs_placeholder(broken)

@@ -19,7 +19,7 @@ neither side)::
         +-- http.drift.SchemaDriftError
         +-- http.coerce.CoerceError   one value its column cannot hold (also a ``ValueError``);
         |                             the extract turns it into a reject, it never ends a task
-        +-- (pipeline.copy_binary._NotEncodable: private; the batch falls back to CSV)
+        +-- (staging.copy_binary._NotEncodable: private; the batch falls back to CSV)
 
 Messages are shown in task logs, the audit trail and alerts: they name flows, tables, columns,
 URLs and statuses, never a secret (URLs and bodies are redacted by ``http.client``) nor a

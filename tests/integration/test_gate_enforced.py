@@ -77,9 +77,6 @@ def test_a_first_load_is_refused_before_its_staging_table_is_adopted(databases: 
     spec = make_spec()
     run, staged = loaded(spec)
     verified = verify(spec, run, staged)
-    # The seal took the row count the gate observed instead of counting the table again.
-    counted = [r for r in verified.quality["results"] if r["type"] == "expect_table_row_count_to_equal"]
-    assert [r["observed_value"] for r in counted] == [50]
     execute(dst, f"DELETE FROM {staged.staging_table} WHERE id = 9")
     with pytest.raises(FatalError, match="holds 49 rows where verify checked 50"):
         promote(spec, run, verified)

@@ -74,9 +74,18 @@ def test_a_passing_verdict_is_recorded_with_its_digest_and_accepted_while_nothin
     check(dst)  # a promote retry checks again
 
 
-def test_the_gate_row_count_is_taken_from_the_checkpoint_result(dst: str) -> None:
+def test_the_gate_row_count_is_taken_from_the_builtin_check_only(dst: str) -> None:
+    builtin = {"type": "expect_table_row_count_to_equal", "meta": {"syncgate": "builtin"}, "kwargs": {}}
     with verdicts.sealed("dst_db", [STAGED]) as seal:
-        seal.observed([{"type": "expect_table_row_count_to_equal", "success": True, "observed_value": 500}])
+        # A count the table does not have: the digest keeps it, so the seal took it without counting.
+        seal.observed([{**builtin, "success": True, "observed_value": 499}])
+    assert seal.digest is not None and seal.digest["tables"][0]["rows"] == 499
+    users = [
+        {"type": "expect_table_row_count_to_equal", "meta": {}, "kwargs": {}, "observed_value": 17},
+        {**builtin, "kwargs": {"row_condition": 'status == "X"'}, "observed_value": 17},
+    ]
+    with verdicts.sealed("dst_db", [STAGED]) as seal:
+        seal.observed(users)  # a spec's own (or conditioned) count is not the table's
     assert seal.digest is not None and seal.digest["tables"][0]["rows"] == 500
 
 

@@ -83,3 +83,14 @@ def test_a_broken_link_or_anchor_is_reported(tmp_path: Path) -> None:
         "docs/missing.md: no such file",
         "docs/there.md#nope: no heading with anchor #nope",
     ]
+
+
+def test_test_files_the_docs_name_exist() -> None:
+    """A test module a page names in code (`tests/...py`) exists."""
+    missing = [
+        f"{doc.relative_to(REPO)}: {name}"
+        for doc in doc_files()
+        for name in re.findall(r"`(tests/[\w/]+\.py)`", doc.read_text(encoding="utf-8"))
+        if not (REPO / name).is_file()
+    ]
+    assert missing == []

@@ -288,3 +288,33 @@ def test_a_cycle_in_files_fails_the_package_check(tmp_path: Path) -> None:
     modules = module_graph(tmp_path, "pkg")
     assert find_cycles(modules) == [["pkg.a.one", "pkg.b.two", "pkg.a.one"]]
     assert find_cycles(package_graph(modules, "pkg")) == [["pkg.a", "pkg.b", "pkg.a"]]
+
+
+# -- imports by name ------------------------------------------------------------------------------
+
+
+def _imports_by_name(path: Path, known: Mapping[str, Path], root: str) -> set[str]:
+    """Modules under ``root`` that ``importlib.import_module("<literal>")`` / ``__import__`` load."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        target = node.args[0].value
+        if name in ("import_module", "__import__") and isinstance(target, str) and target in known:
+            if target == root or target.startswith(root + "."):
+                found.add(target)
+    return found
+
+
+def test_the_only_import_by_name_is_the_connector_discovery() -> None:
+    """``FlowSpec`` loads the built-in connectors by name before its first validation (a plugin
+    discovery, as Airflow's provider manager does): the connectors import the spec models, and
+    the spec needs the registered models, in any process, whatever was imported first. That is
+    the one run-time edge the statement graph above does not see; no other may appear."""
+    known = module_names(SOURCE, ROOT_PACKAGE)
+    by_name = {
+        name: found for name, path in known.items() if (found := _imports_by_name(path, known, ROOT_PACKAGE))
+    }
+    assert by_name == {"syncgate.spec.model": {"syncgate.connectors"}}

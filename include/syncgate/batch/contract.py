@@ -88,7 +88,8 @@ class Batch:
                 f"flow {flow_id!r}: {stage} received no batch (the upstream task produced none: it was "
                 "skipped, marked success by hand, or failed); rerun the flow from extract"
             )
-        if not isinstance(value, dict) or value.get("contract") != CONTRACT_VERSION:
+        version = value.get("contract") if isinstance(value, dict) else None
+        if type(version) is not int or version != CONTRACT_VERSION:
             found = value.get("contract") if isinstance(value, dict) else type(value).__name__
             raise ContractError(
                 f"flow {flow_id!r}: {stage} received a batch of stage contract {found!r}, this deployment "
@@ -100,6 +101,9 @@ class Batch:
         unknown = sorted(set(body) - names)
         if unknown:
             raise ContractError(f"flow {flow_id!r}: {stage} received unknown batch fields {unknown}")
+        wrong = _mistyped(body)
+        if wrong:
+            raise ContractError(f"flow {flow_id!r}: {stage} received a malformed batch: {', '.join(wrong)}")
         try:
             return cls(
                 **{
@@ -112,3 +116,52 @@ class Batch:
             )
         except (KeyError, TypeError) as exc:
             raise ContractError(f"flow {flow_id!r}: {stage} received an incomplete batch: {exc}") from None
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_optional_text(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _is_column(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, str) for v in value)
+
+
+_CHECKS: dict[str, Any] = {
+    "flow_id": _is_text,
+    "run_id": _is_text,
+    "batch_id": _is_text,
+    "files": lambda v: isinstance(v, dict) and all(_is_text(k) and _is_text(u) for k, u in v.items()),
+    "columns": lambda v: isinstance(v, list) and all(_is_column(c) for c in v),
+    "rows": _is_int,
+    "bytes": _is_int,
+    "bytes_uncompressed": _is_int,
+    "window": lambda v: isinstance(v, dict)
+    and set(v) == {"from", "to", "moves_watermark"}
+    and _is_optional_text(v["from"])
+    and _is_optional_text(v["to"])
+    and isinstance(v["moves_watermark"], bool),
+    "watermark_before": _is_optional_text,
+    "watermark_batch_before": _is_optional_text,
+    "watermark_after": _is_optional_text,
+    "boundary": _is_optional_text,
+    "fields_unselected": lambda v: isinstance(v, list) and all(_is_text(f) for f in v),
+    "adds_columns": lambda v: isinstance(v, bool),
+    "staging_table": _is_optional_text,
+    "staged_rows": lambda v: v is None or _is_int(v),
+    "quality": lambda v: v is None or isinstance(v, dict),
+    "seconds": lambda v: isinstance(v, dict)
+    and all(_is_text(k) and type(s) in (int, float) for k, s in v.items()),
+}
+
+
+def _mistyped(body: dict[str, Any]) -> list[str]:
+    """The fields of an XCom batch whose values do not have the contract's types."""
+    return [name for name, check in _CHECKS.items() if name in body and not check(body[name])]

@@ -39,6 +39,9 @@ def extract(spec: FlowSpec, run: RunInfo) -> Batch:
         target_columns = target.column_types(state, spec)
         state.commit()
     window = source.plan_window(spec, run, mark)
+    # Hard deletes compare the target with the source's whole key set; without a cursor every
+    # read is whole already, and a backfill's slice proves nothing about the rest.
+    with_key_set = spec.source.deletes == "hard" and spec.source.cursor is not None and not run.is_backfill
     read = source.read(
         ReadRequest(
             flow=spec,
@@ -46,13 +49,18 @@ def extract(spec: FlowSpec, run: RunInfo) -> Batch:
             window=window,
             mark=mark,
             target_columns=target_columns,
-            # Hard deletes compare the target with the source's whole key set; without a cursor
-            # every read is whole already, and a backfill's slice proves nothing about the rest.
-            with_key_set=spec.source.deletes == "hard"
-            and spec.source.cursor is not None
-            and not run.is_backfill,
+            with_key_set=with_key_set,
         )
     )
+    if (
+        with_key_set and window.lower is not None and "keys" not in read.files
+    ):  # a whole read is its own key set
+        landing.remove_batch(spec.id, read.batch_id)
+        raise FatalError(
+            f"flow {spec.id!r}: the {spec.source.type} source landed no key set although `deletes: hard` "
+            "needs one to find deleted rows; nothing was staged (a source must land keys.parquet when "
+            "ReadRequest.with_key_set is set)"
+        )
     _require_hashed(spec, read)
     seconds = time.monotonic() - started
     moves = window.moves_watermark

@@ -44,10 +44,22 @@ class Seal:
     digest: dict[str, Any] | None = None  # set when the seal ends
 
     def observed(self, results: list[dict[str, Any]]) -> None:
-        """Take the staged row count from the gate's own row count check (saves a scan)."""
+        """Take the staged row count from syncgate's built-in row count check (saves a scan).
+
+        Only that check counts the whole table: a spec's own row count expectation may carry a
+        ``row_condition`` and count a subset, which must never stand for the table's size.
+        """
         for result in results:
             observed = result.get("observed_value")
-            if result.get("type") == "expect_table_row_count_to_equal" and isinstance(observed, int):
+            builtin = (result.get("meta") or {}).get("syncgate") == "builtin"
+            whole_table = not (result.get("kwargs") or {}).get("row_condition")
+            if (
+                result.get("type") == "expect_table_row_count_to_equal"
+                and builtin
+                and whole_table
+                and isinstance(observed, int)
+                and not isinstance(observed, bool)
+            ):
                 self.rows[str(self.tables[0])] = observed
 
 

@@ -12,10 +12,9 @@ from pydantic import ValidationError
 
 from syncgate.errors import SpecError
 from syncgate.spec.alerts import FlowDefaults
-from syncgate.spec.model import FlowSpec
+from syncgate.spec.model import FlowSpec, connector_types
 
 SPEC_SUFFIXES = (".yml", ".yaml")
-_TYPE_TAGS = ("postgres", "http")
 # libyaml's safe loader when PyYAML has it: same safe subset, ~10x faster than the pure-Python
 # one (parsing 200 specs: 0.9 s -> 0.1 s, paid by every DAG parse and every monitor run).
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -107,7 +106,9 @@ def _describe(err: Any) -> str:
     # Only the location and message: never the input value, which could hold a secret.
     loc = list(err["loc"])
     # A discriminated union adds its tag to the location (``target.http.endpoint``): drop it.
-    if len(loc) > 1 and loc[0] in ("source", "target") and loc[1] in _TYPE_TAGS:
+    # pydantic names the union member (the connector's type) in the location: the user wrote
+    # ``source.table``, not ``source.postgres.table``.
+    if len(loc) > 1 and loc[0] in ("source", "target") and loc[1] in connector_types():
         del loc[1]
     field = ".".join(str(part) for part in loc) or "(top level)"
     message = err["msg"].removeprefix("Value error, ")

@@ -108,10 +108,20 @@ class FlowSpec(StrictModel):
     # Overrides the keys it sets of the flows folder's ``_defaults.yml`` (spec/alerts.py).
     alerts: Alerts | None = None
 
+    # Every way in loads the connectors first: the source and target unions are built from them.
+    def __init__(self, /, **data: Any) -> None:
+        load_builtin_connectors()
+        super().__init__(**data)
+
     @classmethod
     def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> FlowSpec:  # type: ignore[override]
-        load_builtin_connectors()  # before the first spec: the source and target unions need them
+        load_builtin_connectors()
         return super().model_validate(obj, *args, **kwargs)
+
+    @classmethod
+    def model_validate_json(cls, json_data: Any, *args: Any, **kwargs: Any) -> FlowSpec:  # type: ignore[override]
+        load_builtin_connectors()
+        return super().model_validate_json(json_data, *args, **kwargs)
 
     @field_validator("schedule")
     @classmethod
@@ -254,6 +264,11 @@ def _rebuild_unions() -> None:
             annotation: Any = Annotated[union, Field(discriminator="type")]
             FlowSpec.model_fields[field].annotation = annotation
     FlowSpec.model_rebuild(force=True)
+
+
+def connector_types() -> frozenset[str]:
+    """Every registered connector's ``type`` (as source or target)."""
+    return frozenset(_SOURCE_MODELS) | frozenset(_TARGET_MODELS)
 
 
 def load_builtin_connectors() -> None:

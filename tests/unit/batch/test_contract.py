@@ -90,7 +90,7 @@ def test_the_contract_refuses_an_incomplete_batch(missing: str) -> None:
 
 def test_the_contract_refuses_a_window_without_its_keys() -> None:
     wire = {**batch().to_xcom(), "window": {"from": None}}
-    with pytest.raises(ContractError, match="incomplete batch"):
+    with pytest.raises(ContractError, match="malformed batch: window"):
         Batch.from_xcom(wire, flow_id="orders", stage="load")
 
 
@@ -103,3 +103,23 @@ def test_stage_timings_accumulate_without_changing_the_batch_they_came_from() ->
 def test_a_batch_has_a_key_set_only_when_the_keys_file_was_landed() -> None:
     assert not batch().has_key_set
     assert batch(files={"data": "d", "keys": "k"}).has_key_set
+
+
+# -- odd XCom values are refused as a ContractError, never accepted or leaked
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"columns": [["id", "bigint", "extra"]]},  # ValueError (unpacking) escapes from_xcom
+        {"columns": [["id"]]},  # ValueError too
+        {"files": None},  # accepted: TypeError later, inside a stage (batch.has_key_set)
+        {"rows": "3"},  # accepted: a str where every stage does arithmetic / truthiness on an int
+        {"contract": True},  # True == 1: a non-version is read as version 1
+    ],
+    ids=["column-of-three", "column-of-one", "files-none", "rows-str", "contract-true"],
+)
+def test_from_xcom_refuses_malformed_values_with_a_contract_error(changes: dict[str, Any]) -> None:
+    wire = {**batch().to_xcom(), **changes}
+    with pytest.raises(ContractError):
+        Batch.from_xcom(wire, flow_id="orders", stage="load")

@@ -176,3 +176,52 @@ target: {type: postgres, conn_id: wh, table: crm.customers}
     spec = load_spec(write(tmp_path, text))
     fields = spec.source.field_paths()  # type: ignore[union-attr]
     assert fields == {"ltv": ("lifetime_value", "numeric(12,2)"), "label": ("label", "character varying(20)")}
+
+
+# -- review: a registered (third-party) connector's spec errors name the field as built-in ones do --
+
+
+def test_review_a_registered_connectors_field_error_names_the_field_without_the_type_tag(
+    tmp_path: Path,
+) -> None:
+    """writing-a-connector.md: "`type: mytype` validates with your model's own field errors".
+
+    spec/loader.py strips the discriminated union's tag from the error location only for the
+    hard-coded ``_TYPE_TAGS = ("postgres", "http")``: a registered connector's errors read
+    ``source.review_tag.path`` where a built-in one reads ``source.table``.
+    """
+    from typing import Literal
+
+    from pydantic import Field
+
+    from syncgate.connectors.base import Connector
+    from syncgate.connectors.registry import register, unregister
+    from syncgate.spec.fields import Name, SourceSpec
+
+    class ReviewTagSource(SourceSpec):
+        type: Literal["review_tag"]
+        conn_id: Name
+        path: str
+        primary_key: list[Name] = Field(default_factory=list)
+        cursor: Name | None = None
+        columns: list[Name] | None = None
+        deletes: Literal["none"] = "none"
+        soft_delete_column: None = None
+
+    register(Connector("review_tag", ReviewTagSource, None, lambda s: s, None))
+    try:
+        path = tmp_path / "third_party.yml"
+        path.write_text(
+            textwrap.dedent(
+                """
+                id: third_party
+                source: {type: review_tag, conn_id: files}
+                target: {type: postgres, conn_id: dst, table: public.t, write: append}
+                """
+            )
+        )
+        with pytest.raises(SpecError) as caught:
+            load_spec(path)
+        assert caught.value.problems == ["source.path: Field required"]
+    finally:
+        unregister("review_tag")

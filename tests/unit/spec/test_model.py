@@ -170,3 +170,44 @@ def test_a_target_hook_sees_the_whole_flow() -> None:
     ):
         flow(target=HTTP_TARGET, freshness={"column": "created_at", "max_age": "1h"})
     assert flow(target=HTTP_TARGET, freshness={"column": "updated_at", "max_age": "1h"}).freshness is not None
+
+
+# -- FlowSpec validates the same whichever way it is built, whatever was imported first --
+
+_DIRECT = """
+import sys
+from syncgate.spec.model import FlowSpec
+
+raw = {
+    "id": "direct",
+    "source": {"type": "postgres", "conn_id": "src", "table": "public.t", "primary_key": ["id"]},
+    "target": {"type": "postgres", "conn_id": "dst", "table": "public.t"},
+}
+how = sys.argv[1]
+if how == "constructor":
+    spec = FlowSpec(**raw)
+else:
+    import json
+    spec = FlowSpec.model_validate_json(json.dumps(raw))
+print(type(spec.source).__name__, spec.state_conn_id)
+"""
+
+
+@pytest.mark.parametrize("how", ["constructor", "model_validate_json"])
+def test_a_flow_spec_built_directly_in_a_fresh_process_validates(how: str) -> None:
+    """Built by its constructor or from JSON before anything imported ``syncgate.connectors``,
+    a valid spec validates against the registered connectors' models, not the bare bases."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    include = Path(__file__).resolve().parents[3] / "include"
+    done = subprocess.run(
+        [sys.executable, "-c", _DIRECT, how],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(include), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["PostgresSource", "dst"]  # state lives in the target database

@@ -322,6 +322,12 @@ def _apply_deletes(
     if deletes != "hard" or run.is_backfill:
         return 0
     # The full key set of the source: the keys file when incremental, else the batch itself.
+    if not batch.has_key_set and batch.window.lower is not None:
+        # Only a whole read may stand for the source's key set: an incremental batch without
+        # one would delete every target row outside its window.
+        raise FatalError(
+            f"batch {batch.batch_id} of flow {spec.id!r} carries no source key set for its hard deletes"
+        )
     keys = keys_table(run) if batch.has_key_set else staging
     return conn.execute(
         compose(

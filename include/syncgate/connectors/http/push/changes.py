@@ -20,6 +20,7 @@ from syncgate.connectors.http.push.mirror import apply_confirmed
 from syncgate.connectors.http.spec import http_target
 from syncgate.db.identifiers import TableRef
 from syncgate.db.sql import key_match
+from syncgate.errors import FatalError
 from syncgate.spec.model import FlowSpec
 from syncgate.staging.merge_sql import live_rows
 
@@ -208,6 +209,11 @@ def _deletes(
     if spec.source.deletes != "hard" or run.is_backfill:
         return []
     # The source's whole key set: the keys table when incremental, else the full batch itself.
+    if not batch.has_key_set and batch.window.lower is not None:
+        # An incremental batch without one would delete every record outside its window.
+        raise FatalError(
+            f"batch {batch.batch_id} of flow {spec.id!r} carries no source key set for its hard deletes"
+        )
     keys = keys_of(staging) if batch.has_key_set else staging
     return [
         sql.SQL(select + "FROM {m} AS m WHERE NOT EXISTS (SELECT 1 FROM {ks} AS ks WHERE {match})").format(

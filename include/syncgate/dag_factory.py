@@ -111,8 +111,11 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
             from syncgate.pipeline.promote import promote as run_promote
 
             # No batch (verify marked success by hand, or cleared): promote says why it refuses.
-            verified = None if batch is None else _batch(spec, batch, "promote")
-            return _stage(lambda: run_promote(spec, _run(spec, context), verified))
+            return _stage(
+                lambda: run_promote(
+                    spec, _run(spec, context), None if batch is None else _batch(spec, batch, "promote")
+                )
+            )
 
         # TaskFlow passes XComArgs where the bodies receive dicts at run time.
         verified = verify(load(transform(extract())))  # type: ignore[arg-type]

@@ -50,6 +50,14 @@ def target_state(dst: str) -> tuple[object, object]:
     )
 
 
+def gate_orders_dag(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """The ``gate_orders`` flow's DAG, bagged from a flows folder holding only its spec."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "gate_orders.yml").write_text(textwrap.dedent(SPEC))
+    return flows_dag_bag(monkeypatch, flows).dags["gate_orders"]
+
+
 def state_of(dag_run: Any) -> str:
     return str(getattr(dag_run.state, "value", dag_run.state))
 
@@ -63,11 +71,8 @@ def test_promote_refuses_a_rejected_batch_when_verify_is_marked_success(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     src, dst = databases["src"], databases["dst"]
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "gate_orders.yml").write_text(textwrap.dedent(SPEC))
     seed_orders(src, 120)
-    dag = flows_dag_bag(monkeypatch, flows).dags["gate_orders"]
+    dag = gate_orders_dag(monkeypatch, tmp_path)
     assert state_of(dag.test()) == "success"
 
     execute(
@@ -134,11 +139,8 @@ def test_promote_refuses_a_batch_whose_staged_table_changed_after_verify_passed_
     from syncgate.pipeline import verify as verify_stage
 
     src, dst = databases["src"], databases["dst"]
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "gate_orders.yml").write_text(textwrap.dedent(SPEC))
     seed_orders(src, 60)
-    dag = flows_dag_bag(monkeypatch, flows).dags["gate_orders"]
+    dag = gate_orders_dag(monkeypatch, tmp_path)
     assert state_of(dag.test()) == "success"
     execute(src, "UPDATE public.orders SET amount = 5, updated_at = now() WHERE id <= 3")
     before = target_state(dst)

@@ -17,6 +17,7 @@ from syncgate import settings
 from syncgate.errors import DataQualityError, RetriableError, SpecError, SyncgateError
 from syncgate.spec.loader import LoadedSpec, load_specs
 from syncgate.spec.model import FlowSpec
+from syncgate.spec.sync_model import SyncSpec
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
@@ -38,7 +39,8 @@ def build_dags(folder: Path | None = None) -> dict[str, DAG]:
     for index, item in enumerate(loaded):
         if item.spec is not None:
             try:
-                dags[item.spec.id] = build_dag(item.spec, item.path)
+                build = build_sync_dag if isinstance(item.spec, SyncSpec) else build_dag
+                dags[item.spec.id] = build(item.spec, item.path)  # type: ignore[arg-type]
             except Exception as exc:  # e.g. a connector whose implementation cannot be imported here
                 error = SpecError(
                     str(item.path), [f"the DAG could not be built: {type(exc).__name__}: {exc}"]
@@ -123,6 +125,120 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
         for linked in (verified, promoted):
             attach_report_link(linked)
     return dag
+
+
+def build_sync_dag(spec: SyncSpec, path: Path) -> DAG:
+    """The DAG of a two-way or multi-way flow: per side extract -> transform, one reconcile,
+    then per side load -> verify -> promote."""
+    from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
+
+    from syncgate.connectors.registry import target_for
+
+    with DAG(
+        dag_id=spec.id,
+        description=spec.description or None,
+        schedule=CronDataIntervalTimetable(spec.schedule, timezone="UTC") if spec.schedule else None,
+        start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=sorted({"syncgate", spec.mode, *spec.tags}),
+        doc_md=_sync_doc_md(spec, path),
+        default_args={
+            "owner": spec.owner,
+            "retries": spec.retries,
+            "retry_delay": spec.retry_delay,
+            "retry_exponential_backoff": 2.0,
+            "max_retry_delay": timedelta(minutes=30),
+            "on_failure_callback": _record_failure(spec),  # type: ignore[arg-type]
+        },
+    ) as dag:
+
+        @task(task_id="reconcile")
+        def reconcile(transformed: dict[str, Any], **context: Any) -> dict[str, Any]:
+            from syncgate.reconcile.decide import reconcile as run_reconcile
+
+            return _stage(lambda: run_reconcile(spec, _run(spec, context), transformed))  # type: ignore[arg-type]
+
+        extracted: dict[str, Any] = {}
+        for name in spec.side_names:
+            extracted[name] = _side_extract(spec, name, task)()
+        transformed = {name: _side_transform(spec, name, task)(extracted) for name in spec.side_names}
+        plan = reconcile(transformed)  # type: ignore[arg-type]
+        for name in spec.side_names:
+            view = spec.side(name).view
+            ref = target_for(view).asset(view)
+            asset = Asset(name=ref.name, uri=ref.uri, group="syncgate")
+            staged = _side_load(spec, name, task)(transformed[name], plan)
+            verified = _side_verify(spec, name, task)(staged)
+            _side_promote(spec, name, task, asset)(extracted[name], transformed[name], plan, verified)
+    return dag
+
+
+def _side_extract(spec: SyncSpec, name: str, task: Any) -> Any:
+    @task(task_id=f"extract_{name}", **_pool(spec.side(name).source.pool_name))
+    def extract(**context: Any) -> dict[str, Any]:
+        from syncgate.reconcile.side_read import extract_side
+
+        return _stage(lambda: extract_side(spec, name, _run(spec, context)))  # type: ignore[arg-type]
+
+    return extract
+
+
+def _side_transform(spec: SyncSpec, name: str, task: Any) -> Any:
+    @task(task_id=f"transform_{name}")
+    def transform(extracted: dict[str, Any], **context: Any) -> dict[str, Any]:
+        from syncgate.reconcile.side_read import transform_side
+
+        return _stage(lambda: transform_side(spec, name, _run(spec, context), extracted))  # type: ignore[arg-type]
+
+    return transform
+
+
+def _side_load(spec: SyncSpec, name: str, task: Any) -> Any:
+    @task(task_id=f"load_{name}")
+    def load(transformed: dict[str, Any], plan: dict[str, Any], **context: Any) -> dict[str, Any]:
+        from syncgate.reconcile.side_apply import load_side
+
+        side_plan = plan["sides"][name]
+        return _stage(lambda: load_side(spec, name, _run(spec, context), transformed, side_plan))  # type: ignore[arg-type]
+
+    return load
+
+
+def _side_verify(spec: SyncSpec, name: str, task: Any) -> Any:
+    @task(task_id=f"verify_{name}")
+    def verify(staged: dict[str, Any], **context: Any) -> dict[str, Any]:
+        from syncgate.reconcile.side_apply import verify_side
+
+        return _stage(lambda: verify_side(spec, name, _run(spec, context), staged), context)  # type: ignore[arg-type]
+
+    return verify
+
+
+def _side_promote(spec: SyncSpec, name: str, task: Any, asset: Any) -> Any:
+    @task(task_id=f"promote_{name}", outlets=[asset], **_pool(spec.side(name).target.pool_name))
+    def promote(
+        extracted: dict[str, Any], transformed: dict[str, Any], plan: dict[str, Any], verified: dict[str, Any], **context: Any
+    ) -> dict[str, Any]:
+        from syncgate.reconcile.side_apply import promote_side
+
+        run = _run(spec, context)  # type: ignore[arg-type]
+        return _stage(lambda: promote_side(spec, name, run, extracted, transformed, plan["sides"][name], verified))  # type: ignore[arg-type]
+
+    return promote
+
+
+def _sync_doc_md(spec: SyncSpec, path: Path) -> str:
+    shown = yaml.safe_dump(spec.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+    sides = ", ".join(f"`{s.name}` ({s.type})" for s in spec.all_sides)
+    return (
+        f"## {spec.id}\n\n{spec.description}\n\n"
+        f"**Shape ({spec.mode.replace('_', '-')}):** per side extract → transform, one reconcile (three-way "
+        "merge, conflict rules, conflict log), then per side load (staging) → verify (Great Expectations) → "
+        "promote. A side whose writes fail the gate is not written.\n\n"
+        f"**Sides:** {sides}. State, bases and conflict log: `{spec.state_conn_id}`.\n\n"
+        f"**Spec file:** `{path.name}`\n\n```yaml\n{shown}```\n"
+    )
 
 
 def _pool(name: str | None) -> dict[str, Any]:

@@ -11,9 +11,9 @@ flow's state database; ``Batch`` (``syncgate.batch.contract``) says where.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import psycopg
@@ -151,6 +151,45 @@ class Target(Protocol):
     def freshness_table(self, flow: FlowSpec) -> TableRef | None:
         """The table (on the state or target database) whose newest value dates the target,
         or None when only the audit's recorded high-water mark can tell."""
+        ...
+
+
+@dataclass(frozen=True)
+class RecordWrite:
+    """One record a two-way or multi-way flow writes to a side, in the side's columns and values."""
+
+    op: Literal["insert", "update", "delete"]
+    key: dict[str, Any] | None  # the side's primary key values; None: the side mints them (insert)
+    values: dict[str, Any]  # column -> value: every synced column of the record (empty: delete)
+    changed: tuple[str, ...] = ()  # columns whose value the side does not hold yet
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """What one ``RecordWrite`` did."""
+
+    # False: the record changed on the side after this run read it, so it was left alone (the
+    # next run reads that change and merges it instead of overwriting it).
+    applied: bool
+    key: dict[str, Any] | None = None  # the side's key of the record (minted by an insert)
+    row: dict[str, Any] | None = None  # the record as the side now holds it, when it says
+
+
+@runtime_checkable
+class RecordWriter(Protocol):
+    """A target that can also be a side of a sync flow: it writes single records by key."""
+
+    def write_records(
+        self, flow: FlowSpec, writes: Sequence[RecordWrite], *, read_until: str | None
+    ) -> list[RecordResult]:
+        """Apply ``writes`` in order; one result per write.
+
+        ``flow`` is the side's one-way view (its source and target are the side). A record whose
+        change clock (the source's cursor) is past ``read_until``, the newest value this run
+        read, changed after the read: it is not written (``applied=False``). Inserting an
+        existing key updates it and deleting a missing one does nothing, so a retried apply
+        is safe.
+        """
         ...
 
 

@@ -65,6 +65,11 @@ class SourceSpec(StrictModel):
         """Airflow pool of the extract task (sources calling a rate-limited service), or None."""
         return None
 
+    @property
+    def writable_side(self) -> bool:
+        """True when what it reads can also be written (a table, not a query): a sync side."""
+        return True
+
     def check_flow(self, flow: FlowSpec) -> None:
         """Flow-wide rules this source adds (raise ``ValueError`` naming the field)."""
 
@@ -84,6 +89,11 @@ class TargetSpec(StrictModel):
     def pool_name(self) -> str | None:
         """Airflow pool of the promote task, or None."""
         return None
+
+    @property
+    def holds_state(self) -> bool:
+        """True when the target's own connection can hold syncgate's state (a PostgreSQL)."""
+        return False
 
     @property
     def record_id_field(self) -> str | None:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from syncgate.errors import SpecError
 from syncgate.spec.alerts import FlowDefaults
 from syncgate.spec.model import FlowSpec, connector_types
+from syncgate.spec.sync_model import SyncSpec, is_sync_spec
 
 SPEC_SUFFIXES = (".yml", ".yaml")
 # libyaml's safe loader when PyYAML has it: same safe subset, ~10x faster than the pure-Python
@@ -29,7 +30,7 @@ class LoadedSpec:
     """A spec file and either its validated spec or the error that rejected it."""
 
     path: Path
-    spec: FlowSpec | None
+    spec: FlowSpec | SyncSpec | None
     error: SpecError | None
 
 
@@ -52,7 +53,7 @@ def load_specs(folder: Path) -> list[LoadedSpec]:
     return loaded
 
 
-def load_spec(path: Path) -> FlowSpec:
+def load_spec(path: Path) -> FlowSpec | SyncSpec:
     """Parse and validate one spec file.
 
     Raises:
@@ -66,6 +67,8 @@ def load_spec(path: Path) -> FlowSpec:
         raise SpecError(str(path), ["the file must hold a mapping (key: value pairs)"])
     raw = _inline_suite(path, _rejoin_type_modifiers(raw))
     try:
+        if is_sync_spec(raw):
+            return SyncSpec.model_validate(raw)
         return FlowSpec.model_validate(raw)
     except ValidationError as exc:
         raise SpecError(str(path), [_describe(err) for err in exc.errors()]) from None

@@ -28,6 +28,19 @@ _CRON_PRESETS = {
 }
 
 
+def check_cron(value: str | None) -> str | None:
+    """A cron expression (presets expanded), or ``ValueError`` saying what is accepted."""
+    if value is None:
+        return None
+    from croniter import croniter  # type: ignore[import-untyped]
+
+    cron = _CRON_PRESETS.get(value.strip(), value.strip())
+    if not croniter.is_valid(cron):
+        presets = ", ".join(sorted(_CRON_PRESETS))
+        raise ValueError(f"{value!r} is not a cron expression or one of {presets}")
+    return cron
+
+
 class Transform(StrictModel):
     """Declarative, column-wise transform. Applied in this order: rename, cast, map, hash, drop.
 
@@ -126,15 +139,7 @@ class FlowSpec(StrictModel):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        from croniter import croniter  # type: ignore[import-untyped]
-
-        cron = _CRON_PRESETS.get(value.strip(), value.strip())
-        if not croniter.is_valid(cron):
-            presets = ", ".join(sorted(_CRON_PRESETS))
-            raise ValueError(f"{value!r} is not a cron expression or one of {presets}")
-        return cron
+        return check_cron(value)
 
     @model_validator(mode="after")
     def _check(self) -> FlowSpec:
@@ -264,6 +269,13 @@ def _rebuild_unions() -> None:
             annotation: Any = Annotated[union, Field(discriminator="type")]
             FlowSpec.model_fields[field].annotation = annotation
     FlowSpec.model_rebuild(force=True)
+
+
+def side_models(type_name: str) -> tuple[type[SourceSpec], type[TargetSpec]] | None:
+    """The source and target models of a connector that can be a side of a sync flow."""
+    load_builtin_connectors()
+    source, target = _SOURCE_MODELS.get(type_name), _TARGET_MODELS.get(type_name)
+    return (source, target) if source is not None and target is not None else None
 
 
 def connector_types() -> frozenset[str]:

@@ -175,6 +175,65 @@ CREATE TABLE IF NOT EXISTS syncgate.batch_verdicts (
 COMMENT ON TABLE syncgate.batch_verdicts IS
     'Quality gate verdict per staged batch, with a digest of the staged tables it checked: promote '
     'and push refuse a batch without a passing verdict, or whose staged tables changed since.';
+CREATE TABLE IF NOT EXISTS syncgate.sync_records (
+    flow_id     text NOT NULL,
+    record_key  text NOT NULL,
+    merged      jsonb,
+    origins     jsonb NOT NULL DEFAULT '{}'::jsonb,
+    run_id      text,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (flow_id, record_key)
+);
+COMMENT ON TABLE syncgate.sync_records IS
+    'Two-way and multi-way flows: the last merged version of each record (the three-way merge base; '
+    'merged NULL = deleted), and where each field''s value came from (side, change time).';
+CREATE TABLE IF NOT EXISTS syncgate.sync_ledger (
+    flow_id     text NOT NULL,
+    side        text NOT NULL,
+    record_key  text NOT NULL,
+    side_key    jsonb,
+    known       jsonb,
+    parked      jsonb,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (flow_id, side, record_key)
+);
+COMMENT ON TABLE syncgate.sync_ledger IS
+    'Echo ledger and cross-reference: per side and record, the side''s own key and what syncgate last '
+    'read from or wrote to it (known NULL = the side does not hold it); a changed value that equals '
+    'it is syncgate''s own write coming back, not an edit.';
+CREATE TABLE IF NOT EXISTS syncgate.sync_pending (
+    flow_id     text NOT NULL,
+    side        text NOT NULL,
+    record_key  text NOT NULL,
+    run_id      text NOT NULL,
+    PRIMARY KEY (flow_id, side, record_key)
+);
+COMMENT ON TABLE syncgate.sync_pending IS
+    'Records a side has still to receive (its apply failed, was refused by the gate, or was skipped '
+    'because the record changed there meanwhile): merged again by the next run.';
+CREATE TABLE IF NOT EXISTS syncgate.sync_conflicts (
+    id           bigserial PRIMARY KEY,
+    flow_id      text NOT NULL,
+    run_id       text NOT NULL,
+    record_key   text NOT NULL,
+    field        text NOT NULL,
+    base_value   jsonb,
+    side_values  jsonb NOT NULL,
+    rule         text NOT NULL,
+    winner       text,
+    value        jsonb,
+    status       text NOT NULL CHECK (status IN ('resolved', 'parked')),
+    detected_at  timestamptz NOT NULL DEFAULT now(),
+    resolution   text,
+    resolved_by  text,
+    resolved_at  timestamptz,
+    UNIQUE (flow_id, run_id, record_key, field)
+);
+CREATE INDEX IF NOT EXISTS sync_conflicts_parked_idx ON syncgate.sync_conflicts (flow_id, record_key)
+    WHERE status = 'parked';
+COMMENT ON TABLE syncgate.sync_conflicts IS
+    'Every conflict of a two-way or multi-way flow, resolved by its rule or parked for a person; '
+    'values of pii fields are keyed hashes. resolution = the side a person chose for a parked one.';
 """
 
 

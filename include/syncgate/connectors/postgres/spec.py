@@ -34,6 +34,10 @@ class PostgresSource(SourceSpec):
         check_keys(self)
         return self
 
+    @property
+    def writable_side(self) -> bool:
+        return self.query is None
+
 
 class PostgresTarget(TargetSpec):
     """A PostgreSQL table, created on first run when missing."""
@@ -46,3 +50,7 @@ class PostgresTarget(TargetSpec):
     def state_connection(self) -> str:
         """State, audit and staging live in the target database itself."""
         return self.conn_id
+
+    @property
+    def holds_state(self) -> bool:
+        return True

@@ -8,11 +8,12 @@ committed finds it recorded and does nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from syncgate.batch.settle import Written, apply_once
 from syncgate.batch.staging import keys_table
-from syncgate.connectors.base import AssetRef
+from syncgate.connectors.base import AssetRef, RecordResult, RecordWrite
 from syncgate.connectors.postgres.first_load import will_adopt
 from syncgate.connectors.postgres.spec import PostgresTarget as PostgresTargetSpec
 from syncgate.db.catalog import Columns, relation_exists, table_columns, upsert_blocker
@@ -77,6 +78,13 @@ class PostgresTarget:
 
     def apply(self, flow: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int]:
         return _promote(flow, run, batch, self.table)
+
+    def write_records(
+        self, flow: FlowSpec, writes: Sequence[RecordWrite], *, read_until: str | None
+    ) -> list[RecordResult]:
+        from syncgate.connectors.postgres.side_writer import write_records
+
+        return write_records(flow, writes, read_until=read_until)
 
 
 def _promote(spec: FlowSpec, run: RunInfo, batch: Batch, target: TableRef) -> dict[str, int]:

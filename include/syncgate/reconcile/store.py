@@ -1,0 +1,182 @@
+"""The sync state in the flow's state database: bases, the echo ledger, pending writes, conflicts.
+
+Tables (``syncgate.state.schema``): ``sync_records`` (the merge base per record),
+``sync_ledger`` (per side and record: the side's key and what it holds), ``sync_pending``
+(records a side has still to receive) and ``sync_conflicts`` (the conflict log).
+Every read takes the keys it needs: a run's cost grows with its changes, not with the tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from syncgate.reconcile.merge import Conflict, Merged, Origin
+from syncgate.reconcile.plan import Change, RecordState
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+def load_states(conn: psycopg.Connection[Any], flow_id: str, keys: Iterable[str]) -> dict[str, RecordState]:
+    """The base and ledger of ``keys`` (an empty state for a record never seen)."""
+    wanted = sorted(set(keys))
+    states = {key: RecordState() for key in wanted}
+    if not wanted:
+        return states
+    rows = conn.execute(
+        "SELECT record_key, merged, origins FROM syncgate.sync_records WHERE flow_id = %s AND record_key = ANY(%s)",
+        (flow_id, wanted),
+    ).fetchall()
+    for key, merged, origins in rows:
+        states[key].merged = Merged(merged, {f: Origin(o[0], o[1]) for f, o in (origins or {}).items()})
+    rows = conn.execute(
+        "SELECT side, record_key, known, parked FROM syncgate.sync_ledger "
+        "WHERE flow_id = %s AND record_key = ANY(%s)",
+        (flow_id, wanted),
+    ).fetchall()
+    for side, key, known, parked in rows:
+        states[key].known[side] = known
+        if parked is not None:
+            states[key].parked[side] = Change(parked.get("values"), parked.get("at"))
+    return states
+
+
+def side_keys(conn: psycopg.Connection[Any], flow_id: str, side: str, keys: Iterable[str]) -> dict[str, Any]:
+    """The side's own key of each record it holds (the cross-reference)."""
+    rows = conn.execute(
+        "SELECT record_key, side_key FROM syncgate.sync_ledger "
+        "WHERE flow_id = %s AND side = %s AND record_key = ANY(%s) AND side_key IS NOT NULL",
+        (flow_id, side, sorted(set(keys))),
+    ).fetchall()
+    return dict(rows)
+
+
+def held_keys(conn: psycopg.Connection[Any], flow_id: str, side: str) -> list[tuple[str, Any]]:
+    """(record key, side key) of every record the side holds: hard deletes compare its key set."""
+    return conn.execute(
+        "SELECT record_key, side_key FROM syncgate.sync_ledger "
+        "WHERE flow_id = %s AND side = %s AND known IS NOT NULL AND side_key IS NOT NULL",
+        (flow_id, side),
+    ).fetchall()
+
+
+def pending_keys(conn: psycopg.Connection[Any], flow_id: str) -> set[str]:
+    rows = conn.execute("SELECT DISTINCT record_key FROM syncgate.sync_pending WHERE flow_id = %s", (flow_id,))
+    return {r[0] for r in rows}
+
+
+def resolutions(conn: psycopg.Connection[Any], flow_id: str) -> dict[str, dict[str, str]]:
+    """Parked conflicts a person resolved: record key -> field -> the side chosen."""
+    chosen: dict[str, dict[str, str]] = {}
+    rows = conn.execute(
+        "SELECT record_key, field, resolution FROM syncgate.sync_conflicts "
+        "WHERE flow_id = %s AND status = 'parked' AND resolution IS NOT NULL",
+        (flow_id,),
+    )
+    for key, field, side in rows:
+        chosen.setdefault(key, {})[field] = side
+    return chosen
+
+
+def log_conflicts(
+    conn: psycopg.Connection[Any],
+    flow_id: str,
+    run_id: str,
+    conflicts: Iterable[tuple[str, Conflict]],
+    shown: Any,
+) -> int:
+    """Write the run's conflicts; ``shown(field, value)`` hashes what must not be kept in clear.
+
+    A conflict parked again (no resolution yet) updates its open row; a manual choice applied
+    closes it. A retried task writes each row once.
+    """
+    count = 0
+    for key, c in conflicts:
+        side_values = {side: shown(c.field, v) for side, v in c.side_values.items()}
+        values = (json.dumps(shown(c.field, c.base_value)), json.dumps(side_values), json.dumps(shown(c.field, c.value)))
+        open_row = conn.execute(
+            "SELECT id FROM syncgate.sync_conflicts WHERE flow_id = %s AND record_key = %s AND field = %s "
+            "AND status = 'parked' ORDER BY id DESC LIMIT 1",
+            (flow_id, key, c.field),
+        ).fetchone()
+        if open_row is not None and (c.status == "parked" or c.rule == "manual"):
+            conn.execute(
+                "UPDATE syncgate.sync_conflicts SET side_values = %s::jsonb, status = %s, winner = %s, "
+                "value = %s::jsonb, resolved_at = CASE WHEN %s = 'resolved' THEN now() END WHERE id = %s",
+                (values[1], c.status, c.winner, values[2], c.status, open_row[0]),
+            )
+        else:
+            conn.execute(
+                "INSERT INTO syncgate.sync_conflicts (flow_id, run_id, record_key, field, base_value, side_values, "
+                "rule, winner, value, status) VALUES (%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s::jsonb, %s) "
+                "ON CONFLICT (flow_id, run_id, record_key, field) DO NOTHING",
+                (flow_id, run_id, key, c.field, values[0], values[1], c.rule, c.winner, values[2], c.status),
+            )
+        count += 1
+    return count
+
+
+def mark_pending(conn: psycopg.Connection[Any], flow_id: str, run_id: str, pairs: Iterable[tuple[str, str]]) -> None:
+    """Record the writes this run planned: each stays pending until its side settles it."""
+    rows = [(flow_id, side, key, run_id) for side, key in pairs]
+    if rows:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO syncgate.sync_pending (flow_id, side, record_key, run_id) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (flow_id, side, record_key) DO UPDATE SET run_id = EXCLUDED.run_id",
+                rows,
+            )
+
+
+def clear_pending(conn: psycopg.Connection[Any], flow_id: str, side: str, keys: Iterable[str]) -> None:
+    conn.execute(
+        "DELETE FROM syncgate.sync_pending WHERE flow_id = %s AND side = %s AND record_key = ANY(%s)",
+        (flow_id, side, sorted(set(keys))),
+    )
+
+
+def save(
+    conn: psycopg.Connection[Any],
+    flow_id: str,
+    side: str,
+    run_id: str,
+    states: Mapping[str, RecordState],
+    new_side_keys: Mapping[str, Any],
+) -> None:
+    """Write the settled states of one side's records: the bases and that side's ledger rows."""
+    records = []
+    ledger = []
+    for key, state in states.items():
+        if state.merged is not None:
+            origins = {f: [o.side, o.at] for f, o in state.merged.origins.items()}
+            merged = None if state.merged.values is None else json.dumps(state.merged.values)
+            records.append((flow_id, key, merged, json.dumps(origins), run_id))
+        parked = state.parked.get(side)
+        ledger.append(
+            (
+                flow_id,
+                side,
+                key,
+                None if new_side_keys.get(key) is None else json.dumps(new_side_keys[key]),
+                None if state.known.get(side) is None else json.dumps(state.known[side]),
+                None if parked is None else json.dumps({"values": parked.values, "at": parked.at}),
+            )
+        )
+    with conn.cursor() as cur:
+        if records:
+            cur.executemany(
+                "INSERT INTO syncgate.sync_records (flow_id, record_key, merged, origins, run_id) "
+                "VALUES (%s, %s, %s::jsonb, %s::jsonb, %s) ON CONFLICT (flow_id, record_key) DO UPDATE SET "
+                "merged = EXCLUDED.merged, origins = EXCLUDED.origins, run_id = EXCLUDED.run_id, updated_at = now()",
+                records,
+            )
+        if ledger:
+            cur.executemany(
+                "INSERT INTO syncgate.sync_ledger (flow_id, side, record_key, side_key, known, parked) "
+                "VALUES (%s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb) ON CONFLICT (flow_id, side, record_key) "
+                "DO UPDATE SET side_key = COALESCE(EXCLUDED.side_key, syncgate.sync_ledger.side_key), "
+                "known = EXCLUDED.known, parked = EXCLUDED.parked, updated_at = now()",
+                ledger,
+            )

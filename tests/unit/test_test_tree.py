@@ -56,6 +56,16 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "quality/verdicts.py": "the gate's verdicts and their enforcement, on real staged tables: "
     "tests/integration/test_quality_verdicts.py, tests/integration/test_gate_enforced.py",
     "quality/digest.py": "catalog and xmin facts of real staged tables: tests/integration/test_quality_verdicts.py",
+    "reconcile/store.py": f"the sync state tables, {_INTEGRATION}: tests/integration/reconcile/test_two_way_postgres.py, "
+    "tests/integration/reconcile/test_multi_way_postgres.py",
+    "reconcile/decide.py": f"the reconcile stage, {_INTEGRATION}: tests/integration/reconcile/test_two_way_postgres.py, "
+    "tests/integration/reconcile/test_multi_way_postgres.py",
+    "reconcile/side_read.py": f"a side's extract and transform, {_INTEGRATION}: "
+    "tests/integration/reconcile/test_two_way_postgres.py, tests/integration/reconcile/test_multi_way_postgres.py",
+    "reconcile/side_apply.py": f"a side's load, verify and promote, {_INTEGRATION}: "
+    "tests/integration/reconcile/test_two_way_postgres.py, tests/integration/reconcile/test_multi_way_postgres.py",
+    "connectors/postgres/side_writer.py": f"single-record writes to a side table, {_INTEGRATION}: "
+    "tests/integration/reconcile/test_two_way_postgres.py, tests/integration/reconcile/test_multi_way_postgres.py",
     "batch/settle.py": "the frame every target applies in, on a real state database: "
     "tests/integration/test_gate_enforced.py, tests/integration/connectors/test_connector_contract.py",
     "quality/checkpoint.py": "the GX checkpoint over a staged PostgreSQL table: "

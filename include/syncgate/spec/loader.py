@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Files whose name starts with this are not flows (``_defaults.yml``).
 NOT_A_FLOW_PREFIX = "_"
 DEFAULTS_FILE = "_defaults.yml"
+# "sides.a.table: ..." - a model-wide check's message that starts with the field it is about.
+_PLACED = re.compile(r"^[A-Za-z_][\w.]*: ")
 _DEFAULTS = "defaults file"
 
 
@@ -115,6 +118,8 @@ def _describe(err: Any) -> str:
         del loc[1]
     field = ".".join(str(part) for part in loc) or "(top level)"
     message = err["msg"].removeprefix("Value error, ")
+    if not loc and _PLACED.match(message):  # a spec-wide check that names its own field
+        return message
     if err["type"] == "extra_forbidden":
         message = "unknown key"
     if err["type"] == "union_tag_invalid":  # pydantic's message quotes the input

@@ -141,21 +141,21 @@ class SyncSpec(StrictModel):
         if tie_break is not None:
             unknown = [s for s in tie_break if s not in names]
             if unknown or sorted(tie_break) != sorted(names):
-                raise ValueError(f"`conflicts.tie_break` must list every side once: {', '.join(names)}")
+                raise ValueError(f"conflicts.tie_break: must list every side once: {', '.join(names)}")
         rules = [("conflicts.default", self.conflicts.default)] + [
             (f"conflicts.fields.{f}", r) for f, r in self.conflicts.fields.items()
         ]
         for where, rule in rules:
             if isinstance(rule, SystemOfRecord) and rule.system_of_record not in names:
-                raise ValueError(f"`{where}` names unknown side {rule.system_of_record!r}")
+                raise ValueError(f"{where}: names unknown side {rule.system_of_record!r}")
         for side in self.map_values:
             if side not in names:
-                raise ValueError(f"`map_values` names unknown side {side!r}")
+                raise ValueError(f"map_values.{side}: unknown side")
         if self.fields is not None:
             for name, per_side in self.fields.items():
                 stray = [s for s in (per_side or {}) if s not in names]
                 if stray:
-                    raise ValueError(f"`fields.{name}` names unknown side(s) {', '.join(stray)}")
+                    raise ValueError(f"fields.{name}: names unknown side(s) {', '.join(stray)}")
             declared = set(self.fields)
             for where, named in (
                 ("match", self.match or []),
@@ -165,11 +165,11 @@ class SyncSpec(StrictModel):
             ):
                 unknown = [f for f in named if f not in declared]
                 if unknown:
-                    raise ValueError(f"`{where}` names field(s) not in `fields`: {', '.join(unknown)}")
+                    raise ValueError(f"{where}: names field(s) not in `fields`: {', '.join(unknown)}")
         for side in self._sides.values():
             missing = [f for f in self.match_fields if self.column(side.name, f) is None]
             if missing:
-                raise ValueError(f"side {side.name!r} has no column for match field(s) {', '.join(missing)}")
+                raise ValueError(f"sides.{side.name}: has no column for match field(s) {', '.join(missing)}")
         return self
 
     def _build_side(self, name: str, raw: dict[str, Any]) -> SyncSide:
@@ -177,12 +177,12 @@ class SyncSpec(StrictModel):
         type_name = raw.get("type")
         models = side_models(type_name) if isinstance(type_name, str) else None
         if models is None:
-            raise ValueError(f"`{where}.type`: {type_name!r} is not a connector that is both a source and a target")
+            raise ValueError(f"{where}.type: {type_name!r} is not a connector that is both a source and a target")
         source_model, target_model = models
         source_keys, target_keys = set(source_model.model_fields), set(target_model.model_fields)
         unknown = sorted(set(raw) - source_keys - target_keys)
         if unknown:
-            raise ValueError(f"`{where}`: unknown key(s) {', '.join(unknown)}")
+            raise ValueError("; ".join(f"{where}.{key}: unknown key" for key in unknown))
         target_raw = {k: v for k, v in raw.items() if k in target_keys}
         if "state_conn_id" in target_keys and "state_conn_id" not in target_raw:
             target_raw["state_conn_id"] = self.state_conn_id or "__flow__"
@@ -191,12 +191,12 @@ class SyncSpec(StrictModel):
             target = target_model.model_validate(target_raw)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{where}.{'.'.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+                f"{'.'.join([where, *(str(p) for p in err['loc'])])}: {err['msg'].removeprefix('Value error, ')}"
                 for err in exc.errors()
             )
             raise ValueError(problems) from None
         if not source.writable_side:
-            raise ValueError(f"`{where}`: a side must name a table or resource it can also write, not a query")
+            raise ValueError(f"{where}: a side must name a table or resource it can also write, not a query")
         view = FlowSpec.model_construct(
             id=f"{self.id}__{name}",
             description=f"side {name} of {self.id}",
@@ -213,7 +213,7 @@ class SyncSpec(StrictModel):
             source.check_flow(view)
             target.check_flow(view)
         except ValueError as exc:
-            raise ValueError(f"`{where}`: {exc}") from None
+            raise ValueError(f"{where}: {exc}") from None
         return SyncSide(name, source, target, view)
 
     @property

@@ -12,6 +12,7 @@ import yaml
 from syncgate.errors import SpecError
 from syncgate.spec.loader import load_spec
 from syncgate.spec.model import FlowSpec
+from syncgate.spec.sync_model import SyncSpec, is_sync_spec
 
 pytestmark = pytest.mark.unit
 
@@ -39,7 +40,8 @@ def spec_examples() -> list[Any]:
     for doc in DOCS:
         for i, block in enumerate(_YAML_BLOCK.findall(doc.read_text(encoding="utf-8"))):
             data = yaml.safe_load(block)
-            if isinstance(data, dict) and set(data) <= set(FlowSpec.model_fields):
+            flow_keys = set(SyncSpec.model_fields) if is_sync_spec(data) else set(FlowSpec.model_fields)
+            if isinstance(data, dict) and set(data) <= flow_keys:
                 found.append(pytest.param(block, id=f"{doc.relative_to(REPO).as_posix()}:{i}"))
     return found
 
@@ -49,7 +51,7 @@ def validate(block: str, folder: Path) -> None:
     data = yaml.safe_load(block)
     # The example's own text is kept (the loader rejoins `numeric(12,2)`, which YAML splits);
     # a fragment gets the base flow's other top-level keys.
-    base = {k: v for k, v in BASE_SPEC.items() if k not in data}
+    base = {} if is_sync_spec(data) else {k: v for k, v in BASE_SPEC.items() if k not in data}
     text = (yaml.safe_dump(base, sort_keys=False) if base else "") + block
     path = folder / "example.yml"
     path.write_text(text, encoding="utf-8")

@@ -189,7 +189,16 @@ def _reject_duplicate_ids(loaded: list[LoadedSpec]) -> None:
     for i, item in enumerate(loaded):
         if item.spec is None:
             continue
-        first = seen.setdefault(item.spec.id, item.path)
-        if first != item.path:
-            problem = f"id: {item.spec.id!r} is already used by {first.name}"
+        # A sync flow's sides keep state under `<id>__<side>`: those ids are taken too.
+        ids = [item.spec.id, *_side_ids(item.spec)]
+        taken = [(taken_id, seen[taken_id]) for taken_id in ids if seen.get(taken_id, item.path) != item.path]
+        if taken:
+            problem = f"id: {taken[0][0]!r} is already used by {taken[0][1].name}"
             loaded[i] = LoadedSpec(item.path, None, SpecError(str(item.path), [problem]))
+            continue
+        for taken_id in ids:
+            seen.setdefault(taken_id, item.path)
+
+
+def _side_ids(spec: FlowSpec | SyncSpec) -> list[str]:
+    return [side.view.id for side in spec.all_sides] if isinstance(spec, SyncSpec) else []

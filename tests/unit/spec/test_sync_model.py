@@ -160,3 +160,19 @@ def test_without_a_state_holding_side_state_conn_id_is_required(tmp_path: Path) 
     loaded = load_spec(path)
     assert loaded.state_conn_id == "hub_db"
     assert loaded.side("x").target.state_conn_id == "hub_db"  # type: ignore[union-attr]
+
+
+def test_a_side_s_state_id_cannot_be_another_flow_s_id(tmp_path: Path) -> None:
+    from syncgate.spec.loader import load_specs
+
+    raw = spec()
+    (tmp_path / "a_mesh.yml").write_text(yaml.safe_dump(raw))
+    (tmp_path / "b_one.yml").write_text(
+        "id: airports_mesh__b\nsource: {type: postgres, conn_id: s, table: t, primary_key: [id]}\n"
+        "target: {type: postgres, conn_id: d, table: t}\n"
+    )
+    loaded = {item.path.name: item for item in load_specs(tmp_path)}
+    assert isinstance(loaded["a_mesh.yml"].spec, SyncSpec)
+    assert loaded["b_one.yml"].spec is None
+    assert loaded["b_one.yml"].error is not None
+    assert loaded["b_one.yml"].error.problems == ["id: 'airports_mesh__b' is already used by a_mesh.yml"]

@@ -21,7 +21,7 @@ from syncgate.db.connect import connect
 from syncgate.errors import FatalError
 from syncgate.reconcile import store
 from syncgate.reconcile.merge import DELETED, Rule, Rules
-from syncgate.reconcile.plan import Change, Planned, plan_run
+from syncgate.reconcile.plan import Change, Planned, RecordState, plan_run
 from syncgate.reconcile.records import read_lines, write_lines
 from syncgate.reconcile.values import canonical
 from syncgate.spec.sync_model import SyncSpec, SystemOfRecord, Version
@@ -76,7 +76,9 @@ def reconcile(spec: SyncSpec, run: RunInfo, transformed: dict[str, dict[str, Any
     shown = _shown(spec) if conflicts else None
     summary: dict[str, Any] = {"records": len(planned), "sides": {}}
     for side in spec.side_names:
-        entries = (_entry(p, side, side_keys[side].get(p.key)) for p in planned)
+        entries = (
+            _entry(p, side, side_keys[side].get(p.key)) for p in planned if _settles(p, side, states.get(p.key))
+        )
         url, _ = write_lines(spec.side(side).view.id, f"plan-{run.key}", "plan", entries)
         ops = Counter(p.outcome.writes[side].op for p in planned if side in p.outcome.writes)
         summary["sides"][side] = {"plan": url, **{op: ops.get(op, 0) for op in ("insert", "update", "delete")}}
@@ -108,6 +110,21 @@ def reconcile(spec: SyncSpec, run: RunInfo, transformed: dict[str, dict[str, Any
         {s: {k: v for k, v in d.items() if k != "plan"} for s, d in summary["sides"].items()},
     )  # fmt: skip
     return summary
+
+
+def _settles(planned: Planned, side: str, state: RecordState | None) -> bool:
+    """Whether the side's promote has anything to do for the record: a write, a ledger entry
+    that moves, or a base that changes. The echo of syncgate's own write has none of these."""
+    outcome = planned.outcome
+    if side in outcome.writes or outcome.parked:
+        return True
+    view = planned.views[side]
+    if view.current != view.known:
+        return True
+    base = state.merged if state is not None else None
+    if base is None:
+        return outcome.values is not None
+    return base.values != outcome.values or dict(base.origins) != outcome.origins
 
 
 def _entry(planned: Planned, side: str, side_key: Any) -> dict[str, Any]:

@@ -77,6 +77,8 @@ class SideMapping:
         if not cursor or row.get(cursor) is None:
             return None
         value = canonical(row[cursor])
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{value:020d}"  # change times compare as text: numbers must sort as numbers
         return value if isinstance(value, str) else str(value)
 
     def record_key(self, values: dict[str, Any]) -> str:

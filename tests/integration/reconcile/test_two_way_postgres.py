@@ -165,3 +165,39 @@ def test_two_way_sync_merges_resolves_and_does_not_echo(
     sixth = run(monkeypatch, flows)
     assert set(task_states(sixth).values()) == {"success"}
     assert len(conflicts(erp)) == total
+
+
+def test_a_crash_between_a_side_s_write_and_its_settle_converges_without_a_spurious_conflict(
+    databases: dict[str, str], airflow_db: Path, monkeypatch: pytest.MonkeyPatch, flows: Path
+) -> None:
+    from syncgate.reconcile import store
+
+    erp, crm = databases["src"], databases["dst"]
+    execute(erp, ERP)
+    execute(crm, CRM)
+    assert set(task_states(run(monkeypatch, flows)).values()) == {"success"}
+
+    # The CRM's rows are written, then its promote dies before the state commits.
+    execute(erp, "UPDATE public.customers SET name = 'Ada Lovelace' WHERE id = 1")
+    real_save = store.save
+
+    def crash(conn: Any, flow_id: str, side: str, *args: Any, **kwargs: Any) -> None:
+        if side == "crm":
+            raise RuntimeError("crash before the state commit")
+        real_save(conn, flow_id, side, *args, **kwargs)
+
+    monkeypatch.setattr(store, "save", crash)
+    crashed = run(monkeypatch, flows)
+    assert task_states(crashed)["promote_crm"] == "failed"
+    assert ("Ada Lovelace",) in rows(crm, "SELECT full_name FROM public.contacts WHERE id = 1")
+    monkeypatch.setattr(store, "save", real_save)
+
+    # The next run reads syncgate's own write back from the CRM (new cursor value): no edit, no
+    # conflict, nothing written anywhere.
+    stamps = rows(erp, "SELECT id, updated_at FROM public.customers ORDER BY id")
+    after = run(monkeypatch, flows)
+    assert set(task_states(after).values()) == {"success"}
+    assert conflicts(erp) == []
+    assert erp_rows(erp) == crm_rows(crm)
+    assert rows(erp, "SELECT id, updated_at FROM public.customers ORDER BY id") == stamps
+    assert rows(erp, "SELECT count(*) FROM syncgate.sync_pending") == [(0,)]

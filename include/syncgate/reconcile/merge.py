@@ -143,7 +143,7 @@ def merge(
     at = {name: _capped(view.at, now) for name, view in sides.items()}
     conflicts: list[Conflict] = []
     deleters = sorted(n for n, v in sides.items() if v.known is not None and v.current is None)
-    editors = {n: _edited(v) for n, v in sides.items() if v.current is not None}
+    editors = {n: _edited(v, base.values) for n, v in sides.items() if v.current is not None}
     editors = {n: f for n, f in editors.items() if f}
 
     # A delete of a version older than the base competes with the base's update; an update of a
@@ -176,6 +176,11 @@ def merge(
         return Outcome(None, dict(base.origins), _writes(None, sides), conflicts)
 
     values: Row = dict(base.values or {})
+    if deleted_base:
+        # Restoring a deleted record: it is what the updating sides held (the first in tie_break
+        # last, so it wins), and their edits merge on top.
+        for name in sorted(editors, key=rules.rank, reverse=True):
+            values.update(sides[name].known or {})
     origins = dict(base.origins)
     parked = False
     all_fields = sorted(set().union(*(v.fields for v in sides.values())))
@@ -227,12 +232,22 @@ def merge(
     return Outcome(values, origins, _writes(values, sides), conflicts)
 
 
-def _edited(view: SideView) -> frozenset[str]:
-    """The fields a side changed since syncgate last saw it (all of them for a new record)."""
-    assert view.current is not None
-    if view.known is None:
-        return frozenset(f for f in view.fields if f in view.current)
-    return frozenset(f for f in view.fields if view.current.get(f) != view.known.get(f))
+def _edited(view: SideView, base: Row | None) -> frozenset[str]:
+    """The fields a side changed since syncgate last saw it (all of them for a new record).
+
+    A value equal to the base's is no edit: the side caught up with the merge (syncgate's own
+    write whose ledger update a crash lost, or the edit another side made too), so it must not
+    compete with a real edit of that field.
+    """
+    current, known = view.current, view.known
+    assert current is not None
+    if known is None:
+        changed = [f for f in view.fields if f in current]
+    else:
+        changed = [f for f in view.fields if current.get(f) != known.get(f)]
+    if base is None:
+        return frozenset(changed)
+    return frozenset(f for f in changed if current.get(f) != base.get(f))
 
 
 def _proposals(

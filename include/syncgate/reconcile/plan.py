@@ -1,9 +1,10 @@
 """One run's merge over every record that needs it, and what a side's apply settles: pure.
 
 The stages (``syncgate.reconcile.stages``) load the state and the sides' changes, call
-``plan_run``, write each side's ``Outcome.writes`` and then call ``settle_side`` for what that
-side applied. Keeping this free of I/O lets the property tests drive exactly the code the DAG
-runs, with crashes between any two side applies.
+``plan_run``, commit ``adopt`` for each record (with its conflicts and the sides still to write)
+before any side is written, then write each side's ``Outcome.writes`` and call ``settle_side``
+for what that side applied. Keeping this free of I/O lets the property tests drive exactly the
+code the DAG runs, with crashes between any two side applies.
 """
 
 from __future__ import annotations
@@ -73,12 +74,29 @@ def plan_run(
     return planned
 
 
+def adopt(state: RecordState, planned: Planned) -> RecordState:
+    """The record's state once the run commits to its plan, before any side is written.
+
+    The base becomes the merged record and each side's ledger what this run read on it. Without
+    this, a crash right after the first side's write loses the run's reads: that write then
+    comes back as the side's own edit (a record a user deleted meanwhile on another side would
+    be restored) and a change read this run is merged, and conflicts, a second time.
+    """
+    if planned.outcome.parked:
+        for side in planned.views:
+            state = settle_side(state, side, planned, applied=False)
+        return state
+    known = {**state.known, **{side: view.current for side, view in planned.views.items()}}
+    return RecordState(Merged(planned.outcome.values, dict(planned.outcome.origins)), known, {})
+
+
 def settle_side(state: RecordState, side: str, planned: Planned, *, applied: bool) -> RecordState:
     """The record's state once ``side`` applied (or, ``applied=False``, skipped) its write.
 
-    The base becomes the merged record as soon as one side settles it, and the side's ledger
-    entry becomes what it now holds, so the echo of syncgate's own write is no edit. A parked
-    record keeps its base and ledger and remembers the side's change until it is resolved.
+    The base becomes the merged record as soon as one side settles it (or ``adopt``), and the
+    side's ledger entry becomes what it now holds, so the echo of syncgate's own write is no
+    edit. A parked record keeps its base and ledger and remembers the side's change until it is
+    resolved.
     """
     outcome = planned.outcome
     view = planned.views[side]

@@ -51,21 +51,31 @@ class Conflicts(StrictModel):
     fields: dict[Name, RuleSpec] = Field(default_factory=dict)
     deletes: Literal["update_wins", "delete_wins"] = "update_wins"
 
-    @field_validator("default", "fields", mode="before")
+    @field_validator("default", mode="before")
     @classmethod
-    def _named_rule_needs_argument(cls, value: Any) -> Any:
-        for rule in value.values() if isinstance(value, dict) and not _is_rule_dict(value) else [value]:
-            if rule == "system_of_record":
-                raise ValueError("`system_of_record` needs its side: write `{system_of_record: <side>}`")
-            if rule == "version":
-                raise ValueError("`version` needs its field: write `{version: <field>}`")
-            if isinstance(rule, str) and rule not in RULE_NAMES:
-                raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(RULE_NAMES)}")
+    def _default_rule(cls, value: Any) -> Any:
+        return _check_rule(value)
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _field_rules(cls, value: Any) -> Any:
+        for name, rule in value.items() if isinstance(value, dict) else ():
+            try:
+                _check_rule(rule)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
         return value
 
 
-def _is_rule_dict(value: dict[str, Any]) -> bool:
-    return set(value) <= {"system_of_record", "version"} and len(value) == 1
+def _check_rule(rule: Any) -> Any:
+    """A named rule that needs an argument says how to give it; an unknown name lists the known."""
+    if rule == "system_of_record":
+        raise ValueError("`system_of_record` needs its side: write `{system_of_record: <side>}`")
+    if rule == "version":
+        raise ValueError("`version` needs its field: write `{version: <field>}`")
+    if isinstance(rule, str) and rule not in RULE_NAMES:
+        raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(RULE_NAMES)}")
+    return rule
 
 
 class SyncSide:

@@ -176,3 +176,8 @@ def test_a_side_s_state_id_cannot_be_another_flow_s_id(tmp_path: Path) -> None:
     assert loaded["b_one.yml"].spec is None
     assert loaded["b_one.yml"].error is not None
     assert loaded["b_one.yml"].error.problems == ["id: 'airports_mesh__b' is already used by a_mesh.yml"]
+
+
+def test_a_field_rule_error_names_the_field(tmp_path: Path) -> None:
+    found = problems(tmp_path, spec(conflicts={"fields": {"name": "system_of_record"}}))
+    assert found == ["conflicts.fields: name: `system_of_record` needs its side: write `{system_of_record: <side>}`"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syncgate import settings
+from syncgate.errors import FatalError
 from syncgate.spec.loader import load_specs
 from syncgate.spec.sync_model import SyncSpec
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     import psycopg
 
 
-class CliError(Exception):
+class CliError(FatalError):
     """A command that cannot be carried out; ``unavailable``: a database could not be used."""
 
     def __init__(self, message: str, *, unavailable: bool = False) -> None:

@@ -47,7 +47,9 @@ def test_the_monitor_checks_sync_flows_and_alerts_on_their_failures(
     result = run_monitor(flows)
 
     assert result.errors == [] and result.flows == 1 and result.freshness == {}
-    assert [(n["flow_id"], n["kind"], n["event"]) for n in result.notices] == [("customers_sync", "failures", "opened")]
+    assert [(n["flow_id"], n["kind"], n["event"]) for n in result.notices] == [
+        ("customers_sync", "failures", "opened")
+    ]
     with psycopg.connect(databases["src"]) as conn:
         assert conn.execute(
             "SELECT kind, status FROM syncgate.incidents WHERE flow_id = 'customers_sync'"

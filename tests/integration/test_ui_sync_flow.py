@@ -117,10 +117,16 @@ def test_flow_page_shows_sides_counts_parked_and_the_log(state: str) -> None:
     client = TestClient(mounted(Viewer.everyone("editor", edit=True)))
     page = client.get(f"/syncgate/flows/{FLOW}")
     assert page.status_code == 200, page.text
-    assert 'data-side="erp"' in page.text and 'data-side="crm"' in page.text and "<code>dst_db</code>" in page.text
+    assert (
+        'data-side="erp"' in page.text
+        and 'data-side="crm"' in page.text
+        and "<code>dst_db</code>" in page.text
+    )
     counts = section(page.text, "conflict-counts")
     assert re.findall(r'data-field="(\w+)" data-rule="(\w+)"', counts) == [
-        ("email", "newest_wins"), ("name", "newest_wins"), ("tier", "manual")
+        ("email", "newest_wins"),
+        ("name", "newest_wins"),
+        ("tier", "manual"),
     ]
     assert 'id="conflicts-total">3<' in page.text and 'id="conflicts-parked-count">1<' in page.text
     parked = section(page.text, "parked-conflicts")
@@ -128,7 +134,7 @@ def test_flow_page_shows_sides_counts_parked_and_the_log(state: str) -> None:
     assert '<form class="resolve" method="post"' in parked and f'name="{csrf.FIELD}"' in parked
     assert 'value="erp"' in parked and 'value="crm"' in parked
     log = section(page.text, "conflict-rows")
-    assert re.findall(r'<td><code>(\[\d\])</code></td>', log) == ["[2]", "[1]", "[9]"]  # newest first
+    assert re.findall(r"<td><code>(\[\d\])</code></td>", log) == ["[2]", "[1]", "[9]"]  # newest first
     assert HASHED in log and "@" not in log  # pii values only as the keyed hashes the log holds
     assert "form-action 'self'" in page.headers["content-security-policy"]
     assert csrf.COOKIE in page.cookies
@@ -149,21 +155,27 @@ def test_resolving_in_the_ui_needs_edit_rights_and_a_same_site_form(state: str) 
     assert token
     assert editor.post(action, data={"side": "crm"}).status_code == 403  # no token in the form
     assert editor.post(action, data={"side": "crm", csrf.FIELD: "x" * 43}).status_code == 403
-    cross = editor.post(action, data={"side": "crm", csrf.FIELD: token.group(1)}, headers={"Sec-Fetch-Site": "cross-site"})
+    cross = editor.post(
+        action, data={"side": "crm", csrf.FIELD: token.group(1)}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
     assert cross.status_code == 403 and "another site" in cross.text
     unknown = editor.post(action, data={"side": "billing", csrf.FIELD: token.group(1)})
     assert unknown.status_code == 409 and "has no side &#39;billing&#39;" in unknown.text
     assert conflict(state, "[1]")[1:] == ("parked", None, None)
 
     done = editor.post(action, data={"side": "crm", csrf.FIELD: token.group(1)}, follow_redirects=False)
-    assert done.status_code == 303 and done.headers["location"] == f"/syncgate/flows/{FLOW}?resolved={parked_id}#conflicts"
+    assert (
+        done.status_code == 303
+        and done.headers["location"] == f"/syncgate/flows/{FLOW}?resolved={parked_id}#conflicts"
+    )
     assert conflict(state, "[1]")[1:] == ("parked", "crm", "editor")
     after = editor.get(done.headers["location"])
     assert 'id="resolved-notice"' in after.text and '<span class="chosen">crm</span>' in after.text
 
     resolved_id, *_ = conflict(state, "[2]")
     again = editor.post(
-        f"/syncgate/flows/{FLOW}/conflicts/{resolved_id}/resolve", data={"side": "erp", csrf.FIELD: token.group(1)}
+        f"/syncgate/flows/{FLOW}/conflicts/{resolved_id}/resolve",
+        data={"side": "erp", csrf.FIELD: token.group(1)},
     )
     assert again.status_code == 409 and "is resolved, not parked" in again.text
     other = editor.post(f"/syncgate/flows/orders_one_way/conflicts/{parked_id}/resolve", data={"side": "crm"})

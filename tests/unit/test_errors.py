@@ -27,11 +27,11 @@ from airflow.sdk.exceptions import AirflowFailException
 import syncgate
 from syncgate import dag_factory
 from syncgate.cli.flows import CliError
+from syncgate.conflicts.log import ResolutionRefused
 from syncgate.connectors.http.client import ApiClient, HttpRetriableError, HttpStatusError
 from syncgate.connectors.http.coerce import CoerceError
 from syncgate.connectors.http.drift import SchemaDriftError
 from syncgate.connectors.http.pagination import PaginationLoopError
-from syncgate.conflicts.log import ResolutionRefused
 from syncgate.connectors.http.retry import RetryPolicy
 from syncgate.errors import (
     ConcurrentRunError,

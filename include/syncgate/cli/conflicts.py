@@ -59,7 +59,9 @@ def resolve_command(conflict_id: int, *, side: str, by: str, flow: str | None, o
         raise CliError(f"no conflict {conflict_id} in the conflict log of {where}")
     if len(found) > 1:
         flows = ", ".join(sorted(spec.id for _, spec in found))
-        raise CliError(f"conflict id {conflict_id} exists in more than one state database ({flows}): pass --flow")
+        raise CliError(
+            f"conflict id {conflict_id} exists in more than one state database ({flows}): pass --flow"
+        )
     conn_id, spec = found[0]
     with state_database(conn_id) as conn:
         assert conn is not None
@@ -67,7 +69,11 @@ def resolve_command(conflict_id: int, *, side: str, by: str, flow: str | None, o
             done = resolve(conn, conflict_id, flow_id=spec.id, sides=spec.side_names, side=side, by=by)
         except ResolutionRefused as exc:
             raise CliError(str(exc)) from None
-    again = f" (replacing the earlier choice {done.previous!r})" if done.previous and done.previous != side else ""
+    again = (
+        f" (replacing the earlier choice {done.previous!r})"
+        if done.previous and done.previous != side
+        else ""
+    )
     out.write(
         f"Conflict {done.conflict_id} of flow {done.flow_id} (record {done.record_key}, field {done.field}): "
         f"side {done.side!r} chosen by {done.by}{again}. The flow's next run applies it.\n"
@@ -84,7 +90,9 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
             r["record_key"],
             r["field"],
             r["rule"],
-            r["status"] if not r.get("resolution") or r["status"] != "parked" else f"parked -> {r['resolution']}",
+            r["status"]
+            if not r.get("resolution") or r["status"] != "parked"
+            else f"parked -> {r['resolution']}",
             r["winner"] or "–",
             side_values(r["side_values"]),
         )
@@ -102,7 +110,9 @@ def side_values(values: Any) -> str:
     """``a=1  b="x"``: each side's value as JSON, long ones cut."""
     if not isinstance(values, dict):
         return _cut(json.dumps(values, default=str))
-    return "  ".join(f"{side}={_cut(json.dumps(v, ensure_ascii=False, default=str))}" for side, v in values.items())
+    return "  ".join(
+        f"{side}={_cut(json.dumps(v, ensure_ascii=False, default=str))}" for side, v in values.items()
+    )
 
 
 def in_side_order(values: Any, sides: Sequence[str]) -> Any:
@@ -118,7 +128,9 @@ def _cut(text: str) -> str:
 
 
 def _when(value: Any) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if isinstance(value, datetime) else str(value)
+    return (
+        value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if isinstance(value, datetime) else str(value)
+    )
 
 
 def plain(row: dict[str, Any]) -> dict[str, Any]:

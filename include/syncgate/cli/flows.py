@@ -72,7 +72,9 @@ def state_database(conn_id: str) -> Iterator[psycopg.Connection[Any] | None]:
     try:
         conn = connect(conn_id)
     except Exception as exc:  # unknown conn id, unreachable host, bad extra: never echo its parameters
-        raise CliError(f"cannot open state connection {conn_id!r} ({type(exc).__name__})", unavailable=True) from None
+        raise CliError(
+            f"cannot open state connection {conn_id!r} ({type(exc).__name__})", unavailable=True
+        ) from None
     try:
         with conn:
             row = conn.execute("SELECT to_regclass('syncgate.sync_conflicts') IS NOT NULL").fetchone()
@@ -81,6 +83,8 @@ def state_database(conn_id: str) -> Iterator[psycopg.Connection[Any] | None]:
     except psycopg.Error as exc:
         # The first line names the problem; a DETAIL line may quote values: left out.
         first = str(exc).splitlines()[0] if str(exc) else ""
-        raise CliError(f"state database {conn_id!r}: {type(exc).__name__}: {first}", unavailable=True) from None
+        raise CliError(
+            f"state database {conn_id!r}: {type(exc).__name__}: {first}", unavailable=True
+        ) from None
     finally:
         conn.close()

@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     resolving.add_argument("conflict_id", type=_positive, metavar="CONFLICT_ID", help="the id `list` shows")
     resolving.add_argument("--side", required=True, help="the side whose value wins (a side of the flow)")
     resolving.add_argument("--by", default=None, help="who resolves it (default: the OS user)")
-    resolving.add_argument("--flow", help="the conflict's flow (needed only when two state databases share an id)")
+    resolving.add_argument(
+        "--flow", help="the conflict's flow (needed only when two state databases share an id)"
+    )
     return parser
 
 

@@ -124,9 +124,7 @@ def resolve(
             of the flow's ``sides``; nothing is changed.
     """
     if side not in sides:
-        raise ResolutionRefused(
-            f"flow {flow_id!r} has no side {side!r}; choose one of: {', '.join(sides)}"
-        )
+        raise ResolutionRefused(f"flow {flow_id!r} has no side {side!r}; choose one of: {', '.join(sides)}")
     with conn.transaction():
         # FOR UPDATE: two people resolving at once are applied one after the other.
         row = conn.execute(

@@ -70,7 +70,9 @@ def build_report(
         "fields_dropped": _fields_dropped(batch, transform_drop or []),
         "bytes": _bytes(row, batch),
         "schema_changes": row.get("schema_changes"),
-        "conflicts": row.get("conflicts") if conflict_rows is None else _conflicts(row.get("conflicts"), conflict_rows),
+        "conflicts": row.get("conflicts")
+        if conflict_rows is None
+        else _conflicts(row.get("conflicts"), conflict_rows),
         "quality": _quality(flow_id, row, verdict, pii),
         "freshness": {
             "high_water_mark": row.get("high_water_mark"),

@@ -39,7 +39,6 @@ def write_report(
     """Build the run's report from its audit row, ``manifest`` and ``quality``; returns the
     (JSON, HTML) paths written. A sync flow's report adds its sides and the run's conflicts."""
     audit_row = read_audit(spec, run_id)
-    sync = isinstance(spec, SyncSpec)
     report = build_report(
         flow_id=spec.id,
         run_id=run_id,
@@ -50,7 +49,7 @@ def write_report(
         pii_columns=spec.pii_columns,
         error=error,
         sides=spec.side_names if isinstance(spec, SyncSpec) else None,
-        conflict_rows=read_run_conflicts(spec, run_id, audit_row) if sync else None,
+        conflict_rows=read_run_conflicts(spec, run_id, audit_row) if isinstance(spec, SyncSpec) else None,
     )
     json_path, html_path = report_files(spec.id, run_id)
     json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,13 +77,15 @@ def read_audit(spec: FlowSpec | SyncSpec, run_id: str) -> dict[str, Any] | None:
     from syncgate.state import audit
 
     try:
-        with connect(spec.state_conn_id) as conn:
+        with connect(str(spec.state_conn_id)) as conn:
             return audit.read_run(conn, spec.id, run_id)
     except psycopg.errors.UndefinedTable:  # a flow that failed before creating its state schema
         return None
 
 
-def read_run_conflicts(spec: SyncSpec, run_id: str, audit_row: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def read_run_conflicts(
+    spec: SyncSpec, run_id: str, audit_row: Mapping[str, Any] | None
+) -> list[Mapping[str, Any]]:
     """The conflict log rows of a sync run, newest first: those it detected, and the parked ones it
     resolved (their rows keep the run that parked them)."""
     import psycopg
@@ -95,7 +96,9 @@ def read_run_conflicts(spec: SyncSpec, run_id: str, audit_row: Mapping[str, Any]
     since = (audit_row or {}).get("started_at")
     try:
         with connect(str(spec.state_conn_id)) as conn:
-            return run_conflicts(conn, spec.id, run_id, resolved_since=since, limit=REPORT_CONFLICT_ROWS)
+            return list(
+                run_conflicts(conn, spec.id, run_id, resolved_since=since, limit=REPORT_CONFLICT_ROWS)
+            )
     except psycopg.errors.UndefinedTable:  # no sync run created the conflict log yet
         return []
 

@@ -128,12 +128,19 @@ def create_app() -> FastAPI:
         return response
 
     @app.post("/flows/{flow_id}/conflicts/{conflict_id}/resolve", name="resolve_conflict")
-    async def resolve_conflict(request: Request, flow_id: str, conflict_id: int, viewer: ViewerDep) -> Response:
+    async def resolve_conflict(
+        request: Request, flow_id: str, conflict_id: int, viewer: ViewerDep
+    ) -> Response:
         spec = _flow(viewer, flow_id)
         if not isinstance(spec, SyncSpec):
             return _missing(request, f"There is no sync flow {flow_id!r} you may read.")
         if not viewer.can_edit(flow_id):
-            return _refused(request, 403, f"Resolving a conflict of flow {flow_id!r} needs edit rights on its DAG.", flow_id)
+            return _refused(
+                request,
+                403,
+                f"Resolving a conflict of flow {flow_id!r} needs edit rights on its DAG.",
+                flow_id,
+            )
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
             return _refused(request, 413, "The form is larger than a resolve form can be.", flow_id)
@@ -148,7 +155,13 @@ def create_app() -> FastAPI:
             return _refused(request, 409, f"Not resolved: {exc}.", flow_id)
         except queries.StateUnavailable as exc:
             return _refused(request, 503, f"Not resolved: {exc}.", flow_id)
-        log.info("Conflict %d of flow %s: side %s chosen by %s in the UI", done.conflict_id, flow_id, side, viewer.name)
+        log.info(
+            "Conflict %d of flow %s: side %s chosen by %s in the UI",
+            done.conflict_id,
+            flow_id,
+            side,
+            viewer.name,
+        )
         target = f"{base_path(request)}/flows/{quote(flow_id, safe='')}?resolved={done.conflict_id}#conflicts"
         return RedirectResponse(target, status_code=303)
 

@@ -39,7 +39,9 @@ def read_conflicts(conn: psycopg.Connection[Any], spec: SyncSpec, log_page: int)
     if isinstance(counts, dict):
         view.total = _int(counts.get("total"))
         view.parked_count = _int(counts.get("parked"))
-        view.by_field_rule = sorted(by_field_rule(counts), key=lambda r: (-_int(r.get("count")), str(r.get("field"))))
+        view.by_field_rule = sorted(
+            by_field_rule(counts), key=lambda r: (-_int(r.get("count")), str(r.get("field")))
+        )
     if queries.has_conflict_log(conn):
         view.parked = queries.parked_conflicts(conn, spec.id, PARKED_SHOWN)
         view.log = queries.conflict_log(conn, spec.id, log_page, LOG_PER_PAGE)

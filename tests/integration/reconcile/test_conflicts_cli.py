@@ -86,7 +86,12 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """``python -m syncgate ...`` in a child process, with this test's connections and flows folder."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "include")}
     return subprocess.run(
-        [sys.executable, "-m", "syncgate", *args], capture_output=True, text=True, env=env, timeout=120, check=False
+        [sys.executable, "-m", "syncgate", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 
@@ -135,7 +140,11 @@ def test_a_parked_conflict_is_listed_resolved_by_command_and_applied_by_the_next
     assert crm_rows(crm) == [(1, "Ada", "1"), (2, "Brian", "2")]
 
     # Nothing to list before there is a conflict.
-    assert in_process("conflicts", "list", "--flow", FLOW) == (0, f"No parked conflicts for flow {FLOW}.\n", "")
+    assert in_process("conflicts", "list", "--flow", FLOW) == (
+        0,
+        f"No parked conflicts for flow {FLOW}.\n",
+        "",
+    )
 
     # tier is manual: changed differently on both sides, record 1 is parked. The same run's
     # edit of name on the CRM is parked with it (nothing is written for a parked record);
@@ -148,20 +157,35 @@ def test_a_parked_conflict_is_listed_resolved_by_command_and_applied_by_the_next
     assert crm_rows(crm) == [(1, "Ada L.", "3"), (2, "Brian B.", "2")]
     ((conflict_id, key, field, rule, status, winner, value, resolution, by),) = conflict_rows(erp)
     assert (key, field, rule, status, winner, value, resolution, by) == (
-        "[1]", "tier", "manual", "parked", None, None, None, None
+        "[1]",
+        "tier",
+        "manual",
+        "parked",
+        None,
+        None,
+        None,
+        None,
     )
 
     # The real entry point lists it (JSON), and as a table.
     listed = cli("conflicts", "list", "--flow", FLOW, "--json")
     assert listed.returncode == 0, listed.stderr
     (shown,) = json.loads(listed.stdout)
-    assert (shown["id"], shown["record_key"], shown["field"], shown["status"]) == (conflict_id, "[1]", "tier", "parked")
+    assert (shown["id"], shown["record_key"], shown["field"], shown["status"]) == (
+        conflict_id,
+        "[1]",
+        "tier",
+        "parked",
+    )
     assert shown["side_values"] == {"erp": "silver", "crm": "bronze"} and shown["run_id"] == parking.run_id
     code, table, _ = in_process("conflicts", "list")  # every sync flow; the one-way flow has none
     assert code == 0 and table.splitlines()[0].split()[:3] == ["id", "flow", "detected"]
     (line,) = table.splitlines()[1:]
     assert line.split()[:2] == [str(conflict_id), FLOW] and line.endswith('erp="silver"  crm="bronze"')
-    assert in_process("conflicts", "list", "--status", "resolved")[1] == "No resolved conflicts for any sync flow.\n"
+    assert (
+        in_process("conflicts", "list", "--status", "resolved")[1]
+        == "No resolved conflicts for any sync flow.\n"
+    )
 
     # The parking run's report shows it.
     parked_report = report(parking.run_id)["conflicts"]
@@ -180,7 +204,10 @@ def test_a_parked_conflict_is_listed_resolved_by_command_and_applied_by_the_next
 
     resolved = cli("conflicts", "resolve", str(conflict_id), "--side", "crm", "--by", "alice")
     assert resolved.returncode == 0, resolved.stderr
-    assert f"Conflict {conflict_id} of flow {FLOW}" in resolved.stdout and "side 'crm' chosen by alice" in resolved.stdout
+    assert (
+        f"Conflict {conflict_id} of flow {FLOW}" in resolved.stdout
+        and "side 'crm' chosen by alice" in resolved.stdout
+    )
     assert conflict_rows(erp)[0][4:] == ("parked", None, None, "crm", "alice")
     code, table, _ = in_process("conflicts", "list", "--flow", FLOW)
     assert "parked -> crm" in table
@@ -192,7 +219,9 @@ def test_a_parked_conflict_is_listed_resolved_by_command_and_applied_by_the_next
     (row,) = conflict_rows(erp)
     assert row[4:] == ("resolved", "crm", "bronze", "crm", "alice")
     applied_report = report(applying.run_id)["conflicts"]
-    assert [(r["id"], r["status"], r["winner"]) for r in applied_report["rows"]] == [(conflict_id, "resolved", "crm")]
+    assert [(r["id"], r["status"], r["winner"]) for r in applied_report["rows"]] == [
+        (conflict_id, "resolved", "crm")
+    ]
 
     # A resolved conflict cannot be resolved again; a quiet run writes and logs nothing more.
     code, _, err = in_process("conflicts", "resolve", str(conflict_id), "--side", "erp")

@@ -23,9 +23,21 @@ def row(**overrides: object) -> dict[str, object]:
 
 
 def test_the_table_has_a_header_and_one_aligned_line_per_conflict() -> None:
-    lines = format_table([row(), row(id=12, record_key="[100]", status="resolved", winner="crm")]).splitlines()
+    lines = format_table(
+        [row(), row(id=12, record_key="[100]", status="resolved", winner="crm")]
+    ).splitlines()
     assert lines[0].split() == [*HEADERS[:-1], "side", "values"]
-    assert lines[1].split()[:9] == ["7", "customers", "2026-12-01", "08:00:05", "UTC", "[1]", "tier", "manual", "parked"]
+    assert lines[1].split()[:9] == [
+        "7",
+        "customers",
+        "2026-12-01",
+        "08:00:05",
+        "UTC",
+        "[1]",
+        "tier",
+        "manual",
+        "parked",
+    ]
     assert lines[1].endswith('erp="silver"  crm="bronze"') and "–" in lines[1]  # no winner yet
     assert lines[1].index("tier") == lines[2].index("tier")  # columns line up
     assert " crm " in lines[2]
@@ -38,7 +50,12 @@ def test_a_chosen_side_shows_on_a_parked_conflict() -> None:
 
 def test_long_values_are_cut_and_hashes_stay_hashes() -> None:
     shown = side_values({"a": "x" * 100, "b": "hmac:abc", "c": None, "d": {"k": 1}})
-    assert 'a="' + "x" * 38 + "…" in shown and 'b="hmac:abc"' in shown and "c=null" in shown and 'd={"k": 1}' in shown
+    assert (
+        'a="' + "x" * 38 + "…" in shown
+        and 'b="hmac:abc"' in shown
+        and "c=null" in shown
+        and 'd={"k": 1}' in shown
+    )
 
 
 def test_side_values_follow_the_specs_side_order() -> None:

@@ -17,8 +17,20 @@ def sync_spec(flow_id: str, state: str | None = None) -> str:
         "id": flow_id,
         "mode": "two_way",
         "sides": {
-            "a": {"type": "postgres", "conn_id": "a_db", "table": "public.t", "primary_key": ["id"], "cursor": "u"},
-            "b": {"type": "postgres", "conn_id": "b_db", "table": "public.t", "primary_key": ["id"], "cursor": "u"},
+            "a": {
+                "type": "postgres",
+                "conn_id": "a_db",
+                "table": "public.t",
+                "primary_key": ["id"],
+                "cursor": "u",
+            },
+            "b": {
+                "type": "postgres",
+                "conn_id": "b_db",
+                "table": "public.t",
+                "primary_key": ["id"],
+                "cursor": "u",
+            },
         },
     }
     if state:
@@ -52,6 +64,7 @@ def test_a_one_way_flow_has_no_conflict_log(folder: Path) -> None:
 def test_grouped_by_the_connection_holding_their_state(folder: Path) -> None:
     groups = by_state_database(sync_flows(folder))
     assert {conn: [s.id for s in specs] for conn, specs in groups.items()} == {
-        "a_db": ["m_sync", "z_sync"], "hub_db": ["a_sync"]
+        "a_db": ["m_sync", "z_sync"],
+        "hub_db": ["a_sync"],
     }
     assert list(groups) == ["a_db", "hub_db"]

@@ -29,13 +29,21 @@ def flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_list_defaults_to_the_newest_50_parked_conflicts_of_every_flow() -> None:
     args = build_parser().parse_args(["conflicts", "list"])
     assert (args.action, args.flow, args.status, args.limit, args.json) == ("list", None, "parked", 50, False)
-    args = build_parser().parse_args(["conflicts", "list", "--flow", "f", "--status", "all", "--limit", "3", "--json"])
+    args = build_parser().parse_args(
+        ["conflicts", "list", "--flow", "f", "--status", "all", "--limit", "3", "--json"]
+    )
     assert (args.flow, args.status, args.limit, args.json) == ("f", "all", 3, True)
 
 
 def test_resolve_takes_an_id_and_a_side() -> None:
     args = build_parser().parse_args(["conflicts", "resolve", "12", "--side", "crm", "--by", "ana"])
-    assert (args.action, args.conflict_id, args.side, args.by, args.flow) == ("resolve", 12, "crm", "ana", None)
+    assert (args.action, args.conflict_id, args.side, args.by, args.flow) == (
+        "resolve",
+        12,
+        "crm",
+        "ana",
+        None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -66,7 +74,11 @@ def test_an_unknown_flow_is_refused_with_exit_code_2(flows: Path) -> None:
 
 
 def test_without_sync_flows_list_says_so_or_prints_an_empty_json_array(flows: Path) -> None:
-    assert run("conflicts", "list") == (0, "No sync flows (two_way / multi_way specs) in the flows folder.\n", "")
+    assert run("conflicts", "list") == (
+        0,
+        "No sync flows (two_way / multi_way specs) in the flows folder.\n",
+        "",
+    )
     code, out, _ = run("conflicts", "list", "--json")
     assert code == 0 and json.loads(out) == []
     code, _, err = run("conflicts", "resolve", "4", "--side", "a")

@@ -31,6 +31,10 @@ def test_an_unknown_status_is_refused() -> None:
 
 
 def test_by_field_rule_reads_the_audit_counts_and_ignores_other_shapes() -> None:
-    counts = {"total": 2, "parked": 0, "by_field_rule": [{"field": "a", "rule": "manual", "count": 2}, "junk"]}
+    counts = {
+        "total": 2,
+        "parked": 0,
+        "by_field_rule": [{"field": "a", "rule": "manual", "count": 2}, "junk"],
+    }
     assert by_field_rule(counts) == [{"field": "a", "rule": "manual", "count": 2}]
     assert by_field_rule({"source_wins": 2}) == [] and by_field_rule(None) == [] and by_field_rule([1]) == []

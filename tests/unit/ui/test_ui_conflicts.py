@@ -19,10 +19,18 @@ pytestmark = pytest.mark.unit
 
 SIDE = {"type": "postgres", "table": "public.t", "primary_key": ["id"], "cursor": "updated_at"}
 SYNC = SyncSpec.model_validate(
-    {"id": "people", "mode": "two_way", "sides": {"erp": {**SIDE, "conn_id": "erp_db"}, "crm": {**SIDE, "conn_id": "crm_db"}}}
+    {
+        "id": "people",
+        "mode": "two_way",
+        "sides": {"erp": {**SIDE, "conn_id": "erp_db"}, "crm": {**SIDE, "conn_id": "crm_db"}},
+    }
 )
 ONE_WAY = FlowSpec.model_validate(
-    {"id": "orders", "source": {**SIDE, "conn_id": "a_db"}, "target": {"type": "postgres", "conn_id": "b_db", "table": "public.o"}}
+    {
+        "id": "orders",
+        "source": {**SIDE, "conn_id": "a_db"},
+        "target": {"type": "postgres", "conn_id": "b_db", "table": "public.o"},
+    }
 )
 WHEN = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
 PARKED = {
@@ -32,7 +40,13 @@ PARKED = {
 }  # fmt: skip
 
 
-def page(spec: SyncSpec | FlowSpec, conflicts: ConflictsView | None, *, can_resolve: bool, resolved: int | None = None) -> str:
+def page(
+    spec: SyncSpec | FlowSpec,
+    conflicts: ConflictsView | None,
+    *,
+    can_resolve: bool,
+    resolved: int | None = None,
+) -> str:
     request = Request({"type": "http", "method": "GET", "path": "/", "headers": [], "root_path": "/syncgate"})
     response = render(
         request, "flow.html", spec=spec, sync=isinstance(spec, SyncSpec), health=blank(spec), history=None,
@@ -71,7 +85,9 @@ def test_without_edit_rights_there_is_no_form_but_the_way_to_resolve_is_named() 
 
 
 def test_a_chosen_side_and_the_notice_after_resolving() -> None:
-    html = page(SYNC, view({**PARKED, "resolution": "crm", "resolved_by": "ana"}), can_resolve=True, resolved=41)
+    html = page(
+        SYNC, view({**PARKED, "resolution": "crm", "resolved_by": "ana"}), can_resolve=True, resolved=41
+    )
     assert '<span class="chosen">crm</span> <span class="muted">by ana' in html
     assert '<option value="crm" selected>' in html and 'id="resolved-notice"' in html
 

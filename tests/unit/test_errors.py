@@ -26,6 +26,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 import syncgate
 from syncgate import dag_factory
+from syncgate.cli.flows import CliError
+from syncgate.conflicts.log import ResolutionRefused
 from syncgate.connectors.http.client import ApiClient, HttpRetriableError, HttpStatusError
 from syncgate.connectors.http.coerce import CoerceError
 from syncgate.connectors.http.drift import SchemaDriftError
@@ -63,6 +65,8 @@ RECOVERY: dict[type[BaseException], tuple[Callable[[], BaseException], bool]] = 
     SchemaDriftError: (lambda: SchemaDriftError("column 'email' was removed"), False),
     CoerceError: (lambda: CoerceError("got a JSON string that is not an ISO-8601 date"), False),
     copy_binary._NotEncodable: (lambda: copy_binary._NotEncodable(), False),
+    ResolutionRefused: (lambda: ResolutionRefused("conflict 4 of flow 'f' is resolved, not parked"), False),
+    CliError: (lambda: CliError("no sync flow 'f'"), False),
 }  # fmt: skip
 
 

@@ -103,7 +103,10 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "tests/integration/test_ui_app.py",
     "ui/health.py": f"health rows read from the state database, {_INTEGRATION}: "
     "tests/integration/test_ui_queries.py, tests/integration/test_ui_app.py",
-    "ui/queries.py": f"the UI's SQL, {_INTEGRATION}: tests/integration/test_ui_queries.py",
+    "ui/queries.py": f"the UI's SQL, {_INTEGRATION}: tests/integration/test_ui_queries.py, "
+    "tests/integration/test_ui_sync_flow.py",
+    "__main__.py": "the `python -m syncgate` entry point, run as a child process: "
+    "tests/integration/reconcile/test_conflicts_cli.py",
 }
 
 # Unit test modules that mirror no single engine module, and why. Some arrive from branches

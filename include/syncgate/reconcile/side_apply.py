@@ -33,6 +33,7 @@ from syncgate.reconcile import store
 from syncgate.reconcile.merge import Merged, Origin, Outcome, SideView
 from syncgate.reconcile.plan import Planned, settle_side
 from syncgate.reconcile.records import SideMapping, read_lines
+from syncgate.report.write import write_report_safely
 from syncgate.spec.sync_model import SyncSpec
 from syncgate.state import audit
 from syncgate.state.schema import STAGING_SCHEMA
@@ -156,6 +157,8 @@ def verify_side(spec: SyncSpec, side: str, run: RunInfo, staged: dict[str, Any])
             )  # fmt: skip
         conn.commit()
     if not passed:
+        # The failure callback leaves a rejected run's report to verify, as for one-way flows.
+        write_report_safely(spec, run.run_id, quality={**result.as_dict(), "failures": failures})
         raise DataQualityError(f"{spec.id} (side {side})", failures, result.report)
     return {**staged, "quality": {**result.as_dict(), "success": True}, "verify_seconds": seconds, "verify_startup": startup}
 
@@ -222,6 +225,8 @@ def promote_side(
     landing.forget_batch(view.id, extracted["batch_id"])
     landing.forget_batch(view.id, f"plan-{run.key}")
     log.info("Side %s of flow %s: %s", side, spec.id, counts)
+    # Each side's promote rewrites the run's report; the last one's holds every side's counts.
+    write_report_safely(spec, run.run_id)
     return {"side": side, **counts}
 
 

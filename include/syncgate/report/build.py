@@ -30,6 +30,8 @@ def build_report(
     pii_columns: list[str] | None = None,
     error: str | None = None,
     now: dt.datetime | None = None,
+    sides: list[str] | None = None,
+    conflict_rows: list[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The report of one run as a JSON-safe dict.
 
@@ -41,6 +43,10 @@ def build_report(
         transform_drop: the spec's ``transform.drop``.
         pii_columns: columns whose values must not appear (results on them keep counts only).
         error: an error to show when the audit row has none.
+        sides: a sync flow's side names (the report then has a ``sides`` entry).
+        conflict_rows: a sync flow's conflict log rows of this run (``syncgate.sync_conflicts``,
+            pii values already hashed); with them ``conflicts`` holds the audit row's counts
+            (``total``, ``parked``, ``by_field_rule``) and ``rows``.
     """
     row = dict(audit or {})
     batch = dict(manifest or {})
@@ -64,7 +70,9 @@ def build_report(
         "fields_dropped": _fields_dropped(batch, transform_drop or []),
         "bytes": _bytes(row, batch),
         "schema_changes": row.get("schema_changes"),
-        "conflicts": row.get("conflicts"),
+        "conflicts": row.get("conflicts")
+        if conflict_rows is None
+        else _conflicts(row.get("conflicts"), conflict_rows),
         "quality": _quality(flow_id, row, verdict, pii),
         "freshness": {
             "high_water_mark": row.get("high_water_mark"),
@@ -74,7 +82,24 @@ def build_report(
         "durations": _durations(row, batch),
         "error": row.get("error") or error,
     }
+    if sides is not None:
+        report["sides"] = list(sides)
     return jsonable(report)
+
+
+_CONFLICT_KEYS = ("id", "record_key", "field", "rule", "status", "winner", "value", "base_value",
+                  "side_values", "detected_at", "resolution", "resolved_by", "resolved_at", "run_id")  # fmt: skip
+
+
+def _conflicts(counts: Any, rows: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """A sync run's conflicts: the audit row's counts and the log's rows (newest first)."""
+    counts = counts if isinstance(counts, Mapping) else {}
+    return {
+        "total": counts.get("total", len(rows)),
+        "parked": counts.get("parked", sum(1 for r in rows if r.get("status") == "parked")),
+        "by_field_rule": list(counts.get("by_field_rule") or []),
+        "rows": [{k: r.get(k) for k in _CONFLICT_KEYS} for r in rows],
+    }
 
 
 def _window(row: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:

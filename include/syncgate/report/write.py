@@ -17,15 +17,19 @@ from syncgate import settings
 from syncgate.report.build import build_report
 from syncgate.report.paths import report_files, runs_dir
 from syncgate.report.render import render_html
+from syncgate.spec.sync_model import SyncSpec
 
 if TYPE_CHECKING:
     from syncgate.spec.model import FlowSpec
+
+# Conflict rows a report lists (newest first); the counts by field and rule cover them all.
+REPORT_CONFLICT_ROWS = 200
 
 log = logging.getLogger(__name__)
 
 
 def write_report(
-    spec: FlowSpec,
+    spec: FlowSpec | SyncSpec,
     run_id: str,
     *,
     manifest: Mapping[str, Any] | None = None,
@@ -33,16 +37,19 @@ def write_report(
     error: str | None = None,
 ) -> tuple[Path, Path]:
     """Build the run's report from its audit row, ``manifest`` and ``quality``; returns the
-    (JSON, HTML) paths written."""
+    (JSON, HTML) paths written. A sync flow's report adds its sides and the run's conflicts."""
+    audit_row = read_audit(spec, run_id)
     report = build_report(
         flow_id=spec.id,
         run_id=run_id,
-        audit=read_audit(spec, run_id),
+        audit=audit_row,
         manifest=manifest,
         quality=quality,
-        transform_drop=list(spec.transform.drop),
+        transform_drop=[] if isinstance(spec, SyncSpec) else list(spec.transform.drop),
         pii_columns=spec.pii_columns,
         error=error,
+        sides=spec.side_names if isinstance(spec, SyncSpec) else None,
+        conflict_rows=read_run_conflicts(spec, run_id, audit_row) if isinstance(spec, SyncSpec) else None,
     )
     json_path, html_path = report_files(spec.id, run_id)
     json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +60,7 @@ def write_report(
     return json_path, html_path
 
 
-def write_report_safely(spec: FlowSpec, run_id: str, **kwargs: Any) -> tuple[Path, Path] | None:
+def write_report_safely(spec: FlowSpec | SyncSpec, run_id: str, **kwargs: Any) -> tuple[Path, Path] | None:
     """``write_report``, logging instead of raising: a report must never fail a run."""
     try:
         return write_report(spec, run_id, **kwargs)
@@ -62,7 +69,7 @@ def write_report_safely(spec: FlowSpec, run_id: str, **kwargs: Any) -> tuple[Pat
         return None
 
 
-def read_audit(spec: FlowSpec, run_id: str) -> dict[str, Any] | None:
+def read_audit(spec: FlowSpec | SyncSpec, run_id: str) -> dict[str, Any] | None:
     """The run's audit row, or None when the state database has none (yet)."""
     import psycopg
 
@@ -70,10 +77,30 @@ def read_audit(spec: FlowSpec, run_id: str) -> dict[str, Any] | None:
     from syncgate.state import audit
 
     try:
-        with connect(spec.state_conn_id) as conn:
+        with connect(str(spec.state_conn_id)) as conn:
             return audit.read_run(conn, spec.id, run_id)
     except psycopg.errors.UndefinedTable:  # a flow that failed before creating its state schema
         return None
+
+
+def read_run_conflicts(
+    spec: SyncSpec, run_id: str, audit_row: Mapping[str, Any] | None
+) -> list[Mapping[str, Any]]:
+    """The conflict log rows of a sync run, newest first: those it detected, and the parked ones it
+    resolved (their rows keep the run that parked them)."""
+    import psycopg
+
+    from syncgate.conflicts.log import run_conflicts
+    from syncgate.db.connect import connect
+
+    since = (audit_row or {}).get("started_at")
+    try:
+        with connect(str(spec.state_conn_id)) as conn:
+            return list(
+                run_conflicts(conn, spec.id, run_id, resolved_since=since, limit=REPORT_CONFLICT_ROWS)
+            )
+    except psycopg.errors.UndefinedTable:  # no sync run created the conflict log yet
+        return []
 
 
 def prune_run_reports(flow_id: str, keep: int, current: Path | None = None) -> int:
@@ -97,7 +124,7 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def write_failure_report(spec: FlowSpec, context: Any, error: str) -> None:
+def write_failure_report(spec: FlowSpec | SyncSpec, context: Any, error: str) -> None:
     """From a task's failure callback: the newest manifest the run's XComs hold, plus the error.
 
     Best effort, like every report: it logs and returns on any problem of its own.

@@ -1,26 +1,32 @@
 """The syncgate UI as a FastAPI app (mounted by the Airflow plugin under ``/syncgate``).
 
-Read-only: GET routes only, each state database read in a read-only session. Every route
-depends on :func:`syncgate.ui.auth.current_viewer` (Airflow's authentication) and shows only
-flows whose DAG the viewer may read.
+Reads happen in read-only sessions. The one write is resolving a parked conflict of a sync
+flow (a POST, for viewers with edit rights on the flow's DAG, CSRF-checked by ``ui.csrf``).
+Every route depends on :func:`syncgate.ui.auth.current_viewer` (Airflow's authentication) and
+shows only flows whose DAG the viewer may read.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Annotated, Any
+from urllib.parse import parse_qs, quote
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from syncgate.conflicts.log import ResolutionRefused
 from syncgate.report.paths import report_files
 from syncgate.spec.model import FlowSpec
-from syncgate.ui import files, queries
+from syncgate.spec.sync_model import SyncSpec
+from syncgate.ui import csrf, files, queries
 from syncgate.ui.auth import Viewer, current_viewer
+from syncgate.ui.conflicts import ConflictsView, read_conflicts, resolve_in_ui
 from syncgate.ui.flows import current_flows
 from syncgate.ui.health import HealthReport, blank, flow_health, now, read_health, unavailable
 from syncgate.ui.masking import masked, pii_columns
-from syncgate.ui.pages import render
+from syncgate.ui.pages import base_path, render
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +34,8 @@ HISTORY_PER_PAGE = 25
 REJECTED_PER_PAGE = 25
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]
 PageParam = Annotated[int, Query(ge=1, le=1_000_000)]
+# A resolve form holds a side name and the CSRF token: anything much larger is not ours.
+MAX_FORM_BYTES = 4096
 # Files written by GX or the run-report helper: no framing by other sites, no type sniffing.
 # Served files (GX Data Docs, run reports) hold data from the sources: no script may run in
 # Airflow's origin, whatever a page contains (sandbox = an opaque origin without scripts).
@@ -61,19 +69,29 @@ def create_app() -> FastAPI:
 
     @app.get("/flows/{flow_id}", name="flow")
     def flow_page(
-        request: Request, flow_id: str, viewer: ViewerDep, page: PageParam = 1, rpage: PageParam = 1
+        request: Request,
+        flow_id: str,
+        viewer: ViewerDep,
+        page: PageParam = 1,
+        rpage: PageParam = 1,
+        cpage: PageParam = 1,
+        resolved: Annotated[int | None, Query(ge=1)] = None,
     ) -> Response:
         spec = _flow(viewer, flow_id)
         if spec is None:
             return _missing(request, f"There is no flow {flow_id!r} you may read.")
         health = blank(spec)
         history = rejected = None
+        sync = isinstance(spec, SyncSpec)
+        conflicts = ConflictsView(sides=spec.side_names) if isinstance(spec, SyncSpec) else None
         try:
-            with queries.read_only(spec.state_conn_id) as conn:  # one session for the whole page
+            with queries.read_only(str(spec.state_conn_id)) as conn:  # one session for the whole page
                 if conn is not None:
                     read_health(conn, {flow_id: health})
                     history = queries.run_history(conn, flow_id, page, HISTORY_PER_PAGE)
                     rejected = queries.rejected_records(conn, flow_id, rpage, REJECTED_PER_PAGE)
+                    if isinstance(spec, SyncSpec):
+                        conflicts = read_conflicts(conn, spec, cpage)
         except queries.StateUnavailable as exc:
             unavailable([health], str(exc))
         pii = pii_columns(spec)
@@ -85,18 +103,67 @@ def create_app() -> FastAPI:
             row["has_report"] = html_file.is_file()
             row["has_report_json"] = json_file.is_file()
             row["docs_page"] = files.docs_relative(flow_id, row["quality_report"])
-        return render(
+        can_resolve = sync and viewer.can_edit(flow_id)
+        token, new_token = csrf.page_token(request) if can_resolve else ("", False)
+        response = render(
             request,
             "flow.html",
             spec=spec,
+            sync=sync,
             health=health,
             history=history,
             rejected=rejected,
+            conflicts=conflicts,
+            can_resolve=can_resolve,
+            csrf_field=csrf.FIELD,
+            csrf_token=token,
+            resolved=resolved,
             error=health.error,
             has_docs=files.data_docs_index(flow_id) is not None,
             validations=files.validation_pages(flow_id),
             viewer=viewer,
         )
+        if new_token:
+            csrf.set_cookie(response, request, token, f"{base_path(request)}/flows")
+        return response
+
+    @app.post("/flows/{flow_id}/conflicts/{conflict_id}/resolve", name="resolve_conflict")
+    async def resolve_conflict(
+        request: Request, flow_id: str, conflict_id: int, viewer: ViewerDep
+    ) -> Response:
+        spec = _flow(viewer, flow_id)
+        if not isinstance(spec, SyncSpec):
+            return _missing(request, f"There is no sync flow {flow_id!r} you may read.")
+        if not viewer.can_edit(flow_id):
+            return _refused(
+                request,
+                403,
+                f"Resolving a conflict of flow {flow_id!r} needs edit rights on its DAG.",
+                flow_id,
+            )
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return _refused(request, 413, "The form is larger than a resolve form can be.", flow_id)
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), max_num_fields=8).items()}
+        problem = csrf.problem(request, form.get(csrf.FIELD))
+        if problem:
+            return _refused(request, 403, f"Not resolved: {problem}.", flow_id)
+        side = form.get("side", "")
+        try:
+            done = await run_in_threadpool(resolve_in_ui, spec, conflict_id, side, viewer.name)
+        except ResolutionRefused as exc:
+            return _refused(request, 409, f"Not resolved: {exc}.", flow_id)
+        except queries.StateUnavailable as exc:
+            return _refused(request, 503, f"Not resolved: {exc}.", flow_id)
+        log.info(
+            "Conflict %d of flow %s: side %s chosen by %s in the UI",
+            done.conflict_id,
+            flow_id,
+            side,
+            viewer.name,
+        )
+        target = f"{base_path(request)}/flows/{quote(flow_id, safe='')}?resolved={done.conflict_id}#conflicts"
+        return RedirectResponse(target, status_code=303)
 
     @app.get("/flows/{flow_id}/runs/{run_id:path}/report.json", name="run_report_json")
     def run_report_json(flow_id: str, run_id: str, viewer: ViewerDep) -> Response:
@@ -157,7 +224,7 @@ def _health(viewer: Viewer, tag: str | None) -> HealthReport:
     return HealthReport(flow_health(specs), tags, tag or None, flows.broken, now())
 
 
-def _flow(viewer: Viewer, flow_id: str) -> FlowSpec | None:
+def _flow(viewer: Viewer, flow_id: str) -> FlowSpec | SyncSpec | None:
     spec = current_flows().specs.get(flow_id)
     # Unknown and unreadable look the same: a viewer learns nothing about flows it may not read.
     return spec if spec is not None and viewer.can_read(flow_id) else None
@@ -165,3 +232,7 @@ def _flow(viewer: Viewer, flow_id: str) -> FlowSpec | None:
 
 def _missing(request: Request, message: str, flow_id: str | None = None) -> Response:
     return render(request, "missing.html", status_code=404, message=message, flow_id=flow_id)
+
+
+def _refused(request: Request, status_code: int, message: str, flow_id: str) -> Response:
+    return render(request, "refused.html", status_code=status_code, message=message, flow_id=flow_id)

@@ -13,13 +13,14 @@ from pathlib import Path
 from syncgate import settings
 from syncgate.spec.loader import SPEC_SUFFIXES, load_specs
 from syncgate.spec.model import FlowSpec
+from syncgate.spec.sync_model import SyncSpec
 
 
 @dataclass(frozen=True)
 class Flows:
-    """Valid specs by id (sorted), and the files that failed to load."""
+    """Valid specs by id (sorted), one-way and sync flows alike, and the files that failed to load."""
 
-    specs: dict[str, FlowSpec]
+    specs: dict[str, FlowSpec | SyncSpec]
     broken: list[str]
 
     @property

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from syncgate.spec.model import FlowSpec
+from syncgate.spec.sync_model import SyncSpec
 from syncgate.ui import queries
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ class FlowHealth:
 
     flow_id: str
     description: str
+    mode: str  # one_way | two_way | multi_way
     tags: list[str]
     owner: str
     schedule: str | None
@@ -75,12 +77,12 @@ class HealthReport:
         }
 
 
-def flow_health(specs: list[FlowSpec]) -> list[FlowHealth]:
+def flow_health(specs: list[FlowSpec | SyncSpec]) -> list[FlowHealth]:
     """Health rows for ``specs`` (in the given order), one state database at a time."""
     rows = {spec.id: blank(spec) for spec in specs}
     by_conn: dict[str, list[str]] = defaultdict(list)
     for spec in specs:
-        by_conn[spec.state_conn_id].append(spec.id)
+        by_conn[str(spec.state_conn_id)].append(spec.id)
     for conn_id, flow_ids in sorted(by_conn.items()):
         group = {flow_id: rows[flow_id] for flow_id in flow_ids}
         try:
@@ -120,16 +122,20 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def blank(spec: FlowSpec) -> FlowHealth:
-    """A flow's row before its state is read: never run, freshness unknown (or none without SLA)."""
+def blank(spec: FlowSpec | SyncSpec) -> FlowHealth:
+    """A flow's row before its state is read: never run, freshness unknown (or none without SLA).
+
+    A sync flow has no freshness SLA (``freshness`` is None): its freshness is ``none``.
+    """
     sla = spec.freshness
     return FlowHealth(
         flow_id=spec.id,
         description=spec.description,
+        mode=spec.mode if isinstance(spec, SyncSpec) else "one_way",
         tags=list(spec.tags),
         owner=spec.owner,
         schedule=spec.schedule,
-        state_conn_id=spec.state_conn_id,
+        state_conn_id=str(spec.state_conn_id),
         sla_max_age_seconds=sla.max_age.total_seconds() if sla else None,
         sla_warn_age_seconds=sla.warn_age.total_seconds() if sla and sla.warn_age else None,
         freshness="unknown" if sla else "none",

@@ -5,13 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from syncgate.spec.model import FlowSpec
+from syncgate.spec.sync_model import SyncSpec
 
 MASK = "••• (pii)"
 
 
-def pii_columns(spec: FlowSpec) -> set[str]:
-    """Columns the flow treats as PII (``pii`` + ``transform.hash``), under source and target names."""
-    return set(spec.pii_names)
+def pii_columns(spec: FlowSpec | SyncSpec) -> set[str]:
+    """Columns the flow treats as PII (``pii`` + ``transform.hash``), under source and target names.
+
+    A sync flow's are its ``pii`` common fields (their values are hashed in its conflict log).
+    """
+    return set(spec.pii) if isinstance(spec, SyncSpec) else set(spec.pii_names)
 
 
 def masked(record: Any, pii: set[str]) -> Any:

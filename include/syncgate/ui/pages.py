@@ -19,8 +19,12 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
 TEMPLATES = Path(__file__).parent / "templates"
-# Our pages run no script and load nothing from elsewhere; only inline styles and SVG.
-PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'self'"
+# Our pages run no script and load nothing from elsewhere; only inline styles and SVG. The one
+# form (resolving a conflict) posts to this app only.
+PAGE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'self'; "
+    "form-action 'self'"
+)
 
 
 @cache

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from syncgate.conflicts.log import count_conflicts, list_conflicts
 from syncgate.errors import RetriableError
 
 if TYPE_CHECKING:
@@ -23,12 +24,14 @@ log = logging.getLogger(__name__)
 
 TREND_RUNS = 20
 
-# Conflicts are recorded per rule ({"rule": count}); a bare number or a list is accepted too.
+# A sync flow's reconcile records {"total", "parked", "by_field_rule"}; older rows may hold
+# counts per rule ({"rule": count}), a bare number or a list.
 _CONFLICTS = """CASE jsonb_typeof({col})
     WHEN 'number' THEN ({col} #>> '{{}}')::numeric
     WHEN 'array' THEN jsonb_array_length({col})
-    WHEN 'object' THEN (SELECT coalesce(sum((v #>> '{{}}')::numeric), 0)
-                        FROM jsonb_each({col}) AS e(k, v) WHERE jsonb_typeof(v) = 'number')
+    WHEN 'object' THEN CASE WHEN jsonb_typeof({col} -> 'total') = 'number' THEN ({col} ->> 'total')::numeric
+                       ELSE (SELECT coalesce(sum((v #>> '{{}}')::numeric), 0)
+                             FROM jsonb_each({col}) AS e(k, v) WHERE jsonb_typeof(v) = 'number') END
     ELSE 0 END::bigint"""
 
 # Rows written to the target; NULL (not 0) for a run that never got as far as writing.
@@ -192,3 +195,31 @@ def _page(
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(query, params).fetchall()
     return Page(rows, int(counted[0]) if counted else 0, page, per_page)
+
+
+def has_conflict_log(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the state database holds a conflict log (a sync flow ran there)."""
+    row = conn.execute("SELECT to_regclass('syncgate.sync_conflicts') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def latest_conflicts(conn: psycopg.Connection[Any], flow_id: str) -> tuple[str | None, Any]:
+    """The newest run's id and its audit ``conflicts`` counts; (None, None) before any run."""
+    row = conn.execute(
+        "SELECT run_id, conflicts FROM syncgate.sync_runs WHERE flow_id = %s ORDER BY started_at DESC, run_id LIMIT 1",
+        (flow_id,),
+    ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def conflict_log(conn: psycopg.Connection[Any], flow_id: str, page: int, per_page: int) -> Page:
+    """One page of the flow's conflicts, every status, newest first."""
+    page = max(1, page)
+    rows = list_conflicts(conn, [flow_id], status="all", limit=per_page, offset=(page - 1) * per_page)
+    return Page(rows, count_conflicts(conn, flow_id), page, per_page)
+
+
+def parked_conflicts(conn: psycopg.Connection[Any], flow_id: str, limit: int) -> Page:
+    """The flow's parked conflicts (at most ``limit``, newest first) and how many there are."""
+    rows = list_conflicts(conn, [flow_id], status="parked", limit=limit)
+    return Page(rows, count_conflicts(conn, flow_id, status="parked"), 1, limit)

@@ -112,3 +112,29 @@ def test_jsonable_turns_database_values_into_json() -> None:
     assert jsonable({"d": decimal.Decimal("NaN"), "f": float("inf"), "t": dt.timedelta(seconds=3), "s": {1}}) == {
         "d": "NaN", "f": "inf", "t": 3.0, "s": [1],
     }  # fmt: skip
+
+
+SYNC_COUNTS = {"total": 2, "parked": 1, "by_field_rule": [{"field": "name", "rule": "newest_wins", "count": 1},
+                                                        {"field": "tier", "rule": "manual", "count": 1}]}  # fmt: skip
+SYNC_ROWS = [
+    {"id": 5, "record_key": "[2]", "field": "tier", "rule": "manual", "status": "parked", "winner": None,
+     "value": None, "side_values": {"a": "x", "b": "y"}, "detected_at": dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
+     "flow_id": "f", "not_reported": "z"},
+    {"id": 4, "record_key": "[1]", "field": "name", "rule": "newest_wins", "status": "resolved", "winner": "b",
+     "value": "B", "side_values": {"a": "A", "b": "B"}, "detected_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)},
+]  # fmt: skip
+
+
+def test_a_sync_run_reports_its_sides_and_conflicts_counts_and_rows() -> None:
+    report = build_report(flow_id="f", run_id="r", audit={"conflicts": SYNC_COUNTS}, sides=["a", "b"], conflict_rows=SYNC_ROWS)
+    assert report["sides"] == ["a", "b"]
+    conflicts = report["conflicts"]
+    assert (conflicts["total"], conflicts["parked"]) == (2, 1) and conflicts["by_field_rule"] == SYNC_COUNTS["by_field_rule"]
+    assert [(r["id"], r["status"], r["winner"]) for r in conflicts["rows"]] == [(5, "parked", None), (4, "resolved", "b")]
+    assert conflicts["rows"][0]["detected_at"] == "2026-01-02T00:00:00+00:00" and "not_reported" not in conflicts["rows"][0]
+
+
+def test_a_sync_run_without_an_audit_row_counts_its_rows() -> None:
+    conflicts = build_report(flow_id="f", run_id="r", conflict_rows=SYNC_ROWS)["conflicts"]
+    assert (conflicts["total"], conflicts["parked"], conflicts["by_field_rule"]) == (2, 1, [])
+    assert "sides" not in build_report(flow_id="f", run_id="r")

@@ -26,3 +26,14 @@ def test_pii_columns_are_masked_under_source_and_target_names() -> None:
         "id": 1, "mail": MASK, "phone": None, "name": MASK, "city": "Oslo",
     }  # fmt: skip
     assert masked(["not", "a", "dict"], {"x"}) == ["not", "a", "dict"]
+
+
+def test_a_sync_flows_pii_are_its_pii_fields() -> None:
+    from syncgate.spec.sync_model import SyncSpec
+
+    side = {"type": "postgres", "table": "public.t", "primary_key": ["id"], "cursor": "updated_at"}
+    spec = SyncSpec.model_validate(
+        {"id": "s", "mode": "two_way", "pii": ["email"],
+         "sides": {"a": {**side, "conn_id": "a_db"}, "b": {**side, "conn_id": "b_db"}}}
+    )  # fmt: skip
+    assert pii_columns(spec) == {"email"}

@@ -31,12 +31,15 @@ _EDIT_SUFFIX = re.compile(r" \((ERP|CRM) edit [^)]*\)$")
 
 def erp_url() -> str:
     return os.environ.get(
-        "SYNCGATE_DEMO_ERP_URL", f"postgresql://syncgate@127.0.0.1:{os.environ.get('SYNCGATE_DEMO_PG_PORT', '54329')}/erp"
+        "SYNCGATE_DEMO_ERP_URL",
+        f"postgresql://syncgate@127.0.0.1:{os.environ.get('SYNCGATE_DEMO_PG_PORT', '54329')}/erp",
     )
 
 
 def crm_url() -> str:
-    return os.environ.get("SYNCGATE_DEMO_CRM_URL", f"http://127.0.0.1:{os.environ.get('SYNCGATE_DEMO_CRM_PORT', '8765')}")
+    return os.environ.get(
+        "SYNCGATE_DEMO_CRM_URL", f"http://127.0.0.1:{os.environ.get('SYNCGATE_DEMO_CRM_PORT', '8765')}"
+    )
 
 
 def crm_client(url: str, token: str) -> Any:
@@ -80,7 +83,11 @@ def seed(url: str, client: Any) -> str:
     import psycopg
 
     erp, crm = erp_partners(url), crm_partners(client)
-    new_erp = [partner(n) for n in range(1, ERP_PARTNERS + 1) if partner(n)[1] not in erp and partner(n)[1] not in crm]
+    new_erp = [
+        partner(n)
+        for n in range(1, ERP_PARTNERS + 1)
+        if partner(n)[1] not in erp and partner(n)[1] not in crm
+    ]
     with psycopg.connect(url) as conn:
         for name, email in new_erp:
             conn.execute(
@@ -93,7 +100,9 @@ def seed(url: str, client: Any) -> str:
         if partner(n)[1] not in crm and partner(n)[1] not in erp
     ]
     for name, email in new_crm:
-        client.post("/v1/customers", json={"name": name, "email": email, "status": "active"}).raise_for_status()
+        client.post(
+            "/v1/customers", json={"name": name, "email": email, "status": "active"}
+        ).raise_for_status()
     return f"{len(new_erp)} partner(s) created in the ERP, {len(new_crm)} in the CRM"
 
 
@@ -151,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "Trigger erp_crm_customers_two_way (UI, or wait for its schedule), then watch the conflict log:\n"
         "  psql postgresql://syncgate@127.0.0.1:"
-        f"{os.environ.get('SYNCGATE_DEMO_PG_PORT', '54329')}/warehouse -c \"select run_id, record_key, field, rule, "
-        "winner, status, side_values from syncgate.sync_conflicts order by id desc limit 10\""
+        f'{os.environ.get("SYNCGATE_DEMO_PG_PORT", "54329")}/warehouse -c "select run_id, record_key, field, rule, '
+        'winner, status, side_values from syncgate.sync_conflicts order by id desc limit 10"'
     )
     return 0
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import datetime
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from syncgate import landing

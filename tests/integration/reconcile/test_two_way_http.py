@@ -151,7 +151,10 @@ def flows(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def sides(
-    databases: dict[str, str], airflow_db: Path, crm_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+    databases: dict[str, str],
+    airflow_db: Path,
+    crm_factory: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[str, Any]:
     crm = crm_factory(customers=0, contacts=0)
     wire_crm(monkeypatch, crm)
@@ -180,7 +183,12 @@ def test_first_sync_goes_both_ways_and_a_quiet_run_writes_nothing(
 
     first = run(monkeypatch, flows)
     assert erp_records(erp) == crm_records(crm)
-    assert set(erp_records(erp)) == {"ada@example.com", "brian@example.com", "cleo@example.com", "eve@example.com"}
+    assert set(erp_records(erp)) == {
+        "ada@example.com",
+        "brian@example.com",
+        "cleo@example.com",
+        "eve@example.com",
+    }
     assert conflicts(erp, first.run_id) == []
     ids = crm_ids(crm)
     assert ids["cleo@example.com"] == cleo and ids["eve@example.com"] == eve
@@ -283,10 +291,16 @@ def test_a_record_created_on_both_sides_and_one_created_in_postgres(
     run(monkeypatch, flows)
 
     # Created on both sides between runs, with the same values: one record, no conflict.
-    execute(erp, "INSERT INTO public.customers (name, email, status, tier) VALUES ('Finn', 'finn@example.com', 'lead', 1)")
+    execute(
+        erp,
+        "INSERT INTO public.customers (name, email, status, tier) VALUES ('Finn', 'finn@example.com', 'lead', 1)",
+    )
     finn = crm_create(crm, name="Finn", email="finn@example.com", status="lead", tier=1)
     # Created in PostgreSQL only: the CRM mints its id.
-    execute(erp, "INSERT INTO public.customers (name, email, status, tier) VALUES ('Gus', 'gus@example.com', 'active', 2)")
+    execute(
+        erp,
+        "INSERT INTO public.customers (name, email, status, tier) VALUES ('Gus', 'gus@example.com', 'active', 2)",
+    )
     created = run(monkeypatch, flows)
     assert erp_records(erp) == crm_records(crm)
     assert conflicts(erp, created.run_id) == []

@@ -40,8 +40,8 @@ from syncgate.connectors.http.client import ApiClient, Response
 from syncgate.connectors.http.coerce import CoerceError, coerce, infer_type, json_kind
 from syncgate.connectors.http.push.idempotency import idempotency_key
 from syncgate.connectors.http.push.transport import REASON_CHARS, REFUSED
-from syncgate.connectors.http.retry import RetryPolicy
 from syncgate.connectors.http.records import MISSING, Flattener
+from syncgate.connectors.http.retry import RetryPolicy
 from syncgate.errors import FatalError
 
 if TYPE_CHECKING:
@@ -54,7 +54,9 @@ GONE = frozenset({404, 410})
 MAX_NAMED = 20  # refused records named in the error; the count covers them all
 
 
-def write_records(flow: FlowSpec, writes: Sequence[RecordWrite], *, read_until: str | None) -> list[RecordResult]:
+def write_records(
+    flow: FlowSpec, writes: Sequence[RecordWrite], *, read_until: str | None
+) -> list[RecordResult]:
     """Apply ``writes`` to the side's API in order (see ``RecordWriter.write_records``)."""
     if not writes:
         return []
@@ -82,7 +84,9 @@ def write_records(flow: FlowSpec, writes: Sequence[RecordWrite], *, read_until: 
             else:
                 results.append(result)
     if refused:
-        shown = "; ".join(refused[:MAX_NAMED]) + (f"; and {len(refused) - MAX_NAMED} more" if len(refused) > MAX_NAMED else "")
+        shown = "; ".join(refused[:MAX_NAMED]) + (
+            f"; and {len(refused) - MAX_NAMED} more" if len(refused) > MAX_NAMED else ""
+        )
         raise FatalError(
             f"side {flow.id!r}: the API refused {len(refused)} of {len(writes)} record write(s): {shown}. "
             "The others were applied; a rerun sends them again under the same idempotency keys"
@@ -109,7 +113,9 @@ class _Side:
         landed_types: dict[str, str],
     ) -> None:
         if len(source.primary_key) != 1:
-            raise FatalError(f"side {flow_id!r}: an API side needs a one-column `primary_key` (the record id)")
+            raise FatalError(
+                f"side {flow_id!r}: an API side needs a one-column `primary_key` (the record id)"
+            )
         self.flow_id = flow_id
         self.source = source
         self.target = target
@@ -184,7 +190,9 @@ class _Side:
         if self.target.idempotency_header:
             # Stable across retries of this apply (same read position, same request), new for a
             # later run's write of the same record: the API replays, never applies twice.
-            key = idempotency_key(self.flow_id, f"side:{self.read_until}", write.key or {}, f"{method} {path}", body)
+            key = idempotency_key(
+                self.flow_id, f"side:{self.read_until}", write.key or {}, f"{method} {path}", body
+            )
             headers = {self.target.idempotency_header: key}
         return client.request(method, path, json=body, headers=headers, ok_statuses=REFUSED | GONE)
 
@@ -236,7 +244,11 @@ class _Side:
             field = resp.body.get("field")
         for value in sorted(_strings(body), key=len, reverse=True):
             message = message.replace(value, "***")
-        text = f"HTTP {resp.status}" + (f" {field}" if isinstance(field, str) else "") + (f": {message}" if message else "")
+        text = (
+            f"HTTP {resp.status}"
+            + (f" {field}" if isinstance(field, str) else "")
+            + (f": {message}" if message else "")
+        )
         return _Refusal(client.scrub(text)[:REASON_CHARS])
 
     def describe(self, write: RecordWrite, number: int) -> str:
@@ -295,4 +307,3 @@ def _strings(body: Any) -> list[str]:
         return []
     text = str(body)
     return [text] if len(text) >= 3 else []
-

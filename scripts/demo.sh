@@ -223,6 +223,9 @@ for (( i = 0; ; i++ )); do
   sleep 0.5
 done
 say "demo CRM ready ($((SECONDS - T0)) s)"
+# Partners on both sides for the two-way flow erp_crm_customers_two_way (the CRM starts empty of them).
+PYTHONPATH=$ROOT/include SYNCGATE_DEMO_PG_PORT=$PG_PORT SYNCGATE_DEMO_CRM_PORT=$CRM_PORT \
+  "$VENV_BIN/python" -m demo.two_way seed | sed 's/^/demo: partners: /' || warn "could not create the demo partners"
 
 # --- Airflow ----------------------------------------------------------------
 # standalone starts its components as plain `airflow`, so the venv goes first.
@@ -348,7 +351,10 @@ from syncgate import settings
 from syncgate.spec.loader import load_specs
 pools = set()
 for item in load_specs(settings.flows_dir()):
-    for end in (item.spec.source, item.spec.target) if item.spec else ():
+    spec = item.spec
+    sides = getattr(spec, "all_sides", None)  # a two-way / multi-way flow: every side is both
+    ends = [e for s in sides for e in (s.source, s.target)] if sides else [spec.source, spec.target] if spec else []
+    for end in ends:
         if getattr(end, "type", None) == "http":
             pools.add(end.pool_name)
 print(*sorted(pools), sep="\n")')
@@ -472,6 +478,9 @@ cat <<EOF
   CRM activity    curl -X POST -H "Authorization: Bearer $SYNCGATE_CRM_TOKEN" -H 'Content-Type: application/json' \\
                     -d '{"resource": "customers", "count": 50}' $CRM_URL/_admin/touch
                   then trigger the flows again from the UI (or wait for their schedule)
+  Conflicts       SYNCGATE_DEMO_PG_PORT=$PG_PORT SYNCGATE_DEMO_CRM_PORT=$CRM_PORT PYTHONPATH=include .venv/bin/python -m demo.two_way conflicts
+                  edits the same partners in the ERP and the CRM; trigger erp_crm_customers_two_way and
+                  watch syncgate.sync_conflicts fill (the flow's page in the UI, or psql on the warehouse)
   Airflow log     ${STANDALONE_LOG#"$ROOT"/}
   Stop            Ctrl-C here, or 'make stop' from another shell
   (ready after $((SECONDS - T0)) s)

@@ -61,3 +61,20 @@ CREATE INDEX IF NOT EXISTS customers_updated_at_idx   ON public.customers   (upd
 CREATE INDEX IF NOT EXISTS products_updated_at_idx    ON public.products    (updated_at);
 CREATE INDEX IF NOT EXISTS orders_updated_at_idx      ON public.orders      (updated_at);
 CREATE INDEX IF NOT EXISTS order_lines_updated_at_idx ON public.order_lines (updated_at);
+
+-- Partners: the ERP's side of the two-way flow erp_crm_customers_two_way (dags/flows/), a
+-- segment of its own so that no other flow writes the same customers (erp_accounts_to_crm
+-- pushes the enterprise segment). An automatically updatable view: syncgate reads and writes
+-- it like a table, and the check option keeps every row it writes in the segment.
+-- Customers the CRM creates get ids from their own range (5,000,001 up), far from the seed's.
+CREATE SEQUENCE IF NOT EXISTS public.partner_customer_id_seq START 5000001;
+CREATE OR REPLACE VIEW public.partner_customers AS
+    SELECT id, name, email, country, segment, credit_limit, created_at, updated_at, deleted_at
+    FROM public.customers
+    WHERE segment = 'partner'
+    WITH CASCADED CHECK OPTION;
+ALTER VIEW public.partner_customers ALTER COLUMN id SET DEFAULT nextval('public.partner_customer_id_seq');
+ALTER VIEW public.partner_customers ALTER COLUMN segment SET DEFAULT 'partner';
+ALTER VIEW public.partner_customers ALTER COLUMN created_at SET DEFAULT now();
+ALTER VIEW public.partner_customers ALTER COLUMN updated_at SET DEFAULT clock_timestamp();
+COMMENT ON VIEW public.partner_customers IS 'partner customers, synced both ways with the CRM (@partner.example)';

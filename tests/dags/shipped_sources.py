@@ -131,6 +131,23 @@ def erp_tables() -> dict[str, list[str]]:
     return schema_tables(ERP_SCHEMA.read_text(encoding="utf-8"))
 
 
+_CREATE_VIEW = re.compile(
+    rf"\bCREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(?P<name>{_IDENT}(?:\s*\.\s*{_IDENT})?)\s+AS\s+"
+    r"(?P<query>SELECT\b.*?)(?:\s+WITH\s+(?:CASCADED\s+|LOCAL\s+)?CHECK\s+OPTION)?\s*;",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def erp_views() -> dict[str, list[str]]:
+    """The demo ERP's views (``CREATE VIEW ... AS SELECT``) and their columns."""
+    sql = _strip_comments(ERP_SCHEMA.read_text(encoding="utf-8"))
+    tables = erp_tables()
+    return {
+        _qualified(match["name"]): select_output_columns(match["query"], tables)
+        for match in _CREATE_VIEW.finditer(sql)
+    }
+
+
 def select_output_columns(query: str, tables: dict[str, list[str]]) -> list[str]:
     """Output column names of a single ``SELECT ... FROM <table> ...`` over ``tables``.
 

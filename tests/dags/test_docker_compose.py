@@ -526,6 +526,15 @@ def test_the_demo_crm_api_is_a_service_behind_the_crm_api_connection() -> None:
     assert conn["password"] == interpolate(env_of(crm)["SYNCGATE_CRM_TOKEN"])
 
 
+def flow_ends(spec: Any) -> list[Any]:
+    """A flow's source and target specs; every side's, for a two-way or multi-way flow."""
+    from syncgate.spec.sync_model import SyncSpec
+
+    if isinstance(spec, SyncSpec):
+        return [end for side in spec.all_sides for end in (side.source, side.target)]
+    return [spec.source, spec.target]
+
+
 def test_airflow_init_creates_the_pool_of_every_api_a_shipped_flow_calls() -> None:
     from syncgate.spec.loader import load_specs
 
@@ -534,7 +543,7 @@ def test_airflow_init_creates_the_pool_of_every_api_a_shipped_flow_calls() -> No
         end.pool_name
         for item in load_specs(ROOT / "dags" / "flows")
         if item.spec
-        for end in (item.spec.source, item.spec.target)
+        for end in flow_ends(item.spec)
         if getattr(end, "type", None) == "http"
     }
     assert pools, "no shipped flow calls an API"

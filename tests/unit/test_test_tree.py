@@ -92,6 +92,9 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "tests/integration/test_http_target_edges.py",
     "connectors/http/push/pusher.py": f"the push transaction, {_INTEGRATION}: "
     "tests/integration/test_http_target.py, tests/integration/test_http_target_edges.py",
+    "connectors/http/side_writer.py": "an API as a side of a sync flow (an HTTP API, the ledger's "
+    f"source schema), {_INTEGRATION}: tests/integration/reconcile/test_two_way_http.py, "
+    "tests/integration/reconcile/test_two_way_demo.py",
     "observe/incidents.py": f"incident rows, {_INTEGRATION}: tests/integration/test_alerts.py, "
     "tests/integration/test_observe_edge_cases.py",
     "observe/notifiers.py": "delivers to webhook / SMTP connections (Airflow connections, loopback "

@@ -27,6 +27,7 @@ def customers_by_page(
     per_page: int = Query(100, ge=1, le=1000),
     updated_since: str | None = None,
     status: Literal["all", "active", "inactive", "lead"] = "all",
+    email_domain: str | None = Query(None, min_length=1, max_length=253),
 ) -> Response:
     """Page-number pagination: ``{"data": {"items": [...]}, "meta": {page, per_page, total}}``."""
     try:
@@ -39,6 +40,7 @@ def customers_by_page(
         offset=(page - 1) * per_page,
         since=since,
         status=None if status == "all" else status,
+        email_domain=email_domain,
     )
     meta = {"page": page, "per_page": per_page, "total": window.total}
     return raw_json(b'{"data":{"items":' + window.body + b'},"meta":' + dumps(meta) + b"}")

@@ -76,11 +76,18 @@ class CrmState:
         since: str | None = None,
         after: Key | None = None,
         status: str | None = None,
+        email_domain: str | None = None,
     ) -> Window:
-        """Records in ``(updated_at, id)`` order with ``updated_at >= since``, after ``after``, skipping ``offset``."""
+        """Records in ``(updated_at, id)`` order with ``updated_at >= since``, after ``after``, skipping ``offset``.
+
+        ``email_domain`` keeps the records whose e-mail is at that domain (case-insensitive); it
+        filters the index on each request (a scan: fine for the demo's sizes).
+        """
         with self.lock:
             store = self.stores[resource]
             index = store.index(status)
+            if email_domain is not None:
+                index = store.matching(index, _at_domain(email_domain))
             first = index.start(since)
             start = max(first, index.start(since, after)) + offset
             rows = store.window(index, start, size)
@@ -244,3 +251,13 @@ class CrmState:
     def restore_schema(self) -> None:
         with self.lock:
             self.drift = {name: Drift() for name in RESOURCES}
+
+
+def _at_domain(domain: str) -> Any:
+    suffix = "@" + domain.lower()
+
+    def at(record: Record) -> bool:
+        email = record.get("email")
+        return isinstance(email, str) and email.lower().endswith(suffix)
+
+    return at

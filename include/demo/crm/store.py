@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 Record = dict[str, Any]
@@ -77,6 +77,12 @@ class Store:
         if part is None:
             return self.all
         return self.parts.get(part) or Index()
+
+    def matching(self, index: Index, keep: Callable[[Record], bool]) -> Index:
+        """A new index of the records of ``index`` that ``keep`` accepts (same order)."""
+        found = Index()
+        found.keys = [key for key in index.keys if keep(self.records[key[1]])]
+        return found
 
     def put(self, record: Record) -> None:
         """Insert or replace a record (by id), keeping every index in step."""

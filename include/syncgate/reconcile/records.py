@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from syncgate import landing
@@ -76,13 +77,25 @@ class SideMapping:
         cursor = self.source.cursor
         if not cursor or row.get(cursor) is None:
             return None
-        value = canonical(row[cursor])
+        value = canonical(_instant(row[cursor]))
         if isinstance(value, int) and not isinstance(value, bool):
             return f"{value:020d}"  # change times compare as text: numbers must sort as numbers
         return value if isinstance(value, str) else str(value)
 
     def record_key(self, values: dict[str, Any]) -> str:
         return record_key(values, self.spec.match_fields)
+
+
+def _instant(value: Any) -> Any:
+    """A timestamp landed as text, as the instant it names: change times of different sides
+    compare as instants ("2025-05-01 10:00:00+00" from PostgreSQL, "2025-05-01T09:00:00Z" from an
+    API), not as text, which would order them by their spelling."""
+    if isinstance(value, str) and value[:4].isdigit() and value[4:5] == "-":
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            return value
+    return value
 
 
 def write_lines(flow_id: str, batch_id: str, name: str, items: Iterable[dict[str, Any]]) -> tuple[str, int]:

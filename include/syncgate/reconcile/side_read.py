@@ -85,6 +85,12 @@ def common_columns(spec: SyncSpec, extracts: dict[str, dict[str, Any]]) -> dict[
     shared = set.intersection(*(set(v) for v in names.values())) if names else set()
     if spec.fields is None:
         return {side: spec.field_columns(side, sorted(shared)) for side in spec.side_names}
+    for side in spec.side_names:
+        if not extracts[side]["rows"]:
+            # A side without a catalog (an API) shows its columns only through records: one that
+            # has none yet holds the fields the spec declares for it, so it can receive them.
+            declared = (spec.column(side, f) for f in spec.fields)
+            names[side] = sorted({*names[side], *(c for c in declared if c is not None)})
     return {side: spec.field_columns(side, names[side]) for side in spec.side_names}
 
 

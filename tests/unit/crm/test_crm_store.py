@@ -66,6 +66,23 @@ def test_window_pages_and_total_respect_since_and_status() -> None:
     assert [r["id"] for r in leads.records] == [r["id"] for r in ordered if r["status"] == "lead"]
 
 
+def test_email_domain_filters_the_list_in_order() -> None:
+    state = CrmState(customers=300, contacts=0, seed=3)
+    ordered = state.all_records("customers")
+    at_example = [r["id"] for r in ordered if (r["email"] or "").lower().endswith("@example.com")]
+    assert 0 < len(at_example) < len(ordered)
+    seen, offset = [], 0
+    while True:
+        window = state.window("customers", 17, offset=offset, email_domain="EXAMPLE.com")
+        assert window.total == len(at_example)
+        seen += [r["id"] for r in window.records]
+        offset += 17
+        if not window.more:
+            break
+    assert seen == at_example
+    assert state.window("customers", 10, email_domain="partner.example").records == []
+
+
 def test_idempotent_write_replays_and_conflicts() -> None:
     state = CrmState(customers=10, contacts=0, seed=1)
     body = {"name": "A", "email": "a@x"}

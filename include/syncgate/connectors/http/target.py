@@ -2,13 +2,15 @@
 
 State, audit, staging and the mirror of what the API accepted live on the target's
 ``state_conn_id``; ``push.pusher`` says what holds when an API cannot join a transaction.
+As a side of a two-way or multi-way flow it writes single records (``side_writer``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from syncgate.connectors.base import AssetRef
+from syncgate.connectors.base import AssetRef, RecordResult, RecordWrite
 from syncgate.connectors.http.source import HTTP_LIBRARIES
 from syncgate.connectors.http.spec import HttpTarget as HttpTargetSpec
 from syncgate.db.identifiers import TableRef
@@ -57,3 +59,11 @@ class HttpTarget:
         from syncgate.connectors.http.push.pusher import push
 
         return dict(push(flow, run, batch))
+
+    def write_records(
+        self, flow: FlowSpec, writes: Sequence[RecordWrite], *, read_until: str | None
+    ) -> list[RecordResult]:
+        """A side of a sync flow: single records by id (``connectors.http.side_writer``)."""
+        from syncgate.connectors.http.side_writer import write_records
+
+        return write_records(flow, writes, read_until=read_until)

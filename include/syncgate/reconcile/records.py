@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from syncgate import landing
-from syncgate.reconcile.values import canonical, record_key
+from syncgate.reconcile.values import canonical, record_key, typed
 
 if TYPE_CHECKING:
     from syncgate.spec.sync_model import SyncSpec
@@ -23,10 +23,13 @@ if TYPE_CHECKING:
 class SideMapping:
     """How one side's columns hold the common record."""
 
-    def __init__(self, spec: SyncSpec, side: str, columns: dict[str, str]) -> None:
+    def __init__(
+        self, spec: SyncSpec, side: str, columns: dict[str, str], types: dict[str, str] | None = None
+    ) -> None:
         self.spec = spec
         self.side = side
         self.columns = columns  # common field -> side column
+        self.types = types or {}  # side column -> PostgreSQL type, as the side's source landed it
         self.source = spec.side(side).source
 
     @property
@@ -45,7 +48,7 @@ class SideMapping:
 
     def to_common(self, row: dict[str, Any]) -> dict[str, Any]:
         return {
-            name: canonical(self.spec.inbound(self.side, name, row.get(column)))
+            name: self.spec.inbound(self.side, name, canonical(typed(row.get(column), self.types.get(column))))
             for name, column in self.columns.items()
         }
 
@@ -57,7 +60,7 @@ class SideMapping:
         }
 
     def side_key(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {c: canonical(row.get(c)) for c in self.key_columns}
+        return {c: canonical(typed(row.get(c), self.types.get(c))) for c in self.key_columns}
 
     def key_from_common(self, values: dict[str, Any]) -> dict[str, Any] | None:
         """The side's key of a record from its common values, when the side does not mint it."""

@@ -195,7 +195,7 @@ def promote_side(
         entries = list(read_lines(plan["plan"]))
         keys = [e["key"] for e in entries]
         known_keys = store.side_keys(conn, spec.id, side, keys)
-    mapping = SideMapping(spec, side, transformed["columns"])
+    mapping = SideMapping(spec, side, transformed["columns"], transformed.get("column_types"))
     writes, written_entries = _writes(mapping, entries, known_keys)
     results = target.write_records(view, writes, read_until=extracted["read_until"])
     outcome_of = dict(zip((e["key"] for e in written_entries), results, strict=True))

@@ -98,13 +98,13 @@ def transform_side(spec: SyncSpec, side: str, run: RunInfo, extracts: dict[str, 
     """Map the side's landed rows to common records and land them as the side's changes."""
     started = time.monotonic()
     extracted = extracts[side]
-    mapping = SideMapping(spec, side, common_columns(spec, extracts)[side])
+    types = {c: t for c, t in extracted["columns"]}
+    mapping = SideMapping(spec, side, common_columns(spec, extracts)[side], types)
     missing = [f for f in spec.match_fields if f not in mapping.columns]
     if missing and extracted["rows"]:
         raise FatalError(
             f"side {side!r} of flow {spec.id!r} landed no column for match field(s) {', '.join(missing)}"
         )
-    types = dict((c, t) for c, t in extracted["columns"])
     field_types = {f: types[c] for f, c in mapping.columns.items() if c in types}
     view_id = spec.side(side).view.id
     seen: dict[str, dict[str, Any]] = {}
@@ -134,6 +134,7 @@ def transform_side(spec: SyncSpec, side: str, run: RunInfo, extracts: dict[str, 
         "fields": sorted(mapping.fields),
         "columns": mapping.columns,
         "field_types": field_types,
+        "column_types": types,
         "mints_keys": mapping.mints_keys,
         "seconds": seconds,
     }

@@ -44,6 +44,35 @@ def canonical(value: Any) -> Any:
     return str(value)
 
 
+_NUMERIC = ("numeric", "decimal", "real", "double precision", "float", "integer", "bigint", "smallint", "int")
+
+
+def typed(value: Any, pg_type: str | None) -> Any:
+    """A value landed as PostgreSQL's text output, as the value its type names.
+
+    Sources land many types as text (``numeric`` "750.00", ``timestamptz`` "2026-01-01
+    10:00:00+00"), while a side's write returns typed values: both must canonicalise alike, or
+    syncgate's own write would read back as an edit.
+    """
+    if not isinstance(value, str) or not pg_type:
+        return value
+    base = pg_type.split("(")[0].strip().lower()
+    try:
+        if base.startswith(_NUMERIC) and not base.endswith("[]"):
+            return Decimal(value)
+        if base.startswith("timestamp") and not base.endswith("[]"):
+            return datetime.fromisoformat(value.strip())
+        if base == "date":
+            return date.fromisoformat(value.strip())
+        if base == "boolean":
+            return {"t": True, "true": True, "f": False, "false": False}.get(value.strip().lower(), value)
+        if base in ("json", "jsonb"):
+            return json.loads(value)
+    except (ValueError, ArithmeticError):
+        return value
+    return value
+
+
 def _number(value: float | Decimal) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)

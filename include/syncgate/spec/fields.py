@@ -85,6 +85,12 @@ class TargetSpec(StrictModel):
         """The PostgreSQL connection holding the flow's state, audit trail and staging tables."""
         raise NotImplementedError
 
+    @classmethod
+    def side_input(cls, keys: dict[str, Any]) -> dict[str, Any]:
+        """A sync side's keys of this target model, from the side's one mapping: a connector
+        whose source and target share a key name with different shapes adapts it here."""
+        return keys
+
     @property
     def pool_name(self) -> str | None:
         """Airflow pool of the promote task, or None."""

@@ -198,7 +198,7 @@ class SyncSpec(StrictModel):
             target_raw["state_conn_id"] = self.state_conn_id or "__flow__"
         try:
             source = source_model.model_validate({k: v for k, v in raw.items() if k in source_keys})
-            target = target_model.model_validate(target_raw)
+            target = target_model.model_validate(target_model.side_input(target_raw))
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join([where, *(str(p) for p in err['loc'])])}: {err['msg'].removeprefix('Value error, ')}"

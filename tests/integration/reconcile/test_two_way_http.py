@@ -42,11 +42,14 @@ sides:
     params: {{status: all}}
     pagination: {{style: page, page_param: page, size_param: per_page, size: 2}}
     retry: {{max_attempts: 4, backoff_seconds: 0.01}}
+    fields:
+      lifetime_value: {{path: lifetime_value, type: "numeric(12,2)"}}
 fields:
   name: {{}}
   email: {{}}
   status: {{}}
   tier: {{}}
+  lifetime_value: {{}}
 match: [email]
 conflicts:
   default: newest_wins
@@ -61,7 +64,8 @@ quality:
 
 ERP = """
 CREATE TABLE public.customers (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE, status text,
-                               tier int, updated_at timestamptz NOT NULL DEFAULT clock_timestamp());
+                               tier int, lifetime_value numeric(12,2) DEFAULT 1250.5,
+                               updated_at timestamptz NOT NULL DEFAULT clock_timestamp());
 CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS
   $$ BEGIN NEW.updated_at := clock_timestamp(); RETURN NEW; END $$;
 CREATE TRIGGER stamp BEFORE INSERT OR UPDATE ON public.customers FOR EACH ROW EXECUTE FUNCTION stamp();
@@ -74,6 +78,14 @@ INSERT INTO public.customers (name, email, status, tier) VALUES
 def erp_records(url: str) -> dict[str, tuple[Any, ...]]:
     found = rows(url, "SELECT email, name, status, tier FROM public.customers")
     return {r[0]: r[1:] for r in found}
+
+
+def erp_values(url: str) -> dict[str, str]:
+    return dict(rows(url, "SELECT email, lifetime_value::text FROM public.customers"))
+
+
+def crm_values(crm: Any) -> dict[str, str]:
+    return {r["email"]: r["lifetime_value"] for r in crm.admin.records("customers")}
 
 
 def crm_records(crm: Any) -> dict[str, tuple[Any, ...]]:
@@ -179,7 +191,8 @@ def test_first_sync_goes_both_ways_and_a_quiet_run_writes_nothing(
     erp, crm = sides
     cleo = crm_create(crm, name="Cleo", email="cleo@example.com", status="inactive", tier=4)
     # The same record created on both sides before any sync: matched on e-mail, not duplicated.
-    eve = crm_create(crm, name="Eve", email="eve@example.com", status="active", tier=3)
+    # Equal values, the decimal spelled as the API spells it ("1250.50" against numeric 1250.5).
+    eve = crm_create(crm, name="Eve", email="eve@example.com", status="active", tier=3, lifetime_value="1250.50")
 
     first = run(monkeypatch, flows)
     assert erp_records(erp) == crm_records(crm)
@@ -190,6 +203,9 @@ def test_first_sync_goes_both_ways_and_a_quiet_run_writes_nothing(
         "eve@example.com",
     }
     assert conflicts(erp, first.run_id) == []
+    # Exact decimals reach the API as decimal strings and come back equal, in both directions.
+    assert erp_values(erp) == crm_values(crm)
+    assert erp_values(erp)["ada@example.com"] == "1250.50"
     ids = crm_ids(crm)
     assert ids["cleo@example.com"] == cleo and ids["eve@example.com"] == eve
     # The ids the CRM minted for the ERP's records are in the cross-reference.
@@ -295,7 +311,7 @@ def test_a_record_created_on_both_sides_and_one_created_in_postgres(
         erp,
         "INSERT INTO public.customers (name, email, status, tier) VALUES ('Finn', 'finn@example.com', 'lead', 1)",
     )
-    finn = crm_create(crm, name="Finn", email="finn@example.com", status="lead", tier=1)
+    finn = crm_create(crm, name="Finn", email="finn@example.com", status="lead", tier=1, lifetime_value="1250.50")
     # Created in PostgreSQL only: the CRM mints its id.
     execute(
         erp,

@@ -28,6 +28,8 @@ fields:
   name: {crm: full_name}
   tier: {}
   email: {}
+  credit: {}
+  since: {}
 match: [id]
 map_values:
   crm: {tier: {gold: "1", silver: "2", bronze: "3"}}
@@ -46,6 +48,7 @@ quality:
 
 ERP = """
 CREATE TABLE public.customers (id int PRIMARY KEY, name text, tier text, email text,
+                               credit numeric(12,2) DEFAULT 750, since timestamptz DEFAULT '2020-01-01 10:00+00',
                                updated_at timestamptz NOT NULL DEFAULT clock_timestamp());
 CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS
   $$ BEGIN NEW.updated_at := clock_timestamp(); RETURN NEW; END $$;
@@ -57,6 +60,7 @@ INSERT INTO public.customers (id, name, tier, email) VALUES
 
 CRM = """
 CREATE TABLE public.contacts (id int PRIMARY KEY, full_name text, tier text, email text,
+                              credit numeric(12,2) DEFAULT 10.5, since timestamptz DEFAULT '2021-06-01 08:00+02',
                               modified_at timestamptz NOT NULL DEFAULT clock_timestamp());
 CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS
   $$ BEGIN NEW.modified_at := clock_timestamp(); RETURN NEW; END $$;

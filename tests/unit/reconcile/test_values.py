@@ -38,3 +38,19 @@ def test_record_key_and_digest_are_stable() -> None:
     assert record_key({"a": Decimal("1.0"), "b": "x"}, ["a", "b"]) == '[1,"x"]'
     assert record_digest({"a": 1, "b": 2}) == record_digest({"b": 2, "a": 1})
     assert record_digest(None) != record_digest({})
+
+
+def test_text_a_source_landed_reads_as_the_value_its_type_names() -> None:
+    from syncgate.reconcile.values import typed
+
+    # A side's write returns typed values; its source lands PostgreSQL's text output.
+    assert canonical(typed("750.00", "numeric(12,2)")) == canonical(Decimal("750")) == 750
+    assert canonical(typed("2026-01-01 10:00:00+00", "timestamp with time zone")) == canonical(
+        datetime(2026, 1, 1, 10, tzinfo=UTC)
+    )
+    assert typed("2026-01-02", "date") == date(2026, 1, 2)
+    assert typed("t", "boolean") is True
+    assert typed('{"a": 1}', "jsonb") == {"a": 1}
+    assert typed("not a number", "numeric") == "not a number"
+    assert typed("750.00", "text") == "750.00"
+    assert typed("{1,2}", "numeric[]") == "{1,2}"

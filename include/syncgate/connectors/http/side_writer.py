@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -203,7 +204,7 @@ class _Side:
         for column, value in values.items():
             if column == self.key_column or (fields is not None and column not in fields):
                 continue
-            _put(body, self.paths.get(column, column), value)
+            _put(body, self.paths.get(column, column), _spelled(value, self.types.get(column)))
         if record_id is not None:
             body[self.id_field] = record_id
         return body
@@ -271,6 +272,22 @@ def _landed_types(flow: FlowSpec) -> dict[str, str]:
 def _landed(value: Any, pg_type: str | None) -> Any:
     """The value as the source lands it: coerced to its declared type, else to the inferred one."""
     return coerce(value, pg_type or infer_type(json_kind(value)))
+
+
+def _spelled(value: Any, pg_type: str | None) -> Any:
+    """Exact decimals travel as decimal strings, at the declared scale ("750.00"): a JSON number
+    would pass through binary floating point on the way."""
+    if value is None or isinstance(value, bool) or not pg_type or not pg_type.startswith(("numeric", "decimal")):
+        return value
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return value
+    _, _, modifiers = pg_type.partition("(")
+    scale = modifiers.rstrip(")").split(",")[1].strip() if "," in modifiers else None
+    if scale is not None and scale.isdigit() and number.is_finite():
+        number = number.quantize(Decimal(1).scaleb(-int(scale)))
+    return format(number, "f")
 
 
 def _put(body: dict[str, Any], path: str, value: Any) -> None:

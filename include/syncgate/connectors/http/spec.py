@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -241,6 +241,14 @@ class HttpTarget(TargetSpec):
 
     def state_connection(self) -> str:
         return self.state_conn_id
+
+    @classmethod
+    def side_input(cls, keys: dict[str, Any]) -> dict[str, Any]:
+        """On a sync side, `fields` is the source's (name -> path or typed field); the target
+        sends every synced column, at those paths."""
+        if isinstance(keys.get("fields"), dict):
+            return {k: v for k, v in keys.items() if k != "fields"}
+        return keys
 
     @property
     def record_id_field(self) -> str | None:

@@ -63,7 +63,7 @@ def reconcile(spec: SyncSpec, run: RunInfo, transformed: dict[str, dict[str, Any
     now = canonical(datetime.now(UTC))
     with connect(spec.state_conn_id) as conn:
         pending = store.pending_keys(conn, spec.id)
-        chosen = store.resolutions(conn, spec.id)
+        chosen = store.resolutions(conn, spec.id, _logged_key(spec))
         keys = set(pending) | set(chosen)
         for by_key in changes.values():
             keys.update(by_key)
@@ -86,7 +86,7 @@ def reconcile(spec: SyncSpec, run: RunInfo, transformed: dict[str, dict[str, Any
     summary["conflicts"] = counts
     with connect(spec.state_conn_id) as conn, conn.transaction():
         if conflicts:
-            store.log_conflicts(conn, spec.id, run.run_id, conflicts, shown)
+            store.log_conflicts(conn, spec.id, run.run_id, conflicts, shown, _logged_key(spec))
         store.mark_pending(
             conn, spec.id, run.run_id, [(s, p.key) for p in planned for s in p.outcome.writes]
         )
@@ -155,6 +155,16 @@ def _conflict_counts(conflicts: list[tuple[str, Any]]) -> dict[str, Any]:
             for key, n in sorted(by_field_rule.items())
         ],
     }
+
+
+def _logged_key(spec: SyncSpec) -> Any:
+    """How the conflict log names a record: its match values, or their keyed hash when a match
+    field is pii (the log is shown in the UI and the run report)."""
+    private = [f for f in spec.match_fields if f in spec.pii]
+    if not private:
+        return str
+    hash_value = _shown(spec)
+    return lambda key: hash_value(private[0], key)
 
 
 def _shown(spec: SyncSpec) -> Any:

@@ -9,7 +9,7 @@ Every read takes the keys it needs: a run's cost grows with its changes, not wit
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from syncgate.reconcile.merge import Conflict, Merged, Origin
@@ -67,16 +67,29 @@ def pending_keys(conn: psycopg.Connection[Any], flow_id: str) -> set[str]:
     return {r[0] for r in rows}
 
 
-def resolutions(conn: psycopg.Connection[Any], flow_id: str) -> dict[str, dict[str, str]]:
-    """Parked conflicts a person resolved: record key -> field -> the side chosen."""
+def resolutions(
+    conn: psycopg.Connection[Any], flow_id: str, logged_key: Callable[[str], str] = str
+) -> dict[str, dict[str, str]]:
+    """Parked conflicts a person resolved: record key -> field -> the side chosen.
+
+    The log may hold a record's key as a keyed hash (``logged_key``: its match fields are pii):
+    the parked records in the ledger map it back.
+    """
     chosen: dict[str, dict[str, str]] = {}
     rows = conn.execute(
         "SELECT record_key, field, resolution FROM syncgate.sync_conflicts "
         "WHERE flow_id = %s AND status = 'parked' AND resolution IS NOT NULL",
         (flow_id,),
+    ).fetchall()
+    if not rows:
+        return chosen
+    parked = conn.execute(
+        "SELECT DISTINCT record_key FROM syncgate.sync_ledger WHERE flow_id = %s AND parked IS NOT NULL", (flow_id,)
     )
-    for key, field, side in rows:
-        chosen.setdefault(key, {})[field] = side
+    real = {logged_key(key): key for (key,) in parked}
+    for logged, field, side in rows:
+        if logged in real:
+            chosen.setdefault(real[logged], {})[field] = side
     return chosen
 
 
@@ -86,14 +99,17 @@ def log_conflicts(
     run_id: str,
     conflicts: Iterable[tuple[str, Conflict]],
     shown: Any,
+    logged_key: Callable[[str], str] = str,
 ) -> int:
-    """Write the run's conflicts; ``shown(field, value)`` hashes what must not be kept in clear.
+    """Write the run's conflicts; ``shown(field, value)`` and ``logged_key(record key)`` hash
+    what must not be kept in clear.
 
     A conflict parked again (no resolution yet) updates its open row; a manual choice applied
     closes it. A retried task writes each row once.
     """
     count = 0
-    for key, c in conflicts:
+    for real_key, c in conflicts:
+        key = logged_key(real_key)
         side_values = {side: shown(c.field, v) for side, v in c.side_values.items()}
         values = (json.dumps(shown(c.field, c.base_value)), json.dumps(side_values), json.dumps(shown(c.field, c.value)))
         open_row = conn.execute(

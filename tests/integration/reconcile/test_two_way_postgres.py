@@ -205,3 +205,36 @@ def test_a_crash_between_a_side_s_write_and_its_settle_converges_without_a_spuri
     assert erp_rows(erp) == crm_rows(crm)
     assert rows(erp, "SELECT id, updated_at FROM public.customers ORDER BY id") == stamps
     assert rows(erp, "SELECT count(*) FROM syncgate.sync_pending") == [(0,)]
+
+
+def test_a_parked_record_whose_match_field_is_pii_is_logged_hashed_and_resolves(
+    databases: dict[str, str], airflow_db: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    erp, crm = databases["src"], databases["dst"]
+    execute(erp, ERP)
+    execute(crm, CRM)
+    folder = tmp_path / "pii_flows"
+    folder.mkdir()
+    spec = textwrap.dedent(SPEC).replace("pii: [email]", "pii: [email, id]").replace(
+        "email: {system_of_record: crm}", "email: {system_of_record: crm}\n    tier: manual"
+    )
+    (folder / "customers_two_way.yml").write_text(spec)
+    assert set(task_states(run(monkeypatch, folder)).values()) == {"success"}
+
+    execute(erp, "UPDATE public.customers SET tier = 'bronze' WHERE id = 2")
+    execute(crm, "UPDATE public.contacts SET tier = '1' WHERE id = 2")
+    parked = run(monkeypatch, folder)
+    assert set(task_states(parked).values()) == {"success"}
+    logged = rows(erp, "SELECT id, record_key, status FROM syncgate.sync_conflicts WHERE field = 'tier'")
+    assert len(logged) == 1 and logged[0][2] == "parked"
+    assert logged[0][1].startswith("hmac:")  # the record's id is pii: never in clear in the log
+    # Nothing was written for the parked record: each side keeps its own edit.
+    assert ("bronze",) in rows(erp, "SELECT tier FROM public.customers WHERE id = 2")
+    assert ("1",) in rows(crm, "SELECT tier FROM public.contacts WHERE id = 2")
+
+    execute(erp, f"UPDATE syncgate.sync_conflicts SET resolution = 'crm' WHERE id = {logged[0][0]}")
+    resolved = run(monkeypatch, folder)
+    assert set(task_states(resolved).values()) == {"success"}
+    assert erp_rows(erp) == crm_rows(crm)
+    assert ("gold",) in rows(erp, "SELECT tier FROM public.customers WHERE id = 2")
+    assert rows(erp, "SELECT status, winner FROM syncgate.sync_conflicts WHERE field = 'tier'") == [("resolved", "crm")]

@@ -177,10 +177,11 @@ def merge(
 
     values: Row = dict(base.values or {})
     if deleted_base:
-        # Restoring a deleted record: it is what the updating sides held (the first in tie_break
-        # last, so it wins), and their edits merge on top.
-        for name in sorted(editors, key=rules.rank, reverse=True):
-            values.update(sides[name].known or {})
+        # Restoring a deleted record: it is what the sides still holding it last held (the first
+        # in tie_break wins), with the edits merged on top.
+        for name in sorted(sides, key=rules.rank, reverse=True):
+            if sides[name].current is not None:
+                values.update(sides[name].known or {})
     origins = dict(base.origins)
     parked = False
     all_fields = sorted(set().union(*(v.fields for v in sides.values())))
@@ -190,16 +191,17 @@ def merge(
             continue
         if stale and base.values is not None and name in base.values:
             fresh = [c for c in candidates if c.side not in stale]
-            if not fresh:
-                origin = base.origins.get(name, Origin(side="(base)"))
+            origin = base.origins.get(name, Origin(side="(base)"))
+            # The side the base's value came from supersedes it with its own later edit.
+            if not fresh and origin.side not in {c.side for c in candidates}:
                 version = base.values.get(rules.for_field(name).column or "")
                 candidates.append(_Candidate(origin.side, base.values[name], origin.at, version, True))
         distinct = {_hashable(c.value) for c in candidates}
         if len(distinct) == 1:
-            pick = max(candidates, key=lambda c: _newest(c, rules))
-            values[name] = pick.value
-            if not pick.from_base:
-                origins[name] = Origin(pick.side, pick.at)
+            same = max(candidates, key=lambda c: _newest(c, rules))
+            values[name] = same.value
+            if not same.from_base:
+                origins[name] = Origin(same.side, same.at)
             continue
         rule = rules.for_field(name)
         base_value = (base.values or {}).get(name)
@@ -208,9 +210,9 @@ def merge(
             side_values.setdefault(c.side, c.value)
         if name in chosen:
             winner = next((c for c in candidates if c.side == chosen[name]), None)
-            if winner is None and chosen[name] in sides and sides[chosen[name]].current is not None:
-                view = sides[chosen[name]]
-                winner = _Candidate(chosen[name], view.current.get(name), at[chosen[name]], None)
+            chooser = sides.get(chosen[name])
+            if winner is None and chooser is not None and chooser.current is not None:
+                winner = _Candidate(chosen[name], chooser.current.get(name), at[chosen[name]], None)
             if winner is not None:
                 values[name] = winner.value
                 origins[name] = Origin(winner.side, winner.at)
@@ -225,10 +227,14 @@ def merge(
             continue
         values[name] = pick.value
         origins[name] = Origin(pick.side, pick.at)
-        conflicts.append(Conflict(name, base_value, side_values, rule.name, pick.side, pick.value, "resolved"))
+        conflicts.append(
+            Conflict(name, base_value, side_values, rule.name, pick.side, pick.value, "resolved")
+        )
 
     if parked:
-        return Outcome(base.values, dict(base.origins), {}, [c for c in conflicts if c.status == "parked"], True)
+        return Outcome(
+            base.values, dict(base.origins), {}, [c for c in conflicts if c.status == "parked"], True
+        )
     return Outcome(values, origins, _writes(values, sides), conflicts)
 
 
@@ -273,7 +279,9 @@ def _proposals(
     return candidates, stale
 
 
-def _decide(rule: Rule, candidates: list[_Candidate], rules: Rules, sides: Mapping[str, SideView]) -> _Candidate | None:
+def _decide(
+    rule: Rule, candidates: list[_Candidate], rules: Rules, sides: Mapping[str, SideView]
+) -> _Candidate | None:
     """The winning candidate of a conflict, or None to park it."""
     if rule.kind == "manual":
         return None
@@ -320,7 +328,7 @@ def _writes(values: Row | None, sides: Mapping[str, SideView]) -> dict[str, Writ
             if view.current is not None:
                 writes[name] = Write("delete", {}, ())
             continue
-        wanted = _project(values, view.fields)
+        wanted = {f: values[f] for f in view.fields if f in values}
         if view.current is None:
             writes[name] = Write("insert", wanted, tuple(sorted(wanted)))
             continue

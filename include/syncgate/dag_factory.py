@@ -218,12 +218,18 @@ def _side_verify(spec: SyncSpec, name: str, task: Any) -> Any:
 def _side_promote(spec: SyncSpec, name: str, task: Any, asset: Any) -> Any:
     @task(task_id=f"promote_{name}", outlets=[asset], **_pool(spec.side(name).target.pool_name))
     def promote(
-        extracted: dict[str, Any], transformed: dict[str, Any], plan: dict[str, Any], verified: dict[str, Any], **context: Any
+        extracted: dict[str, Any],
+        transformed: dict[str, Any],
+        plan: dict[str, Any],
+        verified: dict[str, Any],
+        **context: Any,
     ) -> dict[str, Any]:
         from syncgate.reconcile.side_apply import promote_side
 
         run = _run(spec, context)  # type: ignore[arg-type]
-        return _stage(lambda: promote_side(spec, name, run, extracted, transformed, plan["sides"][name], verified))  # type: ignore[arg-type]
+        return _stage(
+            lambda: promote_side(spec, name, run, extracted, transformed, plan["sides"][name], verified)
+        )  # type: ignore[arg-type]
 
     return promote
 

@@ -48,7 +48,9 @@ class SideMapping:
 
     def to_common(self, row: dict[str, Any]) -> dict[str, Any]:
         return {
-            name: self.spec.inbound(self.side, name, canonical(typed(row.get(column), self.types.get(column))))
+            name: self.spec.inbound(
+                self.side, name, canonical(typed(row.get(column), self.types.get(column)))
+            )
             for name, column in self.columns.items()
         }
 

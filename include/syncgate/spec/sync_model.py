@@ -135,7 +135,9 @@ class SyncSpec(StrictModel):
     def _check(self) -> SyncSpec:
         count = len(self.sides)
         if self.mode == "two_way" and count != 2:
-            raise ValueError(f"`mode: two_way` needs exactly 2 sides, found {count} (use `multi_way` for 3 or more)")
+            raise ValueError(
+                f"`mode: two_way` needs exactly 2 sides, found {count} (use `multi_way` for 3 or more)"
+            )
         if self.mode == "multi_way" and count < 3:
             raise ValueError(f"`mode: multi_way` needs 3 or more sides, found {count} (use `two_way` for 2)")
         names = list(self.sides)
@@ -187,7 +189,9 @@ class SyncSpec(StrictModel):
         type_name = raw.get("type")
         models = side_models(type_name) if isinstance(type_name, str) else None
         if models is None:
-            raise ValueError(f"{where}.type: {type_name!r} is not a connector that is both a source and a target")
+            raise ValueError(
+                f"{where}.type: {type_name!r} is not a connector that is both a source and a target"
+            )
         source_model, target_model = models
         source_keys, target_keys = set(source_model.model_fields), set(target_model.model_fields)
         unknown = sorted(set(raw) - source_keys - target_keys)
@@ -305,7 +309,9 @@ class SyncSpec(StrictModel):
         table = self.map_values.get(side, {}).get(field)
         if not table or value is None:
             return value
-        return _reverse(tuple(sorted((k, v) for k, v in table.items() if v is not None))).get(str(value), value)
+        return _reverse(tuple(sorted((k, v) for k, v in table.items() if v is not None))).get(
+            str(value), value
+        )
 
     def outbound(self, side: str, field: str, value: Any) -> Any:
         """The common value of a field as the side spells it."""

@@ -79,8 +79,16 @@ def test_a_mesh_converges_through_a_failed_side(
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "airports_mesh.yml").write_text(textwrap.dedent(SPEC))
-    execute(a, TABLE, "INSERT INTO public.airports VALUES ('JFK', 'Kennedy', 'New York'), ('SFO', 'San Francisco', 'SF')")
-    execute(b, TABLE, "INSERT INTO public.airports VALUES ('JFK', 'Kennedy', 'New York'), ('LAX', 'Los Angeles', 'LA')")
+    execute(
+        a,
+        TABLE,
+        "INSERT INTO public.airports VALUES ('JFK', 'Kennedy', 'New York'), ('SFO', 'San Francisco', 'SF')",
+    )
+    execute(
+        b,
+        TABLE,
+        "INSERT INTO public.airports VALUES ('JFK', 'Kennedy', 'New York'), ('LAX', 'Los Angeles', 'LA')",
+    )
     # The same record created on two sides with different names: a conflict, newest wins.
     execute(c, "INSERT INTO public.airports VALUES ('SFO', 'SFO International', 'SF')")
 
@@ -90,7 +98,9 @@ def test_a_mesh_converges_through_a_failed_side(
     assert [r[0] for r in airports(a)] == ["JFK", "LAX", "SFO"]
     assert ("SFO", "SFO International", "SF") in airports(a)  # c's was the newer insert
     # JFK was created with equal values on a and b: not a conflict.
-    assert [(k, f, w, s) for k, f, w, s, _ in conflicts(a, first.run_id)] == [('["SFO"]', "name", "c", "resolved")]
+    assert [(k, f, w, s) for k, f, w, s, _ in conflicts(a, first.run_id)] == [
+        ('["SFO"]', "name", "c", "resolved")
+    ]
 
     # Side c loses its write permission: a's edit reaches b but not c, and the run fails naming c.
     execute(c, f"REVOKE INSERT, UPDATE, DELETE ON public.airports FROM {_role(c)}")

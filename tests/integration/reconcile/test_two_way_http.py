@@ -200,7 +200,9 @@ def test_first_sync_goes_both_ways_and_a_quiet_run_writes_nothing(
     cleo = crm_create(crm, name="Cleo", email="cleo@example.com", status="inactive", tier=4)
     # The same record created on both sides before any sync: matched on e-mail, not duplicated.
     # Equal values, the decimal spelled as the API spells it ("1250.50" against numeric 1250.5).
-    eve = crm_create(crm, name="Eve", email="eve@example.com", status="active", tier=3, lifetime_value="1250.50")
+    eve = crm_create(
+        crm, name="Eve", email="eve@example.com", status="active", tier=3, lifetime_value="1250.50"
+    )
 
     first = run(monkeypatch, flows)
     assert erp_records(erp) == crm_records(crm)
@@ -321,7 +323,9 @@ def test_a_record_created_on_both_sides_and_one_created_in_postgres(
         erp,
         "INSERT INTO public.customers (name, email, status, tier) VALUES ('Finn', 'finn@example.com', 'lead', 1)",
     )
-    finn = crm_create(crm, name="Finn", email="finn@example.com", status="lead", tier=1, lifetime_value="1250.50")
+    finn = crm_create(
+        crm, name="Finn", email="finn@example.com", status="lead", tier=1, lifetime_value="1250.50"
+    )
     # Created in PostgreSQL only: the CRM mints its id.
     execute(
         erp,

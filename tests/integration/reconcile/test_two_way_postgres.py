@@ -116,12 +116,16 @@ def test_two_way_sync_merges_resolves_and_does_not_echo(
     assert conflicts(erp) == []
 
     # No edits anywhere: the echoes of the first run's writes (new cursor values) change nothing.
-    before = (rows(erp, "SELECT id, updated_at FROM public.customers ORDER BY id"),
-              rows(crm, "SELECT id, modified_at FROM public.contacts ORDER BY id"))
+    before = (
+        rows(erp, "SELECT id, updated_at FROM public.customers ORDER BY id"),
+        rows(crm, "SELECT id, modified_at FROM public.contacts ORDER BY id"),
+    )
     quiet = run(monkeypatch, flows)
     assert set(task_states(quiet).values()) == {"success"}
-    after = (rows(erp, "SELECT id, updated_at FROM public.customers ORDER BY id"),
-             rows(crm, "SELECT id, modified_at FROM public.contacts ORDER BY id"))
+    after = (
+        rows(erp, "SELECT id, updated_at FROM public.customers ORDER BY id"),
+        rows(crm, "SELECT id, modified_at FROM public.contacts ORDER BY id"),
+    )
     assert after == before, "a run without edits wrote to a side"
     assert conflicts(erp) == []
 
@@ -215,8 +219,10 @@ def test_a_parked_record_whose_match_field_is_pii_is_logged_hashed_and_resolves(
     execute(crm, CRM)
     folder = tmp_path / "pii_flows"
     folder.mkdir()
-    spec = textwrap.dedent(SPEC).replace("pii: [email]", "pii: [email, id]").replace(
-        "email: {system_of_record: crm}", "email: {system_of_record: crm}\n    tier: manual"
+    spec = (
+        textwrap.dedent(SPEC)
+        .replace("pii: [email]", "pii: [email, id]")
+        .replace("email: {system_of_record: crm}", "email: {system_of_record: crm}\n    tier: manual")
     )
     (folder / "customers_two_way.yml").write_text(spec)
     assert set(task_states(run(monkeypatch, folder)).values()) == {"success"}
@@ -237,4 +243,6 @@ def test_a_parked_record_whose_match_field_is_pii_is_logged_hashed_and_resolves(
     assert set(task_states(resolved).values()) == {"success"}
     assert erp_rows(erp) == crm_rows(crm)
     assert ("gold",) in rows(erp, "SELECT tier FROM public.customers WHERE id = 2")
-    assert rows(erp, "SELECT status, winner FROM syncgate.sync_conflicts WHERE field = 'tier'") == [("resolved", "crm")]
+    assert rows(erp, "SELECT status, winner FROM syncgate.sync_conflicts WHERE field = 'tier'") == [
+        ("resolved", "crm")
+    ]

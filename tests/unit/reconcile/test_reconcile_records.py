@@ -37,7 +37,13 @@ def mapping(side: str) -> SideMapping:
 
 def test_a_side_row_becomes_the_common_record_and_back() -> None:
     crm = mapping("crm")
-    row = {"contact_id": 7, "email": "a@x", "full_name": "Ada", "tier": "1", "modified_at": datetime(2026, 1, 1, tzinfo=UTC)}
+    row = {
+        "contact_id": 7,
+        "email": "a@x",
+        "full_name": "Ada",
+        "tier": "1",
+        "modified_at": datetime(2026, 1, 1, tzinfo=UTC),
+    }
     common = crm.to_common(row)
     assert common == {"email": "a@x", "name": "Ada", "tier": "gold"}
     assert crm.to_side(common) == {"email": "a@x", "full_name": "Ada", "tier": "1"}
@@ -52,14 +58,21 @@ def test_a_side_whose_key_is_not_common_mints_its_own() -> None:
     assert mapping("crm").key_from_common({"email": "a@x"}) is None
     erp = mapping("erp")
     assert erp.mints_keys  # `id` is not a common field either
-    assert erp.to_common({"id": 1, "email": "b@x", "name": "B", "tier": "gold", "limit": Decimal("10.00")})["limit"] == 10
+    assert (
+        erp.to_common({"id": 1, "email": "b@x", "name": "B", "tier": "gold", "limit": Decimal("10.00")})[
+            "limit"
+        ]
+        == 10
+    )
 
 
 def test_soft_deleted_rows_are_tombstones() -> None:
     erp = mapping("erp")
     assert erp.is_deleted({"deleted_at": datetime(2026, 1, 1, tzinfo=UTC)})
     assert not erp.is_deleted({"deleted_at": None})
-    assert not mapping("crm").is_deleted({"deleted_at": datetime(2026, 1, 1, tzinfo=UTC)})  # crm has no soft deletes
+    assert not mapping("crm").is_deleted(
+        {"deleted_at": datetime(2026, 1, 1, tzinfo=UTC)}
+    )  # crm has no soft deletes
 
 
 def test_plan_files_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

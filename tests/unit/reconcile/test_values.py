@@ -22,7 +22,9 @@ def test_numbers_compare_by_value_not_by_type_or_scale() -> None:
 
 def test_times_are_utc_whatever_zone_a_side_reports() -> None:
     berlin = timezone(timedelta(hours=1))
-    assert canonical(datetime(2026, 1, 1, 13, 0, tzinfo=berlin)) == canonical(datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
+    assert canonical(datetime(2026, 1, 1, 13, 0, tzinfo=berlin)) == canonical(
+        datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    )
     assert canonical(datetime(2026, 1, 1, 12, 0, tzinfo=UTC)) == "2026-01-01T12:00:00.000000Z"
     assert canonical(date(2026, 1, 2)) == "2026-01-02"
 

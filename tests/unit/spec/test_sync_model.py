@@ -102,13 +102,21 @@ def test_one_way_specs_still_load_as_flow_specs(tmp_path: Path) -> None:
     ("changes", "expected"),
     [
         ({"mode": "two_way"}, "`mode: two_way` needs exactly 2 sides, found 3"),
-        ({"sides": {"a": yaml.safe_load(MESH)["sides"]["a"], "b": yaml.safe_load(MESH)["sides"]["b"]}},
-         "`mode: multi_way` needs 3 or more sides, found 2"),
-        ({"conflicts": {"default": "system_of_record"}}, "conflicts.default: `system_of_record` needs its side"),
+        (
+            {"sides": {"a": yaml.safe_load(MESH)["sides"]["a"], "b": yaml.safe_load(MESH)["sides"]["b"]}},
+            "`mode: multi_way` needs 3 or more sides, found 2",
+        ),
+        (
+            {"conflicts": {"default": "system_of_record"}},
+            "conflicts.default: `system_of_record` needs its side",
+        ),
         ({"conflicts": {"default": "version"}}, "conflicts.default: `version` needs its field"),
         ({"conflicts": {"default": "oldest_wins"}}, "conflicts.default: unknown rule 'oldest_wins'"),
         ({"conflicts": {"tie_break": ["a", "b"]}}, "conflicts.tie_break: must list every side once"),
-        ({"conflicts": {"fields": {"name": {"system_of_record": "z"}}}}, "conflicts.fields.name: names unknown side 'z'"),
+        (
+            {"conflicts": {"fields": {"name": {"system_of_record": "z"}}}},
+            "conflicts.fields.name: names unknown side 'z'",
+        ),
         ({"map_values": {"z": {}}}, "map_values.z: unknown side"),
         ({"match": ["iata"]}, "match: names field(s) not in `fields`: iata"),
         ({"pii": ["email"]}, "pii: names field(s) not in `fields`: email"),
@@ -129,13 +137,24 @@ def test_side_errors_name_the_side_and_its_key(tmp_path: Path) -> None:
     assert problems(tmp_path, raw) == ["sides.b: give exactly one of `table` or `query`"]
     raw = spec()
     raw["sides"]["a"]["type"] = "ftp"
-    assert problems(tmp_path, raw) == ["sides.a.type: 'ftp' is not a connector that is both a source and a target"]
+    assert problems(tmp_path, raw) == [
+        "sides.a.type: 'ftp' is not a connector that is both a source and a target"
+    ]
 
 
 def test_a_query_cannot_be_a_side(tmp_path: Path) -> None:
     raw = spec()
-    raw["sides"]["a"] = {"type": "postgres", "conn_id": "a_db", "query": "SELECT 1 AS faa", "table": "t", "primary_key": ["faa"]}
-    assert any("a side must name a table" in p or "exactly one of `table` or `query`" in p for p in problems(tmp_path, raw))
+    raw["sides"]["a"] = {
+        "type": "postgres",
+        "conn_id": "a_db",
+        "query": "SELECT 1 AS faa",
+        "table": "t",
+        "primary_key": ["faa"],
+    }
+    assert any(
+        "a side must name a table" in p or "exactly one of `table` or `query`" in p
+        for p in problems(tmp_path, raw)
+    )
 
 
 def test_a_side_without_a_match_column_is_refused(tmp_path: Path) -> None:
@@ -180,4 +199,6 @@ def test_a_side_s_state_id_cannot_be_another_flow_s_id(tmp_path: Path) -> None:
 
 def test_a_field_rule_error_names_the_field(tmp_path: Path) -> None:
     found = problems(tmp_path, spec(conflicts={"fields": {"name": "system_of_record"}}))
-    assert found == ["conflicts.fields: name: `system_of_record` needs its side: write `{system_of_record: <side>}`"]
+    assert found == [
+        "conflicts.fields: name: `system_of_record` needs its side: write `{system_of_record: <side>}`"
+    ]

@@ -277,7 +277,12 @@ def _landed(value: Any, pg_type: str | None) -> Any:
 def _spelled(value: Any, pg_type: str | None) -> Any:
     """Exact decimals travel as decimal strings, at the declared scale ("750.00"): a JSON number
     would pass through binary floating point on the way."""
-    if value is None or isinstance(value, bool) or not pg_type or not pg_type.startswith(("numeric", "decimal")):
+    if (
+        value is None
+        or isinstance(value, bool)
+        or not pg_type
+        or not pg_type.startswith(("numeric", "decimal"))
+    ):
         return value
     try:
         number = Decimal(str(value))

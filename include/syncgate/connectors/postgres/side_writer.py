@@ -39,7 +39,7 @@ def write_records(flow: FlowSpec, writes: Sequence[RecordWrite], *, read_until: 
     table = TableRef.parse(str(flow.target.table))  # type: ignore[attr-defined]
     with connect(flow.target.conn_id) as conn:
         types = dict(table_columns(conn, table))
-        plan = _Plan(flow, table, types, read_until)
+        plan = _Plan(flow, table, types, read_until, conn)
         results: list[RecordResult] = []
         with conn.transaction():
             for start in range(0, len(writes), _PIPELINE_BATCH):
@@ -48,7 +48,9 @@ def write_records(flow: FlowSpec, writes: Sequence[RecordWrite], *, read_until: 
 
 
 class _Plan:
-    def __init__(self, flow: FlowSpec, table: TableRef, types: dict[str, str], read_until: str | None) -> None:
+    def __init__(
+        self, flow: FlowSpec, table: TableRef, types: dict[str, str], read_until: str | None, conn: psycopg.Connection[Any]
+    ) -> None:
         source = flow.source
         self.table = table
         self.types = types
@@ -62,13 +64,15 @@ class _Plan:
         self.stamp = self.cursor if self.cursor and types[self.cursor].startswith(_TEMPORAL) else None
         self.soft = source.soft_delete_column if source.deletes == "soft" else None
         self.read_until = read_until if self.cursor else None
-        self._composed: dict[tuple[Any, ...], sql.Composable] = {}  # statements, by shape
+        self.conn = conn
+        self._composed: dict[tuple[Any, ...], bytes] = {}  # statement texts, by shape
 
-    def _once(self, shape: tuple[Any, ...], build: Callable[[], sql.Composable]) -> sql.Composable:
-        """A statement composed once per shape (operation and columns), then reused."""
+    def _once(self, shape: tuple[Any, ...], build: Callable[[], sql.Composable]) -> bytes:
+        """A statement composed once per shape (operation and columns), then reused as text:
+        rendering a composed statement costs more than sending it."""
         statement = self._composed.get(shape)
         if statement is None:
-            statement = self._composed[shape] = build()
+            statement = self._composed[shape] = build().as_bytes(self.conn)
         return statement
 
     def apply_batch(self, conn: psycopg.Connection[Any], writes: Sequence[RecordWrite]) -> list[RecordResult]:
@@ -101,7 +105,7 @@ class _Plan:
                 results[index] = RecordResult(row is None, writes[index].key)
         return [r for r in results if r is not None]
 
-    def _statement(self, write: RecordWrite) -> tuple[sql.Composable | None, list[Any]]:
+    def _statement(self, write: RecordWrite) -> tuple[bytes | None, list[Any]]:
         if write.op == "delete":
             return self._delete(write)
         if write.key is None:
@@ -153,7 +157,7 @@ class _Plan:
             return json.dumps(value)
         return value
 
-    def _upsert(self, write: RecordWrite) -> tuple[sql.Composable, list[Any]]:
+    def _upsert(self, write: RecordWrite) -> tuple[bytes, list[Any]]:
         assert write.key is not None
         values = {**write.values, **write.key}
         columns = list(values)
@@ -179,7 +183,7 @@ class _Plan:
         statement = self._once(("upsert", *columns), build)
         return statement, [*(self._param(c, values[c]) for c in columns), *guard_params]
 
-    def _mint(self, write: RecordWrite) -> tuple[sql.Composable, list[Any]]:
+    def _mint(self, write: RecordWrite) -> tuple[bytes, list[Any]]:
         """Insert a record whose key the side generates (an identity or serial column)."""
         columns = [c for c in write.values if c not in self.key]
 
@@ -197,7 +201,7 @@ class _Plan:
         statement = self._once(("mint", *columns), build)
         return statement, [self._param(c, write.values[c]) for c in columns]
 
-    def _delete(self, write: RecordWrite) -> tuple[sql.Composable | None, list[Any]]:
+    def _delete(self, write: RecordWrite) -> tuple[bytes | None, list[Any]]:
         if write.key is None:
             return None, []
         match, params = self._key_match("t", write.key)
@@ -219,13 +223,13 @@ class _Plan:
 
         return self._once(("delete",), build), [*params, *guard_params]
 
-    def _exists(self, key: dict[str, Any]) -> tuple[sql.Composable, list[Any]]:
+    def _exists(self, key: dict[str, Any]) -> tuple[bytes, list[Any]]:
         match, params = self._key_match("t", key)
         return self._once(("exists",), lambda: compose("SELECT 1 FROM {} AS t WHERE {}", self.table.sql, match)), params
 
 
 def _pipelined(
-    conn: psycopg.Connection[Any], statements: Sequence[tuple[sql.Composable | None, list[Any]]]
+    conn: psycopg.Connection[Any], statements: Sequence[tuple[bytes | None, list[Any]]]
 ) -> list[dict[str, Any] | None]:
     """Each statement's first row (None: no row, or no statement), sent in one pipeline."""
     from psycopg.rows import dict_row
@@ -240,10 +244,10 @@ def _pipelined(
             cur.execute(statement, params)
             cursors.append(cur)
     rows: list[dict[str, Any] | None] = []
-    for cur in cursors:
-        if cur is None:
+    for done in cursors:
+        if done is None:
             rows.append(None)
             continue
-        rows.append(cur.fetchone())
-        cur.close()
+        rows.append(done.fetchone())
+        done.close()
     return rows

@@ -4,6 +4,7 @@
                         [--cold-airflow] [--case sync|ui]
     python -m bench.run --case monitor [bench.monitor options]   (the monitor over 200 flows)
     python -m bench.run --case http [bench.http options]         (an HTTP API -> PostgreSQL sync)
+    python -m bench.run --case two_way [bench.two_way options]   (a two-way PostgreSQL <-> PostgreSQL sync)
 
 Starts .syncgate/pg-bench (port: SYNCGATE_BENCH_PORT, else one derived from the checkout path),
 (re)creates bench_src / bench_dst, and writes the results to .syncgate/bench/results.json. --profile runs every stage under cProfile and logs
@@ -260,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import http
 
         return http.main(argv[2:] if argv[0] == "--case" else argv[1:])
+    if argv[:2] == ["--case", "two_way"] or argv[:1] == ["--case=two_way"]:
+        from bench import two_way
+
+        return two_way.main(argv[2:] if argv[0] == "--case" else argv[1:])
     if argv[:2] == ["--case", "sync"] or argv[:1] == ["--case=sync"]:
         argv = argv[2:] if argv[0] == "--case" else argv[1:]
     args = _parse(argv)

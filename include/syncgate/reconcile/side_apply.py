@@ -201,7 +201,7 @@ def promote_side(
     outcome_of = dict(zip((e["key"] for e in written_entries), results, strict=True))
     with connect(spec.state_conn_id) as conn, conn.transaction():
         _lock(conn, spec.id)
-        states = store.load_states(conn, spec.id, keys)
+        states = store.load_states(conn, spec.id, keys, spec.side_names)
         settled = {}
         new_keys: dict[str, Any] = {}
         applied_keys = []

@@ -19,8 +19,14 @@ if TYPE_CHECKING:
     import psycopg
 
 
-def load_states(conn: psycopg.Connection[Any], flow_id: str, keys: Iterable[str]) -> dict[str, RecordState]:
-    """The base and ledger of ``keys`` (an empty state for a record never seen)."""
+def load_states(
+    conn: psycopg.Connection[Any], flow_id: str, keys: Iterable[str], sides: Iterable[str] | None = None
+) -> dict[str, RecordState]:
+    """The base and ledger of ``keys`` (an empty state for a record never seen).
+
+    ``sides`` (the flow's side names) lets the ledger read go by its whole primary key
+    (flow, side, record): without it the read walks every ledger entry of the flow.
+    """
     wanted = sorted(set(keys))
     states = {key: RecordState() for key in wanted}
     if not wanted:
@@ -31,11 +37,18 @@ def load_states(conn: psycopg.Connection[Any], flow_id: str, keys: Iterable[str]
     ).fetchall()
     for key, merged, origins in rows:
         states[key].merged = Merged(merged, {f: Origin(o[0], o[1]) for f, o in (origins or {}).items()})
-    rows = conn.execute(
-        "SELECT side, record_key, known, parked FROM syncgate.sync_ledger "
-        "WHERE flow_id = %s AND record_key = ANY(%s)",
-        (flow_id, wanted),
-    ).fetchall()
+    if sides is None:
+        rows = conn.execute(
+            "SELECT side, record_key, known, parked FROM syncgate.sync_ledger "
+            "WHERE flow_id = %s AND record_key = ANY(%s)",
+            (flow_id, wanted),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT side, record_key, known, parked FROM syncgate.sync_ledger "
+            "WHERE flow_id = %s AND side = ANY(%s) AND record_key = ANY(%s)",
+            (flow_id, sorted(set(sides)), wanted),
+        ).fetchall()
     for side, key, known, parked in rows:
         states[key].known[side] = known
         if parked is not None:
@@ -180,19 +193,42 @@ def save(
                 None if parked is None else json.dumps({"values": parked.values, "at": parked.at}),
             )
         )
+    # COPY into a session temp table, then one INSERT ... ON CONFLICT per table: a row-by-row
+    # upsert of a first sync's records costs a round trip and a statement each.
+    if records:
+        _copy_upsert(
+            conn, "sync_records", ["flow_id", "record_key", "merged", "origins", "run_id"],
+            ["text", "text", "jsonb", "jsonb", "text"], records,
+            "ON CONFLICT (flow_id, record_key) DO UPDATE SET merged = EXCLUDED.merged, "
+            "origins = EXCLUDED.origins, run_id = EXCLUDED.run_id, updated_at = now()",
+        )  # fmt: skip
+    if ledger:
+        _copy_upsert(
+            conn, "sync_ledger", ["flow_id", "side", "record_key", "side_key", "known", "parked"],
+            ["text", "text", "text", "jsonb", "jsonb", "jsonb"], ledger,
+            "ON CONFLICT (flow_id, side, record_key) DO UPDATE SET "
+            "side_key = COALESCE(EXCLUDED.side_key, syncgate.sync_ledger.side_key), "
+            "known = EXCLUDED.known, parked = EXCLUDED.parked, updated_at = now()",
+        )  # fmt: skip
+
+
+def _copy_upsert(
+    conn: psycopg.Connection[Any],
+    table: str,
+    columns: list[str],
+    types: list[str],
+    rows: list[tuple[Any, ...]],
+    on_conflict: str,
+) -> None:
+    """Upsert ``rows`` into ``syncgate.<table>``: COPY into a temp table, then one statement."""
+    scratch = f"syncgate_save_{table}"  # a session's own temp table, emptied before each use
+    names = ", ".join(columns)
     with conn.cursor() as cur:
-        if records:
-            cur.executemany(
-                "INSERT INTO syncgate.sync_records (flow_id, record_key, merged, origins, run_id) "
-                "VALUES (%s, %s, %s::jsonb, %s::jsonb, %s) ON CONFLICT (flow_id, record_key) DO UPDATE SET "
-                "merged = EXCLUDED.merged, origins = EXCLUDED.origins, run_id = EXCLUDED.run_id, updated_at = now()",
-                records,
-            )
-        if ledger:
-            cur.executemany(
-                "INSERT INTO syncgate.sync_ledger (flow_id, side, record_key, side_key, known, parked) "
-                "VALUES (%s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb) ON CONFLICT (flow_id, side, record_key) "
-                "DO UPDATE SET side_key = COALESCE(EXCLUDED.side_key, syncgate.sync_ledger.side_key), "
-                "known = EXCLUDED.known, parked = EXCLUDED.parked, updated_at = now()",
-                ledger,
-            )
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {scratch} ({', '.join(f'{c} {t}' for c, t in zip(columns, types, strict=True))})"
+        )
+        cur.execute(f"TRUNCATE {scratch}")
+        with cur.copy(f"COPY {scratch} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(f"INSERT INTO syncgate.{table} ({names}) SELECT {names} FROM {scratch} {on_conflict}")

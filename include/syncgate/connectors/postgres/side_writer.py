@@ -10,7 +10,7 @@ that stamp is no edit to syncgate (``syncgate.reconcile``).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from syncgate.connectors.base import RecordResult, RecordWrite
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from syncgate.spec.model import FlowSpec
 
 _TEMPORAL = ("timestamp", "date")
+# Writes sent per pipeline: one network flush and one server sync per batch instead of a round
+# trip per record, with the batch's results held in memory until it is read.
+_PIPELINE_BATCH = 1000
 
 
 def write_records(flow: FlowSpec, writes: Sequence[RecordWrite], *, read_until: str | None) -> list[RecordResult]:
@@ -36,16 +39,18 @@ def write_records(flow: FlowSpec, writes: Sequence[RecordWrite], *, read_until: 
     table = TableRef.parse(str(flow.target.table))  # type: ignore[attr-defined]
     with connect(flow.target.conn_id) as conn:
         types = dict(table_columns(conn, table))
-        plan = _Plan(flow, table, types, read_until)
+        plan = _Plan(flow, table, types, read_until, conn)
         results: list[RecordResult] = []
         with conn.transaction():
-            for write in writes:
-                results.append(plan.apply(conn, write))
+            for start in range(0, len(writes), _PIPELINE_BATCH):
+                results.extend(plan.apply_batch(conn, writes[start : start + _PIPELINE_BATCH]))
     return results
 
 
 class _Plan:
-    def __init__(self, flow: FlowSpec, table: TableRef, types: dict[str, str], read_until: str | None) -> None:
+    def __init__(
+        self, flow: FlowSpec, table: TableRef, types: dict[str, str], read_until: str | None, conn: psycopg.Connection[Any]
+    ) -> None:
         source = flow.source
         self.table = table
         self.types = types
@@ -59,14 +64,53 @@ class _Plan:
         self.stamp = self.cursor if self.cursor and types[self.cursor].startswith(_TEMPORAL) else None
         self.soft = source.soft_delete_column if source.deletes == "soft" else None
         self.read_until = read_until if self.cursor else None
+        self.conn = conn
+        self._composed: dict[tuple[Any, ...], bytes] = {}  # statement texts, by shape
 
-    def apply(self, conn: psycopg.Connection[Any], write: RecordWrite) -> RecordResult:
-        self._check_columns(write)
+    def _once(self, shape: tuple[Any, ...], build: Callable[[], sql.Composable]) -> bytes:
+        """A statement composed once per shape (operation and columns), then reused as text:
+        rendering a composed statement costs more than sending it."""
+        statement = self._composed.get(shape)
+        if statement is None:
+            statement = self._composed[shape] = build().as_bytes(self.conn)
+        return statement
+
+    def apply_batch(self, conn: psycopg.Connection[Any], writes: Sequence[RecordWrite]) -> list[RecordResult]:
+        """Apply ``writes`` in order, pipelined: each is still one statement guarded by its own
+        compare-and-set, and a failing one still aborts the side's transaction."""
+        for write in writes:
+            self._check_columns(write)
+        rows = _pipelined(conn, [self._statement(write) for write in writes])
+        results: list[RecordResult | None] = []
+        unsure: list[int] = []  # deletes that removed nothing: gone already, or changed since the read
+        for index, (write, row) in enumerate(zip(writes, rows, strict=True)):
+            if write.op == "delete":
+                if write.key is None:
+                    results.append(RecordResult(True, None))
+                elif row is not None:
+                    results.append(RecordResult(True, write.key))
+                else:
+                    results.append(None)
+                    unsure.append(index)
+            elif write.key is None:  # minted by the side
+                assert row is not None
+                results.append(RecordResult(True, {c: row[c] for c in self.key}, row))
+            elif row is None:  # the guard left a row changed since the read alone
+                results.append(RecordResult(False, write.key))
+            else:
+                results.append(RecordResult(True, {c: row[c] for c in self.key}, row))
+        if unsure:
+            still = _pipelined(conn, [self._exists(writes[i].key or {}) for i in unsure])
+            for index, row in zip(unsure, still, strict=True):
+                results[index] = RecordResult(row is None, writes[index].key)
+        return [r for r in results if r is not None]
+
+    def _statement(self, write: RecordWrite) -> tuple[bytes | None, list[Any]]:
         if write.op == "delete":
-            return self._delete(conn, write)
+            return self._delete(write)
         if write.key is None:
-            return self._mint(conn, write)
-        return self._upsert(conn, write)
+            return self._mint(write)
+        return self._upsert(write)
 
     def _check_columns(self, write: RecordWrite) -> None:
         unknown = [c for c in [*write.values, *(write.key or {})] if c not in self.types]
@@ -113,76 +157,97 @@ class _Plan:
             return json.dumps(value)
         return value
 
-    def _upsert(self, conn: psycopg.Connection[Any], write: RecordWrite) -> RecordResult:
-        from psycopg import sql
-
+    def _upsert(self, write: RecordWrite) -> tuple[bytes, list[Any]]:
         assert write.key is not None
         values = {**write.values, **write.key}
         columns = list(values)
-        extra = self._extra()
-        updated = [c for c in columns if c not in self.key] + list(extra)
         guard, guard_params = self._guard("t")
-        statement = compose(
-            "INSERT INTO {} AS t ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {} WHERE {} RETURNING *",
-            self.table.sql,
-            sql.SQL(", ").join(sql.Identifier(c) for c in [*columns, *extra]),
-            sql.SQL(", ").join([*(self._value(c) for c in columns), *extra.values()]),
-            sql.SQL(", ").join(sql.Identifier(c) for c in self.key),
-            sql.SQL(", ").join(compose("{0} = EXCLUDED.{0}", sql.Identifier(c)) for c in updated)
-            if updated
-            else compose("{0} = EXCLUDED.{0}", sql.Identifier(self.key[0])),
-            guard,
-        )
-        row = _one(conn, statement, [*(self._param(c, values[c]) for c in columns), *guard_params])
-        if row is None:
-            return RecordResult(False, write.key)
-        return RecordResult(True, {c: row[c] for c in self.key}, row)
 
-    def _mint(self, conn: psycopg.Connection[Any], write: RecordWrite) -> RecordResult:
+        def build() -> sql.Composable:
+            from psycopg import sql
+
+            extra = self._extra()
+            updated = [c for c in columns if c not in self.key] + list(extra)
+            return compose(
+                "INSERT INTO {} AS t ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {} WHERE {} RETURNING *",
+                self.table.sql,
+                sql.SQL(", ").join(sql.Identifier(c) for c in [*columns, *extra]),
+                sql.SQL(", ").join([*(self._value(c) for c in columns), *extra.values()]),
+                sql.SQL(", ").join(sql.Identifier(c) for c in self.key),
+                sql.SQL(", ").join(compose("{0} = EXCLUDED.{0}", sql.Identifier(c)) for c in updated)
+                if updated
+                else compose("{0} = EXCLUDED.{0}", sql.Identifier(self.key[0])),
+                guard,
+            )
+
+        statement = self._once(("upsert", *columns), build)
+        return statement, [*(self._param(c, values[c]) for c in columns), *guard_params]
+
+    def _mint(self, write: RecordWrite) -> tuple[bytes, list[Any]]:
         """Insert a record whose key the side generates (an identity or serial column)."""
-        from psycopg import sql
-
         columns = [c for c in write.values if c not in self.key]
-        extra = self._extra()
-        statement = compose(
-            "INSERT INTO {} ({}) VALUES ({}) RETURNING *",
-            self.table.sql,
-            sql.SQL(", ").join(sql.Identifier(c) for c in [*columns, *extra]),
-            sql.SQL(", ").join([*(self._value(c) for c in columns), *extra.values()]),
-        )
-        row = _one(conn, statement, [self._param(c, write.values[c]) for c in columns])
-        assert row is not None
-        return RecordResult(True, {c: row[c] for c in self.key}, row)
 
-    def _delete(self, conn: psycopg.Connection[Any], write: RecordWrite) -> RecordResult:
-        from psycopg import sql
+        def build() -> sql.Composable:
+            from psycopg import sql
 
+            extra = self._extra()
+            return compose(
+                "INSERT INTO {} ({}) VALUES ({}) RETURNING *",
+                self.table.sql,
+                sql.SQL(", ").join(sql.Identifier(c) for c in [*columns, *extra]),
+                sql.SQL(", ").join([*(self._value(c) for c in columns), *extra.values()]),
+            )
+
+        statement = self._once(("mint", *columns), build)
+        return statement, [self._param(c, write.values[c]) for c in columns]
+
+    def _delete(self, write: RecordWrite) -> tuple[bytes | None, list[Any]]:
         if write.key is None:
-            return RecordResult(True, None)
+            return None, []
         match, params = self._key_match("t", write.key)
         guard, guard_params = self._guard("t")
-        if self.soft:
-            marker = sql.SQL("true") if self.types[self.soft] == "boolean" else sql.SQL("clock_timestamp()")
-            sets = [compose("{} = ", sql.Identifier(self.soft)) + marker]
-            if self.stamp and self.stamp != self.soft:
-                sets.append(compose("{} = clock_timestamp()", sql.Identifier(self.stamp)))
-            statement = compose(
-                "UPDATE {} AS t SET {} WHERE {} AND {} RETURNING 1",
-                self.table.sql, sql.SQL(", ").join(sets), match, guard,
-            )  # fmt: skip
-        else:
-            statement = compose("DELETE FROM {} AS t WHERE {} AND {} RETURNING 1", self.table.sql, match, guard)
-        if _one(conn, statement, [*params, *guard_params]) is not None:
-            return RecordResult(True, write.key)
-        # Nothing deleted: gone already (done), or changed since the run read it (left alone).
-        exists, params = self._key_match("t", write.key)
-        still = _one(conn, compose("SELECT 1 FROM {} AS t WHERE {}", self.table.sql, exists), params)
-        return RecordResult(still is None, write.key)
+
+        def build() -> sql.Composable:
+            from psycopg import sql
+
+            if self.soft:
+                marker = sql.SQL("true") if self.types[self.soft] == "boolean" else sql.SQL("clock_timestamp()")
+                sets = [compose("{} = ", sql.Identifier(self.soft)) + marker]
+                if self.stamp and self.stamp != self.soft:
+                    sets.append(compose("{} = clock_timestamp()", sql.Identifier(self.stamp)))
+                return compose(
+                    "UPDATE {} AS t SET {} WHERE {} AND {} RETURNING 1",
+                    self.table.sql, sql.SQL(", ").join(sets), match, guard,
+                )  # fmt: skip
+            return compose("DELETE FROM {} AS t WHERE {} AND {} RETURNING 1", self.table.sql, match, guard)
+
+        return self._once(("delete",), build), [*params, *guard_params]
+
+    def _exists(self, key: dict[str, Any]) -> tuple[bytes, list[Any]]:
+        match, params = self._key_match("t", key)
+        return self._once(("exists",), lambda: compose("SELECT 1 FROM {} AS t WHERE {}", self.table.sql, match)), params
 
 
-def _one(conn: psycopg.Connection[Any], statement: sql.Composable, params: list[Any]) -> dict[str, Any] | None:
+def _pipelined(
+    conn: psycopg.Connection[Any], statements: Sequence[tuple[bytes | None, list[Any]]]
+) -> list[dict[str, Any] | None]:
+    """Each statement's first row (None: no row, or no statement), sent in one pipeline."""
     from psycopg.rows import dict_row
 
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(statement, params)
-        return cur.fetchone()
+    cursors: list[psycopg.Cursor[dict[str, Any]] | None] = []
+    with conn.pipeline():
+        for statement, params in statements:
+            if statement is None:
+                cursors.append(None)
+                continue
+            cur = conn.cursor(row_factory=dict_row)
+            cur.execute(statement, params)
+            cursors.append(cur)
+    rows: list[dict[str, Any] | None] = []
+    for done in cursors:
+        if done is None:
+            rows.append(None)
+            continue
+        rows.append(done.fetchone())
+        done.close()
+    return rows

@@ -103,15 +103,25 @@ def _instant(value: Any) -> Any:
     return value
 
 
+_CHUNK_BYTES = 1 << 20
+
+
 def write_lines(flow_id: str, batch_id: str, name: str, items: Iterable[dict[str, Any]]) -> tuple[str, int]:
     """Land ``items`` as gzip-compressed JSON lines; returns the file's URL and the item count."""
     path = landing.batch_dir(flow_id, batch_id) / f"{name}.jsonl.gz"
     count = 0
+    chunk: list[bytes] = []
+    size = 0
     with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3) as handle:
         for item in items:
-            handle.write(json.dumps(item, separators=(",", ":")).encode())
-            handle.write(b"\n")
+            line = json.dumps(item, separators=(",", ":")).encode() + b"\n"
+            chunk.append(line)
+            size += len(line)
             count += 1
+            if size >= _CHUNK_BYTES:  # few, large writes: each goes through the storage layer
+                handle.write(b"".join(chunk))
+                chunk, size = [], 0
+        handle.write(b"".join(chunk))
     return str(path), count
 
 

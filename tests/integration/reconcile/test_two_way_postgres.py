@@ -30,6 +30,7 @@ fields:
   email: {}
   credit: {}
   since: {}
+  attrs: {}
 match: [id]
 map_values:
   crm: {tier: {gold: "1", silver: "2", bronze: "3"}}
@@ -49,6 +50,7 @@ quality:
 ERP = """
 CREATE TABLE public.customers (id int PRIMARY KEY, name text, tier text, email text,
                                credit numeric(12,2) DEFAULT 750, since timestamptz DEFAULT '2020-01-01 10:00+00',
+                               attrs jsonb DEFAULT '{"vip": true, "tags": ["a"]}',
                                updated_at timestamptz NOT NULL DEFAULT clock_timestamp());
 CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS
   $$ BEGIN NEW.updated_at := clock_timestamp(); RETURN NEW; END $$;
@@ -61,6 +63,7 @@ INSERT INTO public.customers (id, name, tier, email) VALUES
 CRM = """
 CREATE TABLE public.contacts (id int PRIMARY KEY, full_name text, tier text, email text,
                               credit numeric(12,2) DEFAULT 10.5, since timestamptz DEFAULT '2021-06-01 08:00+02',
+                              attrs jsonb DEFAULT '{"vip": false}',
                               modified_at timestamptz NOT NULL DEFAULT clock_timestamp());
 CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS
   $$ BEGIN NEW.modified_at := clock_timestamp(); RETURN NEW; END $$;
@@ -113,6 +116,10 @@ def test_two_way_sync_merges_resolves_and_does_not_echo(
     assert set(task_states(first).values()) == {"success"}, task_states(first)
     assert erp_rows(erp) == crm_rows(crm)
     assert len(erp_rows(erp)) == 4
+    # Typed values arrive as values: a JSON object stays an object, a decimal and an instant equal.
+    shared = "SELECT id, attrs, credit, since FROM {} ORDER BY id"
+    assert rows(erp, shared.format("public.customers")) == rows(crm, shared.format("public.contacts"))
+    assert rows(crm, "SELECT jsonb_typeof(attrs) FROM public.contacts WHERE id = 1") == [("object",)]
     assert conflicts(erp) == []
 
     # No edits anywhere: the echoes of the first run's writes (new cursor values) change nothing.

@@ -214,6 +214,8 @@ def merge(
             if winner is None and chooser is not None and chooser.current is not None:
                 winner = _Candidate(chosen[name], chooser.current.get(name), at[chosen[name]], None)
             if winner is not None:
+                # The log shows the chosen value even when its side made no edit this run.
+                side_values.setdefault(winner.side, winner.value)
                 values[name] = winner.value
                 origins[name] = Origin(winner.side, winner.at)
                 conflicts.append(

@@ -1,10 +1,10 @@
 """One run's merge over every record that needs it, and what a side's apply settles: pure.
 
-The stages (``syncgate.reconcile.stages``) load the state and the sides' changes, call
-``plan_run``, commit ``adopt`` for each record (with its conflicts and the sides still to write)
-before any side is written, then write each side's ``Outcome.writes`` and call ``settle_side``
-for what that side applied. Keeping this free of I/O lets the property tests drive exactly the
-code the DAG runs, with crashes between any two side applies.
+The reconcile stage (``decide``) loads the state and the sides' changes, calls ``plan_run`` and
+commits each record's ``adopt`` with the conflict log and the pending marks, before any side is
+written; each side's promote (``side_apply``) then writes its ``Outcome.writes`` and calls
+``settle_side`` for what that side applied. Keeping this free of I/O lets the property tests
+drive exactly this protocol, with crashes between any two side applies.
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ from syncgate.batch.run import RunInfo
 from syncgate.db.connect import connect
 from syncgate.errors import FatalError
 from syncgate.reconcile import store
-from syncgate.reconcile.merge import DELETED, Rule, Rules
-from syncgate.reconcile.plan import Change, Planned, RecordState, plan_run
-from syncgate.reconcile.records import read_lines, write_lines
+from syncgate.reconcile.merge import DELETED, Conflict, Rule, Rules
+from syncgate.reconcile.plan import Change, Planned, RecordState, adopt, plan_run
+from syncgate.reconcile.records import LinesWriter, read_lines
 from syncgate.reconcile.values import canonical
 from syncgate.spec.sync_model import SyncSpec, SystemOfRecord, Version
 from syncgate.state import audit
@@ -30,6 +30,8 @@ from syncgate.state import audit
 log = logging.getLogger(__name__)
 
 _MARKERS = {DELETED, "(live)", "(updated)"}
+# Records merged at once: bounds reconcile's memory whatever the number of changes.
+MERGE_RANGE = 20_000
 
 
 def rules_of(spec: SyncSpec) -> Rules:
@@ -64,38 +66,67 @@ def reconcile(spec: SyncSpec, run: RunInfo, transformed: dict[str, dict[str, Any
     with connect(spec.state_conn_id) as conn:
         pending = store.pending_keys(conn, spec.id)
         chosen = store.resolutions(conn, spec.id, _logged_key(spec))
-        keys = set(pending) | set(chosen)
-        for by_key in changes.values():
-            keys.update(by_key)
-        states = store.load_states(conn, spec.id, keys, spec.side_names)
+        open_parked = store.parked_keys(conn, spec.id)
         conn.commit()
-    merging = time.monotonic()  # detection and resolution alone, for the run report and the bench
-    planned = plan_run(
-        rules_of(spec), side_fields, states, changes, pending=pending, resolutions=chosen, now=now
-    )
-    merge_seconds = time.monotonic() - merging
-    conflicts = [(p.key, c) for p in planned for c in p.outcome.conflicts]
-    shown = _shown(spec) if conflicts else None
-    summary: dict[str, Any] = {"records": len(planned), "merge_seconds": merge_seconds, "sides": {}}
-    for side in spec.side_names:
-        entries = (
-            _entry(p, side, side_keys[side].get(p.key)) for p in planned if _settles(p, side, states.get(p.key))
+    converged: list[str] = []
+    keys = set(pending) | set(chosen)
+    for by_key in changes.values():
+        keys.update(by_key)
+    rules = rules_of(spec)
+    conflicts: list[tuple[str, Conflict]] = []
+    to_mark: list[tuple[str, str]] = []
+    to_clear: dict[str, list[str]] = {side: [] for side in spec.side_names}
+    ops = {side: Counter[str]() for side in spec.side_names}
+    merge_seconds = 0.0
+    adopted: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] = ([], [])
+    plans = {side: LinesWriter(spec.side(side).view.id, f"plan-{run.key}", "plan") for side in spec.side_names}
+    ordered = sorted(keys)
+    # Key ranges bound memory: a first sync of a large table merges it range by range.
+    for start_at in range(0, len(ordered), MERGE_RANGE):
+        part = ordered[start_at : start_at + MERGE_RANGE]
+        with connect(spec.state_conn_id) as conn:
+            states = store.load_states(conn, spec.id, part, spec.side_names)
+            conn.commit()
+        merging = time.monotonic()  # detection and resolution alone, for the run report and the bench
+        planned = plan_run(
+            rules,
+            side_fields,
+            states,
+            {side: {k: changes[side][k] for k in part if k in changes[side]} for side in spec.side_names},
+            pending=[k for k in part if k in pending],
+            resolutions={k: chosen[k] for k in part if k in chosen},
+            now=now,
         )
-        url, _ = write_lines(spec.side(side).view.id, f"plan-{run.key}", "plan", entries)
-        ops = Counter(p.outcome.writes[side].op for p in planned if side in p.outcome.writes)
-        summary["sides"][side] = {"plan": url, **{op: ops.get(op, 0) for op in ("insert", "update", "delete")}}
+        merge_seconds += time.monotonic() - merging
+        for p in planned:
+            conflicts.extend((p.key, c) for c in p.outcome.conflicts)
+            if not p.outcome.parked and p.key in open_parked:
+                converged.append(p.key)
+            for side in spec.side_names:
+                write = p.outcome.writes.get(side)
+                if write is not None:
+                    ops[side][write.op] += 1
+                    to_mark.append((side, p.key))
+                elif not p.outcome.parked:  # a side that already holds the merged record needs nothing
+                    to_clear[side].append(p.key)
+                if _settles(p, side, states.get(p.key)):
+                    plans[side].write(_entry(p, side, side_keys[side].get(p.key)))
+            _adopt(spec, run, states.get(p.key) or RecordState(), p, side_keys, adopted)
+    shown = _shown(spec) if conflicts else None
+    summary: dict[str, Any] = {"records": len(ordered), "merge_seconds": merge_seconds, "sides": {}}
+    for side in spec.side_names:
+        url, _ = plans[side].close()
+        summary["sides"][side] = {"plan": url, **{op: ops[side].get(op, 0) for op in ("insert", "update", "delete")}}
     counts = _conflict_counts(conflicts)
     summary["conflicts"] = counts
     with connect(spec.state_conn_id) as conn, conn.transaction():
         if conflicts:
             store.log_conflicts(conn, spec.id, run.run_id, conflicts, shown, _logged_key(spec))
-        store.mark_pending(
-            conn, spec.id, run.run_id, [(s, p.key) for p in planned for s in p.outcome.writes]
-        )
-        for side in spec.side_names:  # a side that already holds the merged record needs nothing
-            store.clear_pending(
-                conn, spec.id, side, [p.key for p in planned if side not in p.outcome.writes and not p.outcome.parked]
-            )
+        store.save_rows(conn, *adopted)
+        store.close_parked(conn, spec.id, [_logged_key(spec)(k) for k in converged])
+        store.mark_pending(conn, spec.id, run.run_id, to_mark)
+        for side, cleared in to_clear.items():
+            store.clear_pending(conn, spec.id, side, cleared)
         audit.start_run(
             conn,
             spec.id,
@@ -109,10 +140,30 @@ def reconcile(spec: SyncSpec, run: RunInfo, transformed: dict[str, dict[str, Any
     summary["seconds"] = time.monotonic() - started
     log.info(
         "Flow %s: %d records merged in %.3fs, %d conflicts (%d parked); writes %s",
-        spec.id, len(planned), merge_seconds, counts["total"], counts["parked"],
+        spec.id, len(ordered), merge_seconds, counts["total"], counts["parked"],
         {s: {k: v for k, v in d.items() if k != "plan"} for s, d in summary["sides"].items()},
     )  # fmt: skip
     return summary
+
+
+def _adopt(
+    spec: SyncSpec,
+    run: RunInfo,
+    state: RecordState,
+    planned: Planned,
+    side_keys: dict[str, dict[str, Any]],
+    adopted: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]],
+) -> None:
+    """The rows that commit this run's reads with its plan, before any side is written
+    (``plan.adopt``): the base becomes the merged record, each side's ledger what was read there."""
+    after = adopt(state, planned)
+    if after.merged is not None and after.merged != state.merged:
+        adopted[0].append(store.record_row(spec.id, planned.key, after, run.run_id))
+    for side in spec.side_names:
+        seen_key = side_keys[side].get(planned.key)
+        moved = after.known.get(side) != state.known.get(side) or after.parked.get(side) != state.parked.get(side)
+        if moved or seen_key is not None:
+            adopted[1].append(store.ledger_row(spec.id, side, planned.key, after, seen_key))
 
 
 def _settles(planned: Planned, side: str, state: RecordState | None) -> bool:

@@ -140,7 +140,7 @@ def merge(
     deleted_base = base is not None and base.values is None
     base = base or Merged(None)
     chosen = dict(resolutions or {})
-    at = {name: _capped(view.at, now) for name, view in sides.items()}
+    at = {name: _trusted(view.at, now) for name, view in sides.items()}
     conflicts: list[Conflict] = []
     deleters = sorted(n for n, v in sides.items() if v.known is not None and v.current is None)
     editors = {n: _edited(v, base.values) for n, v in sides.items() if v.current is not None}
@@ -318,8 +318,10 @@ def _newest(candidate: _Candidate, rules: Rules) -> tuple[str, int]:
     return (candidate.at or "", -rules.rank(candidate.side))
 
 
-def _capped(at: str | None, now: str) -> str | None:
-    return None if at is None else min(at, now)
+def _trusted(at: str | None, now: str) -> str | None:
+    """A change time from the future says the side's clock runs ahead: it counts as unknown
+    (older than any real time), so that side cannot win every ``newest_wins`` conflict."""
+    return None if at is None or at > now else at
 
 
 def _writes(values: Row | None, sides: Mapping[str, SideView]) -> dict[str, Write]:

@@ -106,23 +106,44 @@ def _instant(value: Any) -> Any:
 _CHUNK_BYTES = 1 << 20
 
 
+class LinesWriter:
+    """Lands items as gzip-compressed JSON lines, written in large chunks."""
+
+    def __init__(self, flow_id: str, batch_id: str, name: str) -> None:
+        self.path = landing.batch_dir(flow_id, batch_id) / f"{name}.jsonl.gz"
+        self._raw = self.path.open("wb")
+        self._gzip = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=3)
+        self._chunk: list[bytes] = []
+        self._size = 0
+        self.count = 0
+
+    def write(self, item: dict[str, Any]) -> None:
+        line = json.dumps(item, separators=(",", ":")).encode() + b"\n"
+        self._chunk.append(line)
+        self._size += len(line)
+        self.count += 1
+        if self._size >= _CHUNK_BYTES:  # few, large writes: each goes through the storage layer
+            self._flush()
+
+    def close(self) -> tuple[str, int]:
+        """Finish the file; returns its URL and the item count."""
+        self._flush()
+        self._gzip.close()
+        self._raw.close()
+        return str(self.path), self.count
+
+    def _flush(self) -> None:
+        if self._chunk:
+            self._gzip.write(b"".join(self._chunk))
+            self._chunk, self._size = [], 0
+
+
 def write_lines(flow_id: str, batch_id: str, name: str, items: Iterable[dict[str, Any]]) -> tuple[str, int]:
     """Land ``items`` as gzip-compressed JSON lines; returns the file's URL and the item count."""
-    path = landing.batch_dir(flow_id, batch_id) / f"{name}.jsonl.gz"
-    count = 0
-    chunk: list[bytes] = []
-    size = 0
-    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3) as handle:
-        for item in items:
-            line = json.dumps(item, separators=(",", ":")).encode() + b"\n"
-            chunk.append(line)
-            size += len(line)
-            count += 1
-            if size >= _CHUNK_BYTES:  # few, large writes: each goes through the storage layer
-                handle.write(b"".join(chunk))
-                chunk, size = [], 0
-        handle.write(b"".join(chunk))
-    return str(path), count
+    writer = LinesWriter(flow_id, batch_id, name)
+    for item in items:
+        writer.write(item)
+    return writer.close()
 
 
 def read_lines(url: str) -> Iterator[dict[str, Any]]:

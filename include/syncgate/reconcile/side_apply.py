@@ -30,7 +30,7 @@ from syncgate.quality.builtin import builtin_expectations, describe
 from syncgate.quality.checkpoint import run_checkpoint
 from syncgate.quality.pii import columns_of
 from syncgate.reconcile import store
-from syncgate.reconcile.merge import Merged, Origin, Outcome, SideView
+from syncgate.reconcile.merge import Origin, Outcome, SideView
 from syncgate.reconcile.plan import Planned, settle_side
 from syncgate.reconcile.records import SideMapping, read_lines
 from syncgate.report.write import write_report_safely
@@ -209,8 +209,9 @@ def promote_side(
             result = outcome_of.get(entry["key"])
             applied = result.applied if result is not None else True
             state = settle_side(states[entry["key"]], side, _planned(entry, side, mapping), applied=applied)
-            if applied and result is not None and result.row is not None and entry["values"] is not None:
-                state.known[side] = mapping.to_common(result.row)  # what the side holds, as it spells it
+            # The ledger keeps what syncgate sent, not what the side answered: a side that stores
+            # less (precision, case) then reads back as its own edit once, instead of being
+            # rewritten on every run; an answer carrying someone's concurrent edit is no echo.
             settled[entry["key"]] = state
             new_keys[entry["key"]] = (result.key if result is not None else None) or entry["side_key"]
             if applied:

@@ -106,6 +106,24 @@ def resolutions(
     return chosen
 
 
+def parked_keys(conn: psycopg.Connection[Any], flow_id: str) -> set[str]:
+    """Records with an open parked conflict (their ledger remembers the parked changes)."""
+    rows = conn.execute(
+        "SELECT DISTINCT record_key FROM syncgate.sync_ledger WHERE flow_id = %s AND parked IS NOT NULL", (flow_id,)
+    )
+    return {r[0] for r in rows}
+
+
+def close_parked(conn: psycopg.Connection[Any], flow_id: str, logged_keys: list[str]) -> None:
+    """Parked conflicts of records the sides settled themselves (they now agree): no longer open."""
+    if logged_keys:
+        conn.execute(
+            "UPDATE syncgate.sync_conflicts SET status = 'resolved', resolved_at = now() "
+            "WHERE flow_id = %s AND status = 'parked' AND record_key = ANY(%s)",
+            (flow_id, logged_keys),
+        )
+
+
 def log_conflicts(
     conn: psycopg.Connection[Any],
     flow_id: str,
@@ -175,24 +193,34 @@ def save(
     new_side_keys: Mapping[str, Any],
 ) -> None:
     """Write the settled states of one side's records: the bases and that side's ledger rows."""
-    records = []
-    ledger = []
-    for key, state in states.items():
-        if state.merged is not None:
-            origins = {f: [o.side, o.at] for f, o in state.merged.origins.items()}
-            merged = None if state.merged.values is None else json.dumps(state.merged.values)
-            records.append((flow_id, key, merged, json.dumps(origins), run_id))
-        parked = state.parked.get(side)
-        ledger.append(
-            (
-                flow_id,
-                side,
-                key,
-                None if new_side_keys.get(key) is None else json.dumps(new_side_keys[key]),
-                None if state.known.get(side) is None else json.dumps(state.known[side]),
-                None if parked is None else json.dumps({"values": parked.values, "at": parked.at}),
-            )
-        )
+    records = [record_row(flow_id, key, state, run_id) for key, state in states.items() if state.merged is not None]
+    ledger = [ledger_row(flow_id, side, key, state, new_side_keys.get(key)) for key, state in states.items()]
+    save_rows(conn, records, ledger)
+
+
+def record_row(flow_id: str, key: str, state: RecordState, run_id: str) -> tuple[Any, ...]:
+    """A ``sync_records`` row of a record's base."""
+    assert state.merged is not None
+    origins = {f: [o.side, o.at] for f, o in state.merged.origins.items()}
+    merged = None if state.merged.values is None else json.dumps(state.merged.values)
+    return (flow_id, key, merged, json.dumps(origins), run_id)
+
+
+def ledger_row(flow_id: str, side: str, key: str, state: RecordState, side_key: Any) -> tuple[Any, ...]:
+    """A ``sync_ledger`` row: the side's key of the record (kept when None) and what it holds."""
+    parked = state.parked.get(side)
+    return (
+        flow_id,
+        side,
+        key,
+        None if side_key is None else json.dumps(side_key),
+        None if state.known.get(side) is None else json.dumps(state.known[side]),
+        None if parked is None else json.dumps({"values": parked.values, "at": parked.at}),
+    )
+
+
+def save_rows(conn: psycopg.Connection[Any], records: list[tuple[Any, ...]], ledger: list[tuple[Any, ...]]) -> None:
+    """Upsert prepared ``record_row`` and ``ledger_row`` rows."""
     # COPY into a session temp table, then one INSERT ... ON CONFLICT per table: a row-by-row
     # upsert of a first sync's records costs a round trip and a statement each.
     if records:

@@ -455,7 +455,9 @@ class SyncMachine(RuleBasedStateMachine):
             assert len({repr(edits[s]) for s, v in versions.items() if v == top}) == 1
             return
         now = stamp(self.t)
-        newest = max(edits, key=lambda s: (min(p.views[s].at or "", now), -self.merge_rules.rank(s)))
+        # A time from the future (a clock running ahead) counts as unknown: older than any.
+        trusted = {s: (p.views[s].at or "") if (p.views[s].at or "") <= now else "" for s in edits}
+        newest = max(edits, key=lambda s: (trusted[s], -self.merge_rules.rank(s)))
         assert c.winner == newest, (c, {s: p.views[s].at for s in edits})
 
     @staticmethod

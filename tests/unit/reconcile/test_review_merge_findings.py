@@ -36,11 +36,6 @@ def at(moment: datetime) -> str:
     return str(canonical(moment))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 9: capping future change times at the merge's time does not stop a side whose "
-    "clock runs ahead from winning every newest_wins conflict (docs/two-way.md says it cannot)",
-)
 def test_a_side_whose_clock_runs_ahead_does_not_win_every_conflict() -> None:
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     fields = frozenset({"id", "name"})

@@ -112,8 +112,9 @@ def transform_side(spec: SyncSpec, side: str, run: RunInfo, extracts: dict[str, 
         values = mapping.to_common(row)
         key = mapping.record_key(values)
         if key in seen:
+            # Named by the match fields only: their values may be pii.
             raise FatalError(
-                f"side {side!r} of flow {spec.id!r}: two rows match the same record {key} on "
+                f"side {side!r} of flow {spec.id!r}: two rows match the same record on "
                 f"{', '.join(spec.match_fields)}; the match fields must identify one record per side"
             )
         deleted = mapping.is_deleted(row)

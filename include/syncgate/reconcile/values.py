@@ -91,5 +91,14 @@ def record_digest(values: dict[str, Any] | None) -> str:
 
 
 def record_key(values: dict[str, Any], match: list[str]) -> str:
-    """The common identity of a record: its match fields' canonical values, as JSON."""
-    return json.dumps([canonical(values.get(f)) for f in match], separators=(",", ":"))
+    """The common identity of a record: its match fields' canonical values as text, in JSON.
+
+    As text, because sides type one identity differently (an integer id here, its text there).
+    """
+    return json.dumps([_as_text(canonical(values.get(f))) for f in match], separators=(",", ":"))
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)

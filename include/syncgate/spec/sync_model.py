@@ -160,9 +160,11 @@ class SyncSpec(StrictModel):
         for where, rule in rules:
             if isinstance(rule, SystemOfRecord) and rule.system_of_record not in names:
                 raise ValueError(f"{where}: names unknown side {rule.system_of_record!r}")
-        for side in self.map_values:
+        for side, tables in self.map_values.items():
             if side not in names:
                 raise ValueError(f"map_values.{side}: unknown side")
+            for field, table in tables.items():
+                _check_readable(f"map_values.{side}.{field}", table)
         if self.fields is not None:
             for name, per_side in self.fields.items():
                 stray = [s for s in (per_side or {}) if s not in names]
@@ -329,6 +331,20 @@ def _reverse(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
 def _set_state_connection(side: SyncSide, conn_id: str) -> None:
     if "state_conn_id" in type(side.target).model_fields and side.target.state_conn_id in ("__flow__", None):  # type: ignore[attr-defined]
         object.__setattr__(side.target, "state_conn_id", conn_id)
+
+
+def _check_readable(where: str, table: dict[str, str | None]) -> None:
+    """A value map is applied in both directions: each side value must read back as one value."""
+    to_null = [common for common, value in table.items() if value is None]
+    if to_null:
+        raise ValueError(f"{where}: maps {', '.join(map(repr, to_null))} to null, which cannot be read back")
+    seen: dict[str, str] = {}
+    for common, value in table.items():
+        if str(value) in seen:
+            raise ValueError(
+                f"{where}: {seen[str(value)]!r} and {common!r} both map to {value!r}, which cannot be read back"
+            )
+        seen[str(value)] = common
 
 
 def is_sync_spec(raw: Any) -> bool:

@@ -157,7 +157,7 @@ def test_a_parked_conflict_is_listed_resolved_by_command_and_applied_by_the_next
     assert crm_rows(crm) == [(1, "Ada L.", "3"), (2, "Brian B.", "2")]
     ((conflict_id, key, field, rule, status, winner, value, resolution, by),) = conflict_rows(erp)
     assert (key, field, rule, status, winner, value, resolution, by) == (
-        "[1]",
+        '["1"]',
         "tier",
         "manual",
         "parked",
@@ -173,7 +173,7 @@ def test_a_parked_conflict_is_listed_resolved_by_command_and_applied_by_the_next
     (shown,) = json.loads(listed.stdout)
     assert (shown["id"], shown["record_key"], shown["field"], shown["status"]) == (
         conflict_id,
-        "[1]",
+        '["1"]',
         "tier",
         "parked",
     )

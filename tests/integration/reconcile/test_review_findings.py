@@ -101,11 +101,6 @@ def crm_stamps(url: str) -> list[tuple[Any, ...]]:
     return rows(url, "SELECT id, modified_at FROM public.contacts ORDER BY id")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 2: a side that cannot hold the merged value exactly (numeric(12,2) against "
-    "numeric(12,4)) is rewritten on every run, forever: its read-back never equals the base",
-)
 def test_a_side_with_less_precision_is_not_rewritten_on_every_run(
     pg_sides: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -123,11 +118,6 @@ def test_a_side_with_less_precision_is_not_rewritten_on_every_run(
     assert crm_stamps(crm) == before, "a run without edits rewrote the CRM (a write loop)"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 7: a side that fails to apply a conflict it lost re-reads its own losing edit "
-    "next run, and the same conflict is logged a second time (a spurious conflict)",
-)
 def test_a_side_that_failed_to_apply_does_not_log_the_same_conflict_twice(
     pg_sides: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -167,11 +157,6 @@ MANUAL_SPEC = PG_SPEC.replace(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 6: a parked conflict whose sides later agree on their own is merged, but its "
-    "row stays `parked` forever (listed in the UI and CLI; a resolution of it is silently ignored)",
-)
 def test_a_parked_conflict_the_sides_settle_themselves_is_no_longer_listed_as_parked(
     pg_sides: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -309,11 +294,6 @@ def test_a_retried_promote_does_not_insert_a_minted_record_twice(
     assert rows(erp, "SELECT count(*) FROM public.customers WHERE email = 'zed@example.com'") == [(1,)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 8: the error for two rows matching one record prints the match values "
-    "(a pii e-mail) in clear into the task log and the run's audit row",
-)
 def test_a_duplicate_match_error_does_not_print_a_pii_match_value(
     mint_sides: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -404,11 +384,6 @@ def crm_patch(crm: Any, record_id: int, **fields: Any) -> None:
         assert resp.status_code == 200, resp.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 3: an API edit made while syncgate writes the record is read back in the write's "
-    "answer and stored as what syncgate wrote (the echo ledger): that edit never reaches the other sides",
-)
 def test_an_api_edit_made_during_the_apply_still_reaches_the_other_side(
     http_sides: tuple[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

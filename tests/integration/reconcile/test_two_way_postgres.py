@@ -153,8 +153,8 @@ def test_two_way_sync_merges_resolves_and_does_not_echo(
     assert merged[3][3] == "cleo@crm.example"
     logged = conflicts(erp, third.run_id)
     assert [(k, f, r, w, s) for k, f, r, w, s, _ in logged] == [
-        ("[2]", "name", "newest_wins", "crm", "resolved"),
-        ("[3]", "email", "system_of_record", "crm", "resolved"),
+        ('["2"]', "name", "newest_wins", "crm", "resolved"),
+        ('["3"]', "email", "system_of_record", "crm", "resolved"),
     ]
     email_values = logged[1][5]
     assert all(str(v).startswith("hmac:") for v in email_values.values()), "pii kept in clear"

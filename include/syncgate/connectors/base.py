@@ -162,6 +162,9 @@ class RecordWrite:
     key: dict[str, Any] | None  # the side's primary key values; None: the side mints them (insert)
     values: dict[str, Any]  # column -> value: every synced column of the record (empty: delete)
     changed: tuple[str, ...] = ()  # columns whose value the side does not hold yet
+    # An insert without a key: the record's match columns, so a side that can look them up adopts
+    # a record an earlier, interrupted apply already created instead of creating it twice.
+    match: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

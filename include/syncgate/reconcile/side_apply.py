@@ -257,7 +257,10 @@ def _writes(
         if write["op"] == "delete" and key is None:
             continue  # the side never held it under a key syncgate knows: nothing to delete
         changed = tuple(mapping.columns[f] for f in write["changed"] if f in mapping.columns)
-        writes.append(RecordWrite(write["op"], key, {} if write["op"] == "delete" else values, changed))
+        match = None
+        if write["op"] == "insert" and key is None:
+            match = mapping.to_side({f: write["values"].get(f) for f in mapping.spec.match_fields})
+        writes.append(RecordWrite(write["op"], key, {} if write["op"] == "delete" else values, changed, match))
         written.append(entry)
     return writes, written
 

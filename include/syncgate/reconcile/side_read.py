@@ -125,6 +125,7 @@ def transform_side(spec: SyncSpec, side: str, run: RunInfo, extracts: dict[str, 
             "side_key": mapping.side_key(row),
         }
     tombstones = _hard_deletes(spec, side, mapping, extracted, seen)
+    tombstones += _rekeyed(spec, side, mapping, seen)
     url, count = write_lines(view_id, extracted["batch_id"], "changes", [*seen.values(), *tombstones])
     seconds = time.monotonic() - started
     log.info("Side %s of flow %s: %d changes (%d hard deletes) in %.2fs", side, spec.id, count, len(tombstones), seconds)
@@ -139,6 +140,21 @@ def transform_side(spec: SyncSpec, side: str, run: RunInfo, extracts: dict[str, 
         "mints_keys": mapping.mints_keys,
         "seconds": seconds,
     }
+
+
+def _rekeyed(spec: SyncSpec, side: str, mapping: SideMapping, seen: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """A row of a side that mints its own keys whose match values changed is another record
+    now: the record it held before is gone from that side (a delete, then a create)."""
+    if not mapping.mints_keys or not seen:
+        return []
+    with connect(spec.state_conn_id) as state:
+        before = store.records_of_side_keys(state, spec.id, side, [item["side_key"] for item in seen.values()])
+    gone = []
+    for key, item in seen.items():
+        old = before.get(json.dumps(item["side_key"], sort_keys=True))
+        if old is not None and old != key and old not in seen:
+            gone.append({"key": old, "values": None, "at": item["at"], "side_key": item["side_key"]})
+    return gone
 
 
 def _hard_deletes(

@@ -66,6 +66,18 @@ def side_keys(conn: psycopg.Connection[Any], flow_id: str, side: str, keys: Iter
     return dict(rows)
 
 
+def records_of_side_keys(conn: psycopg.Connection[Any], flow_id: str, side: str, side_keys: list[Any]) -> dict[str, str]:
+    """The record each of the side's own keys belongs to (JSON of the side key -> record key)."""
+    if not side_keys:
+        return {}
+    rows = conn.execute(
+        "SELECT side_key::text, record_key FROM syncgate.sync_ledger "
+        "WHERE flow_id = %s AND side = %s AND known IS NOT NULL AND side_key = ANY(%s::jsonb[])",
+        (flow_id, side, [json.dumps(k) for k in side_keys]),
+    ).fetchall()
+    return {json.dumps(json.loads(text), sort_keys=True): key for text, key in rows}
+
+
 def held_keys(conn: psycopg.Connection[Any], flow_id: str, side: str) -> list[tuple[str, Any]]:
     """(record key, side key) of every record the side holds: hard deletes compare its key set."""
     return conn.execute(

@@ -197,6 +197,7 @@ CREATE TABLE IF NOT EXISTS syncgate.sync_ledger (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (flow_id, side, record_key)
 );
+CREATE INDEX IF NOT EXISTS sync_ledger_side_key_idx ON syncgate.sync_ledger (flow_id, side, side_key);
 COMMENT ON TABLE syncgate.sync_ledger IS
     'Echo ledger and cross-reference: per side and record, the side''s own key and what syncgate last '
     'read from or wrote to it (known NULL = the side does not hold it); a changed value that equals '

@@ -263,11 +263,6 @@ def mint_sides(databases: dict[str, str], airflow_db: Path) -> tuple[str, str]:
     return databases["src"], databases["dst"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 1: a retried promote re-inserts records whose minted key the crashed attempt "
-    "wrote to the side but never recorded: the side holds the record twice",
-)
 def test_a_retried_promote_does_not_insert_a_minted_record_twice(
     mint_sides: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -416,11 +411,6 @@ def test_an_api_edit_made_during_the_apply_still_reaches_the_other_side(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 4: changing a match field on a side that mints its ids creates the record anew "
-    "on the other sides but never deletes the old one there (docs: 'a delete ... and a create')",
-)
 def test_changing_a_match_field_on_a_minting_side_does_not_duplicate_the_record(
     http_sides: tuple[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

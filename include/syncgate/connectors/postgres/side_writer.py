@@ -9,6 +9,7 @@ that stamp is no edit to syncgate (``syncgate.reconcile``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,7 @@ class _Plan:
         compare-and-set, and a failing one still aborts the side's transaction."""
         for write in writes:
             self._check_columns(write)
+        writes = self._adopt_created(conn, writes)
         rows = _pipelined(conn, [self._statement(write) for write in writes])
         results: list[RecordResult | None] = []
         unsure: list[int] = []  # deletes that removed nothing: gone already, or changed since the read
@@ -104,6 +106,31 @@ class _Plan:
             for index, row in zip(unsure, still, strict=True):
                 results[index] = RecordResult(row is None, writes[index].key)
         return [r for r in results if r is not None]
+
+    def _adopt_created(self, conn: psycopg.Connection[Any], writes: Sequence[RecordWrite]) -> list[RecordWrite]:
+        """Keyless inserts of records the side already holds (an earlier attempt of this apply
+        created them, then died before syncgate recorded their keys) become updates of them."""
+        from psycopg import sql
+
+        lookups = [i for i, w in enumerate(writes) if w.op == "insert" and w.key is None and w.match]
+        if not lookups:
+            return list(writes)
+        statements = []
+        for i in lookups:
+            match = writes[i].match or {}
+            condition = sql.SQL(" AND ").join(
+                compose("{} = ", sql.Identifier(c)) + self._value(c) for c in match
+            )
+            statement = compose(
+                "SELECT {} FROM {} WHERE {} LIMIT 1",
+                sql.SQL(", ").join(sql.Identifier(c) for c in self.key), self.table.sql, condition,
+            ).as_bytes(conn)  # fmt: skip
+            statements.append((statement, [self._param(c, v) for c, v in match.items()]))
+        adopted = list(writes)
+        for i, row in zip(lookups, _pipelined(conn, statements), strict=True):
+            if row is not None:
+                adopted[i] = dataclasses.replace(writes[i], key={c: row[c] for c in self.key})
+        return adopted
 
     def _statement(self, write: RecordWrite) -> tuple[bytes | None, list[Any]]:
         if write.op == "delete":

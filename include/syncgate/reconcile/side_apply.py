@@ -72,13 +72,17 @@ def load_side(spec: SyncSpec, side: str, run: RunInfo, transformed: dict[str, An
         else:
             rows.append([write["op"], entry["key"], *(_staged(write["values"].get(f)) for f in fields)])
     with connect(spec.state_conn_id) as conn, conn.transaction():
-        for table in (upserts, deletes):
+        for table in (upserts, deletes, plan_table(upserts)):
             conn.execute(compose("DROP TABLE IF EXISTS {}", table.sql))
         field_defs = [(f, types.get(f, "text")) for f in fields]
         _create(conn, upserts, [(OP_COLUMN, "text"), (KEY_COLUMN, "text"), *field_defs])
         _create(conn, deletes, [(KEY_COLUMN, "text"), *[(f, types.get(f, "text")) for f in match]])
         _copy(conn, upserts, [OP_COLUMN, KEY_COLUMN, *fields], rows)
         _copy(conn, deletes, [KEY_COLUMN, *match], gone)
+        # The plan's digest is staged and sealed with the writes: promote refuses a plan file
+        # that changed after verify.
+        _create(conn, plan_table(upserts), [("digest", "text")])
+        _copy(conn, plan_table(upserts), ["digest"], [[_file_digest(plan["plan"])]])
     seconds = time.monotonic() - started
     return {
         "side": side,
@@ -89,6 +93,24 @@ def load_side(spec: SyncSpec, side: str, run: RunInfo, transformed: dict[str, An
         "deletes": len(gone),
         "seconds": seconds,
     }
+
+
+def plan_table(upserts: TableRef) -> TableRef:
+    """The staged digest of the plan file the staged writes came from."""
+    return TableRef(upserts.schema, f"{upserts.name}__plan")
+
+
+def _file_digest(url: str) -> str:
+    return hashlib.sha256(landing.as_path(url).read_bytes()).hexdigest()
+
+
+def _require_verified_plan(conn: Any, spec: SyncSpec, side: str, upserts: TableRef, url: str) -> None:
+    row = conn.execute(compose("SELECT digest FROM {}", plan_table(upserts).sql)).fetchone()
+    if row is None or row[0] != _file_digest(url):
+        raise FatalError(
+            f"side {side!r} of flow {spec.id!r}: the plan changed after the quality gate verified its "
+            "writes; nothing was written: rerun the flow"
+        )
 
 
 def _staged(value: Any) -> Any:
@@ -129,7 +151,7 @@ def verify_side(spec: SyncSpec, side: str, run: RunInfo, staged: dict[str, Any])
     # An expectation on a field this side does not hold has nothing to check here.
     applicable = [e for e in own if columns_of(e.get("kwargs") or {}) <= present]
     expectations = [*builtin_expectations(spec.match_fields, staged["rows"]), *applicable]
-    with verdicts.sealed(spec.state_conn_id, [upserts, deletes]) as seal:
+    with verdicts.sealed(spec.state_conn_id, [upserts, deletes, plan_table(upserts)]) as seal:
         result = run_checkpoint(
             flow_id=view.id,
             run_id=run.run_id,
@@ -191,7 +213,8 @@ def promote_side(
         if _already_settled(conn, view.id, batch_id):
             log.info("Side %s of flow %s: batch %s was applied already", side, spec.id, batch_id)
             return {"side": side, "applied": 0, "skipped": 0}
-        verdicts.require_passing(conn, view.id, batch_id, [upserts, deletes])
+        verdicts.require_passing(conn, view.id, batch_id, [upserts, deletes, plan_table(upserts)])
+        _require_verified_plan(conn, spec, side, upserts, plan["plan"])
         entries = list(read_lines(plan["plan"]))
         keys = [e["key"] for e in entries]
         known_keys = store.side_keys(conn, spec.id, side, keys)
@@ -221,7 +244,7 @@ def promote_side(
         _settle_watermark(conn, view, extracted, batch_id)
         counts = _counts(written_entries, results)
         _record(conn, spec, run, side, counts, time.monotonic() - started)
-        for table in (upserts, deletes):
+        for table in (upserts, deletes, plan_table(upserts)):
             conn.execute(compose("DROP TABLE IF EXISTS {}", table.sql))
     landing.forget_batch(view.id, extracted["batch_id"])
     landing.forget_batch(view.id, f"plan-{run.key}")

@@ -188,11 +188,6 @@ quality:
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 5: promote writes the plan file, not the staged tables the verdict sealed: "
-    "a plan changed after verify is applied unverified",
-)
 def test_promote_refuses_writes_that_are_not_the_verified_ones(
     pg_sides: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -269,7 +269,9 @@ def check_sync_contract(name: str, spec: SyncSpec, bag_without_connections: tupl
             assert column is None or column in offered, f"{name}: side {side.name} has no column {column}"
     for expectation in spec.quality.expectations:
         column = expectation.kwargs.get("column")
-        assert column is None or column in common, f"{name}: {expectation.type} checks {column}, not a common field"
+        assert column is None or column in common, (
+            f"{name}: {expectation.type} checks {column}, not a common field"
+        )
     bag, looked_up = bag_without_connections
     assert looked_up == [], f"parsing the DAG folder looked up connections {looked_up}"
     assert bag.import_errors == {}

@@ -79,7 +79,9 @@ def reconcile(spec: SyncSpec, run: RunInfo, transformed: dict[str, dict[str, Any
     ops = {side: Counter[str]() for side in spec.side_names}
     merge_seconds = 0.0
     adopted: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] = ([], [])
-    plans = {side: LinesWriter(spec.side(side).view.id, f"plan-{run.key}", "plan") for side in spec.side_names}
+    plans = {
+        side: LinesWriter(spec.side(side).view.id, f"plan-{run.key}", "plan") for side in spec.side_names
+    }
     ordered = sorted(keys)
     # Key ranges bound memory: a first sync of a large table merges it range by range.
     for start_at in range(0, len(ordered), MERGE_RANGE):
@@ -116,7 +118,10 @@ def reconcile(spec: SyncSpec, run: RunInfo, transformed: dict[str, dict[str, Any
     summary: dict[str, Any] = {"records": len(ordered), "merge_seconds": merge_seconds, "sides": {}}
     for side in spec.side_names:
         url, _ = plans[side].close()
-        summary["sides"][side] = {"plan": url, **{op: ops[side].get(op, 0) for op in ("insert", "update", "delete")}}
+        summary["sides"][side] = {
+            "plan": url,
+            **{op: ops[side].get(op, 0) for op in ("insert", "update", "delete")},
+        }
     counts = _conflict_counts(conflicts)
     summary["conflicts"] = counts
     with connect(spec.state_conn_id) as conn, conn.transaction():
@@ -161,7 +166,9 @@ def _adopt(
         adopted[0].append(store.record_row(spec.id, planned.key, after, run.run_id))
     for side in spec.side_names:
         seen_key = side_keys[side].get(planned.key)
-        moved = after.known.get(side) != state.known.get(side) or after.parked.get(side) != state.parked.get(side)
+        moved = after.known.get(side) != state.known.get(side) or after.parked.get(side) != state.parked.get(
+            side
+        )
         if moved or seen_key is not None:
             adopted[1].append(store.ledger_row(spec.id, side, planned.key, after, seen_key))
 
@@ -188,7 +195,9 @@ def _entry(planned: Planned, side: str, side_key: Any) -> dict[str, Any]:
     write = outcome.writes.get(side)
     return {
         "key": planned.key,
-        "write": None if write is None else {"op": write.op, "values": write.values, "changed": list(write.changed)},
+        "write": None
+        if write is None
+        else {"op": write.op, "values": write.values, "changed": list(write.changed)},
         "values": outcome.values,
         "origins": {f: [o.side, o.at] for f, o in outcome.origins.items()},
         "parked": outcome.parked,
@@ -238,4 +247,3 @@ def _shown(spec: SyncSpec) -> Any:
         return "hmac:" + hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
     return shown
-

@@ -53,7 +53,9 @@ def staged_names(spec: SyncSpec, side: str, run: RunInfo) -> tuple[TableRef, Tab
     return TableRef(STAGING_SCHEMA, base), TableRef(STAGING_SCHEMA, f"{base}__del")
 
 
-def load_side(spec: SyncSpec, side: str, run: RunInfo, transformed: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
+def load_side(
+    spec: SyncSpec, side: str, run: RunInfo, transformed: dict[str, Any], plan: dict[str, Any]
+) -> dict[str, Any]:
     """Stage the side's planned writes; return the staged batch (XCom)."""
     started = time.monotonic()
     fields = list(transformed["fields"])
@@ -134,7 +136,10 @@ def _create(conn: Any, table: TableRef, columns: list[tuple[str, str]]) -> None:
 def _copy(conn: Any, table: TableRef, columns: list[str], rows: list[list[Any]]) -> None:
     if not rows:
         return
-    with conn.cursor() as cur, cur.copy(compose("COPY {} ({}) FROM STDIN", table.sql, ident_list(columns))) as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy(compose("COPY {} ({}) FROM STDIN", table.sql, ident_list(columns))) as copy,
+    ):
         for row in rows:
             copy.write_row(row)
 
@@ -169,7 +174,13 @@ def verify_side(spec: SyncSpec, side: str, run: RunInfo, staged: dict[str, Any])
     seconds = time.monotonic() - started
     with connect(spec.state_conn_id) as conn:
         verdicts.record(
-            conn, view.id, run.run_id, staged["batch_id"], seal, passed=passed, reason=None if passed else "; ".join(failures)
+            conn,
+            view.id,
+            run.run_id,
+            staged["batch_id"],
+            seal,
+            passed=passed,
+            reason=None if passed else "; ".join(failures),
         )
         if not passed:
             audit.update_run(
@@ -182,7 +193,12 @@ def verify_side(spec: SyncSpec, side: str, run: RunInfo, staged: dict[str, Any])
         # The failure callback leaves a rejected run's report to verify, as for one-way flows.
         write_report_safely(spec, run.run_id, quality={**result.as_dict(), "failures": failures})
         raise DataQualityError(f"{spec.id} (side {side})", failures, result.report)
-    return {**staged, "quality": {**result.as_dict(), "success": True}, "verify_seconds": seconds, "verify_startup": startup}
+    return {
+        **staged,
+        "quality": {**result.as_dict(), "success": True},
+        "verify_seconds": seconds,
+        "verify_startup": startup,
+    }
 
 
 def _columns(conn: Any, table: TableRef) -> list[tuple[str, str]]:
@@ -205,7 +221,9 @@ def promote_side(
     view = spec.side(side).view
     target = target_for(view)
     if not isinstance(target, RecordWriter):
-        raise FatalError(f"side {side!r} of flow {spec.id!r}: a {view.target.type} target cannot write single records")
+        raise FatalError(
+            f"side {side!r} of flow {spec.id!r}: a {view.target.type} target cannot write single records"
+        )
     upserts, deletes = TableRef.parse(verified["staging_table"]), TableRef.parse(verified["deletes_table"])
     batch_id = verified["batch_id"]
     with connect(spec.state_conn_id) as conn, conn.transaction():
@@ -283,7 +301,9 @@ def _writes(
         match = None
         if write["op"] == "insert" and key is None:
             match = mapping.to_side({f: write["values"].get(f) for f in mapping.spec.match_fields})
-        writes.append(RecordWrite(write["op"], key, {} if write["op"] == "delete" else values, changed, match))
+        writes.append(
+            RecordWrite(write["op"], key, {} if write["op"] == "delete" else values, changed, match)
+        )
         written.append(entry)
     return writes, written
 
@@ -303,7 +323,9 @@ def _settle_watermark(conn: Any, view: Any, extracted: dict[str, Any], batch_id:
         else Watermark(extracted["watermark_before"], [])
     )
     if boundary is None and extracted["watermark_before"] is not None:
-        row = conn.execute("SELECT boundary_keys FROM syncgate.watermarks WHERE flow_id = %s", (view.id,)).fetchone()
+        row = conn.execute(
+            "SELECT boundary_keys FROM syncgate.watermarks WHERE flow_id = %s", (view.id,)
+        ).fetchone()
         mark = Watermark(extracted["watermark_before"], list(row[0] or []) if row else [])
     write_watermark(conn, view.id, str(view.source.cursor or ""), mark, batch_id)
 
@@ -319,13 +341,22 @@ def _counts(entries: list[dict[str, Any]], results: list[RecordResult]) -> dict[
     return counts
 
 
-def _record(conn: Any, spec: SyncSpec, run: RunInfo, side: str, counts: dict[str, int], seconds: float) -> None:
+def _record(
+    conn: Any, spec: SyncSpec, run: RunInfo, side: str, counts: dict[str, int], seconds: float
+) -> None:
     """Add the side's counts to the run's audit row; the last side to settle closes it."""
     conn.execute(
         "UPDATE syncgate.sync_runs SET rows_inserted = COALESCE(rows_inserted, 0) + %s, "
         "rows_updated = COALESCE(rows_updated, 0) + %s, rows_deleted = COALESCE(rows_deleted, 0) + %s, "
         "promote_seconds = COALESCE(promote_seconds, 0) + %s WHERE flow_id = %s AND run_id = %s",
-        (counts["rows_inserted"], counts["rows_updated"], counts["rows_deleted"], seconds, spec.id, run.run_id),
+        (
+            counts["rows_inserted"],
+            counts["rows_updated"],
+            counts["rows_deleted"],
+            seconds,
+            spec.id,
+            run.run_id,
+        ),
     )
     views = [spec.side(s).view.id for s in spec.side_names]
     batches = [staged_names(spec, s, run)[0].name for s in spec.side_names]

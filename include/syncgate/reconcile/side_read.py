@@ -94,7 +94,9 @@ def common_columns(spec: SyncSpec, extracts: dict[str, dict[str, Any]]) -> dict[
     return {side: spec.field_columns(side, names[side]) for side in spec.side_names}
 
 
-def transform_side(spec: SyncSpec, side: str, run: RunInfo, extracts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def transform_side(
+    spec: SyncSpec, side: str, run: RunInfo, extracts: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """Map the side's landed rows to common records and land them as the side's changes."""
     started = time.monotonic()
     extracted = extracts[side]
@@ -128,7 +130,14 @@ def transform_side(spec: SyncSpec, side: str, run: RunInfo, extracts: dict[str, 
     tombstones += _rekeyed(spec, side, mapping, seen)
     url, count = write_lines(view_id, extracted["batch_id"], "changes", [*seen.values(), *tombstones])
     seconds = time.monotonic() - started
-    log.info("Side %s of flow %s: %d changes (%d hard deletes) in %.2fs", side, spec.id, count, len(tombstones), seconds)
+    log.info(
+        "Side %s of flow %s: %d changes (%d hard deletes) in %.2fs",
+        side,
+        spec.id,
+        count,
+        len(tombstones),
+        seconds,
+    )
     return {
         "side": side,
         "changes": url,
@@ -142,13 +151,17 @@ def transform_side(spec: SyncSpec, side: str, run: RunInfo, extracts: dict[str, 
     }
 
 
-def _rekeyed(spec: SyncSpec, side: str, mapping: SideMapping, seen: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _rekeyed(
+    spec: SyncSpec, side: str, mapping: SideMapping, seen: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
     """A row of a side that mints its own keys whose match values changed is another record
     now: the record it held before is gone from that side (a delete, then a create)."""
     if not mapping.mints_keys or not seen:
         return []
     with connect(spec.state_conn_id) as state:
-        before = store.records_of_side_keys(state, spec.id, side, [item["side_key"] for item in seen.values()])
+        before = store.records_of_side_keys(
+            state, spec.id, side, [item["side_key"] for item in seen.values()]
+        )
     gone = []
     for key, item in seen.items():
         old = before.get(json.dumps(item["side_key"], sort_keys=True))
@@ -169,9 +182,15 @@ def _hard_deletes(
     if source.deletes != "hard":
         return []
     if "keys" in extracted["files"]:
-        present = {json.dumps(mapping.side_key(r), sort_keys=True) for r in read_rows(extracted["files"]["keys"])}
+        present = {
+            json.dumps(mapping.side_key(r), sort_keys=True) for r in read_rows(extracted["files"]["keys"])
+        }
     elif not extracted["incremental"]:  # a whole read is its own key set
-        present = {json.dumps(item["side_key"], sort_keys=True) for item in seen.values() if item["values"] is not None}
+        present = {
+            json.dumps(item["side_key"], sort_keys=True)
+            for item in seen.values()
+            if item["values"] is not None
+        }
     else:
         return []
     with connect(spec.state_conn_id) as state:

@@ -66,7 +66,9 @@ def side_keys(conn: psycopg.Connection[Any], flow_id: str, side: str, keys: Iter
     return dict(rows)
 
 
-def records_of_side_keys(conn: psycopg.Connection[Any], flow_id: str, side: str, side_keys: list[Any]) -> dict[str, str]:
+def records_of_side_keys(
+    conn: psycopg.Connection[Any], flow_id: str, side: str, side_keys: list[Any]
+) -> dict[str, str]:
     """The record each of the side's own keys belongs to (JSON of the side key -> record key)."""
     if not side_keys:
         return {}
@@ -88,7 +90,9 @@ def held_keys(conn: psycopg.Connection[Any], flow_id: str, side: str) -> list[tu
 
 
 def pending_keys(conn: psycopg.Connection[Any], flow_id: str) -> set[str]:
-    rows = conn.execute("SELECT DISTINCT record_key FROM syncgate.sync_pending WHERE flow_id = %s", (flow_id,))
+    rows = conn.execute(
+        "SELECT DISTINCT record_key FROM syncgate.sync_pending WHERE flow_id = %s", (flow_id,)
+    )
     return {r[0] for r in rows}
 
 
@@ -109,7 +113,8 @@ def resolutions(
     if not rows:
         return chosen
     parked = conn.execute(
-        "SELECT DISTINCT record_key FROM syncgate.sync_ledger WHERE flow_id = %s AND parked IS NOT NULL", (flow_id,)
+        "SELECT DISTINCT record_key FROM syncgate.sync_ledger WHERE flow_id = %s AND parked IS NOT NULL",
+        (flow_id,),
     )
     real = {logged_key(key): key for (key,) in parked}
     for logged, field, side in rows:
@@ -121,7 +126,8 @@ def resolutions(
 def parked_keys(conn: psycopg.Connection[Any], flow_id: str) -> set[str]:
     """Records with an open parked conflict (their ledger remembers the parked changes)."""
     rows = conn.execute(
-        "SELECT DISTINCT record_key FROM syncgate.sync_ledger WHERE flow_id = %s AND parked IS NOT NULL", (flow_id,)
+        "SELECT DISTINCT record_key FROM syncgate.sync_ledger WHERE flow_id = %s AND parked IS NOT NULL",
+        (flow_id,),
     )
     return {r[0] for r in rows}
 
@@ -154,7 +160,11 @@ def log_conflicts(
     for real_key, c in conflicts:
         key = logged_key(real_key)
         side_values = {side: shown(c.field, v) for side, v in c.side_values.items()}
-        values = (json.dumps(shown(c.field, c.base_value)), json.dumps(side_values), json.dumps(shown(c.field, c.value)))
+        values = (
+            json.dumps(shown(c.field, c.base_value)),
+            json.dumps(side_values),
+            json.dumps(shown(c.field, c.value)),
+        )
         open_row = conn.execute(
             "SELECT id FROM syncgate.sync_conflicts WHERE flow_id = %s AND record_key = %s AND field = %s "
             "AND status = 'parked' ORDER BY id DESC LIMIT 1",
@@ -177,7 +187,9 @@ def log_conflicts(
     return count
 
 
-def mark_pending(conn: psycopg.Connection[Any], flow_id: str, run_id: str, pairs: Iterable[tuple[str, str]]) -> None:
+def mark_pending(
+    conn: psycopg.Connection[Any], flow_id: str, run_id: str, pairs: Iterable[tuple[str, str]]
+) -> None:
     """Record the writes this run planned: each stays pending until its side settles it."""
     rows = [(flow_id, side, key, run_id) for side, key in pairs]
     if rows:
@@ -205,7 +217,9 @@ def save(
     new_side_keys: Mapping[str, Any],
 ) -> None:
     """Write the settled states of one side's records: the bases and that side's ledger rows."""
-    records = [record_row(flow_id, key, state, run_id) for key, state in states.items() if state.merged is not None]
+    records = [
+        record_row(flow_id, key, state, run_id) for key, state in states.items() if state.merged is not None
+    ]
     ledger = [ledger_row(flow_id, side, key, state, new_side_keys.get(key)) for key, state in states.items()]
     save_rows(conn, records, ledger)
 
@@ -231,7 +245,9 @@ def ledger_row(flow_id: str, side: str, key: str, state: RecordState, side_key: 
     )
 
 
-def save_rows(conn: psycopg.Connection[Any], records: list[tuple[Any, ...]], ledger: list[tuple[Any, ...]]) -> None:
+def save_rows(
+    conn: psycopg.Connection[Any], records: list[tuple[Any, ...]], ledger: list[tuple[Any, ...]]
+) -> None:
     """Upsert prepared ``record_row`` and ``ledger_row`` rows."""
     # COPY into a session temp table, then one INSERT ... ON CONFLICT per table: a row-by-row
     # upsert of a first sync's records costs a round trip and a statement each.

@@ -126,12 +126,22 @@ SYNC_ROWS = [
 
 
 def test_a_sync_run_reports_its_sides_and_conflicts_counts_and_rows() -> None:
-    report = build_report(flow_id="f", run_id="r", audit={"conflicts": SYNC_COUNTS}, sides=["a", "b"], conflict_rows=SYNC_ROWS)
+    report = build_report(
+        flow_id="f", run_id="r", audit={"conflicts": SYNC_COUNTS}, sides=["a", "b"], conflict_rows=SYNC_ROWS
+    )
     assert report["sides"] == ["a", "b"]
     conflicts = report["conflicts"]
-    assert (conflicts["total"], conflicts["parked"]) == (2, 1) and conflicts["by_field_rule"] == SYNC_COUNTS["by_field_rule"]
-    assert [(r["id"], r["status"], r["winner"]) for r in conflicts["rows"]] == [(5, "parked", None), (4, "resolved", "b")]
-    assert conflicts["rows"][0]["detected_at"] == "2026-01-02T00:00:00+00:00" and "not_reported" not in conflicts["rows"][0]
+    assert (conflicts["total"], conflicts["parked"]) == (2, 1) and conflicts["by_field_rule"] == SYNC_COUNTS[
+        "by_field_rule"
+    ]
+    assert [(r["id"], r["status"], r["winner"]) for r in conflicts["rows"]] == [
+        (5, "parked", None),
+        (4, "resolved", "b"),
+    ]
+    assert (
+        conflicts["rows"][0]["detected_at"] == "2026-01-02T00:00:00+00:00"
+        and "not_reported" not in conflicts["rows"][0]
+    )
 
 
 def test_a_sync_run_without_an_audit_row_counts_its_rows() -> None:

@@ -53,10 +53,14 @@ def test_a_sync_runs_conflicts_render_as_counts_and_rows() -> None:
     counts = {"total": 1, "parked": 1, "by_field_rule": [{"field": "tier", "rule": "manual", "count": 1}]}
     rows = [{"id": 9, "record_key": "[1]", "field": "tier", "rule": "manual", "status": "parked", "winner": None,
              "value": None, "side_values": {"a": EVIL, "b": "hmac:00ff"}}]  # fmt: skip
-    html = render_html(build_report(flow_id="f", run_id="r", audit={"conflicts": counts}, sides=["a", "b"], conflict_rows=rows))
+    html = render_html(
+        build_report(
+            flow_id="f", run_id="r", audit={"conflicts": counts}, sides=["a", "b"], conflict_rows=rows
+        )
+    )
     assert '<section style="margin-top:16px" id="conflicts">' in html and 'id="conflict-counts"' in html
     assert '<tr data-conflict="9">' in html and "hmac:00ff" in html and "<script" not in html
-    assert '1 (1 parked)' in html and "a, b" in html
+    assert "1 (1 parked)" in html and "a, b" in html
 
 
 def test_a_one_way_run_has_no_conflicts_section() -> None:

@@ -33,7 +33,9 @@ _TEMPORAL = ("timestamp", "date")
 _PIPELINE_BATCH = 1000
 
 
-def write_records(flow: FlowSpec, writes: Sequence[RecordWrite], *, read_until: str | None) -> list[RecordResult]:
+def write_records(
+    flow: FlowSpec, writes: Sequence[RecordWrite], *, read_until: str | None
+) -> list[RecordResult]:
     """Apply ``writes`` to the side's table (see ``RecordWriter.write_records``)."""
     if not writes:
         return []
@@ -50,7 +52,12 @@ def write_records(flow: FlowSpec, writes: Sequence[RecordWrite], *, read_until: 
 
 class _Plan:
     def __init__(
-        self, flow: FlowSpec, table: TableRef, types: dict[str, str], read_until: str | None, conn: psycopg.Connection[Any]
+        self,
+        flow: FlowSpec,
+        table: TableRef,
+        types: dict[str, str],
+        read_until: str | None,
+        conn: psycopg.Connection[Any],
     ) -> None:
         source = flow.source
         self.table = table
@@ -107,7 +114,9 @@ class _Plan:
                 results[index] = RecordResult(row is None, writes[index].key)
         return [r for r in results if r is not None]
 
-    def _adopt_created(self, conn: psycopg.Connection[Any], writes: Sequence[RecordWrite]) -> list[RecordWrite]:
+    def _adopt_created(
+        self, conn: psycopg.Connection[Any], writes: Sequence[RecordWrite]
+    ) -> list[RecordWrite]:
         """Keyless inserts of records the side already holds (an earlier attempt of this apply
         created them, then died before syncgate recorded their keys) become updates of them."""
         from psycopg import sql
@@ -175,7 +184,9 @@ class _Plan:
     def _key_match(self, alias: str, key: dict[str, Any]) -> tuple[sql.Composable, list[Any]]:
         from psycopg import sql
 
-        parts = [compose("{}.{} = ", sql.Identifier(alias), sql.Identifier(c)) + self._value(c) for c in self.key]
+        parts = [
+            compose("{}.{} = ", sql.Identifier(alias), sql.Identifier(c)) + self._value(c) for c in self.key
+        ]
         return sql.SQL(" AND ").join(parts), [self._param(c, key[c]) for c in self.key]
 
     def _param(self, column: str, value: Any) -> Any:
@@ -238,7 +249,9 @@ class _Plan:
             from psycopg import sql
 
             if self.soft:
-                marker = sql.SQL("true") if self.types[self.soft] == "boolean" else sql.SQL("clock_timestamp()")
+                marker = (
+                    sql.SQL("true") if self.types[self.soft] == "boolean" else sql.SQL("clock_timestamp()")
+                )
                 sets = [compose("{} = ", sql.Identifier(self.soft)) + marker]
                 if self.stamp and self.stamp != self.soft:
                     sets.append(compose("{} = clock_timestamp()", sql.Identifier(self.stamp)))
@@ -252,7 +265,9 @@ class _Plan:
 
     def _exists(self, key: dict[str, Any]) -> tuple[bytes, list[Any]]:
         match, params = self._key_match("t", key)
-        return self._once(("exists",), lambda: compose("SELECT 1 FROM {} AS t WHERE {}", self.table.sql, match)), params
+        return self._once(
+            ("exists",), lambda: compose("SELECT 1 FROM {} AS t WHERE {}", self.table.sql, match)
+        ), params
 
 
 def _pipelined(

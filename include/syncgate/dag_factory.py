@@ -235,7 +235,9 @@ def _side_promote(spec: SyncSpec, name: str, task: Any, asset: Any) -> Any:
 
 
 def _sync_doc_md(spec: SyncSpec, path: Path) -> str:
-    shown = yaml.safe_dump(spec.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+    shown = yaml.safe_dump(
+        spec.model_dump(mode="json", exclude_defaults=True, by_alias=True), sort_keys=False
+    )
     sides = ", ".join(f"`{s.name}` ({s.type})" for s in spec.all_sides)
     return (
         f"## {spec.id}\n\n{spec.description}\n\n"

@@ -30,7 +30,11 @@ from syncgate.spec.model import FlowSpec
 from syncgate.state.freshness import freshness_row, measure
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import psycopg
+
+    from syncgate.spec.sync_model import SyncSpec
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +89,16 @@ def check_flow(spec: FlowSpec) -> MonitorResult:
 
 
 def monitor(
-    specs: list[FlowSpec], defaults: Alerts, now: datetime | None = None, base_url: str | None = None
+    specs: Sequence[FlowSpec | SyncSpec],
+    defaults: Alerts,
+    now: datetime | None = None,
+    base_url: str | None = None,
 ) -> MonitorResult:
     """Check every flow once; never raises for one database or channel failing."""
     now = now or datetime.now(UTC)
     base_url = airflow_base_url() if base_url is None else base_url
     policies = {s.id: resolve_alerts(defaults, s.alerts) for s in specs}
-    groups: dict[str, list[FlowSpec]] = defaultdict(list)
+    groups: dict[str, list[FlowSpec | SyncSpec]] = defaultdict(list)
     for spec in specs:
         groups[spec.state_conn_id].append(spec)
     result = MonitorResult(flows=len(specs), databases=len(groups))
@@ -114,7 +121,7 @@ def monitor(
 
 def _check_database(
     conn_id: str,
-    flows: list[FlowSpec],
+    flows: list[FlowSpec | SyncSpec],
     policies: dict[str, Alerts],
     now: datetime,
     base_url: str,
@@ -136,7 +143,7 @@ def _check_database(
         conn.commit()
         with conn.transaction():
             conn.execute("SET LOCAL statement_timeout = '60s'")  # a huge unindexed target must not hang it
-            probes = newest_values(conn, [s for s in flows if s.freshness])
+            probes = newest_values(conn, [s for s in flows if isinstance(s, FlowSpec) and s.freshness])
             history = _history(conn, ids, max(_runs_needed(policies[i]) for i in ids))
             open_now = incidents.read_open(conn, ids)
             notices = incidents.owed_recoveries(conn, ids, now)
@@ -144,7 +151,7 @@ def _check_database(
             for spec in flows:
                 policy = policies[spec.id]
                 measured = probe = None
-                if spec.freshness:
+                if isinstance(spec, FlowSpec) and spec.freshness:
                     probe = probes[spec.id]
                     measured = measure(spec, probe.newest, now)
                     statuses[str(measured.status)] += 1

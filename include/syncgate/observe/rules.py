@@ -13,6 +13,7 @@ from typing import Any, Literal
 from syncgate.observe.spikes import judge
 from syncgate.spec.alerts import Alerts
 from syncgate.spec.model import FlowSpec
+from syncgate.spec.sync_model import SyncSpec
 from syncgate.state.freshness import Measurement
 
 Kind = Literal["freshness", "failures", "lag_spike", "duration_spike"]
@@ -49,7 +50,7 @@ class Finding:
 
 
 def evaluate(
-    spec: FlowSpec,
+    spec: FlowSpec | SyncSpec,
     alerts: Alerts,
     measured: Measurement | None,
     history: Sequence[RunRow],
@@ -73,7 +74,7 @@ def evaluate(
 
 
 def _freshness(
-    spec: FlowSpec, measured: Measurement | None, run_id: str | None, reason: str | None
+    spec: FlowSpec | SyncSpec, measured: Measurement | None, run_id: str | None, reason: str | None
 ) -> Finding:
     fresh = spec.freshness
     if fresh is None or measured is None or measured.status == "ok":
@@ -101,7 +102,7 @@ def _freshness(
     return Finding(spec.id, "freshness", True, severity, summary, details, run_id)
 
 
-def _failures(spec: FlowSpec, alerts: Alerts, history: Sequence[RunRow]) -> Finding:
+def _failures(spec: FlowSpec | SyncSpec, alerts: Alerts, history: Sequence[RunRow]) -> Finding:
     limit = alerts.consecutive_failures
     finished = [r for r in history if r.status != "running"]
     streak: list[RunRow] = []
@@ -123,7 +124,7 @@ def _failures(spec: FlowSpec, alerts: Alerts, history: Sequence[RunRow]) -> Find
     )  # fmt: skip
 
 
-def _lag_spike(spec: FlowSpec, alerts: Alerts, history: Sequence[RunRow]) -> Finding:
+def _lag_spike(spec: FlowSpec | SyncSpec, alerts: Alerts, history: Sequence[RunRow]) -> Finding:
     rule = alerts.lag_spike
     lags = [r for r in history if r.status == "success" and r.lag_seconds is not None]
     if rule is None or not lags:
@@ -139,7 +140,9 @@ def _lag_spike(spec: FlowSpec, alerts: Alerts, history: Sequence[RunRow]) -> Fin
     )  # fmt: skip
 
 
-def _duration_spike(spec: FlowSpec, alerts: Alerts, history: Sequence[RunRow], now: datetime) -> Finding:
+def _duration_spike(
+    spec: FlowSpec | SyncSpec, alerts: Alerts, history: Sequence[RunRow], now: datetime
+) -> Finding:
     rule = alerts.lag_spike
     current = next((r for r in history if r.status in ("success", "running")), None)
     if rule is None or current is None:

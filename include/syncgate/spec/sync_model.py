@@ -104,7 +104,8 @@ class SyncSpec(StrictModel):
     start_date: date = date(2024, 1, 1)
     retries: Annotated[int, Field(ge=0, le=20)] = 3
     retry_delay: Duration = timedelta(seconds=30)
-    state_conn_id: Name | None = None
+    # `state_conn_id` in the spec; `state_conn_id` (the property) once defaults are applied.
+    state_conn: Name | None = Field(default=None, alias="state_conn_id")
     sides: dict[Name, dict[str, Any]]
     match: list[Name] | None = None
     fields: dict[Name, dict[Name, Name | None] | None] | None = None
@@ -142,11 +143,11 @@ class SyncSpec(StrictModel):
             raise ValueError(f"`mode: multi_way` needs 3 or more sides, found {count} (use `two_way` for 2)")
         names = list(self.sides)
         self._sides = {name: self._build_side(name, raw) for name, raw in self.sides.items()}
-        if self.state_conn_id is None:
+        if self.state_conn is None:
             holders = [s for s in self._sides.values() if s.target.holds_state]
             if not holders:
                 raise ValueError("no side's connection can hold syncgate's state: set `state_conn_id`")
-            object.__setattr__(self, "state_conn_id", holders[0].target.state_connection())
+            object.__setattr__(self, "state_conn", holders[0].target.state_connection())
         for side in self._sides.values():  # sides that keep state elsewhere use the flow's
             _set_state_connection(side, self.state_conn_id)
         tie_break = self.conflicts.tie_break
@@ -160,11 +161,11 @@ class SyncSpec(StrictModel):
         for where, rule in rules:
             if isinstance(rule, SystemOfRecord) and rule.system_of_record not in names:
                 raise ValueError(f"{where}: names unknown side {rule.system_of_record!r}")
-        for side, tables in self.map_values.items():
-            if side not in names:
-                raise ValueError(f"map_values.{side}: unknown side")
+        for side_name, tables in self.map_values.items():
+            if side_name not in names:
+                raise ValueError(f"map_values.{side_name}: unknown side")
             for field, table in tables.items():
-                _check_readable(f"map_values.{side}.{field}", table)
+                _check_readable(f"map_values.{side_name}.{field}", table)
         if self.fields is not None:
             for name, per_side in self.fields.items():
                 stray = [s for s in (per_side or {}) if s not in names]
@@ -201,7 +202,7 @@ class SyncSpec(StrictModel):
             raise ValueError("; ".join(f"{where}.{key}: unknown key" for key in unknown))
         target_raw = {k: v for k, v in raw.items() if k in target_keys}
         if "state_conn_id" in target_keys and "state_conn_id" not in target_raw:
-            target_raw["state_conn_id"] = self.state_conn_id or "__flow__"
+            target_raw["state_conn_id"] = self.state_conn or "__flow__"
         try:
             source = source_model.model_validate({k: v for k, v in raw.items() if k in source_keys})
             target = target_model.model_validate(target_model.side_input(target_raw))
@@ -231,6 +232,12 @@ class SyncSpec(StrictModel):
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
         return SyncSide(name, source, target, view)
+
+    @property
+    def state_conn_id(self) -> str:
+        """The PostgreSQL connection holding the flow's state, bases, conflict log and staging."""
+        assert self.state_conn is not None  # set by validation
+        return self.state_conn
 
     @property
     def freshness(self) -> None:

@@ -40,7 +40,8 @@ def spec_examples() -> list[Any]:
     for doc in DOCS:
         for i, block in enumerate(_YAML_BLOCK.findall(doc.read_text(encoding="utf-8"))):
             data = yaml.safe_load(block)
-            flow_keys = set(SyncSpec.model_fields) if is_sync_spec(data) else set(FlowSpec.model_fields)
+            model = SyncSpec if is_sync_spec(data) else FlowSpec
+            flow_keys = {info.alias or name for name, info in model.model_fields.items()}
             if isinstance(data, dict) and set(data) <= flow_keys:
                 found.append(pytest.param(block, id=f"{doc.relative_to(REPO).as_posix()}:{i}"))
     return found

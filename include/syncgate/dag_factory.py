@@ -54,30 +54,12 @@ def build_dags(folder: Path | None = None) -> dict[str, DAG]:
 
 def build_dag(spec: FlowSpec, path: Path) -> DAG:
     """The DAG of one flow."""
-    from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
+    from airflow.sdk import DAG, Asset, task
 
     from syncgate.report.links import attach as attach_report_link
 
     asset = _target_asset(spec, Asset)
-    with DAG(
-        dag_id=spec.id,
-        description=spec.description or None,
-        # Data-interval timetables give backfills a real [start, end) to re-sync.
-        schedule=CronDataIntervalTimetable(spec.schedule, timezone="UTC") if spec.schedule else None,
-        start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC),
-        catchup=False,
-        max_active_runs=1,
-        tags=sorted({"syncgate", *spec.tags}),
-        doc_md=_doc_md(spec, path),
-        default_args={
-            "owner": spec.owner,
-            "retries": spec.retries,
-            "retry_delay": spec.retry_delay,
-            "retry_exponential_backoff": 2.0,
-            "max_retry_delay": timedelta(minutes=30),
-            "on_failure_callback": _record_failure(spec),
-        },
-    ) as dag:
+    with DAG(schedule=_schedule(spec), **_dag_args(spec, tags=spec.tags, doc_md=_doc_md(spec, path))) as dag:
         # Flows calling one API share its Airflow pool, and so its rate limit.
         @task(task_id="extract", **_pool(spec.source.pool_name))
         def extract(**context: Any) -> dict[str, Any]:
@@ -130,27 +112,13 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
 def build_sync_dag(spec: SyncSpec, path: Path) -> DAG:
     """The DAG of a two-way or multi-way flow: per side extract -> transform, one reconcile,
     then per side load -> verify -> promote."""
-    from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
+    from airflow.sdk import DAG, Asset, task
 
     from syncgate.connectors.registry import target_for
 
     with DAG(
-        dag_id=spec.id,
-        description=spec.description or None,
-        schedule=CronDataIntervalTimetable(spec.schedule, timezone="UTC") if spec.schedule else None,
-        start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC),
-        catchup=False,
-        max_active_runs=1,
-        tags=sorted({"syncgate", spec.mode, *spec.tags}),
-        doc_md=_sync_doc_md(spec, path),
-        default_args={
-            "owner": spec.owner,
-            "retries": spec.retries,
-            "retry_delay": spec.retry_delay,
-            "retry_exponential_backoff": 2.0,
-            "max_retry_delay": timedelta(minutes=30),
-            "on_failure_callback": _record_failure(spec),  # type: ignore[arg-type]
-        },
+        schedule=_schedule(spec),
+        **_dag_args(spec, tags=[spec.mode, *spec.tags], doc_md=_sync_doc_md(spec, path)),
     ) as dag:
 
         @task(task_id="reconcile")
@@ -249,6 +217,34 @@ def _sync_doc_md(spec: SyncSpec, path: Path) -> str:
     )
 
 
+def _dag_args(spec: FlowSpec | SyncSpec, *, tags: list[str], doc_md: str) -> dict[str, Any]:
+    """What every flow's DAG shares besides its schedule: one run at a time, retries, the failure audit."""
+    return {
+        "dag_id": spec.id,
+        "description": spec.description or None,
+        "start_date": datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC),
+        "catchup": False,
+        "max_active_runs": 1,
+        "tags": sorted({"syncgate", *tags}),
+        "doc_md": doc_md,
+        "default_args": {
+            "owner": spec.owner,
+            "retries": spec.retries,
+            "retry_delay": spec.retry_delay,
+            "retry_exponential_backoff": 2.0,
+            "max_retry_delay": timedelta(minutes=30),
+            "on_failure_callback": _record_failure(spec),
+        },
+    }
+
+
+def _schedule(spec: FlowSpec | SyncSpec) -> Any:
+    """Data-interval timetables give backfills a real [start, end) to re-sync."""
+    from airflow.sdk import CronDataIntervalTimetable
+
+    return CronDataIntervalTimetable(spec.schedule, timezone="UTC") if spec.schedule else None
+
+
 def _pool(name: str | None) -> dict[str, Any]:
     """Flows calling one API share its Airflow pool (``pool``, default ``syncgate_<conn_id>``)."""
     return {"pool": name} if name else {}
@@ -305,7 +301,7 @@ def _is_data_error(exc: Exception) -> bool:
     return isinstance(exc, (errors.DataError, errors.IntegrityError))
 
 
-def _record_failure(spec: FlowSpec) -> Any:
+def _record_failure(spec: FlowSpec | SyncSpec) -> Any:
     def callback(context: Any) -> None:
         """Mark the run failed in the audit trail (a rejected run keeps its verdict)."""
         from syncgate.db.connect import connect
@@ -359,7 +355,7 @@ def _target_asset(spec: FlowSpec, asset_class: Any) -> Any:
     return asset_class(name=ref.name, uri=ref.uri, group="syncgate")
 
 
-def _alert_now(spec: FlowSpec) -> None:
+def _alert_now(spec: FlowSpec | SyncSpec) -> None:
     """Evaluate the flow's alert rules right after it failed (the monitor DAG catches the rest)."""
     try:
         from syncgate.observe.monitor import check_flow

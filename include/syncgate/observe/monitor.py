@@ -82,7 +82,7 @@ def run_monitor(folder: Path | None = None, now: datetime | None = None) -> Moni
     return result
 
 
-def check_flow(spec: FlowSpec) -> MonitorResult:
+def check_flow(spec: FlowSpec | SyncSpec) -> MonitorResult:
     """Judge one flow at once (a flow task's failure callback): a failure streak alerts without
     waiting for the monitor's next tick. Same rules and incidents, so nothing is sent twice."""
     return monitor([spec], load_defaults(settings.flows_dir()).alerts)

@@ -1,9 +1,10 @@
-"""Review findings on two-way / multi-way sync, each a failing test marked ``xfail(strict=True)``.
+"""Findings of an adversarial review of two-way / multi-way sync, kept as regression tests.
 
-Each test shows one way the sync engine loses, duplicates or leaks data on real systems (real
-PostgreSQL, the demo CRM over HTTP, Airflow's ``dag.test()``). When the engine is fixed, the
-test passes, ``strict`` turns that into a failure, and the marker is removed.
-"""
+Each test shows one way a sync engine loses, duplicates or leaks data on real systems (real
+PostgreSQL, the demo CRM over HTTP, Airflow's ``dag.test()``): a retried promote inserting twice,
+a lossy side rewritten every run, an API's concurrent edit taken for an echo, a changed match
+value duplicating a record, an unverified plan promoted, a stale parked conflict, a conflict
+logged twice, pii in an error message."""
 
 from __future__ import annotations
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from bench import cluster
+from bench.child import run_child
 from bench.paths import LANDING_DIR, LOGS_DIR, PORT, REPO_ROOT, REPORTS_DIR, SOURCE_DB, STATE_DIR, TARGET_DB
 
 STAGES = ("extract", "transform", "load", "verify", "promote")
@@ -83,21 +79,10 @@ def run_stage(
     request = {**request, "stage": stage}
     if profile_dir is not None:
         request["profile"] = str(profile_dir / f"{scenario}-{stage}.prof")
-    with tempfile.TemporaryDirectory(prefix="syncgate-bench-") as tmp:
-        request_path, result_path = Path(tmp) / "request.json", Path(tmp) / "result.json"
-        request_path.write_text(json.dumps(request))
-        with log_path.open("w") as log:
-            started = time.monotonic()
-            child = subprocess.Popen(
-                [sys.executable, "-m", "bench.stage", str(request_path), str(result_path)],
-                cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-            _, status, usage = os.wait4(child.pid, 0)
-            wall = time.monotonic() - started
-            child.returncode = os.waitstatus_to_exitcode(status)
-        result: dict[str, Any] = json.loads(result_path.read_text()) if result_path.exists() else {}
+    done = run_child("bench.stage", request, env, log_path)
+    result = done.result
     if not result.get("ok"):
-        error = result.get("error") or f"child exited with code {child.returncode} and no result"
+        error = result.get("error") or f"child exited with code {done.exit_code} and no result"
         raise StageFailed(scenario, stage, error, log_path, result.get("traceback", ""))
     output = result["output"]
     own = (output.get("seconds") or {}).get(stage) if stage != "promote" else None
@@ -108,8 +93,8 @@ def run_stage(
         "pandas_imported": result.get("pandas_imported"),  # 0.3-0.8 s of start-up if True
         "import_seconds": result["import_seconds"],
         "warmup_seconds": result.get("warmup_seconds"),
-        "wall_seconds": wall,
-        "peak_rss_mb": max(result.get("vmhwm_kb", 0), usage.ru_maxrss) / 1024,
+        "wall_seconds": done.wall_seconds,
+        "peak_rss_mb": done.peak_rss_mb,
         "log": str(log_path),
         "output": output,
     }

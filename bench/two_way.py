@@ -21,15 +21,13 @@ import os
 import platform
 import random
 import shutil
-import subprocess
 import sys
-import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import cluster
+from bench.child import run_child
 from bench.paths import LANDING_DIR, LOGS_DIR, PORT, PROFILES_DIR, REPO_ROOT, REPORTS_DIR, STATE_DIR
 
 SIDES = ("a", "b")
@@ -113,25 +111,15 @@ def _stage(label: str, request: dict[str, Any], env: dict[str, str], profile: bo
     log_path = LOGS_DIR / f"{label}.log"
     if profile:
         request = {**request, "profile": str(PROFILES_DIR / f"{label}.prof")}
-    with tempfile.TemporaryDirectory(prefix="syncgate-bench-") as tmp:
-        request_path, result_path = Path(tmp) / "request.json", Path(tmp) / "result.json"
-        request_path.write_text(json.dumps(request))
-        with log_path.open("w") as log:
-            started = time.monotonic()
-            child = subprocess.Popen(
-                [sys.executable, "-m", "bench.two_way_stage", str(request_path), str(result_path)],
-                cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-            _, _, usage = os.wait4(child.pid, 0)
-            wall = time.monotonic() - started
-        result: dict[str, Any] = json.loads(result_path.read_text()) if result_path.exists() else {}
+    done = run_child("bench.two_way_stage", request, env, log_path)
+    result = done.result
     if not result.get("ok"):
         raise StageFailed(label, result.get("error") or "no result", log_path, result.get("traceback", ""))
     return {
         "seconds": result["call_seconds"],
         "import_seconds": result["import_seconds"],
-        "wall_seconds": wall,
-        "peak_rss_mb": max(result.get("vmhwm_kb", 0), usage.ru_maxrss) / 1024,
+        "wall_seconds": done.wall_seconds,
+        "peak_rss_mb": done.peak_rss_mb,
         "output": result["output"],
     }
 

@@ -210,6 +210,10 @@ work_mem = 16MB
 maintenance_work_mem = 128MB
 effective_cache_size = 1GB
 max_wal_size = 2GB
+# Log-based change capture (source.capture: wal) decodes from logical replication slots.
+wal_level = logical
+max_replication_slots = 20
+max_wal_senders = 10
 max_worker_processes = 4
 max_parallel_workers = 2
 max_parallel_workers_per_gather = 1

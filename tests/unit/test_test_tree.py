@@ -42,6 +42,7 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "tests/integration/test_failures_and_retries.py",
     "state/schema.py": f"DDL of the state schema, {_INTEGRATION}: tests/integration/test_ui_queries.py, "
     "tests/integration/test_alerts.py",
+    "events/store.py": f"the flow event log, {_INTEGRATION}: tests/integration/events/test_event_store.py",
     "state/source_schemas.py": f"stored source schemas, {_INTEGRATION}: tests/integration/test_http_source.py",
     "staging/copy_in.py": f"COPY into staging, {_INTEGRATION}: tests/integration/test_load_binary.py, "
     "tests/integration/test_load_binary_edges.py",

@@ -235,6 +235,23 @@ CREATE INDEX IF NOT EXISTS sync_conflicts_parked_idx ON syncgate.sync_conflicts 
 COMMENT ON TABLE syncgate.sync_conflicts IS
     'Every conflict of a two-way or multi-way flow, resolved by its rule or parked for a person; '
     'values of pii fields are keyed hashes. resolution = the side a person chose for a parked one.';
+CREATE TABLE IF NOT EXISTS syncgate.flow_events (
+    id           bigserial PRIMARY KEY,
+    flow_id      text NOT NULL,
+    trigger      text NOT NULL CHECK (trigger IN ('webhook', 'postgres_notify', 'wal')),
+    outcome      text NOT NULL CHECK (outcome IN ('accepted', 'duplicate', 'refused', 'fired')),
+    event_id     text,
+    reason       text,
+    events       integer,
+    received_at  timestamptz NOT NULL DEFAULT now(),
+    fired_at     timestamptz
+);
+CREATE UNIQUE INDEX IF NOT EXISTS flow_events_webhook_id ON syncgate.flow_events (flow_id, event_id)
+    WHERE outcome = 'accepted';
+CREATE INDEX IF NOT EXISTS flow_events_flow_newest ON syncgate.flow_events (flow_id, id DESC);
+COMMENT ON TABLE syncgate.flow_events IS
+    'Signals that start event-driven runs: accepted webhooks (webhook-id de-duplicated while kept), '
+    'duplicates, refusals with the reason, and each trigger firing with how many signals it covered.';
 """
 
 

@@ -23,9 +23,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--gzip-level", type=int, default=1, choices=range(1, 10), metavar="1-9")
     parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--webhook-url",
+        default=os.environ.get("SYNCGATE_CRM_WEBHOOK_URL"),
+        help="POST a signed Standard Webhooks notification here after writes (default: $SYNCGATE_CRM_WEBHOOK_URL)",
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        default=os.environ.get("SYNCGATE_CRM_WEBHOOK_SECRET"),
+        help="the whsec_... signing secret (default: $SYNCGATE_CRM_WEBHOOK_SECRET)",
+    )
     args = parser.parse_args(argv)
     if not args.token:
         parser.error("--token (or SYNCGATE_CRM_TOKEN) is required")
+    if args.webhook_url and not args.webhook_secret:
+        parser.error("--webhook-url needs --webhook-secret (or SYNCGATE_CRM_WEBHOOK_SECRET)")
 
     import uvicorn
 
@@ -33,6 +45,11 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app(args.token, args.customers, args.contacts, args.seed, gzip_level=args.gzip_level)
+    if args.webhook_url:
+        from .webhooks import WebhookSender
+
+        app.crm_state.on_change = WebhookSender(args.webhook_url, args.webhook_secret).changed
+        log.info("Demo CRM: change notifications go to %s", args.webhook_url)
     log.info("Demo CRM: %d customers, %d contacts (seed %d)", args.customers, args.contacts, args.seed)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="off")
 

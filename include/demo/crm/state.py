@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,8 @@ class CrmState:
     def __init__(self, customers: int = 1_000, contacts: int = 2_000, seed: int = 42) -> None:
         self.lock = threading.RLock()
         self.faults = FaultQueue()
+        # Called with (resource, records changed) after each applied write: the webhook sender.
+        self.on_change: Callable[[str, int], None] | None = None
         self.load(customers, contacts, seed)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -129,6 +132,7 @@ class CrmState:
                 self.writes.append({"id": outcome.id, "op": op, "idempotency_key": key})
                 if key:
                     self.idempotency.save(key, digest, outcome)
+                self._changed("customers", 1)
             return outcome, False
 
     def _apply(self, op: str, record_id: int | None, body: Any) -> Outcome:
@@ -224,7 +228,12 @@ class CrmState:
                     new["phone"] = f"+1 {(record_id * 7919 + self.touches) % 10**9:09d}"
                 store.put(new)
                 touched.append(record_id)
+            self._changed(resource, len(touched))
             return touched
+
+    def _changed(self, resource: str, count: int) -> None:
+        if self.on_change is not None and count:
+            self.on_change(resource, count)
 
     def change_schema(self, resource: str, change: dict[str, Any]) -> dict[str, Any]:
         """Apply one drift (``add_field`` / ``drop_field`` / ``retype_field``); raises ValueError if malformed."""

@@ -27,6 +27,7 @@ from airflow.sdk.exceptions import AirflowFailException
 import syncgate
 from syncgate import dag_factory
 from syncgate.cli.flows import CliError
+from syncgate.connectors.postgres.cdc.pgoutput import DecodeError
 from syncgate.conflicts.log import ResolutionRefused
 from syncgate.connectors.http.client import ApiClient, HttpRetriableError, HttpStatusError
 from syncgate.connectors.http.coerce import CoerceError
@@ -67,6 +68,7 @@ RECOVERY: dict[type[BaseException], tuple[Callable[[], BaseException], bool]] = 
     copy_binary._NotEncodable: (lambda: copy_binary._NotEncodable(), False),
     ResolutionRefused: (lambda: ResolutionRefused("conflict 4 of flow 'f' is resolved, not parked"), False),
     CliError: (lambda: CliError("no sync flow 'f'"), False),
+    DecodeError: (lambda: DecodeError("malformed pgoutput 'I' message"), False),
 }  # fmt: skip
 
 

@@ -38,7 +38,8 @@ def measure_slots(specs: Sequence[FlowSpec | SyncSpec]) -> tuple[dict[str, SlotS
     their name carries. One connection per source database; a failure is the flow's finding."""
     by_conn: dict[str, list[FlowSpec]] = defaultdict(list)
     for spec in specs:
-        if isinstance(spec, FlowSpec) and getattr(spec.source, "type", None) == "postgres":
+        # Sources that can capture from a log (have ``capture``) are where flows' slots live.
+        if isinstance(spec, FlowSpec) and getattr(spec.source, "capture", None) is not None:
             by_conn[spec.source.conn_id].append(spec)
     measured: dict[str, SlotStatus | str] = {}
     orphans: dict[str, SlotStatus] = {}

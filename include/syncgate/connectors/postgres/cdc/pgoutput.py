@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from syncgate.connectors.postgres.cdc.lsn import to_text
+from syncgate.errors import FatalError
 
 
 class _Unchanged:
@@ -29,7 +30,7 @@ Value = str | None | _Unchanged
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-class DecodeError(ValueError):
+class DecodeError(FatalError):
     """A message that is not pgoutput protocol 1 (or is cut short)."""
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import sys
 import time
 
-import psycopg
-
 from syncgate.connectors.postgres.cdc import pgoutput
 
 
 def main(url: str, changes: int) -> None:
+    import psycopg
+
     base = url.rsplit("/", 1)[0]
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute("DROP DATABASE IF EXISTS sg_wal_measure WITH (FORCE)")
@@ -60,6 +60,7 @@ def main(url: str, changes: int) -> None:
 
 
 def _replication(db: str, changes: int) -> None:
+    import psycopg
     import psycopg2  # type: ignore[import-untyped]
     import psycopg2.extras  # type: ignore[import-untyped]
 

@@ -7,7 +7,17 @@ from typing import Any
 
 import psycopg
 import pytest
-from helpers import ORDERS_DDL, execute, make_spec, new_run, rows, source_orders, sync, target_orders, watermark
+from helpers import (
+    ORDERS_DDL,
+    execute,
+    make_spec,
+    new_run,
+    rows,
+    source_orders,
+    sync,
+    target_orders,
+    watermark,
+)
 
 from syncgate.connectors.postgres.cdc.flow import drop_flow, setup_flow
 from syncgate.connectors.postgres.cdc.names import slot_name
@@ -34,7 +44,12 @@ def seed(src: str, n: int) -> None:
 
 
 def confirmed(src: str, flow_id: str) -> str:
-    return str(rows(src, f"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{slot_name(flow_id)}'")[0][0])
+    return str(
+        rows(
+            src,
+            f"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{slot_name(flow_id)}'",
+        )[0][0]
+    )
 
 
 @pytest.fixture
@@ -46,7 +61,9 @@ def wal_flow(databases: dict[str, str]) -> Any:
     drop_flow(spec)
 
 
-def test_inserts_updates_deletes_and_a_key_update_arrive_exactly(databases: dict[str, str], wal_flow: FlowSpec) -> None:
+def test_inserts_updates_deletes_and_a_key_update_arrive_exactly(
+    databases: dict[str, str], wal_flow: FlowSpec
+) -> None:
     src, dst = databases["src"], databases["dst"]
     first = sync(wal_flow)
     assert first["counts"]["rows_inserted"] == 200
@@ -68,7 +85,11 @@ def test_inserts_updates_deletes_and_a_key_update_arrive_exactly(databases: dict
     assert mark is not None and mark[0] == second["watermark_after"]
     assert confirmed(src, wal_flow.id) == second["watermark_after"]  # confirmed after promote
     third = sync(wal_flow)  # nothing new: nothing travels
-    assert third["rows"] == 0 and third["counts"] == {"rows_inserted": 0, "rows_updated": 0, "rows_deleted": 0}
+    assert third["rows"] == 0 and third["counts"] == {
+        "rows_inserted": 0,
+        "rows_updated": 0,
+        "rows_deleted": 0,
+    }
 
 
 def test_deletes_none_ignores_the_deletes_the_log_carries(databases: dict[str, str]) -> None:
@@ -78,7 +99,9 @@ def test_deletes_none_ignores_the_deletes_the_log_carries(databases: dict[str, s
     setup_flow(spec)
     try:
         sync(spec)
-        execute(src, "DELETE FROM public.orders WHERE id <= 3", "UPDATE public.orders SET note = 'x' WHERE id = 9")
+        execute(
+            src, "DELETE FROM public.orders WHERE id <= 3", "UPDATE public.orders SET note = 'x' WHERE id = 9"
+        )
         second = sync(spec)
         assert second["counts"] == {"rows_inserted": 0, "rows_updated": 1, "rows_deleted": 0}
         assert [r[0] for r in rows(dst, "SELECT id FROM analytics.orders ORDER BY id")] == list(range(1, 11))
@@ -86,7 +109,9 @@ def test_deletes_none_ignores_the_deletes_the_log_carries(databases: dict[str, s
         drop_flow(spec)
 
 
-def test_a_long_transaction_that_commits_late_still_arrives(databases: dict[str, str], wal_flow: FlowSpec) -> None:
+def test_a_long_transaction_that_commits_late_still_arrives(
+    databases: dict[str, str], wal_flow: FlowSpec
+) -> None:
     """The cursor mode's hole: a row written early, committed after a run moved past it."""
     src, dst = databases["src"], databases["dst"]
     sync(wal_flow)
@@ -110,7 +135,9 @@ def test_a_crash_between_promote_commit_and_slot_advance_duplicates_and_loses_no
     src, dst = databases["src"], databases["dst"]
     sync(wal_flow)
     before = confirmed(src, wal_flow.id)
-    execute(src, "UPDATE public.orders SET note = 'one' WHERE id = 1", "DELETE FROM public.orders WHERE id = 2")
+    execute(
+        src, "UPDATE public.orders SET note = 'one' WHERE id = 1", "DELETE FROM public.orders WHERE id = 2"
+    )
     # The process dies right after promote's commit: the slot is never confirmed.
     with monkeypatch.context() as patched:
         patched.setattr(PostgresWalSource, "promoted", lambda self, flow, batch: None)
@@ -120,7 +147,11 @@ def test_a_crash_between_promote_commit_and_slot_advance_duplicates_and_loses_no
     execute(src, "INSERT INTO public.orders VALUES (3000, 'P', 1, 'after', NULL, now())")
     rerun = sync(wal_flow)
     # Only the new change: the promoted ones (at or below the watermark) are skipped.
-    assert rerun["rows"] == 1 and rerun["counts"] == {"rows_inserted": 1, "rows_updated": 0, "rows_deleted": 0}
+    assert rerun["rows"] == 1 and rerun["counts"] == {
+        "rows_inserted": 1,
+        "rows_updated": 0,
+        "rows_deleted": 0,
+    }
     assert target_orders(dst) == source_orders(src)
     assert confirmed(src, wal_flow.id) == rerun["watermark_after"]
 
@@ -150,7 +181,10 @@ def test_a_backlog_is_taken_in_bounded_runs(
     src, dst = databases["src"], databases["dst"]
     sync(wal_flow)
     for i in range(6):  # six transactions of 20 changes each
-        execute(src, f"UPDATE public.orders SET note = 'round {i}' WHERE id BETWEEN {i * 20 + 1} AND {i * 20 + 20}")
+        execute(
+            src,
+            f"UPDATE public.orders SET note = 'round {i}' WHERE id BETWEEN {i * 20 + 1} AND {i * 20 + 20}",
+        )
     monkeypatch.setattr(PostgresWalSource, "max_changes", 30)
     runs = []
     while True:
@@ -162,10 +196,14 @@ def test_a_backlog_is_taken_in_bounded_runs(
     assert target_orders(dst) == source_orders(src)
 
 
-def test_truncate_with_hard_deletes_empties_what_the_source_emptied(databases: dict[str, str], wal_flow: FlowSpec) -> None:
+def test_truncate_with_hard_deletes_empties_what_the_source_emptied(
+    databases: dict[str, str], wal_flow: FlowSpec
+) -> None:
     src, dst = databases["src"], databases["dst"]
     sync(wal_flow)
-    execute(src, "TRUNCATE public.orders", "INSERT INTO public.orders VALUES (1, 'S', 1, 'again', NULL, now())")
+    execute(
+        src, "TRUNCATE public.orders", "INSERT INTO public.orders VALUES (1, 'S', 1, 'again', NULL, now())"
+    )
     sync(wal_flow)
     assert target_orders(dst) == source_orders(src)
 

@@ -33,11 +33,15 @@ class Crash(RuntimeError):
 
 
 def checksum(url: str, query: str) -> str:
-    return str(rows(url, f"SELECT md5(coalesce(string_agg(r::text, '|' ORDER BY r.id), '')) FROM ({query}) r")[0][0])
+    return str(
+        rows(url, f"SELECT md5(coalesce(string_agg(r::text, '|' ORDER BY r.id), '')) FROM ({query}) r")[0][0]
+    )
 
 
 def source_sum(src: str) -> str:
-    return checksum(src, f'SELECT id, {MAPPED} AS status, amount, note, "order", updated_at FROM public.orders')
+    return checksum(
+        src, f'SELECT id, {MAPPED} AS status, amount, note, "order", updated_at FROM public.orders'
+    )
 
 
 def target_sum(dst: str) -> str:
@@ -52,19 +56,31 @@ def write_changes(src: str, rng: random.Random, count: int, next_id: list[int]) 
         done = 0
         while done < count:
             for _ in range(min(rng.randint(1, 50), count - done)):
-                ids = [r[0] for r in conn.execute("SELECT id FROM public.orders TABLESAMPLE SYSTEM (5) LIMIT 5")]
+                ids = [
+                    r[0] for r in conn.execute("SELECT id FROM public.orders TABLESAMPLE SYSTEM (5) LIMIT 5")
+                ]
                 pick = rng.choice(ids) if ids else None
                 kind = rng.random()
                 if kind < 0.35 or pick is None:
                     next_id[0] += 1
                     conn.execute(
                         "INSERT INTO public.orders VALUES (%s, %s, %s, %s, NULL, now())",
-                        (next_id[0], rng.choice("PSX"), rng.randint(0, 10**6) / 100, rng.choice([None, "ü✓", "x" * rng.randint(0, 3000)])),
+                        (
+                            next_id[0],
+                            rng.choice("PSX"),
+                            rng.randint(0, 10**6) / 100,
+                            rng.choice([None, "ü✓", "x" * rng.randint(0, 3000)]),
+                        ),
                     )
                 elif kind < 0.75:
                     conn.execute(
                         "UPDATE public.orders SET status = %s, amount = %s, note = %s, updated_at = now() WHERE id = %s",
-                        (rng.choice("PSX"), rng.choice([None, rng.randint(0, 1000)]), rng.choice([None, "n", "é" * 40]), pick),
+                        (
+                            rng.choice("PSX"),
+                            rng.choice([None, rng.randint(0, 1000)]),
+                            rng.choice([None, "n", "é" * 40]),
+                            pick,
+                        ),
                     )
                 elif kind < 0.93:
                     conn.execute("DELETE FROM public.orders WHERE id = %s", (pick,))
@@ -102,7 +118,11 @@ def test_ten_thousand_mixed_changes_with_crashing_runs_end_equal_by_checksum(
     flows.mkdir()
     (flows / "wal_proof.yml").write_text(textwrap.dedent(SPEC))
     spec = load_specs(flows)[0].spec
-    execute(src, ORDERS_DDL, "INSERT INTO public.orders SELECT g, 'P', g, 'seed', NULL, now() FROM generate_series(1, 500) g")
+    execute(
+        src,
+        ORDERS_DDL,
+        "INSERT INTO public.orders SELECT g, 'P', g, 'seed', NULL, now() FROM generate_series(1, 500) g",
+    )
     setup_flow(spec)
     rng = random.Random(SEED)
     next_id = [10_000]
@@ -128,7 +148,11 @@ def test_ten_thousand_mixed_changes_with_crashing_runs_end_equal_by_checksum(
         for _ in range(3):  # clean runs catch up with whatever the crashed ones left
             dag.test()
         assert source_sum(src) == target_sum(dst)
-        assert rows(dst, "SELECT count(*) FROM analytics.orders") == rows(src, "SELECT count(*) FROM public.orders")
-        assert {"promote_after_commit", "promote_before_commit"} & set(crashed), crashed  # the seed crashes both ways
+        assert rows(dst, "SELECT count(*) FROM analytics.orders") == rows(
+            src, "SELECT count(*) FROM public.orders"
+        )
+        assert {"promote_after_commit", "promote_before_commit"} & set(crashed), (
+            crashed
+        )  # the seed crashes both ways
     finally:
         drop_flow(spec)

@@ -51,11 +51,18 @@ def test_random_rows_decode_to_what_the_server_prints(slot: psycopg.Connection[A
     with slot.transaction():
         for label, n, size in rows:
             big = None if size is None else ("é" + "x" * size)
-            found = slot.execute("INSERT INTO t (label, n, big) VALUES (%s, %s, %s) RETURNING id", (label, n, big)).fetchone()
+            found = slot.execute(
+                "INSERT INTO t (label, n, big) VALUES (%s, %s, %s) RETURNING id", (label, n, big)
+            ).fetchone()
             ids.append(found[0])  # type: ignore[index]
     # Change every row but its big value: the log leaves an unchanged TOASTed value out.
     slot.execute("UPDATE t SET n = coalesce(n, 0) / 2 WHERE id = ANY(%s)", (ids,))
-    printed = {r[0]: r for r in slot.execute("SELECT id::text, label, n::text, big, pg_column_size(big) FROM t WHERE id = ANY(%s)", (ids,))}
+    printed = {
+        r[0]: r
+        for r in slot.execute(
+            "SELECT id::text, label, n::text, big, pg_column_size(big) FROM t WHERE id = ANY(%s)", (ids,)
+        )
+    }
     messages = consume(slot)
     inserts = [m for m in messages if isinstance(m, pgoutput.Insert)]
     updates = [m for m in messages if isinstance(m, pgoutput.Update)]
@@ -75,7 +82,9 @@ def test_random_rows_decode_to_what_the_server_prints(slot: psycopg.Connection[A
     assert slot_status(slot, "s").pending_since is None  # consumed: nothing waits
 
 
-def test_pending_lsn_names_the_first_waiting_transaction_and_respects_after(slot: psycopg.Connection[Any]) -> None:
+def test_pending_lsn_names_the_first_waiting_transaction_and_respects_after(
+    slot: psycopg.Connection[Any],
+) -> None:
     assert pending_lsn(slot, "s", "p", None) is None
     slot.execute("INSERT INTO t (label) VALUES ('a')")
     first = pending_lsn(slot, "s", "p", None)

@@ -16,11 +16,16 @@ pytestmark = pytest.mark.integration
 
 def open_incidents(dst: str) -> dict[str, str]:
     return dict(
-        rows(dst, "SELECT flow_id, summary FROM syncgate.incidents WHERE kind = 'retained_wal' AND status = 'open'")
+        rows(
+            dst,
+            "SELECT flow_id, summary FROM syncgate.incidents WHERE kind = 'retained_wal' AND status = 'open'",
+        )
     )
 
 
-def test_a_paused_wal_flow_and_an_orphaned_slot_raise_retained_wal_incidents(databases: dict[str, str]) -> None:
+def test_a_paused_wal_flow_and_an_orphaned_slot_raise_retained_wal_incidents(
+    databases: dict[str, str],
+) -> None:
     src, dst = databases["src"], databases["dst"]
     execute(src, ORDERS_DDL, "INSERT INTO public.orders VALUES (1, 'P', 1, NULL, NULL, now())")
     spec = make_spec(source__cursor=None, source__capture="wal")
@@ -32,7 +37,9 @@ def test_a_paused_wal_flow_and_an_orphaned_slot_raise_retained_wal_incidents(dat
         alerts = Alerts.model_validate({"retained_wal": {"max_bytes": "1GiB", "max_age": "1h"}})
         quiet = monitor([spec], alerts, base_url="")
         assert "orders_flow" not in open_incidents(dst)  # nothing waits: no alert
-        execute(src, "UPDATE public.orders SET note = 'waiting' WHERE id = 1")  # the DAG is paused: nobody reads it
+        execute(
+            src, "UPDATE public.orders SET note = 'waiting' WHERE id = 1"
+        )  # the DAG is paused: nobody reads it
         later = datetime.now(UTC) + timedelta(hours=2)
         monitor([spec], alerts, now=later, base_url="")
         found = open_incidents(dst)
@@ -54,7 +61,10 @@ def test_retained_bytes_over_the_threshold_alert(databases: dict[str, str]) -> N
     setup_flow(spec)
     try:
         sync(spec)
-        execute(src, "INSERT INTO public.orders SELECT g, 'P', g, repeat('x', 200), NULL, now() FROM generate_series(1, 2000) g")
+        execute(
+            src,
+            "INSERT INTO public.orders SELECT g, 'P', g, repeat('x', 200), NULL, now() FROM generate_series(1, 2000) g",
+        )
         monitor([spec], Alerts.model_validate({"retained_wal": {"max_bytes": "64KiB"}}), base_url="")
         assert "of WAL (alert above 64.0 KiB)" in open_incidents(dst)["orders_flow"]
     finally:

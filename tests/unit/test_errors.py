@@ -27,13 +27,13 @@ from airflow.sdk.exceptions import AirflowFailException
 import syncgate
 from syncgate import dag_factory
 from syncgate.cli.flows import CliError
-from syncgate.connectors.postgres.cdc.pgoutput import DecodeError
 from syncgate.conflicts.log import ResolutionRefused
 from syncgate.connectors.http.client import ApiClient, HttpRetriableError, HttpStatusError
 from syncgate.connectors.http.coerce import CoerceError
 from syncgate.connectors.http.drift import SchemaDriftError
 from syncgate.connectors.http.pagination import PaginationLoopError
 from syncgate.connectors.http.retry import RetryPolicy
+from syncgate.connectors.postgres.cdc.pgoutput import DecodeError
 from syncgate.errors import (
     ConcurrentRunError,
     ContractError,

@@ -33,7 +33,9 @@ def is_wal_flow(spec: FlowSpec | SyncSpec) -> bool:
     return isinstance(spec, FlowSpec) and getattr(spec.source, "capture", "cursor") == "wal"
 
 
-def measure_slots(specs: Sequence[FlowSpec | SyncSpec]) -> tuple[dict[str, SlotStatus | str], dict[str, SlotStatus]]:
+def measure_slots(
+    specs: Sequence[FlowSpec | SyncSpec],
+) -> tuple[dict[str, SlotStatus | str], dict[str, SlotStatus]]:
     """Each wal flow's slot (or why it could not be measured), and the orphaned slots by the id
     their name carries. One connection per source database; a failure is the flow's finding."""
     by_conn: dict[str, list[FlowSpec]] = defaultdict(list)
@@ -62,7 +64,9 @@ def measure_slots(specs: Sequence[FlowSpec | SyncSpec]) -> tuple[dict[str, SlotS
         except Exception as exc:  # an unreachable source is this rule's finding, not the monitor's end
             for spec in flows:
                 if is_wal_flow(spec):
-                    measured[spec.id] = f"source connection {conn_id!r} could not be checked ({type(exc).__name__})"
+                    measured[spec.id] = (
+                        f"source connection {conn_id!r} could not be checked ({type(exc).__name__})"
+                    )
             log.warning("Retained WAL: could not check source %r: %s", conn_id, type(exc).__name__)
     return measured, orphans
 
@@ -75,7 +79,9 @@ def retained_wal_finding(
     if rule is None or status is None:
         return Finding(flow_id, "retained_wal", False)
     if isinstance(status, str):
-        return Finding(flow_id, "retained_wal", True, "warning", f"slot not measured: {status}", {"reason": status})
+        return Finding(
+            flow_id, "retained_wal", True, "warning", f"slot not measured: {status}", {"reason": status}
+        )
     if not status.exists:
         return Finding(
             flow_id, "retained_wal", True, "warning",
@@ -97,9 +103,13 @@ def _judge(flow_id: str, rule: RetainedWal, status: SlotStatus, now: datetime, o
     }
     problems = []
     if status.retained_bytes is not None and status.retained_bytes > rule.max_bytes:
-        problems.append(f"retains {_size(status.retained_bytes)} of WAL (alert above {_size(rule.max_bytes)})")
+        problems.append(
+            f"retains {_size(status.retained_bytes)} of WAL (alert above {_size(rule.max_bytes)})"
+        )
     if age is not None and age > rule.max_age.total_seconds():
-        problems.append(f"has had a change waiting for {human(age)} (alert above {human(rule.max_age.total_seconds())})")
+        problems.append(
+            f"has had a change waiting for {human(age)} (alert above {human(rule.max_age.total_seconds())})"
+        )
     if not problems:
         return Finding(flow_id, "retained_wal", False)
     what = f"replication slot {status.slot} " + " and ".join(problems)

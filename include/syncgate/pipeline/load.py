@@ -61,7 +61,12 @@ def load(spec: FlowSpec, run: RunInfo, batch: Batch) -> Batch:
                 )
             if batch.has_deletions:
                 copy_into(
-                    conn, spec.state_conn_id, deleted_table(run), key_columns, batch.files["deleted"], exact=exact
+                    conn,
+                    spec.state_conn_id,
+                    deleted_table(run),
+                    key_columns,
+                    batch.files["deleted"],
+                    exact=exact,
                 )
         except psycopg.errors.DataError as exc:
             # A value the declared type (e.g. a transform cast) rejects: fail before staging is used.

@@ -108,7 +108,12 @@ class PostgresWalSource(PostgresSource):
             )  # fmt: skip
 
     def _land(
-        self, flow: FlowSpec, table: TableRef, changes: ChangeSet | None, position: str | None, seen: ChangeSet
+        self,
+        flow: FlowSpec,
+        table: TableRef,
+        changes: ChangeSet | None,
+        position: str | None,
+        seen: ChangeSet,
     ) -> SourceRead:
         batch_id = uuid.uuid4().hex
         directory = landing.batch_dir(flow.id, batch_id)
@@ -122,7 +127,9 @@ class PostgresWalSource(PostgresSource):
                 flow, (c for c, _ in columns if flow.transform.output_name(c) in flow.transform.hash)
             )
             relation = source_relation(flow)
-            condition, params = (None, dict(PARAMS)) if changes is None else _keys_in(key, types, changes.upserts)
+            condition, params = (
+                (None, dict(PARAMS)) if changes is None else _keys_in(key, types, changes.upserts)
+            )
             data_path = directory / "data.parquet"
             rows, size = copy_to_parquet(
                 source, select(relation, [c for c, _ in columns], condition), params, columns, data_path,
@@ -177,7 +184,9 @@ def _snapshot_covering(conn: psycopg.Connection[Any], xids: list[int]) -> None:
             return
         conn.rollback()
         if time.monotonic() > deadline:
-            raise RetriableError("transactions the change log showed committed did not become visible in time")
+            raise RetriableError(
+                "transactions the change log showed committed did not become visible in time"
+            )
         time.sleep(0.01)
 
 
@@ -201,7 +210,9 @@ def _unnest(key: list[str], prefix: str) -> sql.Composable:
     from psycopg import sql
 
     return sql.SQL("unnest({}) AS u({})").format(
-        sql.SQL(", ").join(sql.SQL("%({})s::text[]").format(sql.SQL(f"{prefix}{i}")) for i in range(len(key))),
+        sql.SQL(", ").join(
+            sql.SQL("%({})s::text[]").format(sql.SQL(f"{prefix}{i}")) for i in range(len(key))
+        ),
         sql.SQL(", ").join(sql.Identifier(f"{prefix}{i}") for i in range(len(key))),
     )
 
@@ -229,7 +240,8 @@ def _typed_keys(key: list[str], types: dict[str, str], prefix: str) -> sql.Compo
 
     return sql.SQL("SELECT {} FROM {}").format(
         sql.SQL(", ").join(
-            sql.SQL("{} AS {}").format(_cast(prefix, i, types[c]), sql.Identifier(c)) for i, c in enumerate(key)
+            sql.SQL("{} AS {}").format(_cast(prefix, i, types[c]), sql.Identifier(c))
+            for i, c in enumerate(key)
         ),
         _unnest(key, prefix),
     )

@@ -102,7 +102,9 @@ def _reduce(messages: Any, table: TableRef, key: list[str], after: str | None) -
         elif isinstance(message, (pgoutput.Insert, pgoutput.Update, pgoutput.Delete)):
             relation = relations.get(message.relation_id)
             if relation is None:
-                raise FatalError(f"the change log sent a row of relation {message.relation_id} before describing it")
+                raise FatalError(
+                    f"the change log sent a row of relation {message.relation_id} before describing it"
+                )
             if (relation.schema, relation.name) == (table.schema, table.name):
                 pending.extend(_row_ops(message, relation, key))
         elif isinstance(message, pgoutput.Truncate):
@@ -153,7 +155,9 @@ def _key_positions(relation: pgoutput.Relation, key: list[str]) -> list[int]:
     names = [c.name for c in relation.columns]
     missing = [c for c in key if c not in names]
     if missing:
-        raise FatalError(f"source table {relation.schema}.{relation.name} has no key column(s) {', '.join(missing)}")
+        raise FatalError(
+            f"source table {relation.schema}.{relation.name} has no key column(s) {', '.join(missing)}"
+        )
     return [names.index(c) for c in key]
 
 

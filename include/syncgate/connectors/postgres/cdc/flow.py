@@ -32,7 +32,11 @@ def setup_flow(spec: FlowSpec) -> slots.SetupResult:
     with connect(source.conn_id) as conn:
         conn.autocommit = True
         return slots.setup(
-            conn, TableRef.parse(str(source.table)), source.primary_key, slot_name(spec.id), publication_name(spec.id)
+            conn,
+            TableRef.parse(str(source.table)),
+            source.primary_key,
+            slot_name(spec.id),
+            publication_name(spec.id),
         )
 
 

@@ -9,6 +9,7 @@ Layout: https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.h
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -166,7 +167,15 @@ def _truncate(r: _Reader) -> Truncate:
     return Truncate(tuple(r.int32() for _ in range(count)), bool(options & 1), bool(options & 2))
 
 
-_DECODERS = {"B": _begin, "C": _commit, "R": _relation, "I": _insert, "U": _update, "D": _delete, "T": _truncate}
+_DECODERS: dict[str, Callable[[_Reader], Message]] = {
+    "B": _begin,
+    "C": _commit,
+    "R": _relation,
+    "I": _insert,
+    "U": _update,
+    "D": _delete,
+    "T": _truncate,
+}
 
 
 class _Reader:

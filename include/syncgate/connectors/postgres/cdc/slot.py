@@ -35,7 +35,9 @@ class SetupResult:
     slot_lsn: str | None  # where the new slot starts (None: it existed)
 
 
-def setup(conn: psycopg.Connection[Any], table: TableRef, key: list[str], slot: str, publication: str) -> SetupResult:
+def setup(
+    conn: psycopg.Connection[Any], table: TableRef, key: list[str], slot: str, publication: str
+) -> SetupResult:
     """Create the publication and slot when missing; check the table's replica identity first.
 
     ``conn`` must be in autocommit mode: a logical slot cannot be created inside a transaction
@@ -137,7 +139,9 @@ def advance(conn: psycopg.Connection[Any], slot: str, position: str) -> None:
     if row is None:
         raise FatalError(f"replication slot {slot!r} is missing; run `python -m syncgate cdc setup`")
     if not row[0]:
-        with_slot(lambda: conn.execute("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (slot, position)))
+        with_slot(
+            lambda: conn.execute("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (slot, position))
+        )
 
 
 def with_slot(action: Callable[[], T], wait: float = SLOT_BUSY_SECONDS) -> T:

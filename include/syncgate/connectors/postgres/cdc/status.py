@@ -55,4 +55,6 @@ def slot_status(conn: psycopg.Connection[Any], slot: str) -> SlotStatus:
                 since = begin.committed_at if isinstance(begin, pgoutput.Begin) else None
         except psycopg.errors.ObjectInUse:  # a run is reading it: it is not abandoned
             log.info("Slot %s is busy: its oldest pending change was not looked up", slot)
-    return SlotStatus(slot, True, bool(active), int(retained) if retained is not None else None, confirmed, since)
+    return SlotStatus(
+        slot, True, bool(active), int(retained) if retained is not None else None, confirmed, since
+    )

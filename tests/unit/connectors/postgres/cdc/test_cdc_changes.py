@@ -38,7 +38,11 @@ def dele(key: str) -> bytes:
 
 
 def test_last_operation_per_key_wins_in_commit_order_and_key_updates_delete_the_old_key() -> None:
-    messages = [relation(), *txn(1, "0/10", "0/20", ins("1"), ins("2")), *txn(2, "0/30", "0/40", upd("3", "2"), dele("1"), ins("1"))]
+    messages = [
+        relation(),
+        *txn(1, "0/10", "0/20", ins("1"), ins("2")),
+        *txn(2, "0/30", "0/40", upd("3", "2"), dele("1"), ins("1")),
+    ]
     result = _reduce(messages, ORDERS, ["id"], None)
     assert list(result.ops.items()) == [(("2",), "delete"), (("3",), "upsert"), (("1",), "upsert")]
     assert (result.position, result.transactions, result.changes, result.xids) == ("0/40", 2, 6, [1, 2])
@@ -51,7 +55,10 @@ def test_transactions_before_the_watermark_are_skipped() -> None:
 
 
 def test_changes_of_other_tables_are_ignored() -> None:
-    messages = [relation(8, "public", "other"), *txn(1, "0/10", "0/20", b"I" + struct.pack(">I", 8) + b"N" + tuple_data(["1", "x"]))]
+    messages = [
+        relation(8, "public", "other"),
+        *txn(1, "0/10", "0/20", b"I" + struct.pack(">I", 8) + b"N" + tuple_data(["1", "x"])),
+    ]
     result = _reduce(messages, ORDERS, ["id"], None)
     assert not result.ops and result.position == "0/20"
 

@@ -29,7 +29,15 @@ def tuple_data(values: list[str | None | object]) -> bytes:
 
 def relation(relid: int = 7, schema: str = "public", name: str = "orders") -> bytes:
     cols = [(1, "id", 20), (0, "note", 25)]
-    body = struct.pack(">I", relid) + schema.encode() + b"\0" + name.encode() + b"\0" + b"d" + struct.pack(">h", len(cols))
+    body = (
+        struct.pack(">I", relid)
+        + schema.encode()
+        + b"\0"
+        + name.encode()
+        + b"\0"
+        + b"d"
+        + struct.pack(">h", len(cols))
+    )
     for flags, col, oid in cols:
         body += bytes([flags]) + col.encode() + b"\0" + struct.pack(">Ii", oid, -1)
     return b"R" + body
@@ -51,7 +59,14 @@ def test_relation_names_its_columns_and_which_are_the_key() -> None:
 
 
 def test_update_with_old_key_delete_and_truncate() -> None:
-    update = pgoutput.decode(b"U" + struct.pack(">I", 7) + b"K" + tuple_data(["1", None]) + b"N" + tuple_data(["2", pgoutput.UNCHANGED]))
+    update = pgoutput.decode(
+        b"U"
+        + struct.pack(">I", 7)
+        + b"K"
+        + tuple_data(["1", None])
+        + b"N"
+        + tuple_data(["2", pgoutput.UNCHANGED])
+    )
     assert update == pgoutput.Update(7, ("2", pgoutput.UNCHANGED), ("1", None))
     delete = pgoutput.decode(b"D" + struct.pack(">I", 7) + b"K" + tuple_data(["3", None]))
     assert delete == pgoutput.Delete(7, ("3", None))

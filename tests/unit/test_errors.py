@@ -33,6 +33,7 @@ from syncgate.connectors.http.coerce import CoerceError
 from syncgate.connectors.http.drift import SchemaDriftError
 from syncgate.connectors.http.pagination import PaginationLoopError
 from syncgate.connectors.http.retry import RetryPolicy
+from syncgate.connectors.postgres.cdc.pgoutput import DecodeError
 from syncgate.errors import (
     ConcurrentRunError,
     ContractError,
@@ -67,6 +68,7 @@ RECOVERY: dict[type[BaseException], tuple[Callable[[], BaseException], bool]] = 
     copy_binary._NotEncodable: (lambda: copy_binary._NotEncodable(), False),
     ResolutionRefused: (lambda: ResolutionRefused("conflict 4 of flow 'f' is resolved, not parked"), False),
     CliError: (lambda: CliError("no sync flow 'f'"), False),
+    DecodeError: (lambda: DecodeError("malformed pgoutput 'I' message"), False),
 }  # fmt: skip
 
 

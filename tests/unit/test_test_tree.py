@@ -81,6 +81,15 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "tests/integration/test_extract_drivers.py, tests/integration/test_extract_hashing_drivers.py",
     "connectors/postgres/first_load.py": f"adopting staging on a first load, {_INTEGRATION}: "
     "tests/integration/test_extract_drivers.py, tests/integration/test_merge_paths.py",
+    "connectors/postgres/cdc/slot.py": f"creates, drops and advances replication slots, {_INTEGRATION}: "
+    "tests/integration/test_wal_capture.py, tests/integration/test_wal_retained_alert.py",
+    "connectors/postgres/cdc/pending.py": f"peeks at a slot, {_INTEGRATION}: tests/integration/test_wal_capture.py, "
+    "tests/integration/test_wal_pgoutput_roundtrip.py",
+    "connectors/postgres/cdc/status.py": f"measures a slot, {_INTEGRATION}: tests/integration/test_wal_retained_alert.py, "
+    "tests/integration/test_wal_pgoutput_roundtrip.py",
+    "connectors/postgres/cdc/flow.py": f"sets up a flow's slot, {_INTEGRATION}: tests/integration/test_wal_capture.py",
+    "connectors/postgres/wal_source.py": f"reads a table's change log, {_INTEGRATION}: "
+    "tests/integration/test_wal_capture.py, tests/integration/test_wal_capture_proof.py",
     "connectors/postgres/target.py": f"merge / upsert / replace into the target, {_INTEGRATION}: "
     "tests/integration/test_merge_paths.py, tests/integration/test_edge_cases.py",
     "connectors/http/target.py": f"the API target, {_INTEGRATION} and an HTTP receiver: "

@@ -38,7 +38,8 @@ class Batch:
     run_id: str
     batch_id: str
     # Landed files by role: ``data`` (extract), ``keys`` (the source's key set, for hard
-    # deletes), ``staged`` (what load copies: the transformed batch, or ``data``).
+    # deletes), ``deleted`` (keys the source reports deleted: a change log), ``staged`` (what
+    # load copies: the transformed batch, or ``data``).
     files: dict[str, str]
     columns: Columns
     rows: int
@@ -63,6 +64,11 @@ class Batch:
     def has_key_set(self) -> bool:
         """The source's whole key set was landed next to the batch (hard-delete detection)."""
         return "keys" in self.files
+
+    @property
+    def has_deletions(self) -> bool:
+        """The source reported deleted keys (``deleted``), staged next to the batch."""
+        return "deleted" in self.files
 
     def with_seconds(self, **timings: float) -> Batch:
         return dataclasses.replace(self, seconds={**self.seconds, **timings})

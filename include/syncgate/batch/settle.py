@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from syncgate import landing
-from syncgate.batch.staging import keys_of
+from syncgate.batch.staging import deleted_of, keys_of
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.db.sql import compose
@@ -111,7 +111,8 @@ def require_passing_gate(conn: psycopg.Connection[Any], flow: FlowSpec, batch: B
 def staged_tables(batch: Batch) -> list[TableRef]:
     """The tables verify checked: the staged batch, and the source's key set next to it."""
     staging = TableRef.parse(str(batch.staging_table))
-    return [staging, keys_of(staging)] if batch.has_key_set else [staging]
+    tables = [staging, keys_of(staging)] if batch.has_key_set else [staging]
+    return [*tables, deleted_of(staging)] if batch.has_deletions else tables
 
 
 def settle(
@@ -130,7 +131,7 @@ def settle(
         write_watermark(
             conn,
             flow.id,
-            str(flow.source.cursor),
+            boundary.get("column") or str(flow.source.cursor),  # a log-based source names its own
             Watermark(boundary["value"], boundary["keys"]),
             batch.batch_id,
         )
@@ -140,7 +141,7 @@ def settle(
         staging_table=None, error=failure, **written.counts, **written.audit,
     )  # fmt: skip
     staging = TableRef.parse(str(batch.staging_table))
-    for table in (staging, keys_of(staging)):
+    for table in (staging, keys_of(staging), deleted_of(staging)):
         conn.execute(compose("DROP TABLE IF EXISTS {}", table.sql))
 
 

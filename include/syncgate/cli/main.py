@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from syncgate.cli import conflicts
+from syncgate.cli import cdc, conflicts
 from syncgate.cli.flows import CliError
 from syncgate.conflicts.log import STATUSES
 
@@ -46,6 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     resolving.add_argument(
         "--flow", help="the conflict's flow (needed only when two state databases share an id)"
     )
+
+    capture = commands.add_parser(
+        "cdc", help="the replication slot and publication of wal flows (source.capture: wal)",
+        description="Create or drop a wal flow's publication and logical replication slot on its source.",
+    )  # fmt: skip
+    cdc_actions = capture.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (
+        ("setup", "create the flow's publication and slot (idempotent)"),
+        ("drop", "drop the flow's slot and publication (frees the WAL the slot holds)"),
+    ):
+        cdc_actions.add_parser(name, help=text).add_argument("flow_id", metavar="FLOW_ID")
     return parser
 
 
@@ -68,7 +79,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     # output (``--json`` must parse), so anything else printed meanwhile goes to stderr.
     with contextlib.redirect_stdout(err):
         try:
-            if args.action == "list":
+            if args.command == "cdc":
+                command = cdc.setup_command if args.action == "setup" else cdc.drop_command
+                command(args.flow_id, out=out)
+            elif args.action == "list":
                 conflicts.list_command(
                     flow=args.flow, status=args.status, limit=args.limit, as_json=args.json, out=out
                 )

@@ -100,6 +100,18 @@ class Source(Protocol):
         ...
 
 
+@runtime_checkable
+class ConfirmsReads(Protocol):
+    """A source that must confirm what it read once the batch is promoted (a replication slot
+    keeps its changes until then). Optional: sources without it need nothing after promote."""
+
+    def promoted(self, flow: FlowSpec, batch: Batch) -> None:
+        """Called after promote committed ``batch`` and its watermark (and again on a retried
+        promote of an applied batch): confirm up to ``batch.watermark_after``. Must not raise
+        for a failure the next run can repair."""
+        ...
+
+
 @dataclass(frozen=True)
 class AssetRef:
     """The Airflow Asset a target's promote updates."""

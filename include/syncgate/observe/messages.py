@@ -20,6 +20,7 @@ _TITLES = {
     "failures": "consecutive failed runs",
     "lag_spike": "lag spike",
     "duration_spike": "run duration spike",
+    "retained_wal": "WAL retained by a replication slot",
 }
 _EVENTS = {"opened": "ALERT", "escalated": "ESCALATED", "reminder": "STILL FIRING", "resolved": "RESOLVED"}
 # Detail keys shown as fields, in this order, with how to print them.

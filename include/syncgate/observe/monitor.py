@@ -23,6 +23,7 @@ from syncgate.observe import incidents
 from syncgate.observe.messages import render
 from syncgate.observe.notifiers import deliver
 from syncgate.observe.probe import newest_values
+from syncgate.observe.retained_wal import measure_slots, retained_wal_finding
 from syncgate.observe.rules import RunRow, evaluate
 from syncgate.spec.alerts import Alerts, resolve_alerts
 from syncgate.spec.loader import load_defaults, load_specs
@@ -103,14 +104,17 @@ def monitor(
         groups[spec.state_conn_id].append(spec)
     result = MonitorResult(flows=len(specs), databases=len(groups))
     statuses: Counter[str] = Counter()
+    # Measured before any state transaction: the source may be slow or down.
+    slots, orphans = measure_slots(specs)
     for conn_id in sorted(groups):
         try:
-            _check_database(conn_id, groups[conn_id], policies, now, base_url, result, statuses)
+            _check_database(conn_id, groups[conn_id], policies, now, base_url, result, statuses, slots)
         except (SyncgateError, _db_errors()) as exc:
             # The first line only: server messages name objects, their DETAIL may hold values.
             first = str(exc).splitlines()[0] if str(exc) else ""
             result.errors.append(f"database {conn_id!r}: {type(exc).__name__}: {first}")
             log.error("Monitor could not check the flows on %r: %s", conn_id, type(exc).__name__)
+    _check_orphans(orphans, specs, defaults, now, base_url, result)
     result.freshness = dict(sorted(statuses.items()))
     log.info(
         "Monitored %d flows on %d databases: freshness %s, %d open incidents, %d notices",
@@ -127,6 +131,7 @@ def _check_database(
     base_url: str,
     result: MonitorResult,
     statuses: Counter[str],
+    slots: dict[str, Any] | None = None,
 ) -> None:
     ids = [s.id for s in flows]
     with connect(conn_id) as conn:
@@ -161,6 +166,7 @@ def _check_database(
                     )  # fmt: skip
                 findings = evaluate(spec, policy, measured, history.get(spec.id, []), now,
                                     probe.problem if probe else None)  # fmt: skip
+                findings.append(retained_wal_finding(spec.id, policy, (slots or {}).get(spec.id), now))
                 for finding in findings:
                     notice = incidents.reconcile(
                         conn, finding, open_now.get((spec.id, finding.kind)), policy.renotify_every, now
@@ -182,6 +188,36 @@ def _check_database(
             )
         for notice in notices:
             _send(conn, notice, policies[notice.flow_id], base_url, now, result)
+
+
+def _check_orphans(
+    orphans: dict[str, Any], specs: Sequence[FlowSpec | SyncSpec], defaults: Alerts, now: datetime,
+    base_url: str, result: MonitorResult,
+) -> None:  # fmt: skip
+    """Slots no current wal flow owns (a deleted flow's): an incident under the id their name
+    carries, on the state database of the first flow reading that source, with the defaults."""
+    if not orphans:
+        return
+    home = next((s.state_conn_id for s in specs if isinstance(s, FlowSpec)), None)
+    if home is None:
+        return
+    try:
+        with connect(home) as conn:
+            notices = []
+            with conn.transaction():
+                open_now = incidents.read_open(conn, sorted(orphans))
+                for flow_id, status in sorted(orphans.items()):
+                    finding = retained_wal_finding(flow_id, defaults, status, now, orphan=True)
+                    notice = incidents.reconcile(
+                        conn, finding, open_now.get((flow_id, "retained_wal")), defaults.renotify_every, now
+                    )
+                    if notice is not None:
+                        notices.append(notice)
+                    result.open_incidents += int(finding.active)
+            for notice in notices:
+                _send(conn, notice, defaults, base_url, now, result)
+    except (SyncgateError, _db_errors()) as exc:
+        result.errors.append(f"orphaned slots on {home!r}: {type(exc).__name__}")
 
 
 def _send(
@@ -243,8 +279,12 @@ def _ensure_schema(conn: psycopg.Connection[Any]) -> None:
         "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('syncgate.incidents') "
         "AND attname = 'resolution_notified_at'"
     ).fetchone()
+    kinds = conn.execute(  # the retained_wal incident kind (issue 12)
+        "SELECT count(*) FROM pg_constraint WHERE conrelid = to_regclass('syncgate.incidents') "
+        "AND conname = 'incidents_kind' AND pg_get_constraintdef(oid) LIKE '%%retained_wal%%'"
+    ).fetchone()
     conn.commit()
-    if not row or not row[0]:
+    if not row or not row[0] or not kinds or not kinds[0]:
         ensure_state_schema(conn)
 
 

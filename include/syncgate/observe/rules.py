@@ -16,8 +16,8 @@ from syncgate.spec.model import FlowSpec
 from syncgate.spec.sync_model import SyncSpec
 from syncgate.state.freshness import Measurement
 
-Kind = Literal["freshness", "failures", "lag_spike", "duration_spike"]
-KINDS: tuple[Kind, ...] = ("freshness", "failures", "lag_spike", "duration_spike")
+Kind = Literal["freshness", "failures", "lag_spike", "duration_spike", "retained_wal"]
+KINDS: tuple[Kind, ...] = ("freshness", "failures", "lag_spike", "duration_spike", "retained_wal")
 FAILED = ("failed", "rejected")
 
 

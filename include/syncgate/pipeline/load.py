@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from syncgate import landing
 from syncgate.batch.contract import Batch
 from syncgate.batch.run import RunInfo
-from syncgate.batch.staging import keys_of, keys_table, staging_table
+from syncgate.batch.staging import deleted_of, deleted_table, keys_of, keys_table, staging_table
 from syncgate.connectors.registry import source_for, target_for
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
@@ -53,11 +53,20 @@ def load(spec: FlowSpec, run: RunInfo, batch: Batch) -> Batch:
             rows = copy_into(
                 conn, spec.state_conn_id, staging, columns, batch.files["staged"], logged=logged, exact=exact
             )
+            types = dict(columns)
+            key_columns = [(name, types[name]) for name in spec.target_primary_key]
             if batch.has_key_set:
-                types = dict(columns)
-                key_columns = [(name, types[name]) for name in spec.target_primary_key]
                 copy_into(
                     conn, spec.state_conn_id, keys_table(run), key_columns, batch.files["keys"], exact=exact
+                )
+            if batch.has_deletions:
+                copy_into(
+                    conn,
+                    spec.state_conn_id,
+                    deleted_table(run),
+                    key_columns,
+                    batch.files["deleted"],
+                    exact=exact,
                 )
         except psycopg.errors.DataError as exc:
             # A value the declared type (e.g. a transform cast) rejects: fail before staging is used.
@@ -90,7 +99,7 @@ def _drop_stale_staging(conn: psycopg.Connection[Any], flow_id: str, keep: str) 
     ).fetchall()
     for name, batch_id in stale:
         table = TableRef.parse(name)
-        for ref in (table, keys_of(table)):
+        for ref in (table, keys_of(table), deleted_of(table)):
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ref.sql))
         if batch_id:
             landing.remove_batch(flow_id, batch_id)

@@ -13,7 +13,8 @@ import time
 
 from syncgate.batch.contract import Batch
 from syncgate.batch.run import RunInfo
-from syncgate.connectors.registry import target_for
+from syncgate.connectors.base import ConfirmsReads
+from syncgate.connectors.registry import source_for, target_for
 from syncgate.pipeline.startup import import_libraries
 from syncgate.quality import verdicts
 from syncgate.report.write import write_report_safely
@@ -34,6 +35,9 @@ def promote(spec: FlowSpec, run: RunInfo, batch: Batch | None) -> dict[str, int]
     startup = import_libraries("promote", extra=target.libraries)
     started = time.monotonic()
     counts = dict(target.apply(spec, run, batch))
+    source = source_for(spec)
+    if isinstance(source, ConfirmsReads):  # only now: a failed or rejected run confirms nothing
+        source.promoted(spec, batch)
     seconds = time.monotonic() - started
     write_report_safely(
         spec, run.run_id, manifest=batch.with_seconds(promote=seconds, promote_startup=startup).as_dict()

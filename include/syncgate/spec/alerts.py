@@ -76,6 +76,25 @@ class LagSpike(_Strict):
         return self
 
 
+def _bytes(value: object) -> object:
+    """``1073741824``, ``512MiB``, ``1 GiB``, ``2GB`` (GB read as GiB: WAL is sized in powers of 2)."""
+    if not isinstance(value, str):
+        return value
+    match = re.fullmatch(r"\s*(\d+)\s*([KMGT]i?B|B)?\s*", value, re.I)
+    if not match:
+        raise ValueError("a size in bytes, or a number with KiB, MiB, GiB or TiB")
+    unit = (match.group(2) or "B").upper().replace("I", "")
+    return int(match.group(1)) * 1024 ** "BKMGT".index(unit[0])
+
+
+class RetainedWal(_Strict):
+    """Alert when a wal flow's replication slot holds back more WAL than ``max_bytes``, or has
+    had a change waiting for longer than ``max_age`` (a paused or deleted flow's slot)."""
+
+    max_bytes: Annotated[int, BeforeValidator(_bytes), Field(ge=1)] = 1 << 30
+    max_age: _Duration = timedelta(hours=1)
+
+
 class Alerts(_Strict):
     """Who is told about incidents, how often, and which rules raise them.
 
@@ -86,6 +105,8 @@ class Alerts(_Strict):
     renotify_every: _Duration = timedelta(hours=1)
     consecutive_failures: Annotated[int, Field(ge=1, le=1000)] | None = 3
     lag_spike: LagSpike | None = Field(default_factory=LagSpike)
+    # Only wal flows (``source.capture: wal``) have a slot to watch.
+    retained_wal: RetainedWal | None = Field(default_factory=RetainedWal)
 
 
 class FlowDefaults(_Strict):

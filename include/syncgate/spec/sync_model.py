@@ -214,6 +214,10 @@ class SyncSpec(StrictModel):
             raise ValueError(problems) from None
         if not source.writable_side:
             raise ValueError(f"{where}: a side must name a table or resource it can also write, not a query")
+        if getattr(source, "capture", "cursor") != "cursor":
+            # A side's changes are read by its change clock and written back by key; the
+            # log-based reader serves one-way flows only.
+            raise ValueError(f"{where}.capture: `wal` is for one-way flows; a sync side reads by `cursor`")
         view = FlowSpec.model_construct(
             id=f"{self.id}__{name}",
             description=f"side {name} of {self.id}",

@@ -149,6 +149,18 @@ CREATE TABLE IF NOT EXISTS syncgate.incidents (
 );
 COMMENT ON TABLE syncgate.incidents IS 'Alert incidents: at most one open per flow and kind (de-duplication).';
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open ON syncgate.incidents (flow_id, kind) WHERE status = 'open';
+-- wal flows: a replication slot holding back too much WAL (observe/retained_wal.py). Replaced
+-- only when it lacks the kind: re-adding it every time would lock and scan the table.
+DO $$ BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_constraint WHERE conrelid = 'syncgate.incidents'::regclass
+        AND conname = 'incidents_kind' AND pg_get_constraintdef(oid) LIKE '%retained_wal%'
+    ) THEN
+        ALTER TABLE syncgate.incidents DROP CONSTRAINT IF EXISTS incidents_kind;
+        ALTER TABLE syncgate.incidents ADD CONSTRAINT incidents_kind
+            CHECK (kind IN ('freshness', 'failures', 'lag_spike', 'duration_spike', 'retained_wal'));
+    END IF;
+END $$;
 -- UI health page: each flow's last success is one index probe, however many failed runs came after.
 CREATE INDEX IF NOT EXISTS sync_runs_flow_success ON syncgate.sync_runs (flow_id, finished_at DESC)
     WHERE status = 'success';

@@ -202,3 +202,11 @@ def test_a_field_rule_error_names_the_field(tmp_path: Path) -> None:
     assert found == [
         "conflicts.fields: name: `system_of_record` needs its side: write `{system_of_record: <side>}`"
     ]
+
+
+def test_a_sync_side_cannot_capture_from_the_log(tmp_path: Path) -> None:
+    raw = spec()
+    raw["sides"]["b"] = {
+        "type": "postgres", "conn_id": "b_db", "table": "public.airports", "primary_key": ["faa"], "capture": "wal",
+    }  # fmt: skip
+    assert any("sides.b.capture: `wal` is for one-way flows" in p for p in problems(tmp_path, raw))

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 
 
 def _source(spec: PostgresSourceSpec) -> Source:
+    if spec.capture == "wal":
+        from syncgate.connectors.postgres.wal_source import PostgresWalSource
+
+        return PostgresWalSource(spec)
     from syncgate.connectors.postgres.source import PostgresSource
 
     return PostgresSource(spec)

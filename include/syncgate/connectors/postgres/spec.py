@@ -22,6 +22,9 @@ class PostgresSource(SourceSpec):
     columns: list[Name] | None = None
     deletes: Literal["none", "soft", "hard"] = "none"
     soft_delete_column: Name | None = None
+    # ``cursor``: poll rows by the cursor column. ``wal``: read the table's change log from a
+    # logical replication slot (``connectors/postgres/cdc``, docs/wal-capture.md).
+    capture: Literal["cursor", "wal"] = "cursor"
 
     @model_validator(mode="after")
     def _check(self) -> PostgresSource:
@@ -32,11 +35,27 @@ class PostgresSource(SourceSpec):
         if self.query is not None and ";" in self.query.strip().rstrip(";"):
             raise ValueError("`query` must be a single statement")
         check_keys(self)
+        if self.capture == "wal":
+            _check_wal(self)
         return self
 
     @property
     def writable_side(self) -> bool:
         return self.query is None
+
+
+def _check_wal(source: PostgresSource) -> None:
+    """``capture: wal`` reads one table's change log and names rows by their key."""
+    if source.query is not None:
+        raise ValueError("`capture: wal` reads one table's change log: give `table`, not `query`")
+    if not source.primary_key:
+        raise ValueError("`capture: wal` needs `primary_key`: the log names changed rows by their key")
+    if source.cursor is not None:
+        # Refused rather than ignored: a cursor here would suggest a polling window that no
+        # longer exists (the log position is the watermark).
+        raise ValueError(
+            "`capture: wal` needs no `cursor` (the log position is the watermark): remove `cursor`"
+        )
 
 
 class PostgresTarget(TargetSpec):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from syncgate.batch.settle import Written, apply_once
-from syncgate.batch.staging import keys_table
+from syncgate.batch.staging import deleted_table, keys_table
 from syncgate.connectors.base import AssetRef, RecordResult, RecordWrite
 from syncgate.connectors.postgres.first_load import will_adopt
 from syncgate.connectors.postgres.spec import PostgresTarget as PostgresTargetSpec
@@ -329,6 +329,16 @@ def _apply_deletes(
         ).rowcount  # fmt: skip
     if deletes != "hard" or run.is_backfill:
         return 0
+    removed = 0
+    if batch.has_deletions:  # the keys the source's change log deleted
+        removed = conn.execute(
+            compose(
+                "DELETE FROM {t} AS t USING {d} AS d WHERE {match}",
+                t=target.sql, d=deleted_table(run).sql, match=key_match(key, "t", "d"),
+            )
+        ).rowcount  # fmt: skip
+    if not batch.has_key_set and batch.has_deletions:
+        return removed
     # The full key set of the source: the keys file when incremental, else the batch itself.
     if not batch.has_key_set and batch.window.lower is not None:
         # Only a whole read may stand for the source's key set: an incremental batch without
@@ -337,7 +347,7 @@ def _apply_deletes(
             f"batch {batch.batch_id} of flow {spec.id!r} carries no source key set for its hard deletes"
         )
     keys = keys_table(run) if batch.has_key_set else staging
-    return conn.execute(
+    return removed + conn.execute(
         compose(
             "DELETE FROM {t} AS t WHERE NOT EXISTS (SELECT 1 FROM {k} AS s WHERE {match})",
             t=target.sql, k=keys.sql, match=key_match(key, "t", "s"),

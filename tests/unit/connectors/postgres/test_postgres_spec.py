@@ -60,3 +60,32 @@ def test_a_postgres_target_keeps_state_on_its_own_connection_and_merges_by_defau
     assert target.state_connection() == "dst" and target.write == "merge"
     with pytest.raises(ValidationError, match="write"):
         PostgresTarget.model_validate({"type": "postgres", "conn_id": "dst", "table": "t", "write": "upsert"})
+
+
+WAL_SOURCE = {"type": "postgres", "conn_id": "src", "table": "public.t", "primary_key": ["id"], "capture": "wal"}
+
+
+def test_capture_defaults_to_cursor_and_wal_needs_no_cursor() -> None:
+    from syncgate.connectors.postgres.spec import PostgresSource
+
+    assert PostgresSource.model_validate({**WAL_SOURCE, "capture": "cursor"}).capture == "cursor"
+    assert PostgresSource.model_validate(WAL_SOURCE).cursor is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"table": None, "query": "SELECT 1 AS id"}, "give `table`, not `query`"),
+        ({"primary_key": []}, "`capture: wal` needs `primary_key`"),
+        ({"cursor": "updated_at"}, "needs no `cursor`"),
+        ({"capture": "logical"}, "capture"),
+    ],
+)
+def test_capture_wal_refuses_what_it_cannot_use(change: dict[str, object], message: str) -> None:
+    from pydantic import ValidationError
+
+    from syncgate.connectors.postgres.spec import PostgresSource
+
+    raw = {k: v for k, v in {**WAL_SOURCE, **change}.items() if v is not None}
+    with pytest.raises(ValidationError, match=message):
+        PostgresSource.model_validate(raw)

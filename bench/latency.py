@@ -143,10 +143,11 @@ def make_flow(trigger: str, args: argparse.Namespace) -> Flow:
     if trigger == "notify":
         extra["triggers"] = [{"type": "postgres_notify", "channel": f"lat_{trigger}"}]
     elif trigger == "wal":
-        from syncgate.connectors.postgres import spec as pg_spec
+        from syncgate.connectors.postgres.spec import PostgresSource
 
-        _require("capture" in pg_spec.__dict__.get("PostgresSource", object).__dict__.get("model_fields", {}),
-                 "PostgreSQL sources have no `capture` yet (wal helper)")  # fmt: skip
+        _require(
+            "capture" in PostgresSource.model_fields, "PostgreSQL sources have no `capture` yet (wal helper)"
+        )
         extra["source"] = {"capture": "wal"}
         extra["triggers"] = [{"type": "wal"}]
         cursor = False

@@ -86,7 +86,7 @@ def seed_source(conn: Any, rows: int = SEED_ROWS, *, table: str = "items") -> No
     conn.execute(sql.SQL("CREATE INDEX ON {} (updated_at)").format(ident))
     conn.execute(
         sql.SQL(
-            "INSERT INTO {} (id, sku, qty) SELECT g, 'sku-' || g, g % 100 FROM generate_series(1, %s) g"
+            "INSERT INTO {} (id, sku, qty) SELECT g, 'sku-' || g, g %% 100 FROM generate_series(1, %s) g"
         ).format(ident),
         (rows,),
     )

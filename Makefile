@@ -38,7 +38,7 @@ test-dags: $(STAMP) ## DAG tier only (DagBag integrity and policy)
 test-integration: $(STAMP) ## Integration tier only (real PostgreSQL, Airflow dag.test)
 	$(BIN)/python -m pytest -m integration
 
-bench: $(STAMP) ## Benchmark a 2M-row sync against a binary COPY pipe (other cases: make bench BENCH_ARGS="--case monitor|ui|http|two_way")
+bench: $(STAMP) ## Benchmark a 2M-row sync against a binary COPY pipe (other cases: make bench BENCH_ARGS="--case monitor|ui|http|two_way|latency|fixed_cost")
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff lint + format check

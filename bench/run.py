@@ -5,6 +5,8 @@
     python -m bench.run --case monitor [bench.monitor options]   (the monitor over 200 flows)
     python -m bench.run --case http [bench.http options]         (an HTTP API -> PostgreSQL sync)
     python -m bench.run --case two_way [bench.two_way options]   (a two-way PostgreSQL <-> PostgreSQL sync)
+    python -m bench.run --case latency [bench.latency options]   (commit -> target under the real scheduler)
+    python -m bench.run --case fixed_cost [bench.fixed_cost options]  (where a small run's seconds go)
 
 Starts .syncgate/pg-bench (port: SYNCGATE_BENCH_PORT, else one derived from the checkout path),
 (re)creates bench_src / bench_dst, and writes the results to .syncgate/bench/results.json. --profile runs every stage under cProfile and logs
@@ -14,6 +16,7 @@ slow statements server-side (timings are then inflated: use it to find hotspots 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
 import shutil
@@ -265,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import two_way
 
         return two_way.main(argv[2:] if argv[0] == "--case" else argv[1:])
+    for case in ("latency", "fixed_cost"):
+        if argv[:2] == ["--case", case] or argv[:1] == [f"--case={case}"]:
+            module = importlib.import_module(f"bench.{case}")
+            return int(module.main(argv[2:] if argv[0] == "--case" else argv[1:]))
     if argv[:2] == ["--case", "sync"] or argv[:1] == ["--case=sync"]:
         argv = argv[2:] if argv[0] == "--case" else argv[1:]
     args = _parse(argv)

@@ -51,7 +51,7 @@ POLL_SECONDS = 0.05
 WEBHOOK_CONN = "lat_webhook"
 # Settings the stack runs with: what scripts/demo.sh ships (BENCHMARKS.md, "Run fixed cost").
 DEMO_SETTINGS = {
-    "AIRFLOW__CORE__EXECUTOR": "syncgate.runtime.executor.PrewarmedLocalExecutor",
+    "AIRFLOW__CORE__EXECUTOR": "syncgate.executor.PrewarmedLocalExecutor",
     "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
 }
 

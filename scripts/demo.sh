@@ -236,7 +236,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER=$ROOT/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 # A LocalExecutor whose task processes fork with GX, pyarrow and psycopg already imported
 # (3.4-4.3 s of a small run's fixed cost otherwise: BENCHMARKS.md, "Run fixed cost").
-export AIRFLOW__CORE__EXECUTOR=syncgate.runtime.executor.PrewarmedLocalExecutor
+export AIRFLOW__CORE__EXECUTOR=syncgate.executor.PrewarmedLocalExecutor
 # The scheduler looks for work every 0.25 s when idle (default 1 s): the gaps between a
 # run's tasks shrink, for a few % of a core while nothing runs (same section of BENCHMARKS.md).
 export AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME=${AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME:-0.25}

@@ -25,7 +25,7 @@ def test_stack_runs_one_flow_and_stops_cleanly(tmp_path: Path) -> None:
         flows_dir=tmp_path / "flows",
         databases=[lf.SOURCE_DB, lf.TARGET_DB],
         connections={lf.SOURCE_CONN: lf.SOURCE_DB, lf.TARGET_CONN: lf.TARGET_DB},
-        settings={"AIRFLOW__CORE__EXECUTOR": "syncgate.runtime.executor.PrewarmedLocalExecutor"},
+        settings={"AIRFLOW__CORE__EXECUTOR": "syncgate.executor.PrewarmedLocalExecutor"},
         pg_dir=REPO / ".syncgate" / "pg-stack-test",
         fresh_metadata=True,
     )

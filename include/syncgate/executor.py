@@ -7,7 +7,7 @@ start-up per run for that (GX alone 3.4-3.8 s in verify, psycopg / pyarrow / the
 provider 0.2 s each in extract and load), more than its stages' own work and the scheduler's
 gaps together (BENCHMARKS.md, "Run fixed cost").
 
-Enable it with ``AIRFLOW__CORE__EXECUTOR=syncgate.runtime.executor.PrewarmedLocalExecutor``
+Enable it with ``AIRFLOW__CORE__EXECUTOR=syncgate.executor.PrewarmedLocalExecutor``
 (``make demo`` does). It costs the scheduler ~5 s of CPU once at start-up and ~0.2 GB of
 resident memory, shared copy-on-write with the workers and the task processes.
 """

@@ -1,0 +1,44 @@
+"""The prewarmed LocalExecutor: what it imports before its workers fork, and when it does not."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from syncgate import executor
+from syncgate.pipeline.startup import STAGE_LIBRARIES
+
+pytestmark = pytest.mark.unit
+
+
+def test_every_stage_library_and_the_dag_parse_modules_are_prewarmed_once_each() -> None:
+    names = executor.prewarm_modules()
+    assert len(names) == len(set(names))
+    assert {name for stage in STAGE_LIBRARIES.values() for name in stage} <= set(names)
+    assert "great_expectations" in names and "syncgate.dag_factory" in names
+
+
+def test_a_module_that_cannot_be_imported_is_logged_and_skipped(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(executor, "PARSE_MODULES", ("json", "syncgate_no_such_module"))
+    monkeypatch.setattr(executor, "STAGE_LIBRARIES", {"extract": ("csv",)})
+    with caplog.at_level(logging.WARNING, logger=executor.__name__):
+        seconds = executor.prewarm()
+    assert seconds >= 0
+    assert "could not pre-import syncgate_no_such_module" in caplog.text
+
+
+@pytest.mark.parametrize(("forks", "prewarmed"), [(True, 1), (False, 0)])
+def test_the_executor_prewarms_only_when_its_workers_fork(
+    monkeypatch: pytest.MonkeyPatch, forks: bool, prewarmed: int
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(executor, "prewarm", lambda: calls.append("prewarm") or 0.0)
+    monkeypatch.setattr(executor.LocalExecutor, "start", lambda self: calls.append("start"))
+    instance: Any = executor.PrewarmedLocalExecutor.__new__(executor.PrewarmedLocalExecutor)
+    monkeypatch.setattr(type(instance), "is_mp_using_fork", forks, raising=False)
+    instance.start()
+    assert calls == ["prewarm"] * prewarmed + ["start"]

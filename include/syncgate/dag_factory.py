@@ -239,10 +239,10 @@ def _dag_args(spec: FlowSpec | SyncSpec, *, tags: list[str], doc_md: str) -> dic
 
 
 def _schedule(spec: FlowSpec | SyncSpec) -> Any:
-    """Data-interval timetables give backfills a real [start, end) to re-sync."""
-    from airflow.sdk import CronDataIntervalTimetable
+    """Cron (the reconciliation poll), the flow's event asset, or both (``events/asset.py``)."""
+    from syncgate.events.asset import schedule
 
-    return CronDataIntervalTimetable(spec.schedule, timezone="UTC") if spec.schedule else None
+    return schedule(spec)
 
 
 def _pool(name: str | None) -> dict[str, Any]:

@@ -28,8 +28,6 @@ from syncgate.events.signals import Signals
 
 log = logging.getLogger(__name__)
 
-# The state connection's channel the webhook receiver notifies (payload: the flow id).
-EVENTS_CHANNEL = "syncgate_flow_events"
 # A lost connection is retried after 1, 2, 4 ... seconds, at most this long apart.
 MAX_BACKOFF_SECONDS = 30.0
 
@@ -44,6 +42,7 @@ class _FlowEventTrigger(BaseEventTrigger):  # type: ignore[misc]
         self.flow_id = flow_id
         self.state_conn_id = state_conn_id
         self.debounce = float(debounce)
+        self._schema_ready = False
 
     def _kwargs(self) -> dict[str, Any]:
         return {"flow_id": self.flow_id, "state_conn_id": self.state_conn_id, "debounce": self.debounce}
@@ -91,14 +90,31 @@ class _FlowEventTrigger(BaseEventTrigger):  # type: ignore[misc]
     async def _after_firing(self, events: int) -> None:
         await self._record_fired(events)
 
+    def _state(self) -> Any:
+        """A connection to the flow's state database (run in a worker thread).
+
+        The triggerer may arm a watcher before the flow's first run created the state schema.
+        """
+        from syncgate.db.connect import connect
+        from syncgate.state.schema import ensure_state_schema
+
+        conn = connect(self.state_conn_id)
+        if not self._schema_ready:
+            try:
+                ensure_state_schema(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._schema_ready = True
+        return conn
+
     async def _record_fired(self, events: int, **extra: Any) -> None:
         """Write the firing to the flow's event log (the UI shows it); never stops the trigger."""
 
         def record() -> None:
-            from syncgate.db.connect import connect
             from syncgate.events import store
 
-            with connect(self.state_conn_id) as conn:
+            with self._state() as conn:
                 store.record_fired(conn, self.flow_id, self.trigger_type, events, **extra)
 
         try:
@@ -173,7 +189,7 @@ class PostgresNotifyEventTrigger(_FlowEventTrigger):
 
 
 class WebhookEventTrigger(_FlowEventTrigger):
-    """Accepted webhooks of the flow: the receiver NOTIFYs ``syncgate_flow_events`` with the flow id.
+    """Accepted webhooks of the flow: the receiver NOTIFYs ``store.EVENTS_CHANNEL`` with the flow id.
 
     The count a firing reports is the accepted webhooks not fired yet (``store.unfired_webhooks``),
     which the firing then marks fired.
@@ -195,16 +211,17 @@ class WebhookEventTrigger(_FlowEventTrigger):
             if payload == self.flow_id:  # every flow of the state database shares the channel
                 signals.add(1)
 
+        from syncgate.events.store import EVENTS_CHANNEL
+
         await _listen_forever(
             self.state_conn_id, EVENTS_CHANNEL, catch_up, on_notify, what=f"flow {self.flow_id} webhooks"
         )
 
     async def _unfired(self) -> tuple[int, int | None]:
         def count() -> tuple[int, int | None]:
-            from syncgate.db.connect import connect
             from syncgate.events import store
 
-            with connect(self.state_conn_id) as conn:
+            with self._state() as conn:
                 return store.unfired_webhooks(conn, self.flow_id)
 
         try:

@@ -41,7 +41,11 @@ def test_a_flow_with_triggers_only_is_scheduled_on_its_event_asset(tmp_path: Pat
     dag = dags["erp_orders"]
     asset = dag.timetable.asset_condition
     assert isinstance(asset, Asset)
-    assert (asset.name, asset.uri, asset.group) == ("syncgate_events__erp_orders", "syncgate://events/erp_orders", "syncgate")
+    assert (asset.name, asset.uri, asset.group) == (
+        "syncgate_events__erp_orders",
+        "syncgate://events/erp_orders",
+        "syncgate",
+    )
     assert [w.name for w in asset.watchers] == ["erp_orders__postgres_notify", "erp_orders__webhook"]
     notify, webhook = (w.trigger.serialize() for w in asset.watchers)
     assert notify == (
@@ -79,7 +83,9 @@ def test_a_sync_flow_is_scheduled_on_its_event_asset(tmp_path: Path) -> None:
     from airflow.sdk import AssetOrTimeSchedule
 
     notify = {"type": "postgres_notify", "channel": "partners", "side": "erp"}
-    dags = build_dags(write_flows(tmp_path, erp_crm_customers_two_way={"triggers": [notify], "debounce": "0"}))
+    dags = build_dags(
+        write_flows(tmp_path, erp_crm_customers_two_way={"triggers": [notify], "debounce": "0"})
+    )
     timetable = dags["erp_crm_customers_two_way"].timetable
     assert isinstance(timetable, AssetOrTimeSchedule)
     (watcher,) = timetable.asset_condition.watchers

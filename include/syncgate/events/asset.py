@@ -42,9 +42,13 @@ def event_asset(spec: FlowSpec | SyncSpec) -> Asset | None:
 
 def event_trigger(spec: FlowSpec | SyncSpec, trigger: Any) -> Any:
     """The ``BaseEventTrigger`` of one spec trigger; its kwargs are plain JSON values."""
-    from syncgate.events.triggers import PostgresNotifyEventTrigger, WalPendingEventTrigger, WebhookEventTrigger
+    from syncgate.events.triggers import (
+        PostgresNotifyEventTrigger,
+        WalPendingEventTrigger,
+        WebhookEventTrigger,
+    )
 
-    common = {
+    common: dict[str, Any] = {
         "flow_id": spec.id,
         "state_conn_id": str(spec.state_conn_id),
         "debounce": spec.debounce.total_seconds(),
@@ -52,7 +56,9 @@ def event_trigger(spec: FlowSpec | SyncSpec, trigger: Any) -> Any:
     if isinstance(trigger, WebhookTrigger):
         return WebhookEventTrigger(**common)
     if isinstance(trigger, PostgresNotifyTrigger):
-        return PostgresNotifyEventTrigger(**common, conn_id=notify_connection(spec, trigger), channel=trigger.channel)
+        return PostgresNotifyEventTrigger(
+            **common, conn_id=notify_connection(spec, trigger), channel=trigger.channel
+        )
     if isinstance(trigger, WalTrigger):
         if trigger.side is None:
             source, capture_id = spec.source, spec.id  # type: ignore[union-attr]

@@ -169,7 +169,9 @@ class PostgresNotifyEventTrigger(_FlowEventTrigger):
 
     trigger_type = "postgres_notify"
 
-    def __init__(self, *, flow_id: str, state_conn_id: str, debounce: float, conn_id: str, channel: str) -> None:
+    def __init__(
+        self, *, flow_id: str, state_conn_id: str, debounce: float, conn_id: str, channel: str
+    ) -> None:
         super().__init__(flow_id=flow_id, state_conn_id=state_conn_id, debounce=debounce)
         self.conn_id = conn_id
         self.channel = channel

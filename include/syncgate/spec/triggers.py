@@ -47,7 +47,9 @@ def parse_debounce(value: Any) -> timedelta:
     else:
         delay = parse_duration(value)
     if delay > MAX_DEBOUNCE:
-        raise ValueError(f"at most {int(MAX_DEBOUNCE.total_seconds() // 60)}m (a longer wait is a `schedule`)")
+        raise ValueError(
+            f"at most {int(MAX_DEBOUNCE.total_seconds() // 60)}m (a longer wait is a `schedule`)"
+        )
     return delay
 
 
@@ -103,7 +105,11 @@ def check_flow_triggers(triggers: list[Any], source: SourceSpec) -> None:
         where = f"triggers.{index}"
         if getattr(trigger, "side", None) is not None:
             raise ValueError(f"{where}.side: only sync flows have sides")
-        if isinstance(trigger, PostgresNotifyTrigger) and trigger.conn_id is None and source.type != "postgres":
+        if (
+            isinstance(trigger, PostgresNotifyTrigger)
+            and trigger.conn_id is None
+            and source.type != "postgres"
+        ):
             raise ValueError(
                 f"{where}.conn_id: required, the flow's source is {source.type}, not postgres "
                 "(name the PostgreSQL connection to LISTEN on)"
@@ -127,7 +133,9 @@ def check_sync_triggers(triggers: list[Any], sides: dict[str, SourceSpec]) -> No
                 raise ValueError(f"{where}.side: side {side!r} is {sides[side].type}, not postgres")
         if isinstance(trigger, WalTrigger):
             if side is None:
-                raise ValueError(f"{where}.side: required in a sync flow (the side whose source has `capture: wal`)")
+                raise ValueError(
+                    f"{where}.side: required in a sync flow (the side whose source has `capture: wal`)"
+                )
             _check_wal_source(f"{where}.side", sides[side])
 
 
@@ -146,7 +154,9 @@ def _check_wal_source(where: str, source: SourceSpec) -> None:
     # `capture` belongs to the PostgreSQL connector's spec; absent there, the source polls a cursor.
     capture = getattr(source, "capture", "cursor")
     if source.type != "postgres" or capture != "wal":
-        raise ValueError(f"{where}: a `wal` trigger needs a postgres source with `capture: wal` (it has {capture!r})")
+        raise ValueError(
+            f"{where}: a `wal` trigger needs a postgres source with `capture: wal` (it has {capture!r})"
+        )
 
 
 def notify_connection(spec: Any, trigger: PostgresNotifyTrigger) -> str:

@@ -195,7 +195,9 @@ def test_no_notification_is_lost_while_the_trigger_is_re_created(src: psycopg.Co
         return missed
 
     missed = asyncio.run(asyncio.wait_for(body(), timeout=600))
-    assert missed == [], f"{len(missed)} of {notifications} notifications never followed by a firing: {missed}"
+    assert missed == [], (
+        f"{len(missed)} of {notifications} notifications never followed by a firing: {missed}"
+    )
 
 
 def test_notify_reconnects_after_losing_its_connection_and_catches_up(src: psycopg.Connection[Any]) -> None:
@@ -238,9 +240,7 @@ def test_accepted_webhooks_fire_and_are_marked_fired(state: psycopg.Connection[A
         # Accepted before the trigger armed (a triggerer restart): the catch-up covers them.
         for n in range(2):
             store.record_webhook(state, "orders", f"early_{n}")
-        running = Running(
-            lambda: WebhookEventTrigger(flow_id="orders", state_conn_id="dst_db", debounce=0.5)
-        )
+        running = Running(lambda: WebhookEventTrigger(flow_id="orders", state_conn_id="dst_db", debounce=0.5))
         started = time.monotonic()
         running.start()
         catch_up = await running.firing_after(started)
@@ -284,7 +284,11 @@ def test_wal_fires_for_pending_changes_beyond_its_last_firing(
     pytest.importorskip("syncgate.connectors.postgres.cdc.pending")
     slot, publication = names.slot_name("orders"), names.publication_name("orders")
     src.execute("CREATE TABLE public.orders (id int PRIMARY KEY, note text)")
-    src.execute(psycopg.sql.SQL("CREATE PUBLICATION {} FOR TABLE public.orders").format(psycopg.sql.Identifier(publication)))
+    src.execute(
+        psycopg.sql.SQL("CREATE PUBLICATION {} FOR TABLE public.orders").format(
+            psycopg.sql.Identifier(publication)
+        )
+    )
     src.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
 
     def make() -> WalPendingEventTrigger:

@@ -32,15 +32,18 @@ def test_the_printed_sql_runs_twice_and_notifies_once_per_changing_statement(
     assert main(["notify-sql", "orders"], out=out, err=io.StringIO()) == EXIT_OK
     script = out.getvalue()
 
-    with psycopg.connect(databases["src"], autocommit=True) as conn, psycopg.connect(
-        databases["src"], autocommit=True
-    ) as listener:
+    with (
+        psycopg.connect(databases["src"], autocommit=True) as conn,
+        psycopg.connect(databases["src"], autocommit=True) as listener,
+    ):
         conn.execute('CREATE SCHEMA "Sales"')
-        conn.execute('CREATE TABLE "Sales"."Orders" (id int PRIMARY KEY, updated_at timestamptz DEFAULT now())')
+        conn.execute(
+            'CREATE TABLE "Sales"."Orders" (id int PRIMARY KEY, updated_at timestamptz DEFAULT now())'
+        )
         for _ in range(2):  # idempotent: the second run replaces what the first installed
             conn.execute(script)
         installed = conn.execute(
-            "SELECT count(*) FROM pg_trigger WHERE tgrelid = '\"Sales\".\"Orders\"'::regclass AND NOT tgisinternal"
+            'SELECT count(*) FROM pg_trigger WHERE tgrelid = \'"Sales"."Orders"\'::regclass AND NOT tgisinternal'
         ).fetchone()
         assert installed == (1,)
         listener.execute('LISTEN "Orders_Changed"')

@@ -65,3 +65,15 @@ def test_a_triggered_sync_flow_runs_under_dag_test_and_records_a_manual_start(
     assert set(task_states(run).values()) == {"success"}, task_states(run)
     record = audit(databases["src"], run.run_id, "triggered_two_way")  # side a holds the state
     assert (record["triggered_by"], record["trigger_events"]) == ("manual", 0)
+
+
+def test_a_run_failing_before_its_audit_row_records_how_it_was_started(
+    databases: dict[str, str], airflow_db: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # No source table: extract fails before writing the audit row; the failure callback writes it.
+    (tmp_path / "triggered_orders.yml").write_text(textwrap.dedent(ONE_WAY))
+    run = flows_dag_bag(monkeypatch, tmp_path).dags["triggered_orders"].test()
+    assert task_states(run)["extract"] == "failed"
+    record = audit(databases["dst"], run.run_id, "triggered_orders")
+    assert record["status"] == "failed" and record["error"].startswith("extract:")
+    assert (record["triggered_by"], record["trigger_events"]) == ("manual", 0)

@@ -23,7 +23,9 @@ ONE_WAY = {
 }  # fmt: skip
 
 
-def run(folder: Path, monkeypatch: pytest.MonkeyPatch, *specs: dict[str, Any], flow: str = "orders") -> tuple[int, str, str]:
+def run(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, *specs: dict[str, Any], flow: str = "orders"
+) -> tuple[int, str, str]:
     monkeypatch.setenv("SYNCGATE_FLOWS_DIR", str(folder))
     for spec in specs:
         (folder / f"{spec['id']}.yml").write_text(yaml.safe_dump(spec))

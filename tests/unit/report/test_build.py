@@ -151,6 +151,8 @@ def test_a_sync_run_without_an_audit_row_counts_its_rows() -> None:
 
 
 def test_the_report_says_what_triggered_the_run_and_how_many_events() -> None:
-    report = build_report(flow_id="f", run_id="r", audit={**AUDIT, "triggered_by": "wal+webhook", "trigger_events": 7})
+    report = build_report(
+        flow_id="f", run_id="r", audit={**AUDIT, "triggered_by": "wal+webhook", "trigger_events": 7}
+    )
     assert (report["triggered_by"], report["trigger_events"]) == ("wal+webhook", 7)
     assert build_report(flow_id="f", run_id="r")["triggered_by"] is None

@@ -69,8 +69,18 @@ def test_a_one_way_run_has_no_conflicts_section() -> None:
 
 
 def test_the_trigger_and_its_event_count_render() -> None:
-    audit = {"status": "success", "run_type": "asset_triggered", "triggered_by": "webhook", "trigger_events": 12}
+    audit = {
+        "status": "success",
+        "run_type": "asset_triggered",
+        "triggered_by": "webhook",
+        "trigger_events": 12,
+    }
     html = render_html(build_report(flow_id="f", run_id="r", audit=audit))
     assert "triggered by <strong>webhook</strong>" in html and "(12 events)" in html
-    scheduled = render_html(build_report(flow_id="f", run_id="r", audit={"triggered_by": "schedule", "trigger_events": 0}))
-    assert "triggered by <strong>schedule</strong>" in scheduled and "event" not in scheduled.split("triggered by")[1][:60]
+    scheduled = render_html(
+        build_report(flow_id="f", run_id="r", audit={"triggered_by": "schedule", "trigger_events": 0})
+    )
+    assert (
+        "triggered by <strong>schedule</strong>" in scheduled
+        and "event" not in scheduled.split("triggered by")[1][:60]
+    )

@@ -21,7 +21,13 @@ from syncgate.spec.triggers import MAX_DEBOUNCE, PostgresNotifyTrigger, notify_c
 
 pytestmark = pytest.mark.unit
 
-SOURCE = {"type": "postgres", "conn_id": "erp_db", "table": "public.orders", "primary_key": ["id"], "cursor": "updated_at"}
+SOURCE = {
+    "type": "postgres",
+    "conn_id": "erp_db",
+    "table": "public.orders",
+    "primary_key": ["id"],
+    "cursor": "updated_at",
+}
 TARGET = {"type": "postgres", "conn_id": "dst", "table": "public.orders"}
 
 
@@ -73,7 +79,9 @@ def test_webhook_and_notify_triggers_are_accepted() -> None:
 
 def test_errors_name_the_field_of_the_trigger(tmp_path: Path) -> None:
     found = problems(tmp_path, triggers=[{"type": "postgres_notify", "channel": "erp-orders"}])
-    assert len(found) == 1 and found[0].startswith("triggers.0.channel: 'erp-orders' is not a PostgreSQL identifier")
+    assert len(found) == 1 and found[0].startswith(
+        "triggers.0.channel: 'erp-orders' is not a PostgreSQL identifier"
+    )
     found = problems(tmp_path, triggers=[{"type": "webhook"}])
     assert found == ["triggers.0.secret_conn_id: Field required"]
     found = problems(tmp_path, triggers=[{"type": "webhook", "secret_conn_id": "x", "secret": "whsec_abc"}])
@@ -112,10 +120,13 @@ def test_a_one_way_notify_on_a_non_postgres_source_needs_a_connection() -> None:
 def test_a_sync_notify_names_a_postgres_side_or_a_connection() -> None:
     spec = sync(triggers=[{"type": "postgres_notify", "channel": "people", "side": "a"}])
     assert notify_connection(spec, spec.triggers[0]) == "a_db"
-    assert notify_connection(
-        sync(triggers=[{"type": "postgres_notify", "channel": "p", "conn_id": "other"}]),
-        PostgresNotifyTrigger(type="postgres_notify", channel="p", conn_id="other"),
-    ) == "other"
+    assert (
+        notify_connection(
+            sync(triggers=[{"type": "postgres_notify", "channel": "p", "conn_id": "other"}]),
+            PostgresNotifyTrigger(type="postgres_notify", channel="p", conn_id="other"),
+        )
+        == "other"
+    )
     for trigger, message in [
         ({"channel": "p"}, r"triggers\.0: give exactly one of `side` \(a postgres side\) or `conn_id`"),
         ({"channel": "p", "side": "a", "conn_id": "x"}, r"triggers\.0: give exactly one of"),

@@ -49,7 +49,7 @@ def notify_sql(spec: Any) -> str:
             "`triggers: [{type: postgres_notify, channel: <name>}]` to its spec first"
         )
     source = notify_source(spec, trigger)
-    if source is None or source.table is None:
+    if source is None or getattr(source, "table", None) is None:
         what = "a query" if source is not None else "not a PostgreSQL table"
         raise CliError(
             f"flow {spec.id!r}: the source is {what}, so there is no table to install the trigger on; "

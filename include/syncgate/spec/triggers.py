@@ -105,11 +105,7 @@ def check_flow_triggers(triggers: list[Any], source: SourceSpec) -> None:
         where = f"triggers.{index}"
         if getattr(trigger, "side", None) is not None:
             raise ValueError(f"{where}.side: only sync flows have sides")
-        if (
-            isinstance(trigger, PostgresNotifyTrigger)
-            and trigger.conn_id is None
-            and source.type != "postgres"
-        ):
+        if isinstance(trigger, PostgresNotifyTrigger) and trigger.conn_id is None and not source.listens:
             raise ValueError(
                 f"{where}.conn_id: required, the flow's source is {source.type}, not postgres "
                 "(name the PostgreSQL connection to LISTEN on)"
@@ -129,7 +125,7 @@ def check_sync_triggers(triggers: list[Any], sides: dict[str, SourceSpec]) -> No
         if isinstance(trigger, PostgresNotifyTrigger):
             if (side is None) == (trigger.conn_id is None):
                 raise ValueError(f"{where}: give exactly one of `side` (a postgres side) or `conn_id`")
-            if side is not None and sides[side].type != "postgres":
+            if side is not None and not sides[side].listens:
                 raise ValueError(f"{where}.side: side {side!r} is {sides[side].type}, not postgres")
         if isinstance(trigger, WalTrigger):
             if side is None:
@@ -142,18 +138,19 @@ def check_sync_triggers(triggers: list[Any], sides: dict[str, SourceSpec]) -> No
 def _check_unique(triggers: list[Any]) -> None:
     seen: dict[str, int] = {}
     for index, trigger in enumerate(triggers):
-        if trigger.type in seen:
+        kind = str(trigger.type)
+        if kind in seen:
             raise ValueError(
-                f"triggers.{index}: a second `{trigger.type}` trigger (triggers.{seen[trigger.type]}); "
+                f"triggers.{index}: a second `{kind}` trigger (triggers.{seen[kind]}); "
                 "a flow has at most one of each type"
             )
-        seen[trigger.type] = index
+        seen[kind] = index
 
 
 def _check_wal_source(where: str, source: SourceSpec) -> None:
-    # `capture` belongs to the PostgreSQL connector's spec; absent there, the source polls a cursor.
+    # `capture` belongs to the PostgreSQL connector's spec; any other source polls a cursor.
     capture = getattr(source, "capture", "cursor")
-    if source.type != "postgres" or capture != "wal":
+    if capture != "wal":
         raise ValueError(
             f"{where}: a `wal` trigger needs a postgres source with `capture: wal` (it has {capture!r})"
         )
@@ -170,4 +167,4 @@ def notify_connection(spec: Any, trigger: PostgresNotifyTrigger) -> str:
 def notify_source(spec: Any, trigger: PostgresNotifyTrigger) -> Any | None:
     """The PostgreSQL source whose table the notifying trigger goes on, or None (not postgres)."""
     source = spec.side(trigger.side).source if trigger.side is not None else getattr(spec, "source", None)
-    return source if source is not None and source.type == "postgres" else None
+    return source if source is not None and source.listens else None

@@ -277,42 +277,58 @@ def test_a_webhook_trigger_with_nothing_unfired_does_not_fire_on_arm(state: psyc
     run(body)
 
 
-def test_wal_fires_for_pending_changes_beyond_its_last_firing(
-    src: psycopg.Connection[Any], databases: dict[str, str]
-) -> None:
-    names = pytest.importorskip("syncgate.connectors.postgres.cdc.names")
-    pytest.importorskip("syncgate.connectors.postgres.cdc.pending")
-    slot, publication = names.slot_name("orders"), names.publication_name("orders")
+def test_wal_fires_for_pending_changes_beyond_its_last_firing(src: psycopg.Connection[Any]) -> None:
+    from syncgate.connectors.postgres.cdc import slot as slots
+    from syncgate.connectors.postgres.cdc.flow import drop_flow, setup_flow
+    from syncgate.connectors.postgres.cdc.names import slot_name
+    from syncgate.spec.model import FlowSpec
+
+    flow_id = "ev_wal_orders"  # slots are cluster-wide: a name no other test uses
     src.execute("CREATE TABLE public.orders (id int PRIMARY KEY, note text)")
-    src.execute(
-        psycopg.sql.SQL("CREATE PUBLICATION {} FOR TABLE public.orders").format(
-            psycopg.sql.Identifier(publication)
-        )
-    )
-    src.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
+    spec = FlowSpec.model_validate(
+        {
+            "id": flow_id,
+            "source": {"type": "postgres", "conn_id": "src_db", "table": "public.orders", "primary_key": ["id"],
+                       "capture": "wal"},
+            "target": {"type": "postgres", "conn_id": "dst_db", "table": "public.orders"},
+            "triggers": [{"type": "wal"}],
+        }
+    )  # fmt: skip
+    setup_flow(spec)
 
     def make() -> WalPendingEventTrigger:
         return WalPendingEventTrigger(
-            flow_id="orders", state_conn_id="dst_db", debounce=0.3, conn_id="src_db", capture_id="orders"
+            flow_id=flow_id, state_conn_id="dst_db", debounce=0.3, conn_id="src_db", capture_id=flow_id
         )
+
+    def insert(key: int) -> float:
+        before = time.monotonic()
+        src.execute("INSERT INTO public.orders VALUES (%s, 'x')", (key,))
+        return before
 
     async def body() -> None:
         running = Running(make)
         running.start()
         assert await running.quiet(2.0) == [], "fired on arm with nothing pending"
-        for n in range(2):
-            src.execute("INSERT INTO public.orders VALUES (%s, 'x')", (n,))
-            fired = await running.firing_after(time.monotonic() - 0.01)
-            assert fired is not None and fired["trigger"] == "wal"
-            # The slot still holds the change (no run consumed it): it is not fired for again.
+        for key in range(2):
+            fired = await running.firing_after(await asyncio.to_thread(insert, key))
+            assert fired is not None and fired["trigger"] == "wal" and fired["flow_id"] == flow_id
+            # No run consumed the change, and still it is not fired for again.
             assert await running.quiet(1.5) == []
         await running.stop()
-        # A new trigger (triggerer restart): what the slot holds is a catch-up.
+        # A new trigger (a triggerer restart): what the slot still holds is a catch-up.
         running.start()
         assert await running.firing_after(time.monotonic() - 0.01) is not None
+        await running.stop()
+        # A run consumed everything (the slot advanced past it): nothing to catch up on.
+        current = src.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        assert current is not None
+        slots.advance(src, slot_name(flow_id), current[0])
+        running.start()
+        assert await running.quiet(2.0) == []
         await running.stop()
 
     try:
         run(body)
     finally:
-        src.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+        drop_flow(spec)

@@ -177,3 +177,9 @@ def test_a_channel_is_accepted_exactly_when_it_is_a_plain_identifier(channel: st
         assert "channel" in str(exc)
     else:
         assert valid and spec.triggers[0].channel == channel
+
+
+def test_a_wal_trigger_is_accepted_on_a_source_capturing_by_wal() -> None:
+    source = {k: v for k, v in SOURCE.items() if k != "cursor"} | {"capture": "wal"}
+    spec = flow(source=source, triggers=[{"type": "wal"}, {"type": "postgres_notify", "channel": "c"}])
+    assert [t.type for t in spec.triggers] == ["wal", "postgres_notify"]

@@ -239,10 +239,10 @@ def _dag_args(spec: FlowSpec | SyncSpec, *, tags: list[str], doc_md: str) -> dic
 
 
 def _schedule(spec: FlowSpec | SyncSpec) -> Any:
-    """Data-interval timetables give backfills a real [start, end) to re-sync."""
-    from airflow.sdk import CronDataIntervalTimetable
+    """Cron (the reconciliation poll), the flow's event asset, or both (``events/asset.py``)."""
+    from syncgate.events.asset import schedule
 
-    return CronDataIntervalTimetable(spec.schedule, timezone="UTC") if spec.schedule else None
+    return schedule(spec)
 
 
 def _pool(name: str | None) -> dict[str, Any]:
@@ -316,11 +316,12 @@ def _record_failure(spec: FlowSpec | SyncSpec) -> Any:
                 # A run failing before extract wrote its audit row still counts as a failed run
                 # (failure alerts and the health view rely on it).
                 conn.execute(
-                    "INSERT INTO syncgate.sync_runs (flow_id, run_id, run_type, status, error, finished_at) "
-                    "VALUES (%s, %s, %s, 'failed', %s, now()) ON CONFLICT (flow_id, run_id) DO UPDATE "
+                    "INSERT INTO syncgate.sync_runs (flow_id, run_id, run_type, status, error, finished_at, "
+                    "triggered_by, trigger_events) VALUES (%s, %s, %s, 'failed', %s, now(), %s, %s) "
+                    "ON CONFLICT (flow_id, run_id) DO UPDATE "
                     "SET status = 'failed', error = EXCLUDED.error, finished_at = now() "
                     "WHERE syncgate.sync_runs.status = 'running'",
-                    (spec.id, context["dag_run"].run_id, _run_type(context), message),
+                    (spec.id, context["dag_run"].run_id, _run_type(context), message, *_triggered(context)),
                 )
                 rejected = _is_rejected(conn, spec.id, context["dag_run"].run_id)
                 conn.commit()
@@ -338,6 +339,17 @@ def _record_failure(spec: FlowSpec | SyncSpec) -> Any:
 def _run_type(context: Any) -> str | None:
     run_type = getattr(context["dag_run"], "run_type", None)
     return str(getattr(run_type, "value", run_type)) if run_type is not None else None
+
+
+def _triggered(context: Any) -> tuple[str | None, int]:
+    """What started the failed run (``batch/run.py``), as its audit row records it."""
+    from syncgate.batch.run import triggered
+
+    try:
+        return triggered(_run_type(context) or "", context.get("triggering_asset_events"))
+    except Exception:  # the audit must never mask the task's own failure
+        log.exception("Could not read the triggering events of a failed run")
+        return None, 0
 
 
 def _is_rejected(conn: Any, flow_id: str, run_id: str) -> bool:

@@ -58,10 +58,18 @@ def test_a_promoted_run_reports_its_window_counts_bytes_fields_quality_and_durat
     assert report["conflicts"] is None and report["freshness"]["status"] is None
     assert f'href="../../docs/{quality["docs_path"]}"' in html and "300" in html
 
+    assert (report["triggered_by"], report["trigger_events"]) == (None, 0)  # new_run sets no trigger
+
     execute(src, "UPDATE public.orders SET status = 'X', updated_at = now() WHERE id BETWEEN 1 AND 7")
-    second = sync(spec)
-    report, _ = read_report(spec.id, second["run"].run_id)
+    second = sync(
+        spec, new_run(spec, run_type="asset_triggered", triggered_by="wal+webhook", trigger_events=5)
+    )
+    report, html = read_report(spec.id, second["run"].run_id)
     assert report["rows"]["updated"] == 7 and report["rows"]["inserted"] == 0
+    record = audit(dst, second["run"].run_id)
+    assert (record["triggered_by"], record["trigger_events"]) == ("wal+webhook", 5)
+    assert (report["triggered_by"], report["trigger_events"]) == ("wal+webhook", 5)
+    assert "triggered by <strong>wal+webhook</strong>" in html
     assert report["window"]["cursor_from"] == report["window"]["watermark_before"] is not None
 
 

@@ -43,6 +43,10 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "state/schema.py": f"DDL of the state schema, {_INTEGRATION}: tests/integration/test_ui_queries.py, "
     "tests/integration/test_alerts.py",
     "events/store.py": f"the flow event log, {_INTEGRATION}: tests/integration/events/test_event_store.py",
+    "events/triggers.py": f"LISTEN/NOTIFY, the event log and slots, {_INTEGRATION}: "
+    "tests/integration/events/test_event_triggers.py",
+    "events/asset.py": "the flow's event asset and DAG schedule (Airflow): tests/dags/test_event_schedule.py, "
+    "tests/integration/events/test_triggered_flow_dag_test.py",
     "state/source_schemas.py": f"stored source schemas, {_INTEGRATION}: tests/integration/test_http_source.py",
     "staging/copy_in.py": f"COPY into staging, {_INTEGRATION}: tests/integration/test_load_binary.py, "
     "tests/integration/test_load_binary_edges.py",

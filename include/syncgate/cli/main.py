@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from syncgate.cli import cdc, conflicts
+from syncgate.cli import cdc, conflicts, notify
 from syncgate.cli.flows import CliError
 from syncgate.conflicts.log import STATUSES
 
@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("drop", "drop the flow's slot and publication (frees the WAL the slot holds)"),
     ):
         cdc_actions.add_parser(name, help=text).add_argument("flow_id", metavar="FLOW_ID")
+
+    notifying = commands.add_parser(
+        "notify-sql", help="print the SQL that makes a flow's source table NOTIFY its channel",
+        description="Print (not run) the trigger function and statement-level trigger that call "
+        "pg_notify on the channel of the flow's postgres_notify trigger after every change.",
+    )  # fmt: skip
+    notifying.add_argument("flow", metavar="FLOW_ID", help="a flow with a postgres_notify trigger")
     return parser
 
 
@@ -82,6 +89,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             if args.command == "cdc":
                 command = cdc.setup_command if args.action == "setup" else cdc.drop_command
                 command(args.flow_id, out=out)
+            elif args.command == "notify-sql":
+                notify.notify_command(args.flow, out=out)
             elif args.action == "list":
                 conflicts.list_command(
                     flow=args.flow, status=args.status, limit=args.limit, as_json=args.json, out=out

@@ -91,6 +91,8 @@ def extract(spec: FlowSpec, run: RunInfo) -> Batch:
             spec.id,
             run.run_id,
             run_type=run.run_type,
+            triggered_by=run.triggered_by,
+            trigger_events=run.trigger_events,
             batch_id=batch.batch_id,
             window_from=window.lower,
             window_to=window.upper,

@@ -137,6 +137,8 @@ def reconcile(spec: SyncSpec, run: RunInfo, transformed: dict[str, dict[str, Any
             spec.id,
             run.run_id,
             run_type=run.run_type,
+            triggered_by=run.triggered_by,
+            trigger_events=run.trigger_events,
             batch_id=run.key,
             rows_extracted=sum(len(c) for c in changes.values()),
             transform_seconds=time.monotonic() - started,

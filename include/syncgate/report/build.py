@@ -61,6 +61,8 @@ def build_report(
         "report_url": report_url(flow_id, run_id),
         "status": status,
         "run_type": row.get("run_type"),
+        "triggered_by": row.get("triggered_by"),
+        "trigger_events": row.get("trigger_events"),
         "batch_id": row.get("batch_id") or batch.get("batch_id"),
         "started_at": row.get("started_at"),
         "finished_at": row.get("finished_at"),

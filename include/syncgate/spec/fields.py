@@ -70,6 +70,12 @@ class SourceSpec(StrictModel):
         """True when what it reads can also be written (a table, not a query): a sync side."""
         return True
 
+    @property
+    def listens(self) -> bool:
+        """True when a ``postgres_notify`` trigger can LISTEN on the source's own connection
+        (``notify-sql`` then installs the notifying trigger on its ``table``)."""
+        return False
+
     def check_flow(self, flow: FlowSpec) -> None:
         """Flow-wide rules this source adds (raise ``ValueError`` naming the field)."""
 

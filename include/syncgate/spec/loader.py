@@ -15,6 +15,7 @@ from syncgate.errors import SpecError
 from syncgate.spec.alerts import FlowDefaults
 from syncgate.spec.model import FlowSpec, connector_types
 from syncgate.spec.sync_model import SyncSpec, is_sync_spec
+from syncgate.spec.triggers import TRIGGER_TYPES
 
 SPEC_SUFFIXES = (".yml", ".yaml")
 # libyaml's safe loader when PyYAML has it: same safe subset, ~10x faster than the pure-Python
@@ -116,6 +117,8 @@ def _describe(err: Any) -> str:
     # ``source.table``, not ``source.postgres.table``.
     if len(loc) > 1 and loc[0] in ("source", "target") and loc[1] in connector_types():
         del loc[1]
+    if len(loc) > 2 and loc[0] == "triggers" and loc[2] in TRIGGER_TYPES:  # triggers.0.channel
+        del loc[2]
     field = ".".join(str(part) for part in loc) or "(top level)"
     message = err["msg"].removeprefix("Value error, ")
     if not loc and _PLACED.match(message):  # a spec-wide check that names its own field

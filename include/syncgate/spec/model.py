@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from syncgate.spec.alerts import Alerts
 from syncgate.spec.expectation_types import KNOWN_EXPECTATION_TYPES
 from syncgate.spec.fields import Duration, FlowId, Name, PgType, SourceSpec, StrictModel, TargetSpec
+from syncgate.spec.triggers import DEFAULT_DEBOUNCE, Debounce, TriggerSpec, check_flow_triggers
 
 _CRON_PRESETS = {
     "@hourly": "0 * * * *",
@@ -120,6 +121,9 @@ class FlowSpec(StrictModel):
     pii: list[Name] = Field(default_factory=list)
     # Overrides the keys it sets of the flows folder's ``_defaults.yml`` (spec/alerts.py).
     alerts: Alerts | None = None
+    # Events that start a run besides `schedule` (spec/triggers.py); a burst within `debounce` is one run.
+    triggers: list[TriggerSpec] = Field(default_factory=list)
+    debounce: Debounce = DEFAULT_DEBOUNCE
 
     # Every way in loads the connectors first: the source and target unions are built from them.
     def __init__(self, /, **data: Any) -> None:
@@ -172,6 +176,7 @@ class FlowSpec(StrictModel):
             self.check_column_names(self.source.columns)
         self.source.check_flow(self)
         self.target.check_flow(self)
+        check_flow_triggers(self.triggers, self.source)
         return self
 
     def check_column_names(self, columns: list[str]) -> None:

@@ -28,6 +28,7 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator, model
 from syncgate.spec.alerts import Alerts
 from syncgate.spec.fields import Duration, FlowId, Name, SourceSpec, StrictModel, TargetSpec
 from syncgate.spec.model import FlowSpec, Quality, check_cron, load_builtin_connectors, side_models
+from syncgate.spec.triggers import DEFAULT_DEBOUNCE, Debounce, TriggerSpec, check_sync_triggers
 
 RULE_NAMES = ("newest_wins", "system_of_record", "version", "manual")
 
@@ -115,6 +116,9 @@ class SyncSpec(StrictModel):
     # Common fields whose values never appear in the conflict log, reports or XCom in clear.
     pii: list[Name] = Field(default_factory=list)
     alerts: Alerts | None = None
+    # Events that start a run besides `schedule` (spec/triggers.py); a burst within `debounce` is one run.
+    triggers: list[TriggerSpec] = Field(default_factory=list)
+    debounce: Debounce = DEFAULT_DEBOUNCE
 
     _sides: dict[str, SyncSide] = PrivateAttr(default_factory=dict)
 
@@ -185,6 +189,7 @@ class SyncSpec(StrictModel):
             missing = [f for f in self.match_fields if self.column(side.name, f) is None]
             if missing:
                 raise ValueError(f"sides.{side.name}: has no column for match field(s) {', '.join(missing)}")
+        check_sync_triggers(self.triggers, {s.name: s.source for s in self._sides.values()})
         return self
 
     def _build_side(self, name: str, raw: dict[str, Any]) -> SyncSide:

@@ -16,7 +16,7 @@ _COLUMNS = frozenset(
         "verify_seconds", "promote_seconds", "staging_table", "quality_verdict", "quality_report",
         "failed_expectations", "error", "bytes_wire", "bytes_decoded", "schema_changes",
         "rows_pushed", "rows_push_failed", "high_water_mark", "lag_seconds", "freshness_status",
-        "conflicts",
+        "conflicts", "triggered_by", "trigger_events",
     }
 )  # fmt: skip
 _FINAL = ("success", "rejected", "failed")

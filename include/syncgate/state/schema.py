@@ -69,6 +69,10 @@ ALTER TABLE syncgate.sync_runs
     ADD COLUMN IF NOT EXISTS lag_seconds       double precision,
     ADD COLUMN IF NOT EXISTS freshness_status  text,
     ADD COLUMN IF NOT EXISTS conflicts         jsonb;
+-- Issue 12: what started the run (wal+webhook, schedule, manual, ...) and how many events it covers.
+ALTER TABLE syncgate.sync_runs
+    ADD COLUMN IF NOT EXISTS triggered_by      text,
+    ADD COLUMN IF NOT EXISTS trigger_events    integer;
 CREATE TABLE IF NOT EXISTS syncgate.rejected_records (
     id          bigserial PRIMARY KEY,
     flow_id     text NOT NULL,

@@ -54,3 +54,48 @@ def test_a_run_without_a_data_interval_has_none() -> None:
         None,
         False,
     )
+
+
+class Event:
+    def __init__(self, payload: object = None) -> None:
+        self.extra = {"from_trigger": True, "payload": payload} if payload is not None else {}
+
+
+def test_an_event_run_sums_its_events_and_joins_the_trigger_types() -> None:
+    from airflow.utils.types import DagRunType
+
+    class DagRun:
+        run_id = "asset_triggered__1"
+        run_type = DagRunType.ASSET_TRIGGERED
+
+    events = {
+        "syncgate_events__f": [
+            Event({"flow_id": "f", "trigger": "webhook", "events": 3}),
+            Event({"flow_id": "f", "trigger": "wal", "events": 1}),
+            Event({"flow_id": "f", "trigger": "webhook", "events": 2}),
+        ]
+    }
+    run = RunInfo.from_airflow("f", {"dag_run": DagRun(), "triggering_asset_events": events})
+    assert (run.triggered_by, run.trigger_events) == ("wal+webhook", 6)
+
+
+def test_an_asset_event_without_a_trigger_payload_counts_once() -> None:
+    from syncgate.batch.run import triggered
+
+    assert triggered("asset_triggered", {"a": [Event(), Event({"trigger": "wal", "events": "x"})]}) == (
+        "asset+wal", 2,
+    )  # fmt: skip
+    assert triggered("asset_triggered", {}) == ("asset", 0)
+
+
+@pytest.mark.parametrize(
+    ("run_type", "expected"),
+    [("scheduled", "schedule"), ("manual", "manual"), ("backfill", "backfill"), ("other", "other")],
+)
+def test_a_run_no_event_started_says_how_it_was_started(run_type: str, expected: str) -> None:
+    class DagRun:
+        run_id = "r"
+
+    DagRun.run_type = run_type  # type: ignore[attr-defined]
+    run = RunInfo.from_airflow("f", {"dag_run": DagRun(), "triggering_asset_events": {}})
+    assert (run.triggered_by, run.trigger_events) == (expected, 0)

@@ -148,3 +148,11 @@ def test_a_sync_run_without_an_audit_row_counts_its_rows() -> None:
     conflicts = build_report(flow_id="f", run_id="r", conflict_rows=SYNC_ROWS)["conflicts"]
     assert (conflicts["total"], conflicts["parked"], conflicts["by_field_rule"]) == (2, 1, [])
     assert "sides" not in build_report(flow_id="f", run_id="r")
+
+
+def test_the_report_says_what_triggered_the_run_and_how_many_events() -> None:
+    report = build_report(
+        flow_id="f", run_id="r", audit={**AUDIT, "triggered_by": "wal+webhook", "trigger_events": 7}
+    )
+    assert (report["triggered_by"], report["trigger_events"]) == ("wal+webhook", 7)
+    assert build_report(flow_id="f", run_id="r")["triggered_by"] is None

@@ -66,3 +66,21 @@ def test_a_sync_runs_conflicts_render_as_counts_and_rows() -> None:
 def test_a_one_way_run_has_no_conflicts_section() -> None:
     html = render_html(build_report(flow_id="f", run_id="r", audit={"conflicts": {"source_wins": 2}}))
     assert 'id="conflict-rows"' not in html and "source_wins" in html
+
+
+def test_the_trigger_and_its_event_count_render() -> None:
+    audit = {
+        "status": "success",
+        "run_type": "asset_triggered",
+        "triggered_by": "webhook",
+        "trigger_events": 12,
+    }
+    html = render_html(build_report(flow_id="f", run_id="r", audit=audit))
+    assert "triggered by <strong>webhook</strong>" in html and "(12 events)" in html
+    scheduled = render_html(
+        build_report(flow_id="f", run_id="r", audit={"triggered_by": "schedule", "trigger_events": 0})
+    )
+    assert (
+        "triggered by <strong>schedule</strong>" in scheduled
+        and "event" not in scheduled.split("triggered by")[1][:60]
+    )

@@ -43,6 +43,10 @@ class PostgresSource(SourceSpec):
     def writable_side(self) -> bool:
         return self.query is None
 
+    @property
+    def listens(self) -> bool:
+        return True
+
 
 def _check_wal(source: PostgresSource) -> None:
     """``capture: wal`` reads one table's change log and names rows by their key."""

@@ -120,6 +120,8 @@ class FlowSpec(StrictModel):
     pii: list[Name] = Field(default_factory=list)
     # Overrides the keys it sets of the flows folder's ``_defaults.yml`` (spec/alerts.py).
     alerts: Alerts | None = None
+    # PLACEHOLDER until the events helper's spec/triggers.py merges (take theirs on conflict).
+    triggers: list[dict[str, Any]] = Field(default_factory=list)
 
     # Every way in loads the connectors first: the source and target unions are built from them.
     def __init__(self, /, **data: Any) -> None:

@@ -115,6 +115,8 @@ class SyncSpec(StrictModel):
     # Common fields whose values never appear in the conflict log, reports or XCom in clear.
     pii: list[Name] = Field(default_factory=list)
     alerts: Alerts | None = None
+    # PLACEHOLDER until the events helper's spec/triggers.py merges (take theirs on conflict).
+    triggers: list[dict[str, Any]] = Field(default_factory=list)
 
     _sides: dict[str, SyncSide] = PrivateAttr(default_factory=dict)
 

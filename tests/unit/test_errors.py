@@ -34,6 +34,7 @@ from syncgate.connectors.http.drift import SchemaDriftError
 from syncgate.connectors.http.pagination import PaginationLoopError
 from syncgate.connectors.http.retry import RetryPolicy
 from syncgate.connectors.postgres.cdc.pgoutput import DecodeError
+from syncgate.events.webhook import WebhookRefused, WebhookSecretsUnavailable
 from syncgate.errors import (
     ConcurrentRunError,
     ContractError,
@@ -69,6 +70,8 @@ RECOVERY: dict[type[BaseException], tuple[Callable[[], BaseException], bool]] = 
     ResolutionRefused: (lambda: ResolutionRefused("conflict 4 of flow 'f' is resolved, not parked"), False),
     CliError: (lambda: CliError("no sync flow 'f'"), False),
     DecodeError: (lambda: DecodeError("malformed pgoutput 'I' message"), False),
+    WebhookRefused: (lambda: WebhookRefused("no valid signature"), False),
+    WebhookSecretsUnavailable: (lambda: WebhookSecretsUnavailable("webhook secret connection 'crm' holds no usable secret"), True),
 }  # fmt: skip
 
 

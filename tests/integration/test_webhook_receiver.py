@@ -44,6 +44,7 @@ def receiver(
         ("orders_plain", "dst_db", []),
         ("hook_gone", "gone_db", [{"type": "webhook", "secret_conn_id": "crm_webhook"}]),
         ("hook_nosecret", "dst_db", [{"type": "webhook", "secret_conn_id": "missing_conn"}]),
+        ("orders_wal", "dst_db", [{"type": "wal"}]),
     ):
         spec = json.loads(spec_yaml(flow_id, ["events"], False, conn_id))
         if triggers:
@@ -213,4 +214,10 @@ def _the_flow_page_shows_triggers_and_events(client: httpx.Client) -> None:
     assert "msg_first" in page.text and 'data-outcome="duplicate"' in page.text
     assert 'data-outcome="refused"' in page.text and "no valid signature" in page.text
     plain = client.get("/syncgate/flows/orders_plain", headers={"Authorization": f"Bearer {token['access_token']}"})
-    assert 'id="triggers-none"' in plain.text
+    assert 'id="triggers-none"' in plain.text and 'id="slot-status"' not in plain.text
+    wal = client.get("/syncgate/flows/orders_wal", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert wal.status_code == 200 and 'data-trigger="wal"' in wal.text
+    assert 'id="slot-status"' in wal.text and 'id="events-none"' in wal.text
+    # A wal flow has no receiver: a signed message to it is a 404 like any other.
+    body = payload("wal")
+    assert client.post("/syncgate/webhooks/orders_wal", content=body, headers=sign(body)).status_code == 404

@@ -47,8 +47,18 @@ def api_server(tmp_path: Path) -> Iterator[str]:
     log_path = tmp_path / "api-server.log"
     log = log_path.open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "airflow",
+            "api-server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],  # fmt: skip
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

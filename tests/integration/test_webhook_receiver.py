@@ -10,7 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +61,11 @@ def receiver(
         yield base
 
 
-def sign(body: bytes, *, secret: str = NEW_SECRET, msg_id: str | None = None, at: float | None = None) -> dict[str, str]:
+def sign(
+    body: bytes, *, secret: str = NEW_SECRET, msg_id: str | None = None, at: float | None = None
+) -> dict[str, str]:
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
-    stamp = datetime.fromtimestamp(int(time.time() if at is None else at), tz=timezone.utc)
+    stamp = datetime.fromtimestamp(int(time.time() if at is None else at), tz=UTC)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(stamp.timestamp())),
@@ -79,7 +81,10 @@ def payload(note: str = "") -> bytes:
 def test_webhook_receiver_in_a_real_api_server(
     receiver: str, databases: dict[str, str], tmp_path: Path
 ) -> None:
-    with httpx.Client(base_url=receiver, timeout=30) as client, psycopg.connect(databases["dst"], autocommit=True) as state:
+    with (
+        httpx.Client(base_url=receiver, timeout=30) as client,
+        psycopg.connect(databases["dst"], autocommit=True) as state,
+    ):
         _a_valid_message_is_accepted_once_and_wakes_the_trigger(client, databases["dst"], state)
         _forged_stale_or_incomplete_messages_get_401(client, state)
         _rotated_secrets_both_work_and_the_reply_does_not_say_which(client, state)
@@ -100,14 +105,19 @@ def test_webhook_receiver_in_a_real_api_server(
     for secret_text in (MARKER, NEW_SECRET, OLD_SECRET, NEW_SECRET.removeprefix("whsec_")):
         assert secret_text not in log
     with psycopg.connect(databases["dst"]) as conn:
-        stored = conn.execute("SELECT string_agg(coalesce(reason, '') || coalesce(event_id, ''), ' ') FROM syncgate.flow_events").fetchone()
+        stored = conn.execute(
+            "SELECT string_agg(coalesce(reason, '') || coalesce(event_id, ''), ' ') FROM syncgate.flow_events"
+        ).fetchone()
     assert stored and MARKER not in (stored[0] or "")
 
 
-def _events(state: psycopg.Connection[Any], outcome: str, flow_id: str = "orders_hook") -> list[dict[str, Any]]:
+def _events(
+    state: psycopg.Connection[Any], outcome: str, flow_id: str = "orders_hook"
+) -> list[dict[str, Any]]:
     with state.cursor(row_factory=psycopg.rows.dict_row) as cur:
         return cur.execute(
-            "SELECT * FROM syncgate.flow_events WHERE flow_id = %s AND outcome = %s ORDER BY id", (flow_id, outcome)
+            "SELECT * FROM syncgate.flow_events WHERE flow_id = %s AND outcome = %s ORDER BY id",
+            (flow_id, outcome),
         ).fetchall()
 
 
@@ -119,7 +129,9 @@ def _a_valid_message_is_accepted_once_and_wakes_the_trigger(
     with psycopg.connect(dst, autocommit=True) as listener:
         listener.execute(f"LISTEN {EVENTS_CHANNEL}")
         # No Airflow credentials at all (and a stale session cookie is no obstacle either).
-        reply = client.post("/syncgate/webhooks/orders_hook", content=body, headers=headers, cookies={"_token": "stale"})
+        reply = client.post(
+            "/syncgate/webhooks/orders_hook", content=body, headers=headers, cookies={"_token": "stale"}
+        )
         assert (reply.status_code, reply.json()) == (200, {"status": "accepted"}), reply.text
         woken = [n.payload for n in listener.notifies(timeout=10, stop_after=1)]
     assert woken == ["orders_hook"]
@@ -127,13 +139,17 @@ def _a_valid_message_is_accepted_once_and_wakes_the_trigger(
     assert [e["event_id"] for e in accepted] == ["msg_first"]
 
     # The sender retries (its timeout, our slow reply): same id, fresh timestamp and signature.
-    again = client.post("/syncgate/webhooks/orders_hook", content=body, headers=sign(body, msg_id="msg_first"))
+    again = client.post(
+        "/syncgate/webhooks/orders_hook", content=body, headers=sign(body, msg_id="msg_first")
+    )
     assert (again.status_code, again.json()) == (200, {"status": "duplicate"})
     assert len(_events(state, "accepted")) == 1
     assert [e["event_id"] for e in _events(state, "duplicate")] == ["msg_first"]
 
 
-def _forged_stale_or_incomplete_messages_get_401(client: httpx.Client, state: psycopg.Connection[Any]) -> None:
+def _forged_stale_or_incomplete_messages_get_401(
+    client: httpx.Client, state: psycopg.Connection[Any]
+) -> None:
     url = "/syncgate/webhooks/orders_hook"
     body = payload("forged")
     headers = sign(body)
@@ -196,7 +212,9 @@ def _oversize_bodies_get_413_with_and_without_content_length(client: httpx.Clien
     assert client.post(url, content=iter([fits]), headers=sign(fits)).status_code == 200
 
 
-def _an_unreachable_state_database_or_secret_connection_asks_the_sender_to_retry(client: httpx.Client) -> None:
+def _an_unreachable_state_database_or_secret_connection_asks_the_sender_to_retry(
+    client: httpx.Client,
+) -> None:
     body = payload("later")
     gone = client.post("/syncgate/webhooks/hook_gone", content=body, headers=sign(body))
     assert gone.status_code == 503 and "again later" in gone.json()["detail"]
@@ -206,16 +224,22 @@ def _an_unreachable_state_database_or_secret_connection_asks_the_sender_to_retry
 
 def _the_flow_page_shows_triggers_and_events(client: httpx.Client) -> None:
     token = client.post("/auth/token", json={"username": "admin", "password": airflow_api.PASSWORD}).json()
-    page = client.get("/syncgate/flows/orders_hook", headers={"Authorization": f"Bearer {token['access_token']}"})
+    page = client.get(
+        "/syncgate/flows/orders_hook", headers={"Authorization": f"Bearer {token['access_token']}"}
+    )
     assert page.status_code == 200
     assert 'id="trigger-list"' in page.text and "secret connection crm_webhook" in page.text
     assert "POST /syncgate/webhooks/orders_hook" in page.text
     assert NEW_SECRET not in page.text and OLD_SECRET not in page.text and MARKER not in page.text
     assert "msg_first" in page.text and 'data-outcome="duplicate"' in page.text
     assert 'data-outcome="refused"' in page.text and "no valid signature" in page.text
-    plain = client.get("/syncgate/flows/orders_plain", headers={"Authorization": f"Bearer {token['access_token']}"})
+    plain = client.get(
+        "/syncgate/flows/orders_plain", headers={"Authorization": f"Bearer {token['access_token']}"}
+    )
     assert 'id="triggers-none"' in plain.text and 'id="slot-status"' not in plain.text
-    wal = client.get("/syncgate/flows/orders_wal", headers={"Authorization": f"Bearer {token['access_token']}"})
+    wal = client.get(
+        "/syncgate/flows/orders_wal", headers={"Authorization": f"Bearer {token['access_token']}"}
+    )
     assert wal.status_code == 200 and 'data-trigger="wal"' in wal.text
     assert 'id="slot-status"' in wal.text and 'id="events-none"' in wal.text
     # A wal flow has no receiver: a signed message to it is a 404 like any other.

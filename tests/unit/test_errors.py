@@ -34,7 +34,6 @@ from syncgate.connectors.http.drift import SchemaDriftError
 from syncgate.connectors.http.pagination import PaginationLoopError
 from syncgate.connectors.http.retry import RetryPolicy
 from syncgate.connectors.postgres.cdc.pgoutput import DecodeError
-from syncgate.events.webhook import WebhookRefused, WebhookSecretsUnavailable
 from syncgate.errors import (
     ConcurrentRunError,
     ContractError,
@@ -44,6 +43,7 @@ from syncgate.errors import (
     SpecError,
     SyncgateError,
 )
+from syncgate.events.webhook import WebhookRefused, WebhookSecretsUnavailable
 from syncgate.staging import copy_binary
 from syncgate.ui.queries import StateUnavailable
 

@@ -44,7 +44,7 @@ MIN_SECRET_BYTES = 16
 HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 _TIMESTAMP = re.compile(r"0|[1-9][0-9]{0,11}")  # no leading zero: one spelling per instant
-_ID = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_ID_CHARS)
+_ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_ID_CHARS}}}")
 _SIGNATURE = re.compile(r"[a-z0-9]{1,8},[A-Za-z0-9+/]+={0,2}")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 

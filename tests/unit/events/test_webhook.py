@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import inspect
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -30,9 +30,11 @@ OTHER = "whsec_" + base64.b64encode(b"o" * 32).decode()
 BODY = b'{"type": "order.updated", "id": 42}'
 
 
-def signed(body: bytes = BODY, *, secret: str = SECRET, msg_id: str = "msg_1", at: float | None = None) -> dict[str, str]:
+def signed(
+    body: bytes = BODY, *, secret: str = SECRET, msg_id: str = "msg_1", at: float | None = None
+) -> dict[str, str]:
     stamp = int(time.time() if at is None else at)
-    signature = Webhook(secret).sign(msg_id, datetime.fromtimestamp(stamp, tz=timezone.utc), body.decode())
+    signature = Webhook(secret).sign(msg_id, datetime.fromtimestamp(stamp, tz=UTC), body.decode())
     return {"webhook-id": msg_id, "webhook-timestamp": str(stamp), "webhook-signature": signature}
 
 
@@ -63,7 +65,9 @@ def test_rotation_any_listed_secret_verifies_and_an_unlisted_one_does_not() -> N
 
 def test_the_reason_is_the_same_whichever_secret_was_tried() -> None:
     wrong = signed(secret=OTHER)
-    assert refused(BODY, wrong, [SECRET]) == refused(BODY, wrong, [SECRET, "whsec_" + base64.b64encode(b"z" * 32).decode()])
+    assert refused(BODY, wrong, [SECRET]) == refused(
+        BODY, wrong, [SECRET, "whsec_" + base64.b64encode(b"z" * 32).decode()]
+    )
 
 
 @pytest.mark.parametrize(
@@ -89,7 +93,14 @@ def test_timestamps_the_package_would_floor_are_refused() -> None:
     # it accepts each of these with the signature made for the plain integer.
     good = signed()
     stamp = good["webhook-timestamp"]
-    for variant in (f"{stamp}.0", f"{stamp}.9", f"{stamp[:2]}_{stamp[2:]}", f" {stamp}", f"{stamp}e0", f"0{stamp}"):
+    for variant in (
+        f"{stamp}.0",
+        f"{stamp}.9",
+        f"{stamp[:2]}_{stamp[2:]}",
+        f" {stamp}",
+        f"{stamp}e0",
+        f"0{stamp}",
+    ):
         Webhook(SECRET).verify(BODY.decode(), {**good, "webhook-timestamp": variant}, json_parse=False)
         assert "integer seconds" in refused(BODY, {**good, "webhook-timestamp": variant})
 
@@ -97,10 +108,18 @@ def test_timestamps_the_package_would_floor_are_refused() -> None:
 def test_signature_entries_must_be_well_formed() -> None:
     good = signed()
     version, _, digest = good["webhook-signature"].partition(",")
-    for variant in (f"{version},{digest[:5]}!{digest[5:]}", digest, f"{version},", f"{version},{digest}  ", f"{version} {digest}"):
+    for variant in (
+        f"{version},{digest[:5]}!{digest[5:]}",
+        digest,
+        f"{version},",
+        f"{version},{digest}  ",
+        f"{version} {digest}",
+    ):
         assert "<version>,<base64>" in refused(BODY, {**good, "webhook-signature": variant})
     # An unknown version is ignored, not an error: the v1 entry beside it decides.
-    assert verify(BODY, {**good, "webhook-signature": f"v9,AAAA {good['webhook-signature']}"}, parse_secrets(SECRET, {}))
+    assert verify(
+        BODY, {**good, "webhook-signature": f"v9,AAAA {good['webhook-signature']}"}, parse_secrets(SECRET, {})
+    )
     assert refused(BODY, {**good, "webhook-signature": "v1,abc"}) == "no valid signature"  # bad padding
 
 
@@ -140,10 +159,18 @@ def test_secrets_malformed_or_short_are_skipped_the_others_kept(caplog: pytest.L
 
 
 def test_the_webhook_trigger_is_found_on_models_and_mappings() -> None:
-    assert webhook_secret_conn_id(SimpleNamespace(triggers=[{"type": "wal"}, {"type": "webhook", "secret_conn_id": "crm"}])) == "crm"
+    assert (
+        webhook_secret_conn_id(
+            SimpleNamespace(triggers=[{"type": "wal"}, {"type": "webhook", "secret_conn_id": "crm"}])
+        )
+        == "crm"
+    )
     model = SimpleNamespace(type="webhook", secret_conn_id="erp_hook")
     assert webhook_secret_conn_id(SimpleNamespace(triggers=[model])) == "erp_hook"
-    assert webhook_secret_conn_id(SimpleNamespace(triggers=[{"type": "postgres_notify", "channel": "c"}])) is None
+    assert (
+        webhook_secret_conn_id(SimpleNamespace(triggers=[{"type": "postgres_notify", "channel": "c"}]))
+        is None
+    )
     assert webhook_secret_conn_id(SimpleNamespace()) is None
     assert webhook_secret_conn_id(SimpleNamespace(triggers=None)) is None
 

@@ -13,14 +13,18 @@ pytestmark = pytest.mark.unit
 
 
 def _spec(*triggers: object, capture: str | None = None) -> SimpleNamespace:
-    return SimpleNamespace(id="orders", triggers=list(triggers), source=SimpleNamespace(conn_id="src_db", capture=capture))
+    return SimpleNamespace(
+        id="orders", triggers=list(triggers), source=SimpleNamespace(conn_id="src_db", capture=capture)
+    )
 
 
 def test_each_trigger_is_listed_with_names_never_secrets() -> None:
     rows = trigger_rows(
         _spec(
             {"type": "webhook", "secret_conn_id": "crm_webhook"},
-            SimpleNamespace(type="postgres_notify", channel="erp_orders", conn_id=None, side=None, secret_conn_id=None),
+            SimpleNamespace(
+                type="postgres_notify", channel="erp_orders", conn_id=None, side=None, secret_conn_id=None
+            ),
             {"type": "wal"},
         )
     )
@@ -29,7 +33,10 @@ def test_each_trigger_is_listed_with_names_never_secrets() -> None:
         ("postgres_notify", "LISTEN erp_orders on the source's connection", None),
         ("wal", "pending changes in the flow's replication slot", None),
     ]
-    assert trigger_rows(_spec({"type": "postgres_notify", "channel": "c", "side": "crm"}))[0].detail == "LISTEN c on crm"
+    assert (
+        trigger_rows(_spec({"type": "postgres_notify", "channel": "c", "side": "crm"}))[0].detail
+        == "LISTEN c on crm"
+    )
     assert trigger_rows(SimpleNamespace(id="x")) == []
 
 

@@ -242,6 +242,8 @@ def _the_flow_page_shows_triggers_and_events(client: httpx.Client) -> None:
     )
     assert wal.status_code == 200 and 'data-trigger="wal"' in wal.text
     assert 'id="slot-status"' in wal.text and 'id="events-none"' in wal.text
+    # Read from the source: no slot was set up for it yet, and the page says how to make one.
+    assert "python -m syncgate cdc setup orders_wal" in wal.text
     # A wal flow has no receiver: a signed message to it is a 404 like any other.
     body = payload("wal")
     assert client.post("/syncgate/webhooks/orders_wal", content=body, headers=sign(body)).status_code == 404

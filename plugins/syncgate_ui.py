@@ -1,7 +1,8 @@
 """Airflow plugin: the syncgate views (sync health, flow detail, data quality reports).
 
 Thin on purpose: the app lives in ``syncgate.ui`` (on PYTHONPATH via ``include/``). Airflow's
-API server mounts it under ``/syncgate``; every route authenticates with Airflow's own auth.
+API server mounts it under ``/syncgate``; every route authenticates with Airflow's own auth but
+the webhook receiver (``POST /syncgate/webhooks/<flow id>``), which checks Standard Webhooks signatures.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ neither side)::
     +-- RetriableError                transient: Airflow retries the task (network, lock timeout)
     |   +-- http.client.HttpRetriableError   429 / 408 / 5xx / dropped connection, every attempt
     |   +-- ui.queries.StateUnavailable      the UI cannot reach or read a state database
+    |   +-- events.webhook.WebhookSecretsUnavailable  the webhook receiver's secret connection (503)
     +-- FatalError                    a retry cannot fix it: the task fails at once
         +-- SpecError                 configuration: the flow spec is wrong (fix it, then rerun)
         +-- DataQualityError          the quality gate rejected the batch; nothing was promoted
@@ -17,6 +18,7 @@ neither side)::
         +-- http.client.HttpStatusError      a 4xx a retry cannot fix (401, 403, 404, 422...)
         +-- http.pagination.PaginationLoopError
         +-- http.drift.SchemaDriftError
+        +-- events.webhook.WebhookRefused   a webhook that is not authentic and fresh (401)
         +-- http.coerce.CoerceError   one value its column cannot hold (also a ``ValueError``);
         |                             the extract turns it into a reject, it never ends a task
         +-- (staging.copy_binary._NotEncodable: private; the batch falls back to CSV)

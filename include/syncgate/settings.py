@@ -70,3 +70,15 @@ def freshness_keep_days() -> int:
     """Days of ``syncgate.freshness`` history kept (``SYNCGATE_FRESHNESS_KEEP_DAYS``): the monitor
     writes one row per flow per run (200 flows every 5 minutes: 57,600 rows a day)."""
     return max(1, int(os.environ.get("SYNCGATE_FRESHNESS_KEEP_DAYS", "30")))
+
+
+def webhook_max_bytes() -> int:
+    """Largest webhook body the receiver reads (``SYNCGATE_WEBHOOK_MAX_BYTES``, default 1 MiB):
+    a larger one is refused with 413 before it is buffered."""
+    return max(1, int(os.environ.get("SYNCGATE_WEBHOOK_MAX_BYTES", str(1024 * 1024))))
+
+
+def webhook_refusals_per_minute() -> int:
+    """Refused webhook requests recorded (and logged) per flow and minute
+    (``SYNCGATE_WEBHOOK_REFUSALS_PER_MINUTE``); the rest are only counted."""
+    return max(1, int(os.environ.get("SYNCGATE_WEBHOOK_REFUSALS_PER_MINUTE", "10")))

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import airflow_api
 import httpx
 import pytest
+from airflow_api import PASSWORD
 from ui_seed import chromium, prepare_ui_state, shot
 
 pytestmark = pytest.mark.integration
@@ -24,72 +19,10 @@ def ui_state(databases: dict[str, str], tmp_path: Path, monkeypatch: pytest.Monk
     return prepare_ui_state(databases, tmp_path, monkeypatch)
 
 
-REPO = Path(__file__).resolve().parents[2]
-PASSWORD = "ui-test-Pa55"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def api_server(ui_state: dict[str, str], airflow_db: Path, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    passwords = tmp_path / "passwords.json"
-    passwords.write_text(json.dumps({"admin": PASSWORD}))
-    env = {
-        **os.environ,
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "PYTHONPATH": str(REPO / "include"),
-        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-    }
-    log = (tmp_path / "api-server.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow",
-            "api-server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its uvicorn worker is stopped with it
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"api-server exited:\n{(tmp_path / 'api-server.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"api-server did not start:\n{(tmp_path / 'api-server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
+    with airflow_api.api_server(tmp_path) as base:
         yield base
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        log.close()
 
 
 def test_plugin_in_a_real_api_server(api_server: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -43,6 +43,7 @@ from syncgate.errors import (
     SpecError,
     SyncgateError,
 )
+from syncgate.events.webhook import WebhookRefused, WebhookSecretsUnavailable
 from syncgate.staging import copy_binary
 from syncgate.ui.queries import StateUnavailable
 
@@ -69,6 +70,8 @@ RECOVERY: dict[type[BaseException], tuple[Callable[[], BaseException], bool]] = 
     ResolutionRefused: (lambda: ResolutionRefused("conflict 4 of flow 'f' is resolved, not parked"), False),
     CliError: (lambda: CliError("no sync flow 'f'"), False),
     DecodeError: (lambda: DecodeError("malformed pgoutput 'I' message"), False),
+    WebhookRefused: (lambda: WebhookRefused("no valid signature"), False),
+    WebhookSecretsUnavailable: (lambda: WebhookSecretsUnavailable("webhook secret connection 'crm' holds no usable secret"), True),
 }  # fmt: skip
 
 

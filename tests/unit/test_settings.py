@@ -14,6 +14,7 @@ VARIABLES = [
     "SYNCGATE_FLOWS_DIR", "SYNCGATE_LANDING_URL", "SYNCGATE_REPORTS_DIR", "SYNCGATE_HASH_KEY",
     "SYNCGATE_BATCH_BYTES", "SYNCGATE_LOAD_STREAMS", "SYNCGATE_EXTRACT_DRIVER", "SYNCGATE_LOAD_FORMAT",
     "SYNCGATE_REPORT_RUNS", "SYNCGATE_MONITOR_SCHEDULE", "SYNCGATE_FRESHNESS_KEEP_DAYS",
+    "SYNCGATE_WEBHOOK_MAX_BYTES", "SYNCGATE_WEBHOOK_REFUSALS_PER_MINUTE",
 ]  # fmt: skip
 
 
@@ -39,6 +40,7 @@ def test_the_tuning_defaults(unset: pytest.MonkeyPatch) -> None:
     assert (settings.extract_driver(), settings.load_format()) == ("adbc", "binary")
     assert settings.report_runs() == 50 and settings.freshness_keep_days() == 30
     assert settings.monitor_schedule() == "*/5 * * * *"
+    assert (settings.webhook_max_bytes(), settings.webhook_refusals_per_minute()) == (1024 * 1024, 10)
 
 
 def test_every_setting_reads_its_variable(unset: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -47,6 +49,7 @@ def test_every_setting_reads_its_variable(unset: pytest.MonkeyPatch, tmp_path: P
         "SYNCGATE_REPORTS_DIR": str(tmp_path / "r"), "SYNCGATE_HASH_KEY": "k", "SYNCGATE_BATCH_BYTES": "1024",
         "SYNCGATE_LOAD_STREAMS": "4", "SYNCGATE_EXTRACT_DRIVER": " COPY ", "SYNCGATE_LOAD_FORMAT": "CSV",
         "SYNCGATE_REPORT_RUNS": "7", "SYNCGATE_MONITOR_SCHEDULE": "0 * * * *", "SYNCGATE_FRESHNESS_KEEP_DAYS": "3",
+        "SYNCGATE_WEBHOOK_MAX_BYTES": "2048", "SYNCGATE_WEBHOOK_REFUSALS_PER_MINUTE": "5",
     }  # fmt: skip
     for name, value in values.items():
         unset.setenv(name, value)
@@ -55,6 +58,7 @@ def test_every_setting_reads_its_variable(unset: pytest.MonkeyPatch, tmp_path: P
     assert (settings.batch_bytes(), settings.load_streams(), settings.report_runs()) == (1024, 4, 7)
     assert (settings.extract_driver(), settings.load_format()) == ("copy", "csv")
     assert settings.monitor_schedule() == "0 * * * *" and settings.freshness_keep_days() == 3
+    assert (settings.webhook_max_bytes(), settings.webhook_refusals_per_minute()) == (2048, 5)
 
 
 def test_an_empty_hash_key_is_no_key(unset: pytest.MonkeyPatch) -> None:
@@ -63,9 +67,11 @@ def test_an_empty_hash_key_is_no_key(unset: pytest.MonkeyPatch) -> None:
 
 
 def test_counts_below_one_are_raised_to_one(unset: pytest.MonkeyPatch) -> None:
-    for name in ("SYNCGATE_LOAD_STREAMS", "SYNCGATE_REPORT_RUNS", "SYNCGATE_FRESHNESS_KEEP_DAYS"):
+    for name in ("SYNCGATE_LOAD_STREAMS", "SYNCGATE_REPORT_RUNS", "SYNCGATE_FRESHNESS_KEEP_DAYS",
+                 "SYNCGATE_WEBHOOK_MAX_BYTES", "SYNCGATE_WEBHOOK_REFUSALS_PER_MINUTE"):  # fmt: skip
         unset.setenv(name, "0")
     assert (settings.load_streams(), settings.report_runs(), settings.freshness_keep_days()) == (1, 1, 1)
+    assert (settings.webhook_max_bytes(), settings.webhook_refusals_per_minute()) == (1, 1)
 
 
 def test_an_unknown_driver_or_format_falls_back_to_the_default(unset: pytest.MonkeyPatch) -> None:

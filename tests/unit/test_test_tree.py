@@ -115,6 +115,8 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "receivers): tests/integration/test_alerts.py, tests/integration/test_monitor_dag_run.py",
     "observe/monitor_dag.py": "the monitor DAG (Airflow): tests/dags/test_monitor_dag.py, "
     "tests/integration/test_monitor_dag_run.py",
+    "ui/webhook_route.py": "the webhook receiver inside a real Airflow API server: "
+    "tests/integration/test_webhook_receiver.py",
     "ui/app.py": f"the FastAPI app over the state database, {_INTEGRATION}: tests/integration/test_ui_app.py",
     "ui/auth.py": "Airflow's auth manager decides who reads what: tests/integration/test_ui_airflow.py, "
     "tests/integration/test_ui_app.py",

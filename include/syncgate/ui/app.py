@@ -1,9 +1,11 @@
 """The syncgate UI as a FastAPI app (mounted by the Airflow plugin under ``/syncgate``).
 
-Reads happen in read-only sessions. The one write is resolving a parked conflict of a sync
-flow (a POST, for viewers with edit rights on the flow's DAG, CSRF-checked by ``ui.csrf``).
+Reads happen in read-only sessions. The writes are resolving a parked conflict of a sync
+flow (a POST, for viewers with edit rights on the flow's DAG, CSRF-checked by ``ui.csrf``) and
+recording a received webhook.
 Every route depends on :func:`syncgate.ui.auth.current_viewer` (Airflow's authentication) and
-shows only flows whose DAG the viewer may read.
+shows only flows whose DAG the viewer may read, except the webhook receiver
+(``ui.webhook_route``), whose callers are authenticated by their Standard Webhooks signature.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from syncgate.conflicts.log import ResolutionRefused
 from syncgate.report.paths import report_files
 from syncgate.spec.model import FlowSpec
 from syncgate.spec.sync_model import SyncSpec
-from syncgate.ui import csrf, files, queries
+from syncgate.ui import csrf, files, queries, triggers
 from syncgate.ui.auth import Viewer, current_viewer
 from syncgate.ui.conflicts import ConflictsView, read_conflicts, resolve_in_ui
 from syncgate.ui.flows import current_flows
 from syncgate.ui.health import HealthReport, blank, flow_health, now, read_health, unavailable
 from syncgate.ui.masking import masked, pii_columns
 from syncgate.ui.pages import base_path, render
+from syncgate.ui.webhook_route import add_webhook_route
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,8 @@ def create_app() -> FastAPI:
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    add_webhook_route(app)
+
     @app.get("/", name="health")
     def health_page(request: Request, viewer: ViewerDep, tag: str | None = None) -> Response:
         report = _health(viewer, tag)
@@ -84,6 +89,8 @@ def create_app() -> FastAPI:
         history = rejected = None
         sync = isinstance(spec, SyncSpec)
         conflicts = ConflictsView(sides=spec.side_names) if isinstance(spec, SyncSpec) else None
+        trigger_list = triggers.trigger_rows(spec)
+        events: list[dict[str, Any]] | None = []  # None: the event log could not be read
         try:
             with queries.read_only(str(spec.state_conn_id)) as conn:  # one session for the whole page
                 if conn is not None:
@@ -92,8 +99,11 @@ def create_app() -> FastAPI:
                     rejected = queries.rejected_records(conn, flow_id, rpage, REJECTED_PER_PAGE)
                     if isinstance(spec, SyncSpec):
                         conflicts = read_conflicts(conn, spec, cpage)
+                    if trigger_list:
+                        events = triggers.last_events(conn, flow_id)
         except queries.StateUnavailable as exc:
             unavailable([health], str(exc))
+            events = None
         pii = pii_columns(spec)
         for row in rejected.rows if rejected else []:
             row["record"] = masked(row["record"], pii)
@@ -114,6 +124,9 @@ def create_app() -> FastAPI:
             history=history,
             rejected=rejected,
             conflicts=conflicts,
+            triggers=trigger_list,
+            events=events,
+            slot=triggers.slot_view(spec),
             can_resolve=can_resolve,
             csrf_field=csrf.FIELD,
             csrf_token=token,

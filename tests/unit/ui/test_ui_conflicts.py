@@ -52,6 +52,7 @@ def page(
         request, "flow.html", spec=spec, sync=isinstance(spec, SyncSpec), health=blank(spec), history=None,
         rejected=None, conflicts=conflicts, can_resolve=can_resolve, csrf_field="csrf_token", csrf_token="T" * 43,
         resolved=resolved, error=None, has_docs=False, validations=[], viewer=Viewer.everyone("ana"),
+        triggers=[], events=[], slot=None,
     )  # fmt: skip
     return bytes(response.body).decode()
 

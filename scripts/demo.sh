@@ -25,6 +25,9 @@ CRM_PORT=${SYNCGATE_DEMO_CRM_PORT:-8765}
 CRM_URL=http://127.0.0.1:$CRM_PORT
 # Demo-only token; the service reads it from the environment (never from argv, which ps shows).
 export SYNCGATE_CRM_TOKEN=${SYNCGATE_CRM_TOKEN:-demo-crm-token}
+# Demo-only Standard Webhooks secret the CRM signs its change notifications with (the
+# crm_webhook connection's password): real deployments generate one per sender.
+export SYNCGATE_CRM_WEBHOOK_SECRET=${SYNCGATE_CRM_WEBHOOK_SECRET:-whsec_ZGVtby1vbmx5LWNybS13ZWJob29rLWtleS0zMmJ5dGU=}
 PG_PORT=${SYNCGATE_DEMO_PG_PORT:-54329}
 UI_PORT=${SYNCGATE_DEMO_UI_PORT:-8080}
 UI_HOST=${SYNCGATE_DEMO_UI_HOST:-127.0.0.1}
@@ -213,7 +216,9 @@ say "PostgreSQL ready on 127.0.0.1:$PG_PORT ($((SECONDS - T0)) s)"
 
 # --- the demo CRM (an HTTP API with token auth, paging, idempotent writes) ---
 say "starting the demo CRM on $CRM_URL (log: ${CRM_LOG#"$ROOT"/})..."
-PYTHONPATH=$ROOT/include setsid "$VENV_BIN/python" -m demo.crm --host 127.0.0.1 --port "$CRM_PORT" \
+# After each burst of writes the CRM notifies the crm_customers flow (signed, retried).
+SYNCGATE_CRM_WEBHOOK_URL=$UI_URL/syncgate/webhooks/crm_customers \
+  PYTHONPATH=$ROOT/include setsid "$VENV_BIN/python" -m demo.crm --host 127.0.0.1 --port "$CRM_PORT" \
   --customers 20000 --contacts 40000 --seed 7 --log-level warning </dev/null >>"$CRM_LOG" 2>&1 &
 echo "$!" >"$CRM_PID_FILE"
 for (( i = 0; ; i++ )); do
@@ -257,11 +262,28 @@ export AIRFLOW_CONN_WAREHOUSE_DB=$PG_BASE_URL/warehouse
 AIRFLOW_CONN_CRM_API=$(printf '{"conn_type": "http", "host": "127.0.0.1", "port": %d, "password": "%s"}' \
   "$CRM_PORT" "$SYNCGATE_CRM_TOKEN")
 export AIRFLOW_CONN_CRM_API
+# The webhook receiver checks the CRM's signatures with this connection's password.
+AIRFLOW_CONN_CRM_WEBHOOK=$(printf '{"conn_type": "generic", "password": "%s"}' "$SYNCGATE_CRM_WEBHOOK_SECRET")
+export AIRFLOW_CONN_CRM_WEBHOOK
 export SYNCGATE_FLOWS_DIR=${SYNCGATE_FLOWS_DIR:-$ROOT/dags/flows}
 export SYNCGATE_LANDING_URL=file://$STATE/landing
 export SYNCGATE_REPORTS_DIR=$STATE/reports
 # Demo-only key for transform.hash: real deployments must use a secret.
 export SYNCGATE_HASH_KEY=demo-only-key
+
+# Flows with log-based capture (source.capture: wal) read from a replication slot: create
+# each one's publication and slot (idempotent; a rerun keeps the slot and its position).
+mapfile -t WAL_FLOWS < <("$VENV_BIN/python" -c '
+from syncgate import settings
+from syncgate.spec.loader import load_specs
+for item in load_specs(settings.flows_dir()):
+    if getattr(getattr(item.spec, "source", None), "capture", None) == "wal":
+        print(item.spec.id)' 2>/dev/null)
+for f in "${WAL_FLOWS[@]}"; do
+  [[ -n $f ]] || continue
+  "$VENV_BIN/python" -m syncgate cdc setup "$f" 2>&1 | sed "s/^/demo: cdc $f: /" ||
+    warn "could not set up log-based capture for $f (its runs will say why)"
+done
 
 # Own session (setsid) so Ctrl-C in this terminal reaches only this script,
 # which then stops Airflow in order; the PGID identifies it for `stop`.
@@ -482,7 +504,10 @@ cat <<EOF
   ERP activity    $PSQL_CMD $PG_BASE_URL/erp -f include/demo/erp_activity.sql
   CRM activity    curl -X POST -H "Authorization: Bearer $SYNCGATE_CRM_TOKEN" -H 'Content-Type: application/json' \\
                     -d '{"resource": "customers", "count": 50}' $CRM_URL/_admin/touch
-                  then trigger the flows again from the UI (or wait for their schedule)
+  Live sync       erp_orders_live (WAL capture) and crm_customers (signed CRM webhooks) run by
+                  themselves within seconds of the activity above: watch analytics.orders_live and
+                  crm.customers, or the "Triggers" section of their flow pages. The other flows run
+                  on their schedule (or trigger them in the UI)
   Conflicts       SYNCGATE_DEMO_PG_PORT=$PG_PORT SYNCGATE_DEMO_CRM_PORT=$CRM_PORT PYTHONPATH=include .venv/bin/python -m demo.two_way conflicts
                   edits the same partners in the ERP and the CRM; trigger erp_crm_customers_two_way and
                   watch syncgate.sync_conflicts fill (the flow's page in the UI, or psql on the warehouse)

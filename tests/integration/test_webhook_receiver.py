@@ -49,6 +49,9 @@ def receiver(
         spec = json.loads(spec_yaml(flow_id, ["events"], False, conn_id))
         if triggers:
             spec["triggers"] = triggers
+        if flow_id == "orders_wal":  # a wal trigger needs log-based capture (no cursor)
+            spec["source"].update(capture="wal")
+            spec["source"].pop("cursor", None)
         (flows / f"{flow_id}.yml").write_text(json.dumps(spec))
     monkeypatch.setenv("SYNCGATE_FLOWS_DIR", str(flows))
     monkeypatch.setenv("AIRFLOW_CONN_GONE_DB", "postgresql://syncgate@127.0.0.1:1/nowhere")

@@ -246,3 +246,60 @@ def test_concurrent_pending_checks_do_not_fail_a_run(databases: dict[str, str], 
         stop.set()
         poller.join()
     assert target_orders(dst) == source_orders(src)
+
+
+PARTITIONED_DDL = """
+CREATE TABLE public.orders (
+    id bigint NOT NULL, status char(1) NOT NULL, amount numeric(12,2), note text, "order" text,
+    updated_at timestamptz NOT NULL, PRIMARY KEY (id)
+) PARTITION BY RANGE (id);
+CREATE TABLE public.orders_low PARTITION OF public.orders FOR VALUES FROM (MINVALUE) TO (1000);
+CREATE TABLE public.orders_high PARTITION OF public.orders FOR VALUES FROM (1000) TO (MAXVALUE);
+"""
+
+
+def test_a_partitioned_tables_changes_arrive_under_its_own_name(databases: dict[str, str]) -> None:
+    src, dst = databases["src"], databases["dst"]
+    execute(
+        src,
+        PARTITIONED_DDL,
+        "INSERT INTO public.orders SELECT g, 'P', g, NULL, NULL, now() FROM generate_series(1, 5) g",
+    )
+    spec = wal_spec()
+    setup_flow(spec)
+    try:
+        sync(spec)
+        execute(
+            src,
+            "INSERT INTO public.orders VALUES (1500, 'P', 1, 'high', NULL, now())",
+            "UPDATE public.orders SET note = 'low' WHERE id = 2",
+            "DELETE FROM public.orders WHERE id = 3",
+            "UPDATE public.orders SET id = 2000 WHERE id = 4",  # moves across partitions
+        )
+        second = sync(spec)
+        assert second["counts"]["rows_deleted"] == 2
+        assert target_orders(dst) == source_orders(src)
+    finally:
+        drop_flow(spec)
+
+
+def test_a_table_with_inheritance_children_is_refused_at_setup(databases: dict[str, str]) -> None:
+    src = databases["src"]
+    execute(src, ORDERS_DDL, "CREATE TABLE public.orders_archive () INHERITS (public.orders)")
+    with pytest.raises(Exception, match="inheritance child"):
+        setup_flow(wal_spec())
+
+
+def test_a_slot_recreated_behind_the_flows_back_is_a_gap_the_run_refuses(
+    databases: dict[str, str], wal_flow: FlowSpec
+) -> None:
+    src, dst = databases["src"], databases["dst"]
+    sync(wal_flow)
+    mark = watermark(dst, wal_flow.id)
+    drop_flow(wal_flow)
+    execute(src, "DELETE FROM public.orders WHERE id = 2")  # no slot holds this change
+    setup_flow(wal_flow)
+    execute(src, "UPDATE public.orders SET note = 'later' WHERE id = 1")
+    with pytest.raises(Exception, match="re-created or advanced outside syncgate"):
+        sync(wal_flow)
+    assert watermark(dst, wal_flow.id) == mark

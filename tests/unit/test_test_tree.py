@@ -92,8 +92,6 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "connectors/postgres/cdc/status.py": f"measures a slot, {_INTEGRATION}: tests/integration/test_wal_retained_alert.py, "
     "tests/integration/test_wal_pgoutput_roundtrip.py",
     "connectors/postgres/cdc/flow.py": f"sets up a flow's slot, {_INTEGRATION}: tests/integration/test_wal_capture.py",
-    "connectors/postgres/wal_source.py": f"reads a table's change log, {_INTEGRATION}: "
-    "tests/integration/test_wal_capture.py, tests/integration/test_wal_capture_proof.py",
     "connectors/postgres/target.py": f"merge / upsert / replace into the target, {_INTEGRATION}: "
     "tests/integration/test_merge_paths.py, tests/integration/test_edge_cases.py",
     "connectors/http/target.py": f"the API target, {_INTEGRATION} and an HTTP receiver: "

@@ -27,6 +27,7 @@ from syncgate.batch.window import Window, plan_window
 from syncgate.connectors.base import ReadRequest, SourceRead
 from syncgate.connectors.postgres.cdc import slot as slots
 from syncgate.connectors.postgres.cdc.changes import MAX_CHANGES, ChangeSet, Key, read_changes
+from syncgate.connectors.postgres.cdc.lsn import to_int
 from syncgate.connectors.postgres.cdc.names import publication_name, slot_name
 from syncgate.connectors.postgres.copy_out import copy_to_parquet, landed_columns
 from syncgate.connectors.postgres.source import PostgresSource, _unselected
@@ -76,6 +77,7 @@ class PostgresWalSource(PostgresSource):
                 # First run: the whole table, then the log from where the slot stands (changes
                 # already in the snapshot are applied again, which changes nothing).
                 return self._land(flow, table, None, confirmed, ChangeSet())
+            _check_continuity(flow, slot, mark.value, confirmed)
             slots.advance(cdc, slot, mark.value)  # a crash after the last promote left it behind
             changes = read_changes(
                 cdc, slot, publication, table, self.spec.primary_key, mark.value, limit=self.max_changes
@@ -190,13 +192,47 @@ def _snapshot_covering(conn: psycopg.Connection[Any], xids: list[int]) -> None:
         time.sleep(0.01)
 
 
+def _check_continuity(flow: FlowSpec, slot: str, watermark: str, confirmed: str) -> None:
+    """Refuse to read when the slot cannot hold every change since the watermark.
+
+    The watermark is an LSN the slot confirmed (``cursor`` flows store a cursor value there); a
+    slot confirmed *past* the watermark was re-created or advanced outside syncgate, and the
+    changes in between are gone from it: reading on would skip them without a word.
+    """
+    reset = (
+        f"to reload the whole table, delete the flow's watermark (DELETE FROM syncgate.watermarks WHERE "
+        f"flow_id = '{flow.id}') in its state database; the next run reads the table in full (docs/wal-capture.md)"
+    )
+    try:
+        position = to_int(watermark)
+    except ValueError:
+        raise FatalError(
+            f"flow {flow.id!r} captures from the log but its watermark {watermark!r} is not a log position "
+            f"(was `capture` changed?): {reset}"
+        ) from None
+    if to_int(confirmed) > position:
+        raise FatalError(
+            f"replication slot {slot!r} is confirmed at {confirmed}, past flow {flow.id!r}'s watermark "
+            f"{watermark}: the slot was re-created or advanced outside syncgate, and changes in between "
+            f"may be missing from it. {reset}"
+        )
+
+
 def _visible(xid: int, snapshot: str) -> bool:
-    """Is the 32-bit ``xid`` (as the log gives it) visible in ``snapshot`` (``xmin:xmax:xip,...``)?"""
+    """Is the 32-bit ``xid`` (as the log gives it) visible in ``snapshot`` (``xmin:xmax:xip,...``)?
+
+    The 64-bit xid is the one nearest ``xmax`` with those low 32 bits. At or past ``xmax`` it had
+    not committed when the snapshot was taken (a commit already in the WAL, not yet visible).
+    """
     xmin_text, xmax_text, xip_text = snapshot.split(":")
     xmax = int(xmax_text)
-    full = (xmax & ~0xFFFFFFFF) | xid  # same epoch as xmax, or the one before
-    if full >= xmax:
+    full = (xmax & ~0xFFFFFFFF) | xid
+    if full - xmax > 1 << 31:
         full -= 1 << 32
+    elif xmax - full > 1 << 31:
+        full += 1 << 32
+    if full >= xmax:
+        return False
     if full < int(xmin_text):
         return True
     return str(full) not in set(xip_text.split(",")) if xip_text else True

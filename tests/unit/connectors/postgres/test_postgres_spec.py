@@ -62,7 +62,13 @@ def test_a_postgres_target_keeps_state_on_its_own_connection_and_merges_by_defau
         PostgresTarget.model_validate({"type": "postgres", "conn_id": "dst", "table": "t", "write": "upsert"})
 
 
-WAL_SOURCE = {"type": "postgres", "conn_id": "src", "table": "public.t", "primary_key": ["id"], "capture": "wal"}
+WAL_SOURCE = {
+    "type": "postgres",
+    "conn_id": "src",
+    "table": "public.t",
+    "primary_key": ["id"],
+    "capture": "wal",
+}
 
 
 def test_capture_defaults_to_cursor_and_wal_needs_no_cursor() -> None:

@@ -81,4 +81,11 @@ def notify_sql(spec: Any) -> str:
         f"--   {sql.SQL('DROP TRIGGER IF EXISTS {} ON {};').format(sql.Identifier(name), target).as_string()}\n"
         f"--   {sql.SQL('DROP FUNCTION IF EXISTS {}();').format(function).as_string()}\n"
     )
+    listen = notify_connection(spec, trigger)
+    if listen != source.conn_id:
+        # NOTIFY reaches only sessions of the database it was sent in.
+        header += (
+            f"-- WARNING: the flow LISTENs on connection {listen!r} but reads {table} through {source.conn_id!r}:\n"
+            "-- a notification reaches the flow only if both connections open the same database.\n"
+        )
     return header + script.as_string()

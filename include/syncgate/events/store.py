@@ -7,7 +7,8 @@ receiver's 200 means the event is on disk, and the NOTIFY that wakes the trigger
 that same commit.
 
 The log is bounded: accepted webhook ids are kept for ``DEDUPE_DAYS`` (Standard Webhooks
-senders retry one message, same id, for days), every other row only the newest
+senders retry one message, same id, for days) and until a trigger fired for them (a flow
+paused for longer still catches up on them), every other row only the newest
 ``KEPT_PER_FLOW`` per flow, so refused requests from an attacker cannot grow it.
 """
 
@@ -123,6 +124,6 @@ def _insert_log_row(
 def _prune_accepted(conn: psycopg.Connection[Any], flow_id: str) -> None:
     conn.execute(
         "DELETE FROM syncgate.flow_events WHERE flow_id = %s AND outcome = 'accepted' "
-        "AND received_at < now() - make_interval(days => %s)",
+        "AND fired_at IS NOT NULL AND received_at < now() - make_interval(days => %s)",
         (flow_id, DEDUPE_DAYS),
     )

@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 
 # A lost connection is retried after 1, 2, 4 ... seconds, at most this long apart.
 MAX_BACKOFF_SECONDS = 30.0
+LISTEN_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+# A slot that holds this much WAL past its confirmed position fires a run even when none of it
+# is the flow's table: the run confirms the slot, so the source can free that WAL and each
+# pending check decodes a bounded amount.
+RETAINED_FIRE_BYTES = 64 * 1024 * 1024
 
 
 class _FlowEventTrigger(BaseEventTrigger):  # type: ignore[misc]
@@ -138,6 +143,7 @@ async def _listen_forever(
     """
     import psycopg
     from psycopg import sql
+    from psycopg.conninfo import make_conninfo
 
     from syncgate.db.connect import conninfo
 
@@ -146,6 +152,9 @@ async def _listen_forever(
         try:
             # Airflow's connection lookup is synchronous (secrets backends, the metadata DB).
             info = await asyncio.to_thread(conninfo, conn_id)
+            # TCP keepalives: a NAT or balancer that silently drops an idle LISTEN connection
+            # is noticed in about a minute (then reconnect + catch-up), not after the OS's 2 hours.
+            info = make_conninfo(info, **LISTEN_KEEPALIVES)
             async with await psycopg.AsyncConnection.connect(info, autocommit=True) as conn:
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                 backoff = 1.0
@@ -275,12 +284,15 @@ class WalPendingEventTrigger(_FlowEventTrigger):
             while True:
                 try:
                     # One signal per window: polling on while it is open would only re-find it.
+                    started = asyncio.get_running_loop().time()
                     if not signals.pending and await asyncio.to_thread(
-                        self._poller.pending, slot, publication, self._fired_upto
+                        self._poller.due, slot, publication, self._fired_upto
                     ):
                         signals.add(1)
                     backoff = 1.0
-                    await asyncio.sleep(self.poll_seconds)
+                    # Decoding a long backlog takes a while: never poll more than a third of the time.
+                    took = asyncio.get_running_loop().time() - started
+                    await asyncio.sleep(max(self.poll_seconds, 2 * took))
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -309,6 +321,7 @@ class _WalPoller:
     def __init__(self, conn_id: str) -> None:
         self.conn_id = conn_id
         self._conn: Any = None
+        self._retained_fired_at: str | None = None
 
     def _connection(self) -> Any:
         if self._conn is None or self._conn.closed:
@@ -317,10 +330,24 @@ class _WalPoller:
             self._conn = connect(self.conn_id, autocommit=True)
         return self._conn
 
-    def pending(self, slot: str, publication: str, after: str | None) -> bool:
+    def due(self, slot: str, publication: str, after: str | None) -> bool:
+        """Changes of the flow's table beyond ``after``, or a slot holding too much WAL.
+
+        The second fires at most once per confirmed position (the run it starts moves it).
+        """
         from syncgate.connectors.postgres.cdc.pending import pending_lsn
 
-        return pending_lsn(self._connection(), slot, publication, after) is not None
+        conn = self._connection()
+        row = conn.execute(
+            "SELECT confirmed_flush_lsn::text, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) "
+            "FROM pg_replication_slots WHERE slot_name = %s",
+            (slot,),
+        ).fetchone()
+        if row is not None and row[1] is not None and row[1] > RETAINED_FIRE_BYTES:
+            if row[0] != self._retained_fired_at:
+                self._retained_fired_at = row[0]
+                return True
+        return pending_lsn(conn, slot, publication, after) is not None
 
     def current_lsn(self) -> str:
         row = self._connection().execute("SELECT pg_current_wal_lsn()::text").fetchone()

@@ -41,7 +41,7 @@ _MILLIS = re.compile(r"^\s*(\d+)\s*ms\s*$")
 def parse_debounce(value: Any) -> timedelta:
     """A duration from 0 (no coalescing) up to ``MAX_DEBOUNCE``: ``2s``, ``500ms``, ``0``, seconds."""
     if isinstance(value, str) and (millis := _MILLIS.match(value.lower())):
-        delay = timedelta(milliseconds=int(millis.group(1)))
+        delay = parse_duration(int(millis.group(1)) / 1000) if int(millis.group(1)) else timedelta(0)
     elif value in (0, 0.0, "0", "0s") and not isinstance(value, bool):
         delay = timedelta(0)
     else:

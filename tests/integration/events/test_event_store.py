@@ -77,12 +77,16 @@ def test_a_refusal_reason_is_cut_to_a_bounded_length(state: psycopg.Connection[A
     assert len(store.last_events(state, "orders")[0]["reason"]) == store.MAX_REASON_CHARS
 
 
-def test_accepted_ids_older_than_the_dedupe_window_are_pruned(state: psycopg.Connection[Any]) -> None:
-    store.record_webhook(state, "orders", "msg_old")
-    state.execute(
-        "UPDATE syncgate.flow_events SET received_at = now() - interval '8 days' WHERE event_id = 'msg_old'"
+def test_fired_ids_older_than_the_dedupe_window_are_pruned_unfired_ones_kept(
+    state: psycopg.Connection[Any],
+) -> None:
+    store.record_webhook(state, "orders", "msg_fired")
+    store.record_fired(
+        state, "orders", "webhook", 1, webhooks_upto=store.unfired_webhooks(state, "orders")[1]
     )
+    store.record_webhook(state, "orders", "msg_unfired")  # its flow was paused: no trigger ran
+    state.execute("UPDATE syncgate.flow_events SET received_at = now() - interval '8 days'")
     state.commit()
     store.record_webhook(state, "orders", "msg_new")
     ids = {e["event_id"] for e in store.last_events(state, "orders") if e["outcome"] == "accepted"}
-    assert ids == {"msg_new"}
+    assert ids == {"msg_unfired", "msg_new"}

@@ -332,3 +332,85 @@ def test_wal_fires_for_pending_changes_beyond_its_last_firing(src: psycopg.Conne
         run(body)
     finally:
         drop_flow(spec)
+
+
+def test_wal_fires_once_per_confirmed_position_when_the_slot_holds_too_much_other_wal(
+    src: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WAL of other tables is no change of the flow's, but a slot that keeps it fills the disk:
+    past a threshold the trigger fires (the run confirms the slot), once per confirmed position."""
+    from syncgate.connectors.postgres.cdc import slot as slots
+    from syncgate.connectors.postgres.cdc.flow import drop_flow, setup_flow
+    from syncgate.connectors.postgres.cdc.names import slot_name
+    from syncgate.events import triggers
+    from syncgate.spec.model import FlowSpec
+
+    monkeypatch.setattr(triggers, "RETAINED_FIRE_BYTES", 64 * 1024)
+    flow_id = "ev_wal_retained"
+    src.execute("CREATE TABLE public.orders (id int PRIMARY KEY, note text)")
+    src.execute("CREATE TABLE public.other (id int, pad text)")
+    spec = FlowSpec.model_validate(
+        {
+            "id": flow_id,
+            "source": {"type": "postgres", "conn_id": "src_db", "table": "public.orders", "primary_key": ["id"],
+                       "capture": "wal"},
+            "target": {"type": "postgres", "conn_id": "dst_db", "table": "public.orders"},
+            "triggers": [{"type": "wal"}],
+        }
+    )  # fmt: skip
+    setup_flow(spec)
+
+    def other_wal() -> float:
+        before = time.monotonic()
+        src.execute("INSERT INTO public.other SELECT g, repeat('x', 200) FROM generate_series(1, 2000) g")
+        return before
+
+    async def body() -> None:
+        running = Running(
+            lambda: WalPendingEventTrigger(
+                flow_id=flow_id, state_conn_id="dst_db", debounce=0.1, conn_id="src_db", capture_id=flow_id
+            )
+        )
+        running.start()
+        assert await running.quiet(1.0) == []
+        assert await running.firing_after(await asyncio.to_thread(other_wal)) is not None
+        # More WAL, but the slot has not moved since that firing: no second run for it.
+        await asyncio.to_thread(other_wal)
+        assert await running.quiet(1.5) == []
+        # A run confirmed the slot; WAL piles up again: it fires again.
+        current = src.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        assert current is not None
+        slots.advance(src, slot_name(flow_id), current[0])
+        assert await running.firing_after(await asyncio.to_thread(other_wal)) is not None
+        await running.stop()
+
+    try:
+        run(body)
+    finally:
+        drop_flow(spec)
+
+
+def test_listen_connections_ask_for_tcp_keepalives(
+    src: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A LISTEN connection idles for hours: without keepalives a silently dropped one goes deaf."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    opened: list[dict[str, Any]] = []
+    real_connect = psycopg.AsyncConnection.connect
+
+    async def recording(info: str, *args: Any, **kwargs: Any) -> Any:
+        opened.append(conninfo_to_dict(info))
+        return await real_connect(info, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "connect", recording)
+
+    async def body() -> None:
+        running = Running(lambda: notify_trigger(debounce=0.1))
+        started = time.monotonic()
+        running.start()
+        assert await running.firing_after(started) is not None
+        await running.stop()
+
+    run(body)
+    assert opened and all(o.get("keepalives") == "1" and o.get("keepalives_idle") == "30" for o in opened)

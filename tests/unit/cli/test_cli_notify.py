@@ -89,3 +89,14 @@ def test_a_flow_it_cannot_serve_is_refused_with_the_reason(
 def test_an_unknown_flow_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, err = run(tmp_path, monkeypatch, ONE_WAY, flow="invoices")
     assert (code, out) == (EXIT_REFUSED, "") and "no flow 'invoices'" in err
+
+
+def test_listening_on_another_connection_than_the_table_is_read_through_is_warned_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    same = run(tmp_path, monkeypatch, ONE_WAY)[1]
+    assert "WARNING" not in same
+    other = {**ONE_WAY, "triggers": [{"type": "postgres_notify", "channel": "c", "conn_id": "replica_db"}]}
+    code, out, _ = run(tmp_path, monkeypatch, other)
+    assert code == EXIT_OK
+    assert "-- WARNING: the flow LISTENs on connection 'replica_db' but reads" in out

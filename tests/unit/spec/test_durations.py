@@ -22,3 +22,9 @@ def test_parses(text: str | int, expected: timedelta) -> None:
 def test_rejects(text: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), "9" * 30 + "d", 10**20, -float("inf")])
+def test_a_duration_too_large_to_represent_is_a_validation_error_not_a_crash(value: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(value)  # type: ignore[arg-type]

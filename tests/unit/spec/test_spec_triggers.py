@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from syncgate.errors import SpecError
+from syncgate.spec import triggers
 from syncgate.spec.loader import load_spec
 from syncgate.spec.model import FlowSpec
 from syncgate.spec.sync_model import SyncSpec
@@ -183,3 +184,9 @@ def test_a_wal_trigger_is_accepted_on_a_source_capturing_by_wal() -> None:
     source = {k: v for k, v in SOURCE.items() if k != "cursor"} | {"capture": "wal"}
     spec = flow(source=source, triggers=[{"type": "wal"}, {"type": "postgres_notify", "channel": "c"}])
     assert [t.type for t in spec.triggers] == ["wal", "postgres_notify"]
+
+
+@pytest.mark.parametrize("value", [float("inf"), "9" * 30 + "ms", "9" * 30 + "s"])
+def test_an_unrepresentable_debounce_is_a_validation_error(value: object) -> None:
+    with pytest.raises(ValueError):
+        triggers.parse_debounce(value)

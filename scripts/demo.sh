@@ -199,6 +199,14 @@ PSQL_CMD=$PSQL
 [[ $(command -v psql || true) != "$PSQL" ]] || PSQL_CMD=psql
 psql_db() { PGOPTIONS='-c client_min_messages=warning' "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$PG_BASE_URL/$1" "${@:2}"; }
 
+# Log-based capture needs wal_level=logical, which pg_cluster.sh writes on start: a cluster
+# still running from before that setting existed is restarted once to pick it up.
+if [[ $(psql_db postgres -tAc "show wal_level") != logical ]]; then
+  say "restarting PostgreSQL for wal_level=logical (log-based capture)..."
+  "${PG_CLUSTER[@]}" stop "$PG_DATA"
+  "${PG_CLUSTER[@]}" start "$PG_DATA" "$PG_PORT" >/dev/null
+fi
+
 for db in erp warehouse airflow; do
   if [[ -z $(psql_db postgres -tAc "select 1 from pg_database where datname = '$db'") ]]; then
     psql_db postgres -c "create database $db"
@@ -219,7 +227,8 @@ say "starting the demo CRM on $CRM_URL (log: ${CRM_LOG#"$ROOT"/})..."
 # After each burst of writes the CRM notifies the crm_customers flow (signed, retried).
 SYNCGATE_CRM_WEBHOOK_URL=$UI_URL/syncgate/webhooks/crm_customers \
   PYTHONPATH=$ROOT/include setsid "$VENV_BIN/python" -m demo.crm --host 127.0.0.1 --port "$CRM_PORT" \
-  --customers 20000 --contacts 40000 --seed 7 --log-level warning </dev/null >>"$CRM_LOG" 2>&1 &
+  --customers 20000 --contacts 40000 --seed 7 --log-level warning --webhook-resource customers \
+  </dev/null >>"$CRM_LOG" 2>&1 &
 echo "$!" >"$CRM_PID_FILE"
 for (( i = 0; ; i++ )); do
   kill -0 "$(<"$CRM_PID_FILE")" 2>/dev/null || { tail -n 20 -- "$CRM_LOG" >&2; die "the demo CRM exited during startup"; }

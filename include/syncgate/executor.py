@@ -9,7 +9,9 @@ gaps together (BENCHMARKS.md, "Run fixed cost").
 
 Enable it with ``AIRFLOW__CORE__EXECUTOR=syncgate.executor.PrewarmedLocalExecutor``
 (``make demo`` does). It costs the scheduler ~5 s of CPU once at start-up and ~0.2 GB of
-resident memory, shared copy-on-write with the workers and the task processes.
+resident memory, shared copy-on-write with the workers and the task processes. Because the
+task processes inherit the modules, syncgate's own code included, they run the code the
+scheduler started with: after upgrading syncgate, restart the scheduler.
 """
 
 from __future__ import annotations

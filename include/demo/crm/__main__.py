@@ -29,6 +29,12 @@ def main(argv: list[str] | None = None) -> None:
         help="POST a signed Standard Webhooks notification here after writes (default: $SYNCGATE_CRM_WEBHOOK_URL)",
     )
     parser.add_argument(
+        "--webhook-resource",
+        action="append",
+        choices=("customers", "contacts"),
+        help="notify only about this resource's writes (repeatable; default: every resource)",
+    )
+    parser.add_argument(
         "--webhook-secret",
         default=os.environ.get("SYNCGATE_CRM_WEBHOOK_SECRET"),
         help="the whsec_... signing secret (default: $SYNCGATE_CRM_WEBHOOK_SECRET)",
@@ -48,7 +54,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.webhook_url:
         from .webhooks import WebhookSender
 
-        app.crm_state.on_change = WebhookSender(args.webhook_url, args.webhook_secret).changed
+        sender = WebhookSender(args.webhook_url, args.webhook_secret)
+        resources = set(args.webhook_resource or ("customers", "contacts"))
+        app.crm_state.on_change = lambda resource, count: (
+            sender.changed(resource, count) if resource in resources else None
+        )
         log.info("Demo CRM: change notifications go to %s", args.webhook_url)
     log.info("Demo CRM: %d customers, %d contacts (seed %d)", args.customers, args.contacts, args.seed)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="off")

@@ -166,7 +166,7 @@ def prepare(stack: AirflowStack, flow: Flow, secret: str) -> None:
     with stack.connect(lf.SOURCE_DB) as src:
         lf.seed_source(src, table=flow.table)
     with stack.connect(lf.TARGET_DB) as dst:
-        lf.drop_target(dst, table=flow.table)
+        lf.drop_target(dst, table=flow.table, flow_id=flow.flow_id)
     lf.write_spec(stack.flows_dir, flow.spec)
     if flow.trigger == "notify":
         ddl = _syncgate_cli(stack, "notify-sql", flow.flow_id)

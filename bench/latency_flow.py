@@ -92,8 +92,12 @@ def seed_source(conn: Any, rows: int = SEED_ROWS, *, table: str = "items") -> No
     )
 
 
-def drop_target(conn: Any, *, table: str = "items") -> None:
+def drop_target(conn: Any, *, table: str = "items", flow_id: str | None = None) -> None:
+    """Drop the target table and, for ``flow_id``, syncgate's state of an earlier bench run: a
+    watermark without its target is refused (rightly), so a rerun starts from a full load."""
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("analytics", table)))
+    if flow_id is not None and conn.execute("SELECT to_regclass('syncgate.watermarks')").fetchone()[0]:
+        conn.execute("DELETE FROM syncgate.watermarks WHERE flow_id = %s", (flow_id,))
 
 
 def touch_row(conn: Any, row_id: int, qty: int, *, table: str = "items") -> None:

@@ -328,9 +328,9 @@ class AirflowStack:
             time.sleep(poll)
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
-        return list(
-            self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=1000&order_by=start_date")["dag_runs"]
-        )
+        # Newest first: the API caps a page (100 by default), and the newest are the ones asked about.
+        newest = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100&order_by=-start_date")["dag_runs"]
+        return list(reversed(newest))
 
     # --- metadata DB ------------------------------------------------------------------------
     def task_times(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:

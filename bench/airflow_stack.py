@@ -172,7 +172,8 @@ class AirflowStack:
             }
         )
         for conn_id, target in self.connections.items():
-            url = target if "://" in target else self.db_url(target)
+            # A URL, an Airflow JSON connection, or the name of one of the stack's databases.
+            url = target if "://" in target or target.lstrip().startswith("{") else self.db_url(target)
             env[f"AIRFLOW_CONN_{conn_id.upper()}"] = url
         env.update(self.settings)
         env.update(self.env)

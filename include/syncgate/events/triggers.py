@@ -279,6 +279,10 @@ class WalPendingEventTrigger(_FlowEventTrigger):
         from syncgate.connectors.postgres.cdc.names import publication_name, slot_name
 
         slot, publication = slot_name(self.capture_id), publication_name(self.capture_id)
+        if not await self._has_watermark():
+            # Never promoted: its first run reads the whole table, and the slot may hold nothing
+            # to announce it (rows written before `cdc setup`).
+            signals.add(1)
         backoff = 1.0
         try:
             while True:
@@ -305,6 +309,19 @@ class WalPendingEventTrigger(_FlowEventTrigger):
                     backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
         finally:
             await asyncio.to_thread(self._poller.close)
+
+    async def _has_watermark(self) -> bool:
+        def read() -> bool:
+            from syncgate.state.watermarks import read_watermark
+
+            with self._state() as conn:
+                return read_watermark(conn, self.capture_id).value is not None
+
+        try:
+            return await asyncio.to_thread(read)
+        except Exception:  # the state database is down: the slot's pending changes still fire
+            log.exception("Flow %s: could not read its watermark", self.flow_id)
+            return True
 
     async def _prepare(self) -> None:
         # The run this firing starts reads at least up to here: later changes are the next

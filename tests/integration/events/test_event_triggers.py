@@ -77,6 +77,14 @@ def src(databases: dict[str, str]) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
+def promoted_once(state: psycopg.Connection[Any], flow_id: str) -> None:
+    """A watermark for ``flow_id``: the flow has run (its first, full run is not owed)."""
+    state.execute(
+        "INSERT INTO syncgate.watermarks (flow_id, cursor_column, value) VALUES (%s, 'wal_lsn', '0/1')",
+        (flow_id,),
+    )
+
+
 def notify(conn: psycopg.Connection[Any], count: int = 1, channel: str = CHANNEL) -> float:
     """``count`` notifications committed together (distinct payloads: PostgreSQL folds equal
     ones of a transaction into one); the monotonic time before the commit (a trigger may fire
@@ -277,7 +285,9 @@ def test_a_webhook_trigger_with_nothing_unfired_does_not_fire_on_arm(state: psyc
     run(body)
 
 
-def test_wal_fires_for_pending_changes_beyond_its_last_firing(src: psycopg.Connection[Any]) -> None:
+def test_wal_fires_for_pending_changes_beyond_its_last_firing(
+    src: psycopg.Connection[Any], state: psycopg.Connection[Any]
+) -> None:
     from syncgate.connectors.postgres.cdc import slot as slots
     from syncgate.connectors.postgres.cdc.flow import drop_flow, setup_flow
     from syncgate.connectors.postgres.cdc.names import slot_name
@@ -308,6 +318,11 @@ def test_wal_fires_for_pending_changes_beyond_its_last_firing(src: psycopg.Conne
 
     async def body() -> None:
         running = Running(make)
+        # Never promoted: its first (full) run is owed, whatever the slot holds.
+        running.start()
+        assert await running.firing_after(time.monotonic() - 0.01) is not None, "no first run on arm"
+        await running.stop()
+        promoted_once(state, flow_id)
         running.start()
         assert await running.quiet(2.0) == [], "fired on arm with nothing pending"
         for key in range(2):
@@ -335,7 +350,7 @@ def test_wal_fires_for_pending_changes_beyond_its_last_firing(src: psycopg.Conne
 
 
 def test_wal_fires_once_per_confirmed_position_when_the_slot_holds_too_much_other_wal(
-    src: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+    src: psycopg.Connection[Any], state: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """WAL of other tables is no change of the flow's, but a slot that keeps it fills the disk:
     past a threshold the trigger fires (the run confirms the slot), once per confirmed position."""
@@ -359,6 +374,7 @@ def test_wal_fires_once_per_confirmed_position_when_the_slot_holds_too_much_othe
         }
     )  # fmt: skip
     setup_flow(spec)
+    promoted_once(state, flow_id)
 
     def other_wal() -> float:
         before = time.monotonic()

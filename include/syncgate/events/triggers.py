@@ -35,6 +35,10 @@ LISTEN_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interva
 # is the flow's table: the run confirms the slot, so the source can free that WAL and each
 # pending check decodes a bounded amount.
 RETAINED_FIRE_BYTES = 64 * 1024 * 1024
+# Changes still in the slot this long after the firing that announced them: fire again (the
+# DAG was paused, or its run failed), then after twice as long, up to the maximum.
+REFIRE_FIRST_SECONDS = 30.0
+REFIRE_MAX_SECONDS = 300.0
 
 
 class _FlowEventTrigger(BaseEventTrigger):  # type: ignore[misc]
@@ -270,6 +274,8 @@ class WalPendingEventTrigger(_FlowEventTrigger):
         # Everything at or below this WAL position has been fired for; None: nothing yet, so
         # whatever the slot holds on arm is a catch-up.
         self._fired_upto: str | None = None
+        self._fired_at = 0.0
+        self._refire_after = REFIRE_FIRST_SECONDS
         self._poller = _WalPoller(conn_id)
 
     def _kwargs(self) -> dict[str, Any]:
@@ -293,6 +299,9 @@ class WalPendingEventTrigger(_FlowEventTrigger):
                         self._poller.due, slot, publication, self._fired_upto
                     ):
                         signals.add(1)
+                        self._refire_after = REFIRE_FIRST_SECONDS
+                    elif not signals.pending and await self._unconsumed(slot, publication):
+                        signals.add(1)
                     backoff = 1.0
                     # Decoding a long backlog takes a while: never poll more than a third of the time.
                     took = asyncio.get_running_loop().time() - started
@@ -309,6 +318,19 @@ class WalPendingEventTrigger(_FlowEventTrigger):
                     backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
         finally:
             await asyncio.to_thread(self._poller.close)
+
+    async def _unconsumed(self, slot: str, publication: str) -> bool:
+        """Changes a firing announced are still in the slot long after it: no run took them.
+
+        A paused DAG gets no run from an asset event, and the event is not kept for later; nor
+        does a failed run advance the slot. Fire again, at growing intervals, until a run does.
+        """
+        loop = asyncio.get_running_loop()
+        if self._fired_upto is None or loop.time() - self._fired_at < self._refire_after:
+            return False
+        self._fired_at = loop.time()
+        self._refire_after = min(self._refire_after * 2, REFIRE_MAX_SECONDS)
+        return await asyncio.to_thread(self._poller.due, slot, publication, None)
 
     async def _has_watermark(self) -> bool:
         def read() -> bool:
@@ -328,6 +350,7 @@ class WalPendingEventTrigger(_FlowEventTrigger):
         # firing's. Read while the window is still open, so the poller cannot re-find them.
         try:
             self._fired_upto = await asyncio.to_thread(self._poller.current_lsn)
+            self._fired_at = asyncio.get_running_loop().time()
         except Exception:
             log.exception("Flow %s: could not read the current WAL position", self.flow_id)
 

@@ -85,6 +85,21 @@ def promoted_once(state: psycopg.Connection[Any], flow_id: str) -> None:
     )
 
 
+def wal_flow(flow_id: str) -> Any:
+    """A one-way flow capturing ``public.orders`` of ``src_db`` from the log, with a wal trigger."""
+    from syncgate.spec.model import FlowSpec
+
+    return FlowSpec.model_validate(
+        {
+            "id": flow_id,
+            "source": {"type": "postgres", "conn_id": "src_db", "table": "public.orders", "primary_key": ["id"],
+                       "capture": "wal"},
+            "target": {"type": "postgres", "conn_id": "dst_db", "table": "public.orders"},
+            "triggers": [{"type": "wal"}],
+        }
+    )  # fmt: skip
+
+
 def notify(conn: psycopg.Connection[Any], count: int = 1, channel: str = CHANNEL) -> float:
     """``count`` notifications committed together (distinct payloads: PostgreSQL folds equal
     ones of a transaction into one); the monotonic time before the commit (a trigger may fire
@@ -291,19 +306,10 @@ def test_wal_fires_for_pending_changes_beyond_its_last_firing(
     from syncgate.connectors.postgres.cdc import slot as slots
     from syncgate.connectors.postgres.cdc.flow import drop_flow, setup_flow
     from syncgate.connectors.postgres.cdc.names import slot_name
-    from syncgate.spec.model import FlowSpec
 
     flow_id = "ev_wal_orders"  # slots are cluster-wide: a name no other test uses
     src.execute("CREATE TABLE public.orders (id int PRIMARY KEY, note text)")
-    spec = FlowSpec.model_validate(
-        {
-            "id": flow_id,
-            "source": {"type": "postgres", "conn_id": "src_db", "table": "public.orders", "primary_key": ["id"],
-                       "capture": "wal"},
-            "target": {"type": "postgres", "conn_id": "dst_db", "table": "public.orders"},
-            "triggers": [{"type": "wal"}],
-        }
-    )  # fmt: skip
+    spec = wal_flow(flow_id)
     setup_flow(spec)
 
     def make() -> WalPendingEventTrigger:
@@ -358,21 +364,12 @@ def test_wal_fires_once_per_confirmed_position_when_the_slot_holds_too_much_othe
     from syncgate.connectors.postgres.cdc.flow import drop_flow, setup_flow
     from syncgate.connectors.postgres.cdc.names import slot_name
     from syncgate.events import triggers
-    from syncgate.spec.model import FlowSpec
 
     monkeypatch.setattr(triggers, "RETAINED_FIRE_BYTES", 64 * 1024)
     flow_id = "ev_wal_retained"
     src.execute("CREATE TABLE public.orders (id int PRIMARY KEY, note text)")
     src.execute("CREATE TABLE public.other (id int, pad text)")
-    spec = FlowSpec.model_validate(
-        {
-            "id": flow_id,
-            "source": {"type": "postgres", "conn_id": "src_db", "table": "public.orders", "primary_key": ["id"],
-                       "capture": "wal"},
-            "target": {"type": "postgres", "conn_id": "dst_db", "table": "public.orders"},
-            "triggers": [{"type": "wal"}],
-        }
-    )  # fmt: skip
+    spec = wal_flow(flow_id)
     setup_flow(spec)
     promoted_once(state, flow_id)
 

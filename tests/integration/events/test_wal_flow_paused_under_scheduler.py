@@ -9,17 +9,14 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-stack_module = pytest.importorskip("bench.airflow_stack")
+from scheduler_stack import REPO, flows_stack, until
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[3]
 FLOW = "ev_wal_paused"
 SPEC = f"""
 id: {FLOW}
@@ -29,31 +26,13 @@ debounce: 500ms
 source: {{type: postgres, conn_id: src_db, table: public.orders, primary_key: [id], capture: wal, deletes: hard}}
 target: {{type: postgres, conn_id: dst_db, table: public.orders}}
 """
-WAIT = 300.0
-
-
-def until(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_paused_wal_flow_catches_up_when_unpaused(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / f"{FLOW}.yml").write_text(textwrap.dedent(SPEC))
-    stack = stack_module.AirflowStack(
-        state_dir=tmp_path / "stack",
-        flows_dir=flows,
-        databases=["src", "dst"],
-        connections={"src_db": "src", "dst_db": "dst"},
-        pg_dir=REPO / ".syncgate" / "pg-stack-test",
-        fresh_metadata=True,
-    )
+    stack = flows_stack(tmp_path, flows)
     with stack:
         with stack.connect("src") as src:
             src.execute(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "

@@ -53,7 +53,6 @@ def test_without_wal_capture_in_the_build_the_slot_line_says_so(monkeypatch: pyt
 
 
 def test_an_unreachable_source_blanks_only_the_slot_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("syncgate.connectors.postgres.cdc.status", reason="WAL capture not merged yet")
     monkeypatch.setenv("AIRFLOW_CONN_SRC_DB", "postgresql://syncgate@127.0.0.1:1/nowhere")
     view = slot_view(_spec(capture="wal"))
     assert view is not None and view.error == "source database 'src_db' could not be read"

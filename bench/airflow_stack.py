@@ -181,16 +181,23 @@ class AirflowStack:
 
     def airflow(self, *args: str, timeout: float = 600) -> str:
         """Run an ``airflow`` CLI command with the stack's environment; returns stdout."""
-        done = subprocess.run(
-            [str(VENV_BIN / "airflow"), *args],
-            env=self.component_env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+        return self._command([str(VENV_BIN / "airflow"), *args], f"airflow {' '.join(args)}", timeout)
+
+    def syncgate(self, *args: str, timeout: float = 600) -> str:
+        """Run ``python -m syncgate ...`` with the stack's environment; returns stdout."""
+        return self._command(
+            [str(VENV_BIN / "python"), "-m", "syncgate", *args],
+            f"python -m syncgate {' '.join(args)}",
+            timeout,
         )
+
+    def _command(self, argv: list[str], what: str, timeout: float) -> str:
+        done = subprocess.run(
+            argv, env=self.component_env(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+            check=False,
+        )  # fmt: skip
         if done.returncode != 0:
-            raise StackError(f"airflow {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+            raise StackError(f"{what} failed:\n{done.stderr[-3000:]}")
         return done.stdout
 
     def start(self, *, timeout: float = 300) -> AirflowStack:

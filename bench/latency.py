@@ -30,7 +30,6 @@ import argparse
 import json
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import latency_flow as lf
-from bench.airflow_stack import REPO_ROOT, VENV_BIN, AirflowStack
+from bench.airflow_stack import AirflowStack
 from bench.paths import STATE_DIR
 
 TRIGGERS = ("cron", "notify", "wal", "webhook")
@@ -115,20 +114,6 @@ def _spec_fields() -> set[str]:
     return set(FlowSpec.model_fields)
 
 
-def _syncgate_cli(stack: AirflowStack, *args: str) -> str:
-    done = subprocess.run(
-        [str(VENV_BIN / "python"), "-m", "syncgate", *args],
-        env=stack.component_env(),
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"python -m syncgate {' '.join(args)}: {done.stderr.strip()[-2000:]}")
-    return done.stdout
-
-
 def make_flow(trigger: str, args: argparse.Namespace) -> Flow:
     flow_id, table = f"lat_{trigger}", f"items_{trigger}"
     extra: dict[str, Any] = {}
@@ -169,11 +154,11 @@ def prepare(stack: AirflowStack, flow: Flow, secret: str) -> None:
         lf.drop_target(dst, table=flow.table, flow_id=flow.flow_id)
     lf.write_spec(stack.flows_dir, flow.spec)
     if flow.trigger == "notify":
-        ddl = _syncgate_cli(stack, "notify-sql", flow.flow_id)
+        ddl = stack.syncgate("notify-sql", flow.flow_id)
         with stack.connect(lf.SOURCE_DB) as src:
             src.execute(ddl)
     elif flow.trigger == "wal":
-        _syncgate_cli(stack, "cdc", "setup", flow.flow_id)
+        stack.syncgate("cdc", "setup", flow.flow_id)
     elif flow.trigger == "webhook":
         flow.notify = webhook_sender(stack, flow.flow_id, secret)
 

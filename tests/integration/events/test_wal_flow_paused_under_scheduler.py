@@ -5,15 +5,13 @@ arrive once it is unpaused; inserts, updates and deletes reach the target exactl
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from scheduler_stack import REPO, flows_stack, until
+from scheduler_stack import flows_stack, until
 
 pytestmark = pytest.mark.integration
 
@@ -43,10 +41,7 @@ def test_a_paused_wal_flow_catches_up_when_unpaused(tmp_path: Path) -> None:
             src.execute("INSERT INTO public.orders SELECT g, 'seed' FROM generate_series(1, 10) g")
         with stack.connect("dst") as dst:
             dst.execute("DROP SCHEMA IF EXISTS syncgate CASCADE; DROP TABLE IF EXISTS public.orders")
-        subprocess.run(
-            [sys.executable, "-m", "syncgate", "cdc", "setup", FLOW],
-            env=stack.component_env(), cwd=REPO, check=True, capture_output=True,
-        )  # fmt: skip
+        stack.syncgate("cdc", "setup", FLOW)
 
         def source() -> list[tuple[Any, ...]]:
             with stack.connect("src") as src:

@@ -395,9 +395,15 @@ def _target_doc(spec: FlowSpec) -> str:
 
 
 def _invalid_specs_placeholder(broken: list[LoadedSpec]) -> DAG:
-    from airflow.sdk import DAG
+    return failing_placeholder(
+        INVALID_SPECS_DAG_ID, [item.error for item in broken if item.error is not None]
+    )
 
-    errors = [item.error for item in broken if item.error is not None]
+
+def failing_placeholder(dag_id: str, errors: list[SpecError]) -> DAG:
+    """A DAG that Airflow never bags: its validation raises, so Airflow records a DAG import error
+    listing ``errors`` while the other DAGs of the same file still load."""
+    from airflow.sdk import DAG
 
     class InvalidSpecs(DAG):  # type: ignore[misc]
         """Never bagged: its validation raises so Airflow records a DAG import error."""
@@ -410,4 +416,4 @@ def _invalid_specs_placeholder(broken: list[LoadedSpec]) -> DAG:
 
     for error in errors:
         log.error("%s", error)
-    return InvalidSpecs(dag_id=INVALID_SPECS_DAG_ID, schedule=None)
+    return InvalidSpecs(dag_id=dag_id, schedule=None)

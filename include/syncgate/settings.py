@@ -1,27 +1,60 @@
-"""Deployment settings, read from environment variables only (no I/O at DAG parse time)."""
+"""Deployment settings, read from environment variables only (no I/O at DAG parse time).
+
+The defaults never depend on where the engine lives (a checkout's ``include/`` or an installed
+wheel's site-packages): they follow Airflow's own layout, ``$AIRFLOW_HOME`` and its DAG folder.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Set by ``syncgate.loader.load_all(flows_dir)`` in the process that parses the loader DAG file
+# (the DAG processor, and every task process, which parses it again before running a task).
+_loader_flows_dir: Path | None = None
+
+
+def airflow_home() -> Path:
+    """``$AIRFLOW_HOME``, defaulting to ``~/airflow`` as Airflow does."""
+    return Path(os.path.expanduser(os.environ.get("AIRFLOW_HOME") or "~/airflow"))
+
+
+def dags_folder() -> Path:
+    """Airflow's DAG folder (``[core] dags_folder``; read from Airflow's already loaded configuration)."""
+    configured = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER")
+    if not configured:
+        from airflow.configuration import conf
+
+        configured = conf.get("core", "dags_folder", fallback="") or str(airflow_home() / "dags")
+    return Path(os.path.expanduser(configured))
 
 
 def flows_dir() -> Path:
-    """Folder holding one YAML spec per flow (``SYNCGATE_FLOWS_DIR``)."""
-    return Path(os.environ.get("SYNCGATE_FLOWS_DIR", PROJECT_ROOT / "dags" / "flows"))
+    """Folder holding one YAML spec per flow: ``SYNCGATE_FLOWS_DIR``, else the folder given to
+    the loader DAG, else ``flows/`` in Airflow's DAG folder."""
+    configured = os.environ.get("SYNCGATE_FLOWS_DIR")
+    if configured:
+        return Path(os.path.expanduser(configured))
+    return _loader_flows_dir or dags_folder() / "flows"
+
+
+def use_flows_dir(folder: Path) -> None:
+    """Make ``folder`` this process's flows folder while ``SYNCGATE_FLOWS_DIR`` is unset."""
+    global _loader_flows_dir
+    _loader_flows_dir = folder
 
 
 def landing_url() -> str:
-    """Root of the landing area: a local folder or any fsspec URL (``SYNCGATE_LANDING_URL``)."""
-    default = (PROJECT_ROOT / ".syncgate" / "landing").as_uri()
-    return os.environ.get("SYNCGATE_LANDING_URL", default)
+    """Root of the landing area: a local folder or any fsspec URL (``SYNCGATE_LANDING_URL``,
+    default ``$AIRFLOW_HOME/syncgate/landing``)."""
+    return os.environ.get("SYNCGATE_LANDING_URL") or (airflow_home() / "syncgate" / "landing").as_uri()
 
 
 def reports_dir() -> Path:
-    """Local folder for GX Data Docs and run reports (``SYNCGATE_REPORTS_DIR``)."""
-    return Path(os.environ.get("SYNCGATE_REPORTS_DIR", PROJECT_ROOT / ".syncgate" / "reports"))
+    """Local folder for GX Data Docs and run reports (``SYNCGATE_REPORTS_DIR``, default
+    ``$AIRFLOW_HOME/syncgate/reports``)."""
+    configured = os.environ.get("SYNCGATE_REPORTS_DIR")
+    return Path(os.path.expanduser(configured)) if configured else airflow_home() / "syncgate" / "reports"
 
 
 def hash_key() -> bytes | None:

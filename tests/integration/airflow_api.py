@@ -27,18 +27,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def api_server(tmp_path: Path) -> Iterator[str]:
-    """The server's base URL; it inherits ``os.environ`` (connections, flows folder) as it is now.
+def api_server(
+    tmp_path: Path, *, python: str = sys.executable, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """The server's base URL; it inherits ``os.environ`` (connections, flows folder) as it is now
+    and loads this checkout's plugins, unless ``env`` (an installed syncgate's) replaces both.
 
     Its output goes to ``tmp_path / "api-server.log"``.
     """
     port = free_port()
     passwords = tmp_path / "passwords.json"
     passwords.write_text(json.dumps({"admin": PASSWORD}))
+    checkout = {"AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"), "PYTHONPATH": str(REPO / "include")}
+    installed = env is not None
     env = {
-        **os.environ,
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "PYTHONPATH": str(REPO / "include"),
+        **(env if installed else {**os.environ, **checkout}),
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
@@ -48,7 +51,7 @@ def api_server(tmp_path: Path) -> Iterator[str]:
     log = log_path.open("wb")
     server = subprocess.Popen(
         [
-            sys.executable,
+            python,
             "-m",
             "airflow",
             "api-server",
@@ -60,6 +63,7 @@ def api_server(tmp_path: Path) -> Iterator[str]:
             "1",
         ],  # fmt: skip
         env=env,
+        cwd=tmp_path if installed else None,  # an installed syncgate's server: not from this checkout
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its uvicorn worker is stopped with it

@@ -22,15 +22,38 @@ VARIABLES = [
 def unset(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(settings, "_loader_flows_dir", None)
     return monkeypatch
 
 
-def test_the_defaults_live_under_the_project(unset: pytest.MonkeyPatch) -> None:
-    root = settings.PROJECT_ROOT
-    assert (root / "include" / "syncgate" / "settings.py").is_file()
-    assert settings.flows_dir() == root / "dags" / "flows"
-    assert settings.landing_url() == (root / ".syncgate" / "landing").as_uri()
-    assert settings.reports_dir() == root / ".syncgate" / "reports"
+def test_the_defaults_follow_airflows_layout_not_the_engines(
+    unset: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The same wherever the package lives: a checkout's include/ or an installed wheel.
+    unset.setenv("AIRFLOW_HOME", str(tmp_path / "home"))
+    unset.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path / "dags"))
+    assert settings.flows_dir() == tmp_path / "dags" / "flows"
+    assert settings.landing_url() == (tmp_path / "home" / "syncgate" / "landing").as_uri()
+    assert settings.reports_dir() == tmp_path / "home" / "syncgate" / "reports"
+
+
+def test_without_airflow_settings_the_defaults_are_airflows_own(unset: pytest.MonkeyPatch) -> None:
+    from airflow.configuration import conf
+
+    unset.delenv("AIRFLOW_HOME")
+    unset.delenv("AIRFLOW__CORE__DAGS_FOLDER")
+    assert settings.airflow_home() == Path.home() / "airflow"
+    assert settings.dags_folder() == Path(conf.get("core", "dags_folder"))
+    assert settings.reports_dir() == Path.home() / "airflow" / "syncgate" / "reports"
+
+
+def test_the_loader_folder_applies_until_the_variable_names_one(
+    unset: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings.use_flows_dir(tmp_path / "mine")
+    assert settings.flows_dir() == tmp_path / "mine"
+    unset.setenv("SYNCGATE_FLOWS_DIR", "~/flows")
+    assert settings.flows_dir() == Path.home() / "flows"
 
 
 def test_the_tuning_defaults(unset: pytest.MonkeyPatch) -> None:

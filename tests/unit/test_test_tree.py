@@ -34,6 +34,8 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "spec/refresh_expectation_types.py": "the `make expectation-types` script; "
     "tests/unit/spec/test_expectation_types.py calls installed_expectation_types()",
     # Logic that talks to PostgreSQL (catalog, COPY, transactions) or runs inside Airflow.
+    "loader.py": "the one-file loader DAG of an installed wheel, parsed by Airflow's DagBag: "
+    "tests/dags/test_loader_dag.py, tests/integration/test_wheel_install.py",
     "dag_factory.py": "builds and runs DAGs (Airflow): tests/dags/test_dagbag.py, "
     "tests/integration/test_dag_end_to_end.py, tests/integration/test_failures_and_retries.py",
     "db/catalog.py": f"catalog queries, {_INTEGRATION}: tests/integration/test_merge_paths.py, "
@@ -136,6 +138,7 @@ CROSS_CUTTING: dict[str, str] = {
     "test_docs_links.py": "links in the docs resolve",
     "test_docs_examples.py": "examples in the docs validate",
     "test_review_merge_findings.py": "review findings on reconcile/merge, spec/sync_model and reconcile/records",
+    "test_packaging.py": "the wheel's metadata (pyproject.toml) against requirements.txt",
 }
 # Unit tests of the demo CRM (include/demo/crm): tests/unit/crm/test_crm_<module>.py.
 DEMO_CRM = REPO / "include" / "demo" / "crm"

@@ -3,8 +3,8 @@
 Airflow 3 mechanism: a link set on the operator (``operator_extra_links``) is evaluated by the
 worker when the task finishes (success or failure) and its URL stored as an XCom under
 ``xcom_key``; the API server serves it from there (``XComOperatorLink``), so no syncgate code
-runs in the API server for it. ``plugins/syncgate_links.py`` registers the class as well, as
-Airflow's guide asks; it names no operators, so it adds the link to no other task.
+runs in the API server for it. ``syncgate.plugins.SyncgateLinksPlugin`` registers the class as
+well, as Airflow's guide asks; it names no operators, so it adds the link to no other task.
 """
 
 from __future__ import annotations

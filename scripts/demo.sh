@@ -270,6 +270,9 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=postgresql+psycopg://syncgate@127.0.0
 export AIRFLOW__CORE__PARALLELISM=4
 export AIRFLOW__API__WORKERS=1
 export AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES=1
+# A task's calls to the API server time out after 5 s by default: on a busy 2-core box its first
+# call (start of the task) can take longer, and the task then fails before it ran a line.
+export AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT=${AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT:-30}
 export AIRFLOW__API__HOST=$UI_HOST
 export AIRFLOW__API__PORT=$UI_PORT
 # Tasks talk to the API server; the default URL assumes localhost:8080.

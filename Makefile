@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements.installed
 export PYTHONPATH := $(CURDIR)/include
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo stop test test-unit test-dags test-integration bench lint typecheck expectation-types clean
+.PHONY: help venv demo stop airflow test test-unit test-dags test-integration bench lint typecheck expectation-types clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ demo: $(STAMP) ## Run the demo: embedded PostgreSQL + seeded ERP + Airflow UI + 
 
 stop: ## Stop everything `make demo` started
 	bash scripts/demo.sh stop
+
+airflow: ## The Airflow CLI against the running demo, from any shell: make airflow ARGS="dags list"
+	bash scripts/airflow.sh $(ARGS)
 
 test: $(STAMP) ## Run the whole test suite (starts its own PostgreSQL)
 	$(BIN)/python -m pytest

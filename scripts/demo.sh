@@ -12,11 +12,18 @@
 # SYNCGATE_DEMO_UI_HOST (127.0.0.1; 0.0.0.0 exposes the UI to the network),
 # SYNCGATE_DEMO_FLOW_TIMEOUT (seconds to wait for the flow runs, 1800),
 # SYNCGATE_DEMO_EXIT=1 (stop after the first runs; exit 0 iff all succeeded),
-# SYNCGATE_FLOWS_DIR (flow specs to run, default dags/flows).
+# SYNCGATE_FLOWS_DIR (flow specs to run, default dags/flows), SYNCGATE_DEMO_STATE_DIR (where the
+# demo keeps its clusters, logs and reports, default .syncgate).
+#
+# While it runs, the demo's Airflow configuration is in .syncgate/demo.env: scripts/airflow.sh
+# (make airflow ARGS="...") runs the Airflow CLI against this demo from any shell.
 set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
-STATE=$ROOT/.syncgate
+STATE=${SYNCGATE_DEMO_STATE_DIR:-$ROOT/.syncgate}
+# Everything the Airflow components get from this script, for scripts/airflow.sh (0600: it holds
+# the demo's secrets); present only while the demo runs.
+ENV_FILE=$STATE/demo.env
 PG_DATA=$STATE/pg
 PID_FILE=$STATE/demo.pid
 CRM_PID_FILE=$STATE/crm.pid
@@ -137,6 +144,7 @@ if [[ ${1:-} == stop ]]; then
   stop_airflow
   stop_crm
   stop_pg
+  rm -f -- "$ENV_FILE"
   say "stopped."
   exit 0
 elif [[ $# -gt 0 ]]; then
@@ -166,6 +174,7 @@ on_exit() {
   # A second Ctrl-C must not abandon a half-stopped demo.
   trap 'warn "still stopping, please wait..."' INT TERM
   echo
+  rm -f -- "$ENV_FILE"
   stop_airflow || rc=1
   stop_crm || rc=1
   if (( PG_STARTED )); then stop_pg || rc=1; fi
@@ -261,6 +270,9 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=postgresql+psycopg://syncgate@127.0.0
 export AIRFLOW__CORE__PARALLELISM=4
 export AIRFLOW__API__WORKERS=1
 export AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES=1
+# A task's calls to the API server time out after 5 s by default: on a busy 2-core box its first
+# call (start of the task) can take longer, and the task then fails before it ran a line.
+export AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT=${AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT:-30}
 export AIRFLOW__API__HOST=$UI_HOST
 export AIRFLOW__API__PORT=$UI_PORT
 # Tasks talk to the API server; the default URL assumes localhost:8080.
@@ -279,6 +291,30 @@ export SYNCGATE_LANDING_URL=file://$STATE/landing
 export SYNCGATE_REPORTS_DIR=$STATE/reports
 # Demo-only key for transform.hash: real deployments must use a secret.
 export SYNCGATE_HASH_KEY=demo-only-key
+# The key signing the API server's tokens (UI logins, task <-> API server calls). Airflow's own
+# default is 16 random bytes, which PyJWT flags for HS512 (InsecureKeyLengthWarning in every
+# component's log): one of 64 random bytes, new at every start.
+AIRFLOW__API_AUTH__JWT_SECRET=${AIRFLOW__API_AUTH__JWT_SECRET:-$("$VENV_BIN/python" -c 'import secrets; print(secrets.token_urlsafe(64))')}
+export AIRFLOW__API_AUTH__JWT_SECRET
+
+# The configuration above, as the values actually used, for the Airflow CLI in another shell
+# (scripts/airflow.sh sources it): Airflow's settings and connections, syncgate's, PYTHONPATH.
+write_env_file() {
+  local name
+  (
+    umask 077
+    {
+      echo "# Written by scripts/demo.sh at $(date -u +%FT%TZ); removed when the demo stops."
+      echo "# Used by scripts/airflow.sh: the Airflow CLI against this demo."
+      while IFS= read -r name; do
+        [[ $name == AIRFLOW* || $name == SYNCGATE_* || $name == PYTHONPATH ]] || continue
+        printf 'export %s=%q\n' "$name" "${!name}"
+      done < <(compgen -e | sort)
+    } >"$ENV_FILE.tmp"
+  )
+  mv -f -- "$ENV_FILE.tmp" "$ENV_FILE"
+}
+write_env_file
 
 # Flows with log-based capture (source.capture: wal) read from a replication slot: create
 # each one's publication and slot (idempotent; a rerun keeps the slot and its position).
@@ -520,6 +556,8 @@ cat <<EOF
   Conflicts       SYNCGATE_DEMO_PG_PORT=$PG_PORT SYNCGATE_DEMO_CRM_PORT=$CRM_PORT PYTHONPATH=include .venv/bin/python -m demo.two_way conflicts
                   edits the same partners in the ERP and the CRM; trigger erp_crm_customers_two_way and
                   watch syncgate.sync_conflicts fill (the flow's page in the UI, or psql on the warehouse)
+  Airflow CLI     scripts/airflow.sh dags list-import-errors   (any airflow command, from any shell;
+                  also: make airflow ARGS="dags list"; examples in README.md)
   Airflow log     ${STANDALONE_LOG#"$ROOT"/}
   Stop            Ctrl-C here, or 'make stop' from another shell
   (ready after $((SECONDS - T0)) s)

@@ -11,6 +11,7 @@ test gets its own throwaway source and target databases.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -44,6 +45,9 @@ os.environ.update(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # dag.test()'s in-process API server signs HS512 task tokens; Airflow's default key (16
+        # random bytes) draws PyJWT's InsecureKeyLengthWarning, an error here (pyproject.toml).
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
     }
 )
 sys.path.insert(0, str(REPO / "include"))

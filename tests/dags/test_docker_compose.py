@@ -305,6 +305,8 @@ def test_airflow3_core_settings(airflow_services: dict[str, dict[str, Any]]) -> 
         )
         secret = env.get("AIRFLOW__API_AUTH__JWT_SECRET")
         assert secret, f"{name}: AIRFLOW__API_AUTH__JWT_SECRET is not set"
+        # HS512 tokens: a shorter key puts PyJWT's InsecureKeyLengthWarning in every component's log.
+        assert len(interpolate(secret).encode()) >= 64, f"{name}: the default JWT secret is under 64 bytes"
         secrets.add(secret)
         assert not interpolate(env.get("_PIP_ADDITIONAL_REQUIREMENTS", "")), (
             f"{name}: use the Dockerfile, not _PIP_ADDITIONAL_REQUIREMENTS"

@@ -7,8 +7,10 @@ its stores and Data Docs are file-backed per flow, so the docs accumulate every 
 
 from __future__ import annotations
 
+import fcntl
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,19 +106,20 @@ def run_checkpoint(
                 severity=FailureSeverity(item.get("severity") or "critical"),
             )  # fmt: skip
         )
-    suite = context.suites.add_or_update(suite)
-    definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=flow_id, data=batch, suite=suite)
-    )
-    checkpoint = context.checkpoints.add_or_update(
-        gx.Checkpoint(
-            name=flow_id,
-            validation_definitions=[definition],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
-            result_format=result_format_config(result_format, sample_unexpected_values),
+    with flow_store_lock(docs_root):
+        suite = context.suites.add_or_update(suite)
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=flow_id, data=batch, suite=suite)
         )
-    )
-    outcome = checkpoint.run(run_id=RunIdentifier(run_name=_safe(run_id)))
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=flow_id,
+                validation_definitions=[definition],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+                result_format=result_format_config(result_format, sample_unexpected_values),
+            )
+        )
+        outcome = checkpoint.run(run_id=RunIdentifier(run_name=_safe(run_id)))
     results: list[dict[str, Any]] = []
     report = None
     for identifier, validation in outcome.run_results.items():
@@ -133,6 +136,24 @@ def run_checkpoint(
         urls = context.get_docs_sites_urls(resource_identifier=identifier)
         report = next((u["site_url"] for u in urls if u.get("site_url")), report)
     return QualityResult(success=bool(outcome.success), results=results, report=report)
+
+
+@contextmanager
+def flow_store_lock(docs_root: Path) -> Iterator[None]:
+    """One checkpoint at a time on a flow's GX store, across processes.
+
+    Runs of one flow can verify at the same moment (a backfill's runs, ``airflow dags test``
+    beside a scheduled run). Each saves the flow's suite, validation definition and checkpoint to
+    the same files and then runs the checkpoint, which GX refuses (or reads half-written JSON)
+    when another run re-saved them in between. They validate different staging tables, so
+    taking turns here is all they need.
+    """
+    with (docs_root / ".checkpoint.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _safe(run_id: str) -> str:

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements.installed
 export PYTHONPATH := $(CURDIR)/include
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo stop test test-unit test-dags test-integration bench lint typecheck expectation-types clean
+.PHONY: help venv demo stop test test-unit test-dags test-integration bench lint typecheck expectation-types datadocs-assets clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ typecheck: $(STAMP) ## mypy on the engine package
 
 expectation-types: $(STAMP) ## Refresh the GX expectation types known to spec validation
 	$(BIN)/python -m syncgate.spec.refresh_expectation_types
+
+datadocs-assets: $(STAMP) ## Re-vendor the browser assets of GX Data Docs from the npm registry (after a GX upgrade)
+	$(BIN)/python scripts/vendor_datadocs_assets.py
 
 clean: stop ## Remove local state (.syncgate: clusters, landing area, reports, Airflow home)
 	-bash scripts/pg_cluster.sh destroy .syncgate/pg

@@ -131,36 +131,38 @@ def _literal_end(text: str, start: int, *, single_string: bool = False) -> int |
     Python's tokenizer reads it: Python-repr and JSON literals are both such runs, and strings
     that are not one-line, unprefixed quotes are refused (JavaScript would read them otherwise).
     """
-    lines = text[start:].splitlines(keepends=True)
-    offsets = [0]
-    for line in lines:
+    offsets = [0]  # where each line the tokenizer reads starts (it splits at "\n" only)
+    for line in io.StringIO(text[start:]).readlines():
         offsets.append(offsets[-1] + len(line))
     depth = 0
+    after_value = False  # after a value only "," ":" or a closer: no 'a' 'b', no 1[0] or {}.x
     try:
         for token in tokenize.generate_tokens(io.StringIO(text[start:]).readline):
             kind, value = token.type, token.string
             if kind == tokenize.NL:
                 continue
+            is_value = kind in (tokenize.STRING, tokenize.NUMBER) or (
+                kind == tokenize.NAME and value in _CONSTANTS
+            )
+            if after_value and not (kind == tokenize.OP and value in ",:" + _CLOSERS):
+                return None
             if kind == tokenize.STRING:
                 if value[0] not in "'\"" or value[:3] in ("'''", '"""') or "\n" in value:
                     return None
-            elif kind == tokenize.OP and value in _OPENERS and not single_string:
+            elif single_string:
+                return None
+            elif kind == tokenize.OP and value in _OPENERS:
                 depth += 1
-            elif kind == tokenize.OP and value in _CLOSERS and not single_string:
+            elif kind == tokenize.OP and value in _CLOSERS:
                 depth -= 1
                 if depth < 0:
                     return None
-            elif kind == tokenize.OP and value in ":,-+." and not single_string and depth > 0:
-                pass
-            elif kind == tokenize.NUMBER and not single_string and depth > 0:
-                pass
-            elif kind == tokenize.NAME and value in _CONSTANTS and not single_string and depth > 0:
-                pass
-            else:
+            elif not (depth > 0 and (is_value or (kind == tokenize.OP and value in ":,-"))):
                 return None
+            after_value = is_value or (kind == tokenize.OP and value in _CLOSERS)
             if single_string or depth == 0:
                 row, col = token.end
                 return start + offsets[row - 1] + col
-    except (tokenize.TokenError, SyntaxError, IndentationError):
+    except (tokenize.TokenError, SyntaxError):
         return None
     return None

@@ -41,8 +41,9 @@ PageParam = Annotated[int, Query(ge=1, le=1_000_000)]
 # A resolve form holds a side name and the CSRF token: anything much larger is not ours.
 MAX_FORM_BYTES = 4096
 # Files written by GX or the run-report helper: no framing by other sites, no type sniffing.
-# Served files (GX Data Docs, run reports) hold data from the sources: no script may run in
-# Airflow's origin, whatever a page contains (sandbox = an opaque origin without scripts).
+# Served files (run reports, the files of GX Data Docs) hold data from the sources: no script may
+# run in Airflow's origin, whatever a page contains (sandbox = an opaque origin without scripts).
+# GX Data Docs pages get their own policy (ui.datadocs_page): sandboxed too, GX's scripts only.
 FILE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "sandbox allow-popups allow-top-navigation-by-user-activation; "

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements.installed
 export PYTHONPATH := $(CURDIR)/include
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo stop test test-unit test-dags test-integration bench lint typecheck expectation-types datadocs-assets clean
+.PHONY: help venv demo stop test test-unit test-dags test-integration bench lint typecheck expectation-types clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'

@@ -54,6 +54,9 @@ typecheck: $(STAMP) ## mypy on the engine package
 expectation-types: $(STAMP) ## Refresh the GX expectation types known to spec validation
 	$(BIN)/python -m syncgate.spec.refresh_expectation_types
 
+datadocs-assets: $(STAMP) ## Re-vendor the browser assets of GX Data Docs from the npm registry (after a GX upgrade)
+	$(BIN)/python scripts/vendor_datadocs_assets.py
+
 clean: stop ## Remove local state (.syncgate: clusters, landing area, reports, Airflow home)
 	-bash scripts/pg_cluster.sh destroy .syncgate/pg
 	-bash scripts/pg_cluster.sh destroy .syncgate/pg-test

@@ -130,8 +130,11 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 
 
 @contextmanager
-def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Debian's headless Chromium through its chromedriver; selenium downloads nothing."""
+def chromium(monkeypatch: pytest.MonkeyPatch, logs: bool = False) -> Iterator[Any]:
+    """Debian's headless Chromium through its chromedriver; selenium downloads nothing.
+
+    ``logs``: keep the console and the network log (``driver.get_log("browser" | "performance")``).
+    """
     # Like PostgreSQL: installed on first use when we may (root + apt-get), else a clear failure.
     ensured = subprocess.run(
         ["bash", str(REPO / "scripts" / "ensure_browser.sh")], capture_output=True, text=True
@@ -152,6 +155,8 @@ def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
                 # Nothing outside loopback is reachable: fail such lookups at once instead of waiting.
                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):  # fmt: skip
         options.add_argument(arg)
+    if logs:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(30)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

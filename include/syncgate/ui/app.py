@@ -11,18 +11,19 @@ shows only flows whose DAG the viewer may read, except the webhook receiver
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from syncgate.conflicts.log import ResolutionRefused
 from syncgate.report.paths import report_files
 from syncgate.spec.model import FlowSpec
 from syncgate.spec.sync_model import SyncSpec
-from syncgate.ui import csrf, files, queries, triggers
+from syncgate.ui import csrf, datadocs_assets, datadocs_page, files, queries, triggers
 from syncgate.ui.auth import Viewer, current_viewer
 from syncgate.ui.conflicts import ConflictsView, read_conflicts, resolve_in_ui
 from syncgate.ui.flows import current_flows
@@ -40,12 +41,21 @@ PageParam = Annotated[int, Query(ge=1, le=1_000_000)]
 # A resolve form holds a side name and the CSRF token: anything much larger is not ours.
 MAX_FORM_BYTES = 4096
 # Files written by GX or the run-report helper: no framing by other sites, no type sniffing.
-# Served files (GX Data Docs, run reports) hold data from the sources: no script may run in
-# Airflow's origin, whatever a page contains (sandbox = an opaque origin without scripts).
+# Served files (run reports, the files of GX Data Docs) hold data from the sources: no script may
+# run in Airflow's origin, whatever a page contains (sandbox = an opaque origin without scripts).
+# GX Data Docs pages get their own policy (ui.datadocs_page): sandboxed too, GX's scripts only.
 FILE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "sandbox allow-popups allow-top-navigation-by-user-activation; "
     "script-src 'none'; object-src 'none'; frame-ancestors 'self'",
+}
+# The vendored Data Docs assets: public library files, the same for everyone, so no login (a
+# sandboxed page's font and crossorigin script requests carry no cookie and come from origin
+# "null", hence the CORS header). Their paths hold the version: cache them.
+ASSET_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Access-Control-Allow-Origin": "*",
+    "Cache-Control": "public, max-age=31536000, immutable",
 }
 
 
@@ -62,6 +72,13 @@ def create_app() -> FastAPI:
         return response
 
     add_webhook_route(app)
+
+    @app.get(datadocs_assets.ROUTE + "/{path:path}", name="datadocs_asset")
+    def datadocs_asset(path: str) -> Response:
+        found = files.safe_file(datadocs_assets.ASSETS_DIR, path)
+        if found is None or found.name == datadocs_assets.CHECKSUMS:
+            return JSONResponse({"detail": "no such asset"}, status_code=404)
+        return FileResponse(found, headers=ASSET_HEADERS)
 
     @app.get("/", name="health")
     def health_page(request: Request, viewer: ViewerDep, tag: str | None = None) -> Response:
@@ -222,9 +239,24 @@ def create_app() -> FastAPI:
                 else f"No Data Docs page {path!r} for flow {flow_id!r}."
             )
             return _missing(request, message, flow_id=flow_id)
+        if found.suffix.lower() in (".html", ".htm"):
+            return _docs_page(request, flow_id, found)
         return FileResponse(found, headers=FILE_HEADERS)
 
     return app
+
+
+def _docs_page(request: Request, flow_id: str, page: Path) -> Response:
+    """A Data Docs page with the vendored assets and a CSP that lets exactly GX's scripts run."""
+    app_path = base_path(request)
+    served = datadocs_page.rewrite(
+        page.read_text(encoding="utf-8", errors="replace"),
+        origin=f"{request.url.scheme}://{request.url.netloc}",
+        app_path=app_path,
+        site_path=f"{app_path}/flows/{quote(flow_id, safe='')}/docs",
+    )
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": served.csp}
+    return HTMLResponse(served.html, headers=headers)
 
 
 def _health(viewer: Viewer, tag: str | None) -> HealthReport:

@@ -74,8 +74,8 @@ class ValidationPage:
 def validation_pages(flow_id: str, limit: int = 50) -> list[ValidationPage]:
     """The newest validation result pages, newest first.
 
-    GX's own index lists them with scripts from public CDNs, which an air-gapped Airflow cannot
-    load; this list needs none. Layout: ``validations/<suite>/<run>/<timestamp>/<batch>.html``.
+    The flow page lists them without a script (GX's index draws its list with scripts, which
+    ``ui.datadocs_page`` lets run). Layout: ``validations/<suite>/<run>/<timestamp>/<batch>.html``.
     """
     site = data_docs_root(flow_id)
     suite = site / "validations" / flow_id

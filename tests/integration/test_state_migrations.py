@@ -20,7 +20,7 @@ from helpers import execute, rows
 from syncgate.cli.main import EXIT_OK, EXIT_REFUSED, main
 from syncgate.db.connect import connect
 from syncgate.state import audit
-from syncgate.state.migrations import Migration, StateSchemaTooNew, current_version, latest, migrate
+from syncgate.state.migrations import _VERSION_DDL, Migration, StateSchemaTooNew, current_version, latest, migrate
 from syncgate.state.schema import STEPS, ensure_state_schema
 
 pytestmark = pytest.mark.integration
@@ -307,3 +307,50 @@ def test_eight_first_runs_at_once_neither_deadlock_nor_need_a_retry(dst: str) ->
     assert ddl(dst), "the first round migrated: the log must have seen it"
     assert rows(dst, "SELECT count(*) FROM public.ddl_log WHERE at > (SELECT min(started_at) "
                      "FROM syncgate.sync_runs WHERE run_id LIKE 'scheduled\\_1\\_%%')") == [(0,)]  # fmt: skip
+
+
+def _first_run(n: int, barrier: Any, results: Any) -> None:
+    """One flow's first run, in its own process: the five stages as the DAG chains them."""
+    from helpers import make_spec, sync
+
+    spec = make_spec(id=f"flow_{n}", target__table=f"analytics.orders_{n}")
+    try:
+        barrier.wait(timeout=120)
+        sync(spec)
+        results.put((n, "ok"))
+    except BaseException as exc:
+        results.put((n, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
+
+
+def test_eight_real_first_runs_in_parallel_processes_on_an_empty_state_database(
+    dst: str, databases: dict[str, str]
+) -> None:
+    """The issue's scenario with the real stages: 8 flows' first runs, one process each, released
+    at the same moment on a database without a state schema. Every run promotes at its first
+    attempt; the state schema is migrated once; the runs' own DDL touches only their staging
+    and target tables."""
+    import multiprocessing
+
+    from helpers import seed_orders
+
+    from syncgate.pipeline.startup import STAGE_LIBRARIES, import_libraries
+
+    seed_orders(databases["src"], 40)
+    for stage in STAGE_LIBRARIES:  # forked children start with them (as the demo's executor does)
+        import_libraries(stage)
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(WORKERS), context.Queue()
+    processes = [context.Process(target=_first_run, args=(n, barrier, results)) for n in range(WORKERS)]
+    for p in processes:
+        p.start()
+    outcomes = dict(results.get(timeout=600) for _ in processes)
+    for p in processes:
+        p.join(timeout=60)
+    assert outcomes == {n: "ok" for n in range(WORKERS)}
+    assert rows(dst, "SELECT status, count(*) FROM syncgate.sync_runs GROUP BY status") == [("success", WORKERS)]
+    assert versions(dst) == [s.version for s in STEPS]
+    # Besides the migration's own statements, DDL only on the runs' staging and target tables.
+    migration = {step.sql for step in STEPS} | {_VERSION_DDL}
+    logged = [q for _, q in rows(dst, "SELECT tag, query FROM public.ddl_log") if q not in migration]
+    on_state = [q for q in logged if "syncgate." in q.replace("syncgate_", "") or '"syncgate".' in q]
+    assert logged and on_state == []

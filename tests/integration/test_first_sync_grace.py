@@ -23,7 +23,9 @@ def open_incidents(url: str) -> list[tuple[Any, ...]]:
                      "ORDER BY flow_id, kind")  # fmt: skip
 
 
-def test_a_new_flow_is_pending_until_its_grace_then_an_incident_until_it_syncs(databases: dict[str, str]) -> None:
+def test_a_new_flow_is_pending_until_its_grace_then_an_incident_until_it_syncs(
+    databases: dict[str, str],
+) -> None:
     spec = make_spec(freshness={"column": "updated_at", "max_age": "2h"})
     dst = databases["dst"]
 
@@ -67,7 +69,9 @@ def test_a_configured_grace_and_no_grace(databases: dict[str, str]) -> None:
     assert [f for f, *_ in open_incidents(databases["dst"])] == ["orders_flow", "other_flow"]
 
 
-def test_the_demo_first_start_opens_no_incident(databases: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_demo_first_start_opens_no_incident(
+    databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The demo's flows, their databases as `make demo` prepares them before Airflow starts (ERP
     tables, the wal flow's slot; an empty warehouse), the monitor ticking before any first run
     finished: nothing opens. A day later, the four flows with a freshness SLA that still never

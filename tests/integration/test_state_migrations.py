@@ -20,7 +20,14 @@ from helpers import execute, rows
 from syncgate.cli.main import EXIT_OK, EXIT_REFUSED, main
 from syncgate.db.connect import connect
 from syncgate.state import audit
-from syncgate.state.migrations import _VERSION_DDL, Migration, StateSchemaTooNew, current_version, latest, migrate
+from syncgate.state.migrations import (
+    _VERSION_DDL,
+    Migration,
+    StateSchemaTooNew,
+    current_version,
+    latest,
+    migrate,
+)
 from syncgate.state.schema import STEPS, ensure_state_schema
 
 pytestmark = pytest.mark.integration
@@ -116,7 +123,9 @@ def test_an_empty_database_is_migrated_once_then_only_checked(dst: str) -> None:
     assert len(rows(dst, "SELECT * FROM syncgate.schema_version")) == len(STEPS)
 
 
-def test_a_current_schema_sees_no_ddl_from_a_whole_run_nor_the_monitor(dst: str, databases: dict[str, str]) -> None:
+def test_a_current_schema_sees_no_ddl_from_a_whole_run_nor_the_monitor(
+    dst: str, databases: dict[str, str]
+) -> None:
     """A flow's runs and the monitor on a migrated database: DDL only on the run's own staging
     and target tables, never on the state schema (its tables would be locked against promotes)."""
     from helpers import make_spec, seed_orders, sync
@@ -162,7 +171,10 @@ def test_an_old_release_schema_is_adopted_and_upgraded_keeping_its_rows(dst: str
         ("orders_flow", datetime(2026, 1, 1, 10, tzinfo=UTC), "audit"),
     ]
     clear_ddl(dst)
-    assert cli("state", "migrate", "--conn-id", "dst_db")[1] == f"dst_db: version {latest(STEPS)}, current: nothing to do\n"
+    assert (
+        cli("state", "migrate", "--conn-id", "dst_db")[1]
+        == f"dst_db: version {latest(STEPS)}, current: nothing to do\n"
+    )
     assert cli("state", "version", "--conn-id", "dst_db")[1] == f"dst_db: version {latest(STEPS)}, current\n"
     assert ddl(dst) == []
 
@@ -183,7 +195,9 @@ def test_a_newer_schema_is_refused_clearly_and_left_untouched(dst: str) -> None:
     with connect("dst_db") as conn:
         ensure_state_schema(conn)
     newer = latest(STEPS) + 1
-    execute(dst, f"INSERT INTO syncgate.schema_version (version, description) VALUES ({newer}, 'from the future')")
+    execute(
+        dst, f"INSERT INTO syncgate.schema_version (version, description) VALUES ({newer}, 'from the future')"
+    )
     clear_ddl(dst)
     with connect("dst_db") as conn, pytest.raises(StateSchemaTooNew) as refused:
         ensure_state_schema(conn)
@@ -217,7 +231,9 @@ def test_concurrent_callers_apply_a_new_step_exactly_once(dst: str) -> None:
     """Appending a step is all an upgrade needs; 8 processes meeting it at once apply it once."""
     with connect("dst_db") as conn:
         ensure_state_schema(conn)
-    step = Migration(latest(STEPS) + 1, "test: a new column", "ALTER TABLE syncgate.sync_runs ADD COLUMN extra text")
+    step = Migration(
+        latest(STEPS) + 1, "test: a new column", "ALTER TABLE syncgate.sync_runs ADD COLUMN extra text"
+    )
     applied: list[list[int]] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(WORKERS)
@@ -299,9 +315,9 @@ def test_eight_first_runs_at_once_neither_deadlock_nor_need_a_retry(dst: str) ->
     for t in threads:
         t.join(timeout=300)
     assert errors == []
-    assert rows(dst, "SELECT count(*) FILTER (WHERE status = 'success'), count(*) FROM syncgate.sync_runs") == [
-        (WORKERS * ROUNDS, WORKERS * ROUNDS)
-    ]
+    assert rows(
+        dst, "SELECT count(*) FILTER (WHERE status = 'success'), count(*) FROM syncgate.sync_runs"
+    ) == [(WORKERS * ROUNDS, WORKERS * ROUNDS)]
     assert versions(dst) == [s.version for s in STEPS]  # migrated once
     # The first round's start-ups migrated the empty database; the 3 x 8 x 2 later ones issued no DDL.
     assert ddl(dst), "the first round migrated: the log must have seen it"
@@ -347,7 +363,9 @@ def test_eight_real_first_runs_in_parallel_processes_on_an_empty_state_database(
     for p in processes:
         p.join(timeout=60)
     assert outcomes == {n: "ok" for n in range(WORKERS)}
-    assert rows(dst, "SELECT status, count(*) FROM syncgate.sync_runs GROUP BY status") == [("success", WORKERS)]
+    assert rows(dst, "SELECT status, count(*) FROM syncgate.sync_runs GROUP BY status") == [
+        ("success", WORKERS)
+    ]
     assert versions(dst) == [s.version for s in STEPS]
     # Besides the migration's own statements, DDL only on the runs' staging and target tables.
     migration = {step.sql for step in STEPS} | {_VERSION_DDL}

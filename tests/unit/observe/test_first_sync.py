@@ -25,7 +25,9 @@ def test_the_default_grace_is_the_freshness_max_age_and_a_setting_wins() -> None
 
 def test_a_flow_override_survives_merging_with_the_defaults() -> None:
     defaults = Alerts.model_validate({"first_sync_grace": "0s"})
-    assert resolve_alerts(defaults, Alerts.model_validate({"renotify_every": "2h"})).first_sync_grace == timedelta(0)
+    assert resolve_alerts(
+        defaults, Alerts.model_validate({"renotify_every": "2h"})
+    ).first_sync_grace == timedelta(0)
     own = resolve_alerts(defaults, Alerts.model_validate({"first_sync_grace": "6h"}))
     assert own.first_sync_grace == timedelta(hours=6)
 

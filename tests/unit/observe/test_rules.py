@@ -73,7 +73,9 @@ def test_a_flow_that_never_promoted_is_pending_within_its_grace_then_an_incident
     missing = measure(flow, None, NOW)
     why = "target table x does not exist"
 
-    def judge(seen_ago: timedelta, promoted: bool = False, alerts: Alerts | None = None, history: Any = ()) -> Any:
+    def judge(
+        seen_ago: timedelta, promoted: bool = False, alerts: Alerts | None = None, history: Any = ()
+    ) -> Any:
         first = FirstSync(NOW - seen_ago, promoted)
         return evaluate(flow, alerts or Alerts(), missing, list(history), NOW, why, first)[0]
 
@@ -91,7 +93,9 @@ def test_a_flow_that_never_promoted_is_pending_within_its_grace_then_an_incident
     again = judge(timedelta(minutes=5), promoted=True)
     assert again.active and again.summary.startswith("freshness unknown: target table x does not exist")
     # Never promoted, even though the target already holds fresh rows (someone else loads it).
-    fresh = evaluate(flow, Alerts(), measure(flow, NOW, NOW), [], NOW, None, FirstSync(NOW - timedelta(hours=3), False))
+    fresh = evaluate(
+        flow, Alerts(), measure(flow, NOW, NOW), [], NOW, None, FirstSync(NOW - timedelta(hours=3), False)
+    )
     assert fresh[0].active and fresh[0].summary.endswith("(first-sync grace 2h); no run yet")
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from syncgate.observe.first_sync import FirstSync, grace, is_pending
 from syncgate.observe.spikes import judge
 from syncgate.spec.alerts import Alerts
-from syncgate.spec.model import FlowSpec
+from syncgate.spec.model import FlowSpec, Freshness
 from syncgate.spec.sync_model import SyncSpec
 from syncgate.state.freshness import Measurement
 
@@ -122,7 +122,7 @@ def _never_promoted(
     fresh = spec.freshness
     assert fresh is not None
     allowed = grace(fresh, alerts)
-    why = reason or ("no run yet" if run_id is None else "no run has succeeded yet")
+    why = reason or _target_state(fresh, measured)
     summary = (
         f"never synced: no run has promoted since the flow appeared {human(first_sync.waited(now).total_seconds())} "
         f"ago (first-sync grace {human(allowed.total_seconds())}); {why}"
@@ -137,6 +137,16 @@ def _never_promoted(
         "reason": why,
     }
     return Finding(spec.id, "freshness", True, "critical", summary, details, run_id)
+
+
+def _target_state(fresh: Freshness, measured: Measurement) -> str:
+    """What the target holds, for a flow that never promoted (someone else may have loaded it)."""
+    if measured.lag is None:
+        return "the target has no rows"
+    age = human(measured.lag.total_seconds())
+    if measured.status == "breach":
+        return f"data is {age} old, over its max_age of {human(fresh.max_age.total_seconds())}"
+    return f"its newest data is {age} old"
 
 
 def _failures(spec: FlowSpec | SyncSpec, alerts: Alerts, history: Sequence[RunRow]) -> Finding:

@@ -96,7 +96,7 @@ def test_a_flow_that_never_promoted_is_pending_within_its_grace_then_an_incident
     fresh = evaluate(
         flow, Alerts(), measure(flow, NOW, NOW), [], NOW, None, FirstSync(NOW - timedelta(hours=3), False)
     )
-    assert fresh[0].active and fresh[0].summary.endswith("(first-sync grace 2h); no run yet")
+    assert fresh[0].active and fresh[0].summary.endswith("(first-sync grace 2h); its newest data is 0s old")
 
 
 def test_the_grace_is_configurable_and_zero_means_none() -> None:

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VERSION_TABLE = "syncgate.schema_version"
 # The key syncgate's start-up DDL has always been serialised with: older tasks still running
 # during an upgrade take it too, so they never run their DDL in the middle of a migration.
 LOCK_KEY = "syncgate.ensure_state_schema"

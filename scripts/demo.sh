@@ -330,6 +330,11 @@ for f in "${WAL_FLOWS[@]}"; do
     warn "could not set up log-based capture for $f (its runs will say why)"
 done
 
+# The syncgate state schema of every state database, migrated once here (as a deployment
+# does): the flows' tasks then only check its version and never run DDL.
+"$VENV_BIN/python" -m syncgate state migrate 2>&1 | sed "s/^/demo: state schema: /" ||
+  die "could not migrate the syncgate state schema (see above)"
+
 # Own session (setsid) so Ctrl-C in this terminal reaches only this script,
 # which then stops Airflow in order; the PGID identifies it for `stop`.
 say "starting Airflow (log: ${STANDALONE_LOG#"$ROOT"/})..."

@@ -19,6 +19,7 @@ neither side)::
         +-- http.pagination.PaginationLoopError
         +-- http.drift.SchemaDriftError
         +-- events.webhook.WebhookRefused   a webhook that is not authentic and fresh (401)
+        +-- state.migrations.StateSchemaTooNew  a newer syncgate migrated the state schema
         +-- http.coerce.CoerceError   one value its column cannot hold (also a ``ValueError``);
         |                             the extract turns it into a reject, it never ends a task
         +-- (staging.copy_binary._NotEncodable: private; the batch falls back to CSV)

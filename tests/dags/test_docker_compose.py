@@ -551,3 +551,15 @@ def test_airflow_init_creates_the_pool_of_every_api_a_shipped_flow_calls() -> No
     assert pools, "no shipped flow calls an API"
     for pool in pools:
         assert f"airflow pools set {pool} " in init_script, pool
+
+
+def test_airflow_init_migrates_the_state_schema_of_the_flows_state_databases() -> None:
+    """Deploy time, not task time: tasks only check the version (issue 14's start-up deadlock)."""
+    from syncgate.spec.loader import load_specs
+
+    init = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["airflow-init"]
+    script = "\n".join(init["command"])
+    assert "python -m syncgate state migrate ||" in script and "exit 1" in script
+    state_conns = {str(i.spec.state_conn_id) for i in load_specs(ROOT / "dags" / "flows") if i.spec}
+    assert state_conns == {"warehouse_db"}, "a new state database needs its service in depends_on below"
+    assert init["depends_on"]["warehouse-db"]["condition"] == "service_healthy"

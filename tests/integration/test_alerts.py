@@ -52,7 +52,25 @@ def fresh_spec() -> Any:
     return make_spec(freshness={"column": "updated_at", "max_age": "2h", "warn_age": "1h"})
 
 
+def promoted_before(url: str) -> None:
+    """The flow synced once, long ago: it is judged on its data, not given a first-sync grace."""
+    from syncgate.db.connect import connect
+    from syncgate.state.schema import ensure_state_schema
+
+    with connect("dst_db") as conn:
+        ensure_state_schema(conn)
+    started = T0 - timedelta(days=3)
+    execute(
+        url,
+        "INSERT INTO syncgate.sync_runs (flow_id, run_id, run_type, status, started_at, finished_at) "
+        f"VALUES ('orders_flow', 'scheduled__first', 'scheduled', 'success', '{started.isoformat()}', "
+        f"'{(started + timedelta(seconds=30)).isoformat()}')",
+    )
+
+
 def make_target(url: str, newest: datetime) -> None:
+    """The target as an earlier sync left it."""
+    promoted_before(url)
     execute(
         url,
         "CREATE SCHEMA analytics",
@@ -247,6 +265,7 @@ def test_a_missing_target_is_a_breach_and_a_dead_channel_is_retried(
     monkeypatch.setenv("AIRFLOW_CONN_ALERTS_SMTP", json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": 9,
                        "extra": {"disable_tls": True, "disable_ssl": True, "retry_limit": 0, "timeout": 2}}))  # fmt: skip
     spec = fresh_spec()
+    promoted_before(databases["dst"])  # then someone dropped the target
     result = monitor([spec], defaults, now=T0, base_url=BASE)
     assert result.delivery_failures and all(
         "ConnectionError" in f or "Error" in f for f in result.delivery_failures

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,16 @@ def test_monitor_dag_catches_a_flow_that_never_ran(
         "CREATE TABLE analytics.fresh_flow (id int PRIMARY KEY, updated_at timestamptz)",
         "INSERT INTO analytics.fresh_flow VALUES (1, now() - interval '5 minutes')",
     )
+    # The monitor has known paused_flow for 5 hours: its first-sync grace (max_age 1h) is over.
+    from syncgate.db.connect import connect
+    from syncgate.state.schema import ensure_state_schema
+
+    with connect("dst_db") as conn:
+        ensure_state_schema(conn)
+    execute(
+        databases["dst"],
+        "INSERT INTO syncgate.flow_first_seen VALUES ('paused_flow', now() - interval '5 hours', 'monitor')",
+    )
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.test:8080/")
     bag = flows_dag_bag(monkeypatch, flows)
     assert sorted(bag.dag_ids) == ["fresh_flow", "paused_flow", MONITOR_DAG_ID]
@@ -78,7 +89,9 @@ def test_monitor_dag_catches_a_flow_that_never_ran(
     ]
     [alert] = webhook.webhooks
     assert "ALERT paused_flow: data freshness (critical)" in alert["text"]
-    assert "data is 5h old, over its max_age of 1h" in alert["text"]
+    assert "never synced: no run has promoted since the flow appeared 5h" in alert["text"]
+    # 5h, or 5h 1m on a machine slow enough for a minute to pass before the monitor measures.
+    assert re.search(r"data is 5h( \d+m)? old, over its max_age of 1h", alert["text"]), alert["text"]
     assert "http://airflow.test:8080/dags/paused_flow" in alert["text"]
 
     again = bag.dags[MONITOR_DAG_ID].test()  # within renotify_every: recorded, not re-sent

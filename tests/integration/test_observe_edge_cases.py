@@ -32,6 +32,14 @@ def _webhook_defaults(port: int, monkeypatch: pytest.MonkeyPatch, conn: str) -> 
     ).alerts
 
 
+def _with_state_schema() -> None:
+    from syncgate.db.connect import connect
+    from syncgate.state.schema import ensure_state_schema
+
+    with connect("dst_db") as conn:
+        ensure_state_schema(conn)
+
+
 def test_a_monitor_run_overlapping_another_sends_no_second_notice_for_one_incident(
     databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -46,6 +54,14 @@ def test_a_monitor_run_overlapping_another_sends_no_second_notice_for_one_incide
         "CREATE SCHEMA analytics",
         "CREATE TABLE analytics.orders (id bigint PRIMARY KEY, updated_at timestamptz)",
         f"INSERT INTO analytics.orders VALUES (1, '{(T0 - timedelta(hours=5)).isoformat()}')",
+    )
+    # Synced once long ago (a flow that never promoted would be pending first sync, not late).
+    _with_state_schema()
+    execute(
+        databases["dst"],
+        "INSERT INTO syncgate.sync_runs (flow_id, run_id, status, started_at, finished_at) VALUES "
+        f"('orders_flow', 'scheduled__first', 'success', '{(T0 - timedelta(days=3)).isoformat()}', "
+        f"'{(T0 - timedelta(days=3)).isoformat()}')",
     )
     second_received = Received()
     second = WebhookServer(second_received)

@@ -46,7 +46,7 @@ def test_health_page_lists_flows_with_status_freshness_and_incidents(client: Tes
     assert "an old resolved failure" not in page.text
     assert "fresh-red" in breach and "products data is 2h 30m old (SLA 2h)" in breach
     assert "state database &#39;gone_db&#39; is unreachable" in _row(page.text, "remote_down")
-    assert "never run" in _row(page.text, "never_run")
+    assert "pending first sync" in _row(page.text, "never_run")
 
 
 def test_tag_filter_and_json(client: TestClient) -> None:

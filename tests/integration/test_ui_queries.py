@@ -50,7 +50,7 @@ def test_health_reads_latest_run_success_freshness_trend_and_incidents(ui_state:
 
     never = health["never_run"]
     assert (never.status, never.freshness, never.freshness_colour, never.conflicts) == (
-        "never run",
+        "pending first sync",
         "none",
         "grey",
         0,
@@ -65,11 +65,11 @@ def test_an_unreachable_state_database_marks_only_its_flows(ui_state: dict[str, 
     assert all(h.error is None for fid, h in health.items() if fid != "remote_down")
 
 
-def test_flows_without_state_schema_show_as_never_run(ui_state: dict[str, str]) -> None:
+def test_flows_without_state_schema_show_as_pending_first_sync(ui_state: dict[str, str]) -> None:
     with psycopg.connect(ui_state["dst"], autocommit=True) as conn:
         conn.execute("DROP SCHEMA syncgate CASCADE")
     health = _health(["orders_ok", "never_run"])
-    assert {h.status for h in health.values()} == {"never run"}
+    assert {h.status for h in health.values()} == {"pending first sync"}
     assert all(h.error is None for h in health.values())
 
 

@@ -45,6 +45,7 @@ from syncgate.errors import (
 )
 from syncgate.events.webhook import WebhookRefused, WebhookSecretsUnavailable
 from syncgate.staging import copy_binary
+from syncgate.state.migrations import StateSchemaTooNew
 from syncgate.ui.queries import StateUnavailable
 
 pytestmark = pytest.mark.unit
@@ -72,6 +73,7 @@ RECOVERY: dict[type[BaseException], tuple[Callable[[], BaseException], bool]] = 
     DecodeError: (lambda: DecodeError("malformed pgoutput 'I' message"), False),
     WebhookRefused: (lambda: WebhookRefused("no valid signature"), False),
     WebhookSecretsUnavailable: (lambda: WebhookSecretsUnavailable("webhook secret connection 'crm' holds no usable secret"), True),
+    StateSchemaTooNew: (lambda: StateSchemaTooNew("the syncgate state schema of database 'w' is at version 9"), False),
 }  # fmt: skip
 
 

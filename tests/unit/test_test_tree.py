@@ -42,8 +42,8 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "tests/integration/test_extract_drivers.py",
     "state/audit.py": f"the sync_runs audit rows, {_INTEGRATION}: tests/integration/test_dag_end_to_end.py, "
     "tests/integration/test_failures_and_retries.py",
-    "state/schema.py": f"DDL of the state schema, {_INTEGRATION}: tests/integration/test_ui_queries.py, "
-    "tests/integration/test_alerts.py",
+    "state/schema.py": f"DDL of the state schema, {_INTEGRATION}: tests/integration/test_state_migrations.py, "
+    "tests/integration/test_ui_queries.py, tests/integration/test_alerts.py",
     "events/store.py": f"the flow event log, {_INTEGRATION}: tests/integration/events/test_event_store.py",
     "events/triggers.py": f"LISTEN/NOTIFY, the event log and slots, {_INTEGRATION}: "
     "tests/integration/events/test_event_triggers.py",

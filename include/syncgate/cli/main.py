@@ -2,7 +2,7 @@
 
 Exit codes: 0 done; 1 the state database could not be read or written; 2 bad usage or a
 refused request (unknown flow or conflict, a conflict that is not parked, a side not in the
-flow), as argparse itself uses 2 for usage errors.
+flow, a state schema newer than this syncgate), as argparse itself uses 2 for usage errors.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from syncgate.cli import cdc, conflicts, notify
+from syncgate.cli import cdc, conflicts, notify, state
 from syncgate.cli.flows import CliError
 from syncgate.conflicts.log import STATUSES
 
@@ -64,6 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
         "pg_notify on the channel of the flow's postgres_notify trigger after every change.",
     )  # fmt: skip
     notifying.add_argument("flow", metavar="FLOW_ID", help="a flow with a postgres_notify trigger")
+
+    schema = commands.add_parser(
+        "state", help="the syncgate state schema of the state databases (versioned migrations)",
+        description="Migrate the state schema of every state database the flows use (run it at "
+        "deploy time: tasks then only check its version), or show each database's version.",
+    )  # fmt: skip
+    state_actions = schema.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (
+        ("migrate", "apply the migrations a database lacks (under a lock; a no-op when current)"),
+        ("version", "print each database's state schema version and whether it is current"),
+    ):
+        state_actions.add_parser(name, help=text).add_argument(
+            "--conn-id", action="append", dest="conn_ids", metavar="CONN_ID",
+            help="this state connection only (repeatable; default: every flow's state_conn_id)",
+        )  # fmt: skip
     return parser
 
 
@@ -91,6 +106,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
                 command(args.flow_id, out=out)
             elif args.command == "notify-sql":
                 notify.notify_command(args.flow, out=out)
+            elif args.command == "state":
+                command = state.migrate_command if args.action == "migrate" else state.version_command
+                command(args.conn_ids, out=out, err=err)
             elif args.action == "list":
                 conflicts.list_command(
                     flow=args.flow, status=args.status, limit=args.limit, as_json=args.json, out=out

@@ -20,6 +20,7 @@ from syncgate import settings
 from syncgate.db.connect import connect
 from syncgate.errors import FatalError, SyncgateError
 from syncgate.observe import incidents
+from syncgate.observe.first_sync import record_and_read
 from syncgate.observe.messages import render
 from syncgate.observe.notifiers import deliver
 from syncgate.observe.probe import newest_values
@@ -29,6 +30,7 @@ from syncgate.spec.alerts import Alerts, resolve_alerts
 from syncgate.spec.loader import load_defaults, load_specs
 from syncgate.spec.model import FlowSpec
 from syncgate.state.freshness import freshness_row, measure
+from syncgate.state.schema import ensure_state_schema
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -135,7 +137,7 @@ def _check_database(
 ) -> None:
     ids = [s.id for s in flows]
     with connect(conn_id) as conn:
-        _ensure_schema(conn)
+        ensure_state_schema(conn)  # one version read; DDL only on a database never migrated
         # One monitor at a time per database (the monitor DAG and failure callbacks overlap):
         # it reads incidents, decides and notifies as one step, so two would notify twice.
         # Held until the connection closes, after the notices are sent.
@@ -151,6 +153,7 @@ def _check_database(
             probes = newest_values(conn, [s for s in flows if isinstance(s, FlowSpec) and s.freshness])
             history = _history(conn, ids, max(_runs_needed(policies[i]) for i in ids))
             open_now = incidents.read_open(conn, ids)
+            first_syncs = record_and_read(conn, ids, now)
             notices = incidents.owed_recoveries(conn, ids, now)
             rows = []
             for spec in flows:
@@ -165,7 +168,7 @@ def _check_database(
                                       "monitor", None, now)
                     )  # fmt: skip
                 findings = evaluate(spec, policy, measured, history.get(spec.id, []), now,
-                                    probe.problem if probe else None)  # fmt: skip
+                                    probe.problem if probe else None, first_syncs.get(spec.id))  # fmt: skip
                 findings.append(retained_wal_finding(spec.id, policy, (slots or {}).get(spec.id), now))
                 for finding in findings:
                     notice = incidents.reconcile(
@@ -269,23 +272,6 @@ def _history(conn: psycopg.Connection[Any], flow_ids: list[str], limit: int) -> 
     for flow_id, *values in rows:
         history[flow_id].append(RunRow(*values))
     return history
-
-
-def _ensure_schema(conn: psycopg.Connection[Any]) -> None:
-    """Create or upgrade the state schema only when needed: its DDL takes table locks."""
-    from syncgate.state.schema import ensure_state_schema
-
-    row = conn.execute(
-        "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('syncgate.incidents') "
-        "AND attname = 'resolution_notified_at'"
-    ).fetchone()
-    kinds = conn.execute(  # the retained_wal incident kind (issue 12)
-        "SELECT count(*) FROM pg_constraint WHERE conrelid = to_regclass('syncgate.incidents') "
-        "AND conname = 'incidents_kind' AND pg_get_constraintdef(oid) LIKE '%%retained_wal%%'"
-    ).fetchone()
-    conn.commit()
-    if not row or not row[0] or not kinds or not kinds[0]:
-        ensure_state_schema(conn)
 
 
 def airflow_base_url() -> str:

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from syncgate.observe.first_sync import FirstSync, grace, is_pending
 from syncgate.observe.spikes import judge
 from syncgate.spec.alerts import Alerts
-from syncgate.spec.model import FlowSpec
+from syncgate.spec.model import FlowSpec, Freshness
 from syncgate.spec.sync_model import SyncSpec
 from syncgate.state.freshness import Measurement
 
@@ -56,6 +57,7 @@ def evaluate(
     history: Sequence[RunRow],
     now: datetime,
     reason: str | None = None,
+    first_sync: FirstSync | None = None,
 ) -> list[Finding]:
     """One finding per kind; an inactive finding resolves that kind's open incident.
 
@@ -63,10 +65,12 @@ def evaluate(
         measured: the target's freshness now (None: the flow has no freshness SLA).
         history: the flow's recent runs, newest first.
         reason: why the freshness could not be measured, when it could not.
+        first_sync: when the flow was first seen and whether it ever promoted (None: unknown,
+            judged as a flow that has promoted).
     """
     latest = history[0].run_id if history else None
     return [
-        _freshness(spec, measured, latest, reason),
+        _freshness(spec, alerts, measured, latest, reason, first_sync, now),
         _failures(spec, alerts, history),
         _lag_spike(spec, alerts, history),
         _duration_spike(spec, alerts, history, now),
@@ -74,10 +78,17 @@ def evaluate(
 
 
 def _freshness(
-    spec: FlowSpec | SyncSpec, measured: Measurement | None, run_id: str | None, reason: str | None
-) -> Finding:
+    spec: FlowSpec | SyncSpec, alerts: Alerts, measured: Measurement | None, run_id: str | None,
+    reason: str | None, first_sync: FirstSync | None, now: datetime,
+) -> Finding:  # fmt: skip
     fresh = spec.freshness
-    if fresh is None or measured is None or measured.status == "ok":
+    if fresh is None or measured is None:
+        return Finding(spec.id, "freshness", False, run_id=run_id)
+    if is_pending(first_sync, fresh, alerts, now):  # its first run has not had its chance yet
+        return Finding(spec.id, "freshness", False, summary="pending first sync", run_id=run_id)
+    if first_sync is not None and not first_sync.promoted:
+        return _never_promoted(spec, alerts, measured, run_id, reason, first_sync, now)
+    if measured.status == "ok":
         return Finding(spec.id, "freshness", False, run_id=run_id)
     details: dict[str, Any] = {
         "status": measured.status,
@@ -100,6 +111,42 @@ def _freshness(
     )
     severity = "critical" if measured.status == "breach" else "warning"
     return Finding(spec.id, "freshness", True, severity, summary, details, run_id)
+
+
+def _never_promoted(
+    spec: FlowSpec | SyncSpec, alerts: Alerts, measured: Measurement, run_id: str | None,
+    reason: str | None, first_sync: FirstSync, now: datetime,
+) -> Finding:  # fmt: skip
+    """Past its first-sync grace without one successful run: whatever the target holds, the
+    flow has never delivered it."""
+    fresh = spec.freshness
+    assert fresh is not None
+    allowed = grace(fresh, alerts)
+    why = reason or _target_state(fresh, measured)
+    summary = (
+        f"never synced: no run has promoted since the flow appeared {human(first_sync.waited(now).total_seconds())} "
+        f"ago (first-sync grace {human(allowed.total_seconds())}); {why}"
+    )
+    details = {
+        "status": measured.status,
+        "column": fresh.column,
+        "max_age_seconds": fresh.max_age.total_seconds(),
+        "first_seen_at": first_sync.first_seen.isoformat(),
+        "first_sync_grace_seconds": allowed.total_seconds(),
+        "never_promoted": True,
+        "reason": why,
+    }
+    return Finding(spec.id, "freshness", True, "critical", summary, details, run_id)
+
+
+def _target_state(fresh: Freshness, measured: Measurement) -> str:
+    """What the target holds, for a flow that never promoted (someone else may have loaded it)."""
+    if measured.lag is None:
+        return "the target has no rows"
+    age = human(measured.lag.total_seconds())
+    if measured.status == "breach":
+        return f"data is {age} old, over its max_age of {human(fresh.max_age.total_seconds())}"
+    return f"its newest data is {age} old"
 
 
 def _failures(spec: FlowSpec | SyncSpec, alerts: Alerts, history: Sequence[RunRow]) -> Finding:

@@ -37,6 +37,19 @@ _Email = Annotated[str, AfterValidator(_email)]
 _Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
+def _duration_or_zero(value: object) -> object:
+    """A duration, or zero (``0``, ``0s``): no grace at all."""
+    if value == timedelta(0) or (
+        isinstance(value, (int, float, str)) and not isinstance(value, bool)
+        and str(value).strip().lower() in ("0", "0s", "0.0")
+    ):  # fmt: skip
+        return timedelta(0)
+    return parse_duration(value)  # type: ignore[arg-type]
+
+
+_Grace = Annotated[timedelta, BeforeValidator(_duration_or_zero)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -98,7 +111,8 @@ class RetainedWal(_Strict):
 class Alerts(_Strict):
     """Who is told about incidents, how often, and which rules raise them.
 
-    ``consecutive_failures: null`` and ``lag_spike: null`` switch those rules off.
+    ``consecutive_failures: null`` and ``lag_spike: null`` switch those rules off;
+    ``first_sync_grace: 0s`` alerts on a flow that has not promoted yet at the first check.
     """
 
     notifiers: list[Notifier] = Field(default_factory=list)
@@ -107,6 +121,9 @@ class Alerts(_Strict):
     lag_spike: LagSpike | None = Field(default_factory=LagSpike)
     # Only wal flows (``source.capture: wal``) have a slot to watch.
     retained_wal: RetainedWal | None = Field(default_factory=RetainedWal)
+    # How long a flow that has never promoted is "pending first sync" rather than late, counted
+    # from when syncgate first saw it. None: the flow's freshness ``max_age``; 0s: no grace.
+    first_sync_grace: _Grace | None = None
 
 
 class FlowDefaults(_Strict):

@@ -1,8 +1,17 @@
-"""DDL of the ``syncgate`` schema in each target database."""
+"""DDL of the ``syncgate`` schema in each target database, as numbered migration steps.
+
+``STEPS`` is the schema's history: step 1 is the baseline (the DDL syncgate used to run at
+every task start; idempotent, so it also adopts and upgrades a state schema made by an older
+syncgate), each later step one change. A step, once released, is never edited: a new table,
+column or constraint is a new ``Migration`` appended to ``STEPS``. ``state/migrations.py``
+applies them; tasks only check the recorded version (``ensure_state_schema``).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from syncgate.state.migrations import Migration, ensure_current
 
 if TYPE_CHECKING:
     import psycopg
@@ -11,6 +20,7 @@ STATE_SCHEMA = "syncgate"
 STAGING_SCHEMA = "syncgate_staging"
 MIRROR_SCHEMA = "syncgate_mirror"
 
+# Migration 1, the baseline: frozen (a change here would never reach a database at version 1).
 _DDL = """
 CREATE SCHEMA IF NOT EXISTS syncgate;
 CREATE SCHEMA IF NOT EXISTS syncgate_staging;
@@ -271,9 +281,38 @@ COMMENT ON TABLE syncgate.flow_events IS
 """
 
 
+# Migration 2 (issue 14): when syncgate first saw each flow. A flow that has never promoted is
+# pending, not late, until its first-sync grace has passed since then (observe/first_sync.py).
+# Flows that ran before this step count as seen at their first recorded run.
+_FIRST_SEEN = """
+CREATE TABLE syncgate.flow_first_seen (
+    flow_id        text PRIMARY KEY,
+    first_seen_at  timestamptz NOT NULL DEFAULT now(),
+    seen_by        text NOT NULL,
+    CONSTRAINT flow_first_seen_by CHECK (seen_by IN ('monitor', 'audit'))
+);
+COMMENT ON TABLE syncgate.flow_first_seen IS
+    'When syncgate first saw each flow (the monitor records new flows): a flow that never promoted '
+    'is pending, not late, until its first-sync grace has passed since then.';
+INSERT INTO syncgate.flow_first_seen (flow_id, first_seen_at, seen_by)
+SELECT flow_id, min(started_at), 'audit' FROM syncgate.sync_runs GROUP BY flow_id;
+"""
+
+# The state schema's history, oldest first. Append a step; never edit or renumber one.
+STEPS: tuple[Migration, ...] = (
+    Migration(1, "baseline: the state schema of syncgate before versioned migrations", _DDL),
+    Migration(2, "flow_first_seen: when syncgate first saw each flow (first-sync grace)", _FIRST_SEEN),
+)
+
+
 def ensure_state_schema(conn: psycopg.Connection[Any]) -> None:
-    """Create the state and staging schemas once; safe under concurrent runs."""
-    with conn.transaction():
-        # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog: serialise.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('syncgate.ensure_state_schema'))")
-        conn.execute(_DDL)
+    """Make sure the state schema is current: one read when it is (no DDL, no table lock).
+
+    An empty or older state database is migrated under an advisory lock (concurrent callers
+    wait for the first one and find the work done); deployments run ``python -m syncgate state
+    migrate`` beforehand so tasks never have to.
+
+    Raises:
+        StateSchemaTooNew: a newer syncgate migrated the database; it is left untouched.
+    """
+    ensure_current(conn, STEPS)

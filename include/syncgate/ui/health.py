@@ -32,7 +32,8 @@ class FlowHealth:
     state_conn_id: str
     sla_max_age_seconds: float | None
     sla_warn_age_seconds: float | None
-    status: str = "never run"
+    # No run recorded yet: a new flow, not a late one (the monitor gives it a first-sync grace).
+    status: str = "pending first sync"
     last_run_id: str | None = None
     last_run_started: datetime | None = None
     last_run_finished: datetime | None = None
@@ -87,7 +88,7 @@ def flow_health(specs: list[FlowSpec | SyncSpec]) -> list[FlowHealth]:
         group = {flow_id: rows[flow_id] for flow_id in flow_ids}
         try:
             with queries.read_only(conn_id) as conn:
-                if conn is not None:  # else no run created the state schema yet: "never run"
+                if conn is not None:  # else no state schema yet: "pending first sync"
                     read_health(conn, group)
         except queries.StateUnavailable as exc:
             unavailable(group.values(), str(exc))
@@ -123,7 +124,8 @@ def now() -> datetime:
 
 
 def blank(spec: FlowSpec | SyncSpec) -> FlowHealth:
-    """A flow's row before its state is read: never run, freshness unknown (or none without SLA).
+    """A flow's row before its state is read: pending first sync, freshness unknown (or none
+    without SLA).
 
     A sync flow has no freshness SLA (``freshness`` is None): its freshness is ``none``.
     """

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from syncgate.observe.first_sync import FirstSync
 from syncgate.observe.rules import RunRow, evaluate, human
 from syncgate.spec.alerts import Alerts
 from syncgate.spec.model import FlowSpec
@@ -65,6 +66,48 @@ def test_freshness_findings() -> None:
     assert not ok.active
     unknown = evaluate(flow, Alerts(), measure(flow, None, NOW), [], NOW, "target table x does not exist")
     assert unknown[0].active and "target table x does not exist" in unknown[0].summary
+
+
+def test_a_flow_that_never_promoted_is_pending_within_its_grace_then_an_incident() -> None:
+    flow = spec(freshness={"column": "u", "max_age": "2h"})
+    missing = measure(flow, None, NOW)
+    why = "target table x does not exist"
+
+    def judge(
+        seen_ago: timedelta, promoted: bool = False, alerts: Alerts | None = None, history: Any = ()
+    ) -> Any:
+        first = FirstSync(NOW - seen_ago, promoted)
+        return evaluate(flow, alerts or Alerts(), missing, list(history), NOW, why, first)[0]
+
+    pending = judge(timedelta(minutes=5))  # the demo's first start: the first run is still going
+    assert not pending.active and pending.summary == "pending first sync"
+    assert not judge(timedelta(hours=1, minutes=59), history=[run("failed", 3)]).active
+    late = judge(timedelta(hours=2, minutes=1), history=[run("failed", 3, run_id="r_failed")])
+    assert late.active and late.severity == "critical" and late.run_id == "r_failed"
+    assert late.summary == (
+        "never synced: no run has promoted since the flow appeared 2h 1m ago (first-sync grace 2h); "
+        "target table x does not exist"
+    )
+    assert late.details["never_promoted"] and late.details["first_sync_grace_seconds"] == 7200
+    # Once it promoted, a missing target is judged as before: no grace for a dropped table.
+    again = judge(timedelta(minutes=5), promoted=True)
+    assert again.active and again.summary.startswith("freshness unknown: target table x does not exist")
+    # Never promoted, even though the target already holds fresh rows (someone else loads it).
+    fresh = evaluate(
+        flow, Alerts(), measure(flow, NOW, NOW), [], NOW, None, FirstSync(NOW - timedelta(hours=3), False)
+    )
+    assert fresh[0].active and fresh[0].summary.endswith("(first-sync grace 2h); its newest data is 0s old")
+
+
+def test_the_grace_is_configurable_and_zero_means_none() -> None:
+    flow = spec(freshness={"column": "u", "max_age": "1d"})
+    missing = measure(flow, None, NOW)
+    first = FirstSync(NOW - timedelta(minutes=20), False)
+    short = Alerts.model_validate({"first_sync_grace": "15m"})
+    assert evaluate(flow, short, missing, [], NOW, "x", first)[0].active
+    assert not evaluate(flow, Alerts(), missing, [], NOW, "x", first)[0].active  # default: max_age 1d
+    at_once = Alerts.model_validate({"first_sync_grace": "0s"})
+    assert evaluate(flow, at_once, missing, [], NOW, "x", FirstSync(NOW, False))[0].active
 
 
 def test_consecutive_failures_count_from_the_newest_finished_run() -> None:

@@ -130,7 +130,7 @@ def _adopt_staging(
     removed = conn.execute(
         compose("DELETE FROM {s} AS s WHERE NOT {live}", s=staging.sql, live=live_rows(spec, "s"))
     ).rowcount
-    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target.schema)))
+    _create_schema(conn, target.schema)
     conn.execute(compose("ALTER TABLE {} SET LOGGED", staging.sql))
     conn.execute(compose("ALTER TABLE {} RESET (autovacuum_enabled)", staging.sql))  # a target is vacuumed
     conn.execute(compose("ALTER TABLE {} SET SCHEMA {}", staging.sql, sql.Identifier(target.schema)))
@@ -144,6 +144,26 @@ def _adopt_staging(
         "Created target table %s from the verified batch (%d soft-deleted rows left out)", target, removed
     )
     return {"rows_inserted": staged_rows - removed, "rows_updated": 0, "rows_deleted": 0}
+
+
+def _create_schema(conn: psycopg.Connection[Any], schema: str) -> None:
+    """The target's schema, when the first load into it has to create it.
+
+    Two first loads into one new schema (the first start of several flows) would both pass the
+    ``IF NOT EXISTS`` of ``CREATE SCHEMA`` and one would fail on the catalog's unique index:
+    creators take turns, and each looks again (a catalog read, fresh after the wait) once it
+    holds the turn. Loads into an existing schema take no lock.
+    """
+    from psycopg import sql
+
+    exists = "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = %s)"
+    row = conn.execute(exists, (schema,)).fetchone()
+    if row and row[0]:
+        return
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('syncgate.create_target_schema'))")
+    row = conn.execute(exists, (schema,)).fetchone()
+    if not (row and row[0]):
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
 
 
 def _add_new_columns(conn: psycopg.Connection[Any], target: TableRef, columns: list[tuple[str, str]]) -> None:

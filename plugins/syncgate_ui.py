@@ -1,4 +1,4 @@
-"""Airflow plugin: the syncgate views (sync health, flow detail, data quality reports).
+"""Airflow plugin: the syncgate views (sync health, flow detail, run reports, data quality reports).
 
 Thin on purpose: the app lives in ``syncgate.ui`` (on PYTHONPATH via ``include/``). Airflow's
 API server mounts it under ``/syncgate``; every route authenticates with Airflow's own auth but
@@ -33,5 +33,13 @@ class SyncgateUiPlugin(AirflowPlugin):
             "href": "syncgate/flows/{DAG_ID}",
             "url_route": "syncgate-flow",
             "destination": "dag",
+        },
+        # A tab on every DAG run: the run's report, one click from the run (the "Sync report"
+        # extra link is only on the verify and promote task instances' Details tab).
+        {
+            "name": "Sync report",
+            "href": "syncgate/flows/{DAG_ID}/runs/{RUN_ID}/report",
+            "url_route": "syncgate-report",
+            "destination": "dag_run",
         },
     ]

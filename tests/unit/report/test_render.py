@@ -113,3 +113,10 @@ def test_refused_records_and_a_held_batch_have_their_own_names() -> None:
         '<tr id="rows-held_by_gate"><th>batch held by the quality gate</th><td class="n">1,359</td>' in html
     )
     assert ">rejected<" not in html.split('id="rows-extracted"')[1].split("</table>")[0]
+
+
+def test_a_first_run_whose_batch_was_rejected_has_no_watermark_yet() -> None:
+    audit = {"status": "rejected", "watermark_before": None, "watermark_after": None}
+    manifest = {"watermark_before": None, "watermark_after": "2026-01-09"}
+    cell = _watermark_cell(render_html(build_report(flow_id="f", run_id="r", audit=audit, manifest=manifest)))
+    assert cell.startswith("none") and "would have moved it to 2026-01-09; nothing was promoted" in cell

@@ -95,8 +95,9 @@ WHERE status = 'open' AND flow_id = ANY(%(flows)s::text[]) ORDER BY flow_id, ope
 _RUNS = f"""
 SELECT r.run_id, r.run_type, r.status, r.started_at, r.finished_at, r.window_from, r.window_to,
        r.rows_extracted, r.rows_inserted, r.rows_updated, r.rows_deleted,
-       {_ROWS_REFUSED} AS rows_refused, {_ROWS_HELD} AS rows_held, {_ROWS_MOVED} AS rows_moved, r.quality_verdict, r.quality_report, r.lag_seconds,
-       r.freshness_status, {_CONFLICTS.format(col="r.conflicts")} AS conflicts, r.error
+       {_ROWS_REFUSED} AS rows_refused, {_ROWS_HELD} AS rows_held, {_ROWS_MOVED} AS rows_moved,
+       r.quality_verdict, r.quality_report, r.lag_seconds, r.freshness_status,
+       {_CONFLICTS.format(col="r.conflicts")} AS conflicts, r.error
 FROM syncgate.sync_runs r WHERE r.flow_id = %(flow)s
 ORDER BY r.started_at DESC, r.run_id LIMIT %(limit)s OFFSET %(offset)s
 """

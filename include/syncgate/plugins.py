@@ -40,6 +40,14 @@ class SyncgateUiPlugin(AirflowPlugin):
             "url_route": "syncgate-flow",
             "destination": "dag",
         },
+        # A tab on every DAG run: the run's report, one click from the run (the "Sync report"
+        # extra link is only on the verify and promote task instances' Details tab).
+        {
+            "name": "Sync report",
+            "href": "syncgate/flows/{DAG_ID}/runs/{RUN_ID}/report",
+            "url_route": "syncgate-report",
+            "destination": "dag_run",
+        },
     ]
 
 

@@ -58,8 +58,10 @@ def test_failed_quality_gate_promotes_nothing_keeps_staging_and_recovers(
     assert snapshot(dst) == before  # not one row version changed, watermark untouched
     record = audit(dst, run.run_id)
     assert record["status"] == "rejected" and record["quality_verdict"] == "failed"
-    # The two changed rows, plus the row at the watermark value that merge re-reads.
-    assert record["rows_rejected"] == 3 and record["finished_at"] is not None
+    # The gate held back the whole batch (the two changed rows, plus the row at the watermark
+    # value that merge re-reads); no record was refused one by one, so rows_rejected stays empty.
+    assert record["rows_extracted"] == 3 and record["rows_rejected"] is None
+    assert record["finished_at"] is not None
     assert record["failed_expectations"][0]["type"] == "expect_column_values_to_be_in_set"
     staged = rows(dst, f"SELECT id, status FROM {record['staging_table']} ORDER BY id")
     assert staged == [(7, "Z"), (8, "cancelled"), (100, "shipped")]  # kept for inspection

@@ -33,9 +33,16 @@ def test_a_promoted_run_reports_its_window_counts_bytes_fields_quality_and_durat
     report, html = read_report(spec.id, first["run"].run_id)
     record = audit(dst, first["run"].run_id)
     assert report["status"] == "success" and report["batch_id"] == first["batch_id"]
-    assert report["rows"] == {"extracted": 300, "inserted": 300, "updated": 0, "deleted": 0, "rejected": None}
+    assert report["rows"] == {
+        "extracted": 300, "inserted": 300, "updated": 0, "deleted": 0, "refused": None, "held_by_gate": None,
+    }  # fmt: skip
     assert report["window"]["cursor_from"] is None  # the first run is a full load
     assert report["window"]["watermark_after"] == record["watermark_after"] is not None
+    assert report["window"]["watermark_moved"] is True
+    assert f"moved to {record['watermark_after']}" in html
+    # The audit row records every stage's time, transform's too (the report read it from there).
+    assert all(record[f"{stage}_seconds"] is not None for stage in ("extract", "transform", "load", "verify"))
+    assert report["durations"]["transform"] == record["transform_seconds"]
     assert report["fields_dropped"] == {"not_selected": ["order"], "transform_drop": ["note"]}
     landed, raw = report["bytes"]["landed_compressed"], report["bytes"]["uncompressed"]
     assert landed == first["bytes"] == record["bytes_landed"] and raw == first["bytes_uncompressed"]
@@ -84,11 +91,20 @@ def test_a_rejected_run_reports_the_failed_expectation_and_its_data_docs(databas
         sync(spec, run)
 
     report, html = read_report(spec.id, run.run_id)
-    assert (
-        report["status"] == "rejected"
-        and report["rows"]["rejected"] == audit(dst, run.run_id)["rows_rejected"]
-    )
+    record = audit(dst, run.run_id)
+    assert report["status"] == "rejected"
+    # The gate held the batch back whole; no record was refused one by one.
+    assert report["rows"]["held_by_gate"] == record["rows_extracted"] >= 2  # and the row at the watermark
+    assert report["rows"]["refused"] is None and "rejected" not in report["rows"]
     assert report["rows"]["inserted"] is None  # nothing was promoted
+    # The watermark did not move (the audit row has none after): the report says so, and names
+    # where the batch would have moved it apart.
+    window = report["window"]
+    assert record["watermark_after"] is None and record["transform_seconds"] is not None
+    assert window["watermark_moved"] is False and window["watermark_after"] == window["watermark_before"]
+    assert window["watermark_proposed"] not in (None, window["watermark_before"])
+    assert f"unchanged at {window['watermark_before']}" in html
+    assert f"would have moved it to {window['watermark_proposed']}" in html
     failed = [e for e in report["quality"]["expectations"] if not e["success"]]
     assert [(e["type"], e["columns"], e["unexpected_count"]) for e in failed] == [
         ("expect_column_values_to_be_in_set", ["status"], 2)

@@ -111,7 +111,7 @@ def test_pages_in_a_real_browser(live_ui: tuple[str, str], browser: Any) -> None
     assert rows["orders_flow"].find_element(By.CSS_SELECTOR, ".badge").text == "success"
     colours = {f: r.find_element(By.CSS_SELECTOR, ".fresh").get_attribute("class") for f, r in rows.items()}
     assert "fresh-green" in colours["orders_ok"] and "fresh-amber" in colours["customers_late"]
-    assert "fresh-red" in colours["products_breach"] and "fresh-grey" in colours["never_run"]
+    assert "fresh-red" in colours["products_breach"] and "fresh-none" in colours["never_run"]  # no SLA
     red = (
         rows["products_breach"]
         .find_element(By.CSS_SELECTOR, ".fresh")
@@ -125,7 +125,7 @@ def test_pages_in_a_real_browser(live_ui: tuple[str, str], browser: Any) -> None
     # Filter by tag.
     driver.find_element(By.LINK_TEXT, "catalog").click()
     shown = [r.get_attribute("data-flow") for r in driver.find_elements(By.CSS_SELECTOR, "#health tbody tr")]
-    assert shown == ["never_run", "products_breach"]
+    assert shown == ["products_breach", "never_run"]  # problems first
     shot(driver, "02-health-tag-catalog")
 
     # Flow detail: paged history.

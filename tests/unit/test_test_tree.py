@@ -120,8 +120,6 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "ui/app.py": f"the FastAPI app over the state database, {_INTEGRATION}: tests/integration/test_ui_app.py",
     "ui/auth.py": "Airflow's auth manager decides who reads what: tests/integration/test_ui_airflow.py, "
     "tests/integration/test_ui_app.py",
-    "ui/health.py": f"health rows read from the state database, {_INTEGRATION}: "
-    "tests/integration/test_ui_queries.py, tests/integration/test_ui_app.py",
     "ui/queries.py": f"the UI's SQL, {_INTEGRATION}: tests/integration/test_ui_queries.py, "
     "tests/integration/test_ui_sync_flow.py",
     "__main__.py": "the `python -m syncgate` entry point, run as a child process: "

@@ -44,8 +44,15 @@ def load(spec: FlowSpec, run: RunInfo, batch: Batch) -> Batch:
         ensure_state_schema(conn)
         _drop_stale_staging(conn, spec.id, keep=run.run_id)
         # Recorded before any COPY commits: if this load fails midway, the flow's next run
-        # finds the half-filled table in the audit trail and drops it.
-        audit.update_run(conn, spec.id, run.run_id, staging_table=str(staging))
+        # finds the half-filled table in the audit trail and drops it. Transform has no state
+        # connection of its own, so its time is recorded here, from the batch it handed on.
+        audit.update_run(
+            conn,
+            spec.id,
+            run.run_id,
+            staging_table=str(staging),
+            transform_seconds=batch.seconds.get("transform"),
+        )
         conn.commit()
         logged = target_for(spec).adopts_staging(conn, spec, batch)
         exact = _text_exact(spec, columns)

@@ -82,7 +82,9 @@ def verify(spec: FlowSpec, run: RunInfo, batch: Batch) -> Batch:
             "failed_expectations": result.failed,
         }
         if not passed:
-            values.update(status="rejected", rows_rejected=batch.rows, error="quality gate failed")
+            # The whole batch is held back; rows_rejected keeps counting records refused one by
+            # one (an HTTP source's, in syncgate.rejected_records), so it is not overwritten here.
+            values.update(status="rejected", error="quality gate failed")
         audit.update_run(conn, spec.id, run.run_id, **values)
         reason = None if passed else "; ".join(failures)
         verdicts.record(conn, spec.id, run.run_id, batch.batch_id, seal, passed=passed, reason=reason)

@@ -13,9 +13,11 @@ from typing import Any
 from syncgate.quality.pii import SAFE_RESULT_KEYS, columns_of, touches_pii
 from syncgate.report.paths import docs_link, docs_path, report_url, run_key
 
-SCHEMA_VERSION = 1
+# 2: rows.rejected became rows.refused (records refused one by one) and rows.held_by_gate (the
+# batch the quality gate held back); window.watermark_after is only ever the watermark after the run.
+SCHEMA_VERSION = 2
 STAGES = ("extract", "transform", "load", "verify", "promote")
-ROW_COUNTS = ("extracted", "inserted", "updated", "deleted", "rejected")
+ROW_COUNTS = ("extracted", "inserted", "updated", "deleted")
 _SAMPLE_KEYS = ("partial_unexpected_list", "partial_unexpected_counts")
 
 
@@ -67,8 +69,8 @@ def build_report(
         "started_at": row.get("started_at"),
         "finished_at": row.get("finished_at"),
         "generated_at": now or dt.datetime.now(dt.UTC),
-        "window": _window(row, batch),
-        "rows": _rows(row, batch),
+        "window": _window(row, batch, status),
+        "rows": _rows(row, batch, status),
         "fields_dropped": _fields_dropped(batch, transform_drop or []),
         "bytes": _bytes(row, batch),
         "schema_changes": row.get("schema_changes"),
@@ -104,20 +106,45 @@ def _conflicts(counts: Any, rows: list[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _window(row: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+def _window(row: dict[str, Any], batch: dict[str, Any], status: str) -> dict[str, Any]:
+    """The cursor window and what became of the watermark.
+
+    ``watermark_after`` is the audit row's (set only when promote settles the run); the
+    manifest's value is where this batch *would* move the watermark, so it is reported apart
+    (``watermark_proposed``) and never as the watermark after a run that did not promote.
+    ``watermark_moved``: True or False once the run settled, None while it runs.
+    """
     window = batch.get("window") or {}
+    before = row.get("watermark_before", batch.get("watermark_before"))
+    after = row.get("watermark_after")
+    if status == "success":
+        moved: bool | None = after is not None and after != before
+    elif status in ("rejected", "failed"):
+        moved = False  # promote commits the watermark with the data: no promote, no move
+        after = before
+    else:
+        moved = None
     return {
         "cursor_from": row.get("window_from", window.get("from")),
         "cursor_to": row.get("window_to", window.get("to")),
-        "watermark_before": row.get("watermark_before", batch.get("watermark_before")),
-        "watermark_after": row.get("watermark_after") or batch.get("watermark_after"),
+        "watermark_before": before,
+        "watermark_after": after,
+        "watermark_moved": moved,
+        "watermark_proposed": batch.get("watermark_after"),
     }
 
 
-def _rows(row: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+def _rows(row: dict[str, Any], batch: dict[str, Any], status: str) -> dict[str, Any]:
+    """Row counts. Two kinds of "no" are kept apart: ``refused`` counts records refused one by
+    one (an HTTP source's records that could not be coerced, ``syncgate.rejected_records``);
+    ``held_by_gate`` counts the rows of a batch the quality gate held back whole (status
+    ``rejected``), which reached neither the target nor ``rejected_records``."""
     counts = {name: row.get(f"rows_{name}") for name in ROW_COUNTS}
     if counts["extracted"] is None:
         counts["extracted"] = batch.get("rows")
+    counts["refused"] = row.get("rows_rejected")
+    held = (batch.get("staged_rows"), batch.get("rows"), counts["extracted"])
+    counts["held_by_gate"] = next((n for n in held if n is not None), None) if status == "rejected" else None
     for extra in ("pushed", "push_failed"):  # HTTP targets fill these
         if row.get(f"rows_{extra}") is not None:
             counts[extra] = row[f"rows_{extra}"]

@@ -27,7 +27,15 @@ from syncgate.ui import csrf, datadocs_assets, datadocs_page, files, queries, tr
 from syncgate.ui.auth import Viewer, current_viewer
 from syncgate.ui.conflicts import ConflictsView, read_conflicts, resolve_in_ui
 from syncgate.ui.flows import current_flows
-from syncgate.ui.health import HealthReport, blank, flow_health, now, read_health, unavailable
+from syncgate.ui.health import (
+    HealthReport,
+    blank,
+    flow_health,
+    now,
+    problems_first,
+    read_health,
+    unavailable,
+)
 from syncgate.ui.masking import masked, pii_columns
 from syncgate.ui.pages import base_path, render
 from syncgate.ui.webhook_route import add_webhook_route
@@ -266,7 +274,7 @@ def _health(viewer: Viewer, tag: str | None) -> HealthReport:
     tags = sorted({t for s in specs for t in s.tags})
     if tag:
         specs = [s for s in specs if tag in s.tags]
-    return HealthReport(flow_health(specs), tags, tag or None, flows.broken, now())
+    return HealthReport(problems_first(flow_health(specs)), tags, tag or None, flows.broken, now())
 
 
 def _flow(viewer: Viewer, flow_id: str) -> FlowSpec | SyncSpec | None:

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 # Freshness verdicts (syncgate.freshness / audit freshness_status) -> traffic-light colour.
 FRESHNESS_COLOURS = {"ok": "green", "warn": "amber", "breach": "red", "unknown": "grey"}
+# The health page lists problems first, in this order, so none sits below the fold.
+ATTENTION = ("failing", "rejected", "late", "ok", "never run")
 
 
 @dataclass
@@ -49,12 +51,29 @@ class FlowHealth:
     incidents: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
+    @property
+    def attention(self) -> str:
+        """What the flow needs from a person, one of ``ATTENTION``.
+
+        ``failing``: the last run failed, or its state cannot be read; ``rejected``: the quality
+        gate held back the last batch; ``late``: freshness past its warn or max age, or an open
+        incident; ``ok``: none of these; ``never run``: nothing to judge yet.
+        """
+        if self.status == "failed" or (self.status == "unknown" and self.error):
+            return "failing"
+        if self.status == "rejected":
+            return "rejected"
+        if self.freshness in ("warn", "breach") or self.incidents:
+            return "late"
+        return "never run" if self.status == "never run" else "ok"
+
     def as_json(self) -> dict[str, Any]:
         # Shallow on purpose: dataclasses.asdict deep-copies, which cost 60 ms for 200 flows.
         data = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
         data["tags"] = list(self.tags)
         data["lag_trend"] = list(self.lag_trend)
         data["incidents"] = [{k: _plain(v) for k, v in i.items()} for i in self.incidents]
+        data["attention"] = self.attention
         return data
 
 
@@ -67,6 +86,11 @@ class HealthReport:
     tag: str | None
     broken_specs: list[str]
     generated_at: datetime
+
+    @property
+    def needing_attention(self) -> int:
+        """Flows that are failing, rejected or late."""
+        return sum(1 for f in self.flows if f.attention in ATTENTION[:3])
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +117,12 @@ def flow_health(specs: list[FlowSpec | SyncSpec]) -> list[FlowHealth]:
         except queries.StateUnavailable as exc:
             unavailable(group.values(), str(exc))
     return [rows[spec.id] for spec in specs]
+
+
+def problems_first(rows: list[FlowHealth]) -> list[FlowHealth]:
+    """Failing, then rejected, then late flows, then the ok ones and those never run; by flow id
+    within each group."""
+    return sorted(rows, key=lambda f: (ATTENTION.index(f.attention), f.flow_id))
 
 
 def read_health(conn: psycopg.Connection[Any], rows: dict[str, FlowHealth]) -> None:

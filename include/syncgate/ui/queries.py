@@ -41,6 +41,15 @@ _ROWS_MOVED = (
     " + coalesce(r.rows_pushed, 0) END"
 )
 
+# Two different "no"s, named apart on every page: records refused one by one (at extract: could
+# not be coerced; at push: the API said no; both listed in syncgate.rejected_records), and the
+# batch a quality gate held back whole (status 'rejected': its rows went nowhere).
+_ROWS_REFUSED = (
+    "CASE WHEN num_nonnulls(r.rows_rejected, r.rows_push_failed) > 0 THEN"
+    " coalesce(r.rows_rejected, 0) + coalesce(r.rows_push_failed, 0) END"
+)
+_ROWS_HELD = "CASE WHEN r.status = 'rejected' THEN r.rows_extracted END"
+
 _SCHEMA_READY = """SELECT to_regclass('syncgate.sync_runs') IS NOT NULL
     AND to_regclass('syncgate.freshness') IS NOT NULL
     AND to_regclass('syncgate.incidents') IS NOT NULL
@@ -85,9 +94,10 @@ WHERE status = 'open' AND flow_id = ANY(%(flows)s::text[]) ORDER BY flow_id, ope
 
 _RUNS = f"""
 SELECT r.run_id, r.run_type, r.status, r.started_at, r.finished_at, r.window_from, r.window_to,
-       r.rows_extracted, r.rows_inserted, r.rows_updated, r.rows_deleted, r.rows_rejected,
-       {_ROWS_MOVED} AS rows_moved, r.quality_verdict, r.quality_report, r.lag_seconds,
-       r.freshness_status, {_CONFLICTS.format(col="r.conflicts")} AS conflicts, r.error
+       r.rows_extracted, r.rows_inserted, r.rows_updated, r.rows_deleted,
+       {_ROWS_REFUSED} AS rows_refused, {_ROWS_HELD} AS rows_held, {_ROWS_MOVED} AS rows_moved,
+       r.quality_verdict, r.quality_report, r.lag_seconds, r.freshness_status,
+       {_CONFLICTS.format(col="r.conflicts")} AS conflicts, r.error
 FROM syncgate.sync_runs r WHERE r.flow_id = %(flow)s
 ORDER BY r.started_at DESC, r.run_id LIMIT %(limit)s OFFSET %(offset)s
 """

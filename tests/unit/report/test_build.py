@@ -68,7 +68,11 @@ def test_every_part_is_joined_and_json_safe() -> None:
     )  # fmt: skip
     assert json.loads(json.dumps(report)) == report
     assert report["status"] == "success" and report["report_url"] == "/syncgate/flows/f/runs/manual__1/report"
-    assert report["rows"] == {"extracted": 10, "inserted": 4, "updated": 3, "deleted": 1, "rejected": None}
+    assert report["rows"] == {
+        "extracted": 10, "inserted": 4, "updated": 3, "deleted": 1, "refused": None, "held_by_gate": None,
+    }  # fmt: skip
+    assert report["window"]["watermark_after"] == "2026-01-02 00:00:00+00"
+    assert report["window"]["watermark_moved"] is True
     assert report["window"]["cursor_from"] == "2026-01-01 00:00:00+00"  # the audit row wins
     assert report["bytes"] == {"landed_compressed": 1000, "uncompressed": 4000, "compression_ratio": 4.0}
     assert report["fields_dropped"] == {"not_selected": ["secret_col"], "transform_drop": ["note"]}
@@ -156,3 +160,42 @@ def test_the_report_says_what_triggered_the_run_and_how_many_events() -> None:
     )
     assert (report["triggered_by"], report["trigger_events"]) == ("wal+webhook", 7)
     assert build_report(flow_id="f", run_id="r")["triggered_by"] is None
+
+
+def test_a_rejected_run_reports_the_watermark_unchanged_and_the_batchs_proposal_apart() -> None:
+    # The audit row of a rejected run has no watermark_after; the manifest still holds where
+    # the batch would have moved it. That value must not be reported as the watermark after.
+    audit = {**AUDIT, "status": "rejected", "watermark_after": None, "quality_verdict": "failed"}
+    manifest = {
+        **MANIFEST,
+        "watermark_before": "2026-01-01 00:00:00+00",
+        "watermark_after": "2026-01-05 00:00:00+00",
+    }
+    window = build_report(flow_id="f", run_id="r", audit=audit, manifest=manifest)["window"]
+    assert window["watermark_after"] == window["watermark_before"] == "2026-01-01 00:00:00+00"
+    assert window["watermark_moved"] is False
+    assert window["watermark_proposed"] == "2026-01-05 00:00:00+00"
+
+
+def test_a_running_run_has_no_watermark_after_yet() -> None:
+    running = {**AUDIT, "status": "running", "watermark_after": None}
+    window = build_report(flow_id="f", run_id="r", audit=running, manifest={"watermark_after": "x"})["window"]
+    assert window["watermark_after"] is None and window["watermark_moved"] is None
+
+
+def test_records_refused_one_by_one_and_a_batch_held_by_the_gate_are_counted_apart() -> None:
+    # An HTTP source refused 2 records at extract; the gate then held back the other 10.
+    audit = {
+        **AUDIT,
+        "status": "rejected",
+        "rows_rejected": 2,
+        "rows_inserted": None,
+        "quality_verdict": "failed",
+    }
+    rows = build_report(flow_id="f", run_id="r", audit=audit, manifest={**MANIFEST, "staged_rows": 10})[
+        "rows"
+    ]
+    assert (rows["refused"], rows["held_by_gate"]) == (2, 10)
+    assert "rejected" not in rows  # one word meant both: neither is called that any more
+    ok = build_report(flow_id="f", run_id="r", audit={**AUDIT, "rows_rejected": 2}, manifest=MANIFEST)["rows"]
+    assert (ok["refused"], ok["held_by_gate"]) == (2, None)

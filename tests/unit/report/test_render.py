@@ -84,3 +84,42 @@ def test_the_trigger_and_its_event_count_render() -> None:
         "triggered by <strong>schedule</strong>" in scheduled
         and "event" not in scheduled.split("triggered by")[1][:60]
     )
+
+
+def _watermark_cell(html: str) -> str:
+    start = html.index('id="watermark-after">')
+    return " ".join(html[start : html.index("</td>", start)].split())
+
+
+def test_a_rejected_run_says_the_watermark_stayed_where_it_was() -> None:
+    audit = {"status": "rejected", "watermark_before": "2026-01-01", "watermark_after": None}
+    manifest = {"watermark_before": "2026-01-01", "watermark_after": "2026-01-09"}
+    cell = _watermark_cell(render_html(build_report(flow_id="f", run_id="r", audit=audit, manifest=manifest)))
+    assert "unchanged at 2026-01-01" in cell and "would have moved it to 2026-01-09" in cell
+    assert "moved to" not in cell.replace("would have moved it to", "")
+
+
+def test_a_promoted_run_says_where_the_watermark_moved() -> None:
+    audit = {"status": "success", "watermark_before": "2026-01-01", "watermark_after": "2026-01-09"}
+    cell = _watermark_cell(render_html(build_report(flow_id="f", run_id="r", audit=audit)))
+    assert cell.endswith("moved to 2026-01-09") and "unchanged" not in cell
+
+
+def test_refused_records_and_a_held_batch_have_their_own_names() -> None:
+    audit = {"status": "rejected", "rows_rejected": 2, "rows_extracted": 1359}
+    html = render_html(build_report(flow_id="f", run_id="r", audit=audit))
+    assert "records refused at extract" in html and "batch held by the quality gate" in html
+    assert (
+        '<tr id="rows-held_by_gate"><th>batch held by the quality gate</th><td class="n">1,359</td>' in html
+    )
+    assert ">rejected<" not in html.split('id="rows-extracted"')[1].split("</table>")[0]
+
+
+def test_a_first_run_whose_batch_was_rejected_has_no_watermark_yet() -> None:
+    audit = {"status": "rejected", "watermark_before": None, "watermark_after": None}
+    manifest = {"watermark_before": None, "watermark_after": "2026-01-09"}
+    cell = _watermark_cell(render_html(build_report(flow_id="f", run_id="r", audit=audit, manifest=manifest)))
+    assert (
+        cell.split(">", 1)[1].strip().startswith("none")
+        and "would have moved it to 2026-01-09; nothing was promoted" in cell
+    )

@@ -278,6 +278,16 @@ CREATE INDEX IF NOT EXISTS flow_events_flow_newest ON syncgate.flow_events (flow
 COMMENT ON TABLE syncgate.flow_events IS
     'Signals that start event-driven runs: accepted webhooks (webhook-id de-duplicated while kept), '
     'duplicates, refusals with the reason, and each trigger firing with how many signals it covered.';
+-- Batch fencing (syncgate.batch.fence): the lead folds this block into a numbered migration.
+CREATE TABLE IF NOT EXISTS syncgate.batch_fences (
+    flow_id     text PRIMARY KEY,
+    taken       bigint NOT NULL DEFAULT 0,
+    promoted    bigint NOT NULL DEFAULT 0,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE syncgate.batch_fences IS
+    'Per flow (and per side of a sync flow): the last batch number a read took, and the newest whose '
+    'data was promoted; promote refuses a batch numbered below it (an older snapshot after a newer one).';
 """
 
 

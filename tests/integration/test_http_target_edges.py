@@ -115,3 +115,23 @@ def test_a_narrower_field_list_refreshes_the_mirror_without_requests(
     assert counts["rows_pushed"] == 0 and push_requests(crm_empty) == before
     record = rows(dst, "SELECT _sg_record FROM syncgate_mirror.crm_push WHERE id = 2")[0][0]
     assert "tier" not in record
+
+
+def test_an_older_batch_is_not_pushed_after_a_newer_one(databases: dict[str, str], crm_empty: Any) -> None:
+    """Without a cursor no watermark tells two runs apart: the batch number does."""
+    src = databases["src"]
+    seed_customers(src, 10)
+    spec = make_http_spec(source__cursor=None, source__deletes="hard", source__soft_delete_column=None)
+    sync(spec)
+    run, older = staged(spec)
+    execute(
+        src,
+        "UPDATE public.customers SET name = 'Newer' WHERE id = 5",
+        "DELETE FROM public.customers WHERE id = 3",
+    )
+    sync(spec)
+    before = (crm_customers(crm_empty), push_requests(crm_empty))
+    assert before[0][5]["name"] == "Newer" and 3 not in before[0]
+    with pytest.raises(ConcurrentRunError, match="read before a newer one"):
+        promote(spec, run, older)
+    assert (crm_customers(crm_empty), push_requests(crm_empty)) == before

@@ -73,6 +73,10 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "tests/integration/reconcile/test_two_way_postgres.py, tests/integration/reconcile/test_multi_way_postgres.py",
     "connectors/postgres/side_writer.py": f"single-record writes to a side table, {_INTEGRATION}: "
     "tests/integration/reconcile/test_two_way_postgres.py, tests/integration/reconcile/test_multi_way_postgres.py",
+    "connectors/postgres/append.py": f"append's versions in a real target, {_INTEGRATION}: "
+    "tests/integration/test_append_versions.py, tests/integration/test_incremental_sync.py",
+    "batch/fence.py": "batch numbers and read/write locks on a real state database: "
+    "tests/integration/test_batch_fence.py, tests/integration/reconcile/test_sync_fence.py",
     "batch/settle.py": "the frame every target applies in, on a real state database: "
     "tests/integration/test_gate_enforced.py, tests/integration/connectors/test_connector_contract.py",
     "quality/checkpoint.py": "the GX checkpoint over a staged PostgreSQL table: "

@@ -16,7 +16,7 @@ from syncgate.errors import ContractError
 
 # Bump when a field changes meaning or a required one appears; ``from_xcom`` then refuses
 # batches that other versions wrote.
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 
 Columns = list[tuple[str, str]]
 
@@ -49,6 +49,9 @@ class Batch:
     watermark_before: str | None
     watermark_batch_before: str | None
     watermark_after: str | None
+    # The batch's number in the flow's sequence (``syncgate.batch.fence``): promote refuses it
+    # once a batch with a larger number has promoted.
+    sequence: int
     # Landed JSON of the new watermark and the keys at its value (they can be many).
     boundary: str | None = None
     # Source fields offered but not selected (the report's "fields dropped").
@@ -157,6 +160,7 @@ _CHECKS: dict[str, Any] = {
     "watermark_before": _is_optional_text,
     "watermark_batch_before": _is_optional_text,
     "watermark_after": _is_optional_text,
+    "sequence": _is_int,
     "boundary": _is_optional_text,
     "fields_unselected": lambda v: isinstance(v, list) and all(_is_text(f) for f in v),
     "adds_columns": lambda v: isinstance(v, bool),

@@ -12,6 +12,7 @@ import logging
 import time
 
 from syncgate import landing
+from syncgate.batch import fence
 from syncgate.batch.contract import Batch, BatchWindow
 from syncgate.batch.run import RunInfo
 from syncgate.connectors.base import ReadRequest, SourceRead
@@ -42,16 +43,17 @@ def extract(spec: FlowSpec, run: RunInfo) -> Batch:
     # Hard deletes compare the target with the source's whole key set; without a cursor every
     # read is whole already, and a backfill's slice proves nothing about the rest.
     with_key_set = spec.source.deletes == "hard" and spec.source.cursor is not None and not run.is_backfill
-    read = source.read(
-        ReadRequest(
-            flow=spec,
-            run=run,
-            window=window,
-            mark=mark,
-            target_columns=target_columns,
-            with_key_set=with_key_set,
+    with fence.serialised_read(spec.state_conn_id, spec.id) as sequence:
+        read = source.read(
+            ReadRequest(
+                flow=spec,
+                run=run,
+                window=window,
+                mark=mark,
+                target_columns=target_columns,
+                with_key_set=with_key_set,
+            )
         )
-    )
     if (
         with_key_set and window.lower is not None and "keys" not in read.files
     ):  # a whole read is its own key set
@@ -81,6 +83,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> Batch:
         watermark_before=mark.value,
         watermark_batch_before=mark.batch_id,
         watermark_after=watermark_after,
+        sequence=sequence,
         boundary=_save_boundary(spec.id, read.batch_id, new_mark),
         adds_columns=read.adds_columns,
         seconds={"extract": seconds, "extract_startup": startup},

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncgate import settings
+from syncgate.batch import fence
 from syncgate.batch.run import RunInfo
 from syncgate.db.connect import connect
 from syncgate.errors import FatalError
@@ -116,15 +117,20 @@ def reconcile(spec: SyncSpec, run: RunInfo, transformed: dict[str, dict[str, Any
             _adopt(spec, run, states.get(p.key) or RecordState(), p, side_keys, adopted)
     shown = _shown(spec) if conflicts else None
     summary: dict[str, Any] = {"records": len(ordered), "merge_seconds": merge_seconds, "sides": {}}
+    # What the plan was read from: each side's batch number (``syncgate.batch.fence``).
+    basis = {spec.side(side).view.id: int(transformed[side]["sequence"]) for side in spec.side_names}
     for side in spec.side_names:
         url, _ = plans[side].close()
         summary["sides"][side] = {
             "plan": url,
+            "basis": basis,
             **{op: ops[side].get(op, 0) for op in ("insert", "update", "delete")},
         }
     counts = _conflict_counts(conflicts)
     summary["conflicts"] = counts
     with connect(spec.state_conn_id) as conn, conn.transaction():
+        store.lock_flow(conn, spec.id)
+        fence.require_newest(conn, basis, flow_id=spec.id)  # an older plan must not move the bases
         if conflicts:
             store.log_conflicts(conn, spec.id, run.run_id, conflicts, shown, _logged_key(spec))
         store.save_rows(conn, *adopted)

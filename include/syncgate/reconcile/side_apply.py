@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from syncgate import landing, settings
+from syncgate.batch import fence
 from syncgate.batch.run import RunInfo
 from syncgate.connectors.base import RecordResult, RecordWrite, RecordWriter
 from syncgate.connectors.registry import target_for
@@ -226,55 +227,57 @@ def promote_side(
         )
     upserts, deletes = TableRef.parse(verified["staging_table"]), TableRef.parse(verified["deletes_table"])
     batch_id = verified["batch_id"]
-    with connect(spec.state_conn_id) as conn, conn.transaction():
-        _lock(conn, spec.id)
-        if _already_settled(conn, view.id, batch_id):
-            log.info("Side %s of flow %s: batch %s was applied already", side, spec.id, batch_id)
-            return {"side": side, "applied": 0, "skipped": 0}
-        verdicts.require_passing(conn, view.id, batch_id, [upserts, deletes, plan_table(upserts)])
-        _require_verified_plan(conn, spec, side, upserts, plan["plan"])
-        entries = list(read_lines(plan["plan"]))
-        keys = [e["key"] for e in entries]
-        known_keys = store.side_keys(conn, spec.id, side, keys)
-    mapping = SideMapping(spec, side, transformed["columns"], transformed.get("column_types"))
-    writes, written_entries = _writes(mapping, entries, known_keys)
-    results = target.write_records(view, writes, read_until=extracted["read_until"])
-    outcome_of = dict(zip((e["key"] for e in written_entries), results, strict=True))
-    with connect(spec.state_conn_id) as conn, conn.transaction():
-        _lock(conn, spec.id)
-        states = store.load_states(conn, spec.id, keys, spec.side_names)
-        settled = {}
-        new_keys: dict[str, Any] = {}
-        applied_keys = []
-        for entry in entries:
-            result = outcome_of.get(entry["key"])
-            applied = result.applied if result is not None else True
-            state = settle_side(states[entry["key"]], side, _planned(entry, side, mapping), applied=applied)
-            # The ledger keeps what syncgate sent, not what the side answered: a side that stores
-            # less (precision, case) then reads back as its own edit once, instead of being
-            # rewritten on every run; an answer carrying someone's concurrent edit is no echo.
-            settled[entry["key"]] = state
-            new_keys[entry["key"]] = (result.key if result is not None else None) or entry["side_key"]
-            if applied:
-                applied_keys.append(entry["key"])
-        store.save(conn, spec.id, side, run.run_id, settled, new_keys)
-        store.clear_pending(conn, spec.id, side, applied_keys)
-        _settle_watermark(conn, view, extracted, batch_id)
-        counts = _counts(written_entries, results)
-        _record(conn, spec, run, side, counts, time.monotonic() - started)
-        for table in (upserts, deletes, plan_table(upserts)):
-            conn.execute(compose("DROP TABLE IF EXISTS {}", table.sql))
+    # The side is written outside promote's transaction: its write lock keeps a newer plan from
+    # landing between this one's fence check and its settle.
+    with fence.exclusive_write(spec.state_conn_id, view.id):
+        with connect(spec.state_conn_id) as conn, conn.transaction():
+            store.lock_flow(conn, spec.id)
+            if _already_settled(conn, view.id, batch_id):
+                log.info("Side %s of flow %s: batch %s was applied already", side, spec.id, batch_id)
+                return {"side": side, "applied": 0, "skipped": 0}
+            fence.require_newest(conn, plan["basis"], flow_id=spec.id)
+            verdicts.require_passing(conn, view.id, batch_id, [upserts, deletes, plan_table(upserts)])
+            _require_verified_plan(conn, spec, side, upserts, plan["plan"])
+            entries = list(read_lines(plan["plan"]))
+            keys = [e["key"] for e in entries]
+            known_keys = store.side_keys(conn, spec.id, side, keys)
+        mapping = SideMapping(spec, side, transformed["columns"], transformed.get("column_types"))
+        writes, written_entries = _writes(mapping, entries, known_keys)
+        results = target.write_records(view, writes, read_until=extracted["read_until"])
+        outcome_of = dict(zip((e["key"] for e in written_entries), results, strict=True))
+        with connect(spec.state_conn_id) as conn, conn.transaction():
+            store.lock_flow(conn, spec.id)
+            states = store.load_states(conn, spec.id, keys, spec.side_names)
+            settled = {}
+            new_keys: dict[str, Any] = {}
+            applied_keys = []
+            for entry in entries:
+                result = outcome_of.get(entry["key"])
+                applied = result.applied if result is not None else True
+                state = settle_side(
+                    states[entry["key"]], side, _planned(entry, side, mapping), applied=applied
+                )
+                # The ledger keeps what syncgate sent, not what the side answered: a side that stores
+                # less (precision, case) then reads back as its own edit once, instead of being
+                # rewritten on every run; an answer carrying someone's concurrent edit is no echo.
+                settled[entry["key"]] = state
+                new_keys[entry["key"]] = (result.key if result is not None else None) or entry["side_key"]
+                if applied:
+                    applied_keys.append(entry["key"])
+            store.save(conn, spec.id, side, run.run_id, settled, new_keys)
+            fence.record_promoted(conn, plan["basis"])
+            store.clear_pending(conn, spec.id, side, applied_keys)
+            _settle_watermark(conn, view, extracted, batch_id)
+            counts = _counts(written_entries, results)
+            _record(conn, spec, run, side, counts, time.monotonic() - started)
+            for table in (upserts, deletes, plan_table(upserts)):
+                conn.execute(compose("DROP TABLE IF EXISTS {}", table.sql))
     landing.forget_batch(view.id, extracted["batch_id"])
     landing.forget_batch(view.id, f"plan-{run.key}")
     log.info("Side %s of flow %s: %s", side, spec.id, counts)
     # Each side's promote rewrites the run's report; the last one's holds every side's counts.
     write_report_safely(spec, run.run_id)
     return {"side": side, **counts}
-
-
-def _lock(conn: Any, flow_id: str) -> None:
-    """Serialise the sides' settles of one flow (they read and write the same bases)."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('syncgate.sync:' || %s))", (flow_id,))
 
 
 def _already_settled(conn: Any, view_id: str, batch_id: str) -> bool:

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from syncgate import landing
+from syncgate.batch import fence
 from syncgate.batch.run import RunInfo
 from syncgate.connectors.base import ReadRequest
 from syncgate.connectors.registry import source_for
@@ -48,7 +49,8 @@ def extract_side(spec: SyncSpec, side: str, run: RunInfo) -> dict[str, Any]:
     window = source.plan_window(view, side_run_info, mark)
     incremental = window.lower is not None
     with_key_set = view.source.deletes == "hard" and view.source.cursor is not None and incremental
-    read = source.read(ReadRequest(view, side_run_info, window, mark, {}, with_key_set))
+    with fence.serialised_read(spec.state_conn_id, view.id) as sequence:
+        read = source.read(ReadRequest(view, side_run_info, window, mark, {}, with_key_set))
     if read.record is not None:
         with connect(spec.state_conn_id) as state:
             failure = read.record(state)
@@ -73,6 +75,7 @@ def extract_side(spec: SyncSpec, side: str, run: RunInfo) -> dict[str, Any]:
         "incremental": incremental,
         "watermark_before": mark.value,
         "watermark_batch_before": mark.batch_id,
+        "sequence": sequence,
         "boundary": boundary,
         "read_until": str(read.next_watermark["value"]) if read.next_watermark else mark.value,
         "seconds": seconds,
@@ -147,6 +150,7 @@ def transform_side(
         "field_types": field_types,
         "column_types": types,
         "mints_keys": mapping.mints_keys,
+        "sequence": extracted["sequence"],
         "seconds": seconds,
     }
 

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     import psycopg
 
 
+def lock_flow(conn: psycopg.Connection[Any], flow_id: str) -> None:
+    """Serialise the writes of one sync flow's state (reconcile's commit, the sides' settles)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('syncgate.sync:' || %s))", (flow_id,))
+
+
 def load_states(
     conn: psycopg.Connection[Any], flow_id: str, keys: Iterable[str], sides: Iterable[str] | None = None
 ) -> dict[str, RecordState]:

@@ -298,10 +298,27 @@ INSERT INTO syncgate.flow_first_seen (flow_id, first_seen_at, seen_by)
 SELECT flow_id, min(started_at), 'audit' FROM syncgate.sync_runs GROUP BY flow_id;
 """
 
+# Migration 3 (issue 13): batch fencing (syncgate/batch/fence.py). Every read takes the next
+# number of its flow's sequence; promote refuses a batch numbered below the newest promoted one.
+_BATCH_FENCES = """
+CREATE TABLE syncgate.batch_fences (
+    flow_id     text PRIMARY KEY,
+    taken       bigint NOT NULL DEFAULT 0,
+    promoted    bigint NOT NULL DEFAULT 0,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE syncgate.batch_fences IS
+    'Per flow (and per side of a sync flow): the last batch number a read took, and the newest whose '
+    'data was promoted; promote refuses a batch numbered below it (an older snapshot after a newer one).';
+"""
+
 # The state schema's history, oldest first. Append a step; never edit or renumber one.
 STEPS: tuple[Migration, ...] = (
     Migration(1, "baseline: the state schema of syncgate before versioned migrations", _DDL),
     Migration(2, "flow_first_seen: when syncgate first saw each flow (first-sync grace)", _FIRST_SEEN),
+    Migration(
+        3, "batch_fences: each flow's batch numbers taken and promoted (promote fencing)", _BATCH_FENCES
+    ),
 )
 
 

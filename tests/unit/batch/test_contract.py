@@ -27,6 +27,7 @@ def batch(**changes: Any) -> Batch:
         "watermark_before": "2026-01-01",
         "watermark_batch_before": "b0",
         "watermark_after": "2026-01-02",
+        "sequence": 7,
     }
     return Batch(**{**values, **changes})
 

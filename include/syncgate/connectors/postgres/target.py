@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from syncgate.batch.settle import Written, apply_once
 from syncgate.batch.staging import deleted_table, keys_table
 from syncgate.connectors.base import AssetRef, RecordResult, RecordWrite
+from syncgate.connectors.postgres.append import add_version_key, append_versions
 from syncgate.connectors.postgres.first_load import will_adopt
 from syncgate.connectors.postgres.spec import PostgresTarget as PostgresTargetSpec
 from syncgate.db.catalog import Columns, relation_exists, table_columns, upsert_blocker
@@ -136,7 +137,9 @@ def _adopt_staging(
     conn.execute(compose("ALTER TABLE {} SET SCHEMA {}", staging.sql, sql.Identifier(target.schema)))
     moved = TableRef(target.schema, staging.name)
     conn.execute(compose("ALTER TABLE {} RENAME TO {}", moved.sql, sql.Identifier(target.name)))
-    if spec.target_primary_key:
+    if spec.target.write == "append":
+        add_version_key(conn, spec, target)
+    elif spec.target_primary_key:
         conn.execute(
             compose("ALTER TABLE {} ADD PRIMARY KEY ({})", target.sql, ident_list(spec.target_primary_key))
         )
@@ -214,7 +217,9 @@ def _write(
     write = spec.target.write
     if write == "replace":
         counts["rows_deleted"] = conn.execute(compose("DELETE FROM {}", target.sql)).rowcount
-    if write in ("replace", "append") or _is_empty(conn, target):
+    if write == "append":
+        counts["rows_inserted"] = append_versions(conn, spec, staging, target, columns, live)
+    elif write == "replace" or _is_empty(conn, target):
         counts["rows_inserted"] = conn.execute(
             compose(
                 "INSERT INTO {t} ({c}) SELECT {sc} FROM {s} AS s WHERE {live}",

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from syncgate import landing
 from syncgate.batch.contract import Batch
 from syncgate.batch.run import RunInfo
-from syncgate.batch.settle import Written, require_current_watermark, require_passing_gate, settle
+from syncgate.batch.settle import Written, require_current_batch, require_passing_gate, settle
 from syncgate.connectors.http.push import progress
 from syncgate.connectors.http.push.changes import plan_changes
 from syncgate.connectors.http.push.mirror import ensure_mirror, mirror_table
@@ -60,7 +60,7 @@ def push(spec: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int]:
             with Transport(http_target(spec)) as transport:
                 carried = _complete_abandoned(conn, spec, transport, batch_id)
                 with conn.transaction():
-                    require_current_watermark(spec, batch, lock_watermark(conn, spec.id))
+                    require_current_batch(conn, spec, batch, lock_watermark(conn, spec.id))
                     if progress.batch_status(conn, spec.id, batch_id) is None:
                         require_passing_gate(conn, spec, batch)
                         planned = plan_changes(conn, spec, run, batch, mirror)
@@ -160,7 +160,7 @@ def _finish(
     """Record the final outcome; the watermark moves in the same transaction, unless the run fails."""
     batch_id = batch.batch_id
     with conn.transaction():
-        require_current_watermark(spec, batch, lock_watermark(conn, spec.id))
+        require_current_batch(conn, spec, batch, lock_watermark(conn, spec.id))
         tally = progress.tally(conn, spec.id, batch_id)
         counts = {key: value + carried.get(key, 0) for key, value in tally.items()}
         failed = counts["rows_push_failed"]

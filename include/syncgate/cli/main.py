@@ -107,8 +107,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             elif args.command == "notify-sql":
                 notify.notify_command(args.flow, out=out)
             elif args.command == "state":
-                command = state.migrate_command if args.action == "migrate" else state.version_command
-                command(args.conn_ids, out=out, err=err)
+                state_command = state.migrate_command if args.action == "migrate" else state.version_command
+                state_command(args.conn_ids, out=out, err=err)
             elif args.action == "list":
                 conflicts.list_command(
                     flow=args.flow, status=args.status, limit=args.limit, as_json=args.json, out=out

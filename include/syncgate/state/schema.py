@@ -268,6 +268,18 @@ CREATE INDEX IF NOT EXISTS flow_events_flow_newest ON syncgate.flow_events (flow
 COMMENT ON TABLE syncgate.flow_events IS
     'Signals that start event-driven runs: accepted webhooks (webhook-id de-duplicated while kept), '
     'duplicates, refusals with the reason, and each trigger firing with how many signals it covered.';
+-- ---- Issue 13.1 (wt-specsafety): target ownership. For the `migrations` work to fold into a
+-- ---- numbered migration: one new table, no change to existing ones (state/target_owners.py).
+CREATE TABLE IF NOT EXISTS syncgate.target_owners (
+    target      text PRIMARY KEY,
+    flow_id     text NOT NULL,
+    claimed_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE syncgate.target_owners IS
+    'The flow that owns each target (table:<schema>.<name> in this database, or an asset URI), '
+    'recorded at its first promote: another flow''s promote into it is refused until released '
+    '(python -m syncgate targets release).';
+-- ---- end of issue 13.1 block
 """
 
 

@@ -16,6 +16,7 @@ Every spec, defaults and suite file goes through here. Three bounds, each config
 
 from __future__ import annotations
 
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,10 @@ def read_text(path: Path, max_bytes: int | None = None) -> str:
         OSError: the file cannot be read.
     """
     limit = settings.spec_max_bytes() if max_bytes is None else max_bytes
-    size = path.stat().st_size
+    status = path.stat()
+    if not stat.S_ISREG(status.st_mode):  # a FIFO or device would block or never end the parse
+        raise SpecTooCostly("not a regular file")
+    size = status.st_size
     if size > limit:
         raise SpecTooCostly(
             f"the file has {size:,} bytes, more than the {limit:,} a spec file may have "

@@ -159,3 +159,13 @@ def test_a_folder_budget_caps_each_files_budget_by_what_it_has_left(monkeypatch:
     time.sleep(0.01)
     with pytest.raises(SpecTooCostly, match="SYNCGATE_SPECS_TOTAL_SECONDS"):
         spent.check()
+
+
+def test_a_fifo_or_device_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "suite.json"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(SpecTooCostly, match="not a regular file"):
+            read_text(path)

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from syncgate import settings
+from syncgate.errors import FatalError
 
 # libyaml's safe loader when PyYAML has it: same safe subset, ~10x faster than the pure-Python
 # one (parsing 200 specs: 0.9 s -> 0.1 s, paid by every DAG parse and every monitor run).
@@ -32,8 +33,11 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CLOCK_EVERY = 4096
 
 
-class SpecTooCostly(ValueError):
-    """The file is over one of the bounds; the message says which and how to raise it."""
+class SpecTooCostly(FatalError):
+    """The file is over one of the bounds; the message says which and how to raise it.
+
+    The loader reports it as the file's ``SpecError``; fatal should one ever reach a task.
+    """
 
 
 class SpecBudget:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import execute, flows_dag_bag, make_spec, rows, seed_orders, sync, target_orders, task_states
@@ -130,3 +131,21 @@ def test_a_sync_side_is_a_target_too(
     assert rows(
         dst, "SELECT flow_id FROM syncgate.target_owners WHERE target = 'table:analytics.orders_copy'"
     ) == [("names_flow",)]
+
+
+def test_an_api_endpoint_keeps_its_owner_too(databases: dict[str, str], crm_empty: Any) -> None:
+    """HTTP targets: the push is refused before a request is sent."""
+    from crm_push import crm_customers, make_http_spec, push_requests, seed_customers
+
+    src, dst = databases["src"], databases["dst"]
+    seed_customers(src, 5)
+    sync(make_http_spec())
+    pushed = crm_customers(crm_empty)
+    requests = push_requests(crm_empty)
+    execute(src, "UPDATE public.customers SET tier = 9, updated_at = now()")
+    with pytest.raises(TargetOwnedError, match="'crm_copy' may not write http:crm_api:/v1/customers"):
+        sync(make_http_spec(id="crm_copy"))
+    assert push_requests(crm_empty) == requests and crm_customers(crm_empty) == pushed
+    assert rows(dst, "SELECT target, flow_id FROM syncgate.target_owners") == [
+        ("http:crm_api:/v1/customers", "crm_push")
+    ]

@@ -10,11 +10,13 @@ another flow is refused until an operator releases the target
 
 A target is named by what it is, not by how a spec reaches it: a table in the state database
 itself (every one-way PostgreSQL target) is ``table:<schema>.<name>``, whichever connection id
-points there; any other target (an API, a sync side in another database) by its asset URI.
+points there; any other target (an API, a sync side in another database) by its type,
+connection id and resource (``http:crm_api:/v1/customers``).
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from syncgate.db.identifiers import TableRef
@@ -31,15 +33,25 @@ class TargetOwnedError(FatalError):
 
 
 def target_key(flow: FlowSpec, state_conn_id: str) -> str:
-    """The target's identity in the state database ``state_conn_id``."""
+    """The target's identity in the state database ``state_conn_id``.
+
+    Built from the spec alone (this module sits below the connectors): a table in that very
+    database is ``table:<schema>.<name>``; anything else is ``<type>:<conn_id>:<resource>`` (an
+    API's endpoint, a table in another database, or the target's settings for other connectors).
+    """
     target = flow.target
     table = getattr(target, "table", None)
     if table and target.holds_state and target.state_connection() == state_conn_id:
         ref = TableRef.parse(str(table))
         return f"table:{ref.schema}.{ref.name}"
-    from syncgate.connectors.registry import target_for
-
-    return target_for(flow).asset(flow).uri
+    if table:
+        ref = TableRef.parse(str(table))
+        return f"{target.type}:{target.conn_id}:{ref.schema}.{ref.name}"
+    endpoint = getattr(target, "endpoint", None)
+    if endpoint:
+        return f"{target.type}:{target.conn_id}:{endpoint}"
+    resource = target.model_dump(mode="json", exclude={"type", "conn_id", "write", "state_conn_id"})
+    return f"{target.type}:{target.conn_id}:{json.dumps(resource, sort_keys=True)}"
 
 
 def claim(conn: psycopg.Connection[Any], flow: FlowSpec, state_conn_id: str, owner: str | None = None) -> str:

@@ -70,3 +70,24 @@ def test_an_ordinary_query_still_runs(databases: dict[str, str]) -> None:
     )
     sync(spec)
     assert rows(databases["dst"], "SELECT count(*) FROM analytics.orders") == [(4,)]
+
+
+def test_a_table_without_a_schema_is_public_whatever_the_search_path(databases: dict[str, str]) -> None:
+    """`table: watermarks` with search_path = syncgate, public reads public.watermarks."""
+    src, dst = databases["src"], databases["dst"]
+    execute(
+        src,
+        *STATE_LIKE,
+        "CREATE TABLE public.watermarks (flow_id text PRIMARY KEY, value text, updated_at timestamptz)",
+        "INSERT INTO public.watermarks VALUES ('ordinary', 'x', now())",
+    )
+    database = src.rpartition("/")[2]
+    execute(src, f'ALTER DATABASE "{database}" SET search_path = syncgate, public')
+    spec = make_spec(
+        transform={},
+        quality={"expectations": []},
+        source={"type": "postgres", "conn_id": "src_db", "table": "watermarks", "primary_key": ["flow_id"]},
+        target__table="analytics.copied",
+    )
+    sync(spec)
+    assert rows(dst, "SELECT flow_id FROM analytics.copied") == [("ordinary",)]

@@ -15,6 +15,7 @@ import yaml
 
 from syncgate import settings
 from syncgate.errors import DataQualityError, RetriableError, SpecError, SyncgateError
+from syncgate.spec.bounded_yaml import FolderBudget, SpecTooCostly
 from syncgate.spec.loader import LoadedSpec, load_specs
 from syncgate.spec.model import FlowSpec
 from syncgate.spec.sync_model import SyncSpec
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INVALID_SPECS_DAG_ID = "syncgate_invalid_specs"
+# The spec shown in a DAG's docs is cut here: the docs are rendered at every parse.
+DOC_SPEC_MAX_CHARS = 20_000
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def build_dags(folder: Path | None = None) -> dict[str, DAG]:
@@ -34,13 +38,20 @@ def build_dags(folder: Path | None = None) -> dict[str, DAG]:
     fails when Airflow bags it, so each shows up as a DAG import error naming the spec file and
     field while every valid flow still loads.
     """
-    loaded = load_specs(folder or settings.flows_dir())
+    folder_budget = FolderBudget()
+    loaded = load_specs(folder or settings.flows_dir(), folder_budget)
     dags: dict[str, DAG] = {}
     for index, item in enumerate(loaded):
         if item.spec is not None:
             try:
+                folder_budget.check()
                 build = build_sync_dag if isinstance(item.spec, SyncSpec) else build_dag
-                dags[item.spec.id] = build(item.spec, item.path)  # type: ignore[arg-type]
+                dag = build(item.spec, item.path)  # type: ignore[arg-type]
+                if item.budget is not None:  # what loading the file left of its time
+                    item.budget.check("building its DAG")
+                dags[item.spec.id] = dag
+            except SpecTooCostly as exc:
+                loaded[index] = LoadedSpec(item.path, None, SpecError(str(item.path), [str(exc)]))
             except Exception as exc:  # e.g. a connector whose implementation cannot be imported here
                 error = SpecError(
                     str(item.path), [f"the DAG could not be built: {type(exc).__name__}: {exc}"]
@@ -203,9 +214,7 @@ def _side_promote(spec: SyncSpec, name: str, task: Any, asset: Any) -> Any:
 
 
 def _sync_doc_md(spec: SyncSpec, path: Path) -> str:
-    shown = yaml.safe_dump(
-        spec.model_dump(mode="json", exclude_defaults=True, by_alias=True), sort_keys=False
-    )
+    shown = _spec_yaml(spec.model_dump(mode="json", exclude_defaults=True, by_alias=True), path)
     sides = ", ".join(f"`{s.name}` ({s.type})" for s in spec.all_sides)
     return (
         f"## {spec.id}\n\n{spec.description}\n\n"
@@ -378,7 +387,7 @@ def _alert_now(spec: FlowSpec | SyncSpec) -> None:
 
 
 def _doc_md(spec: FlowSpec, path: Path) -> str:
-    shown = yaml.safe_dump(spec.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+    shown = _spec_yaml(spec.model_dump(mode="json", exclude_defaults=True), path)
     return (
         f"## {spec.id}\n\n{spec.description}\n\n"
         "**Shape:** extract → transform → load (staging) → verify (Great Expectations) → promote.\n"
@@ -386,6 +395,18 @@ def _doc_md(spec: FlowSpec, path: Path) -> str:
         f"{_target_doc(spec)}\n\n"
         f"**Spec file:** `{path.name}`\n\n```yaml\n{shown}```\n"
     )
+
+
+def _spec_yaml(data: dict[str, Any], path: Path) -> str:
+    """The validated spec as YAML for the DAG's docs, cut at ``DOC_SPEC_MAX_CHARS``.
+
+    The loader bounds how many values a spec has (``spec/bounded_yaml.py``); libyaml's emitter
+    keeps rendering them cheap, and the cut keeps every parse's serialised DAG small.
+    """
+    shown = yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True)
+    if len(shown) <= DOC_SPEC_MAX_CHARS:
+        return shown
+    return f"{shown[:DOC_SPEC_MAX_CHARS]}\n# ... cut at {DOC_SPEC_MAX_CHARS:,} characters: the whole spec is {path.name}\n"
 
 
 def _target_doc(spec: FlowSpec) -> str:

@@ -12,6 +12,8 @@ neither side)::
     |   +-- events.webhook.WebhookSecretsUnavailable  the webhook receiver's secret connection (503)
     +-- FatalError                    a retry cannot fix it: the task fails at once
         +-- SpecError                 configuration: the flow spec is wrong (fix it, then rerun)
+        +-- spec.bounded_yaml.SpecTooCostly  a spec file over its size, alias or time bound
+        +-- state.target_owners.TargetOwnedError  another flow owns the target (release it first)
         +-- DataQualityError          the quality gate rejected the batch; nothing was promoted
         +-- ConcurrentRunError        another run moved the watermark or holds the flow: this
         |                             run's batch is stale, a retry would be refused the same way

@@ -115,3 +115,29 @@ def webhook_refusals_per_minute() -> int:
     """Refused webhook requests recorded (and logged) per flow and minute
     (``SYNCGATE_WEBHOOK_REFUSALS_PER_MINUTE``); the rest are only counted."""
     return max(1, int(os.environ.get("SYNCGATE_WEBHOOK_REFUSALS_PER_MINUTE", "10")))
+
+
+def spec_max_bytes() -> int:
+    """Largest spec, defaults or suite file read (``SYNCGATE_SPEC_MAX_BYTES``, default 1 MiB): the
+    shipped specs have 1-3 KB; a larger file is an import error of its own DAG, unread."""
+    return max(1, int(os.environ.get("SYNCGATE_SPEC_MAX_BYTES", str(1024 * 1024))))
+
+
+def spec_max_nodes() -> int:
+    """Most values one spec file may expand to, YAML aliases counted once per use
+    (``SYNCGATE_SPEC_MAX_NODES``, default 50,000): bounds validation and DAG-building memory."""
+    return max(1, int(os.environ.get("SYNCGATE_SPEC_MAX_NODES", "50000")))
+
+
+def spec_budget_seconds() -> float:
+    """Seconds one spec file may take to load, validate and build its DAG
+    (``SYNCGATE_SPEC_BUDGET_SECONDS``, default 5; a shipped spec takes a few milliseconds): a
+    slower one is skipped as an import error so the DAG file stays within Airflow's import timeout."""
+    return max(0.1, float(os.environ.get("SYNCGATE_SPEC_BUDGET_SECONDS", "5")))
+
+
+def specs_total_seconds() -> float:
+    """Seconds the whole flows folder may take to load and build (``SYNCGATE_SPECS_TOTAL_SECONDS``,
+    default 20, below Airflow's 30 s ``dagbag_import_timeout``, past which Airflow drops every
+    flow): specs load smallest first, those left when it runs out are import errors."""
+    return max(0.1, float(os.environ.get("SYNCGATE_SPECS_TOTAL_SECONDS", "20")))

@@ -44,8 +44,10 @@ from syncgate.errors import (
     SyncgateError,
 )
 from syncgate.events.webhook import WebhookRefused, WebhookSecretsUnavailable
+from syncgate.spec.bounded_yaml import SpecTooCostly
 from syncgate.staging import copy_binary
 from syncgate.state.migrations import StateSchemaTooNew
+from syncgate.state.target_owners import TargetOwnedError
 from syncgate.ui.queries import StateUnavailable
 
 pytestmark = pytest.mark.unit
@@ -74,6 +76,8 @@ RECOVERY: dict[type[BaseException], tuple[Callable[[], BaseException], bool]] = 
     WebhookRefused: (lambda: WebhookRefused("no valid signature"), False),
     WebhookSecretsUnavailable: (lambda: WebhookSecretsUnavailable("webhook secret connection 'crm' holds no usable secret"), True),
     StateSchemaTooNew: (lambda: StateSchemaTooNew("the syncgate state schema of database 'w' is at version 9"), False),
+    SpecTooCostly: (lambda: SpecTooCostly("the file has 2,000,000 bytes, more than the 1,048,576"), False),
+    TargetOwnedError: (lambda: TargetOwnedError("flow 'b' may not write table:a.t: that target belongs to flow 'a'"), False),
 }  # fmt: skip
 
 

@@ -44,6 +44,12 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "tests/integration/test_failures_and_retries.py",
     "state/schema.py": f"DDL of the state schema, {_INTEGRATION}: tests/integration/test_state_migrations.py, "
     "tests/integration/test_ui_queries.py, tests/integration/test_alerts.py",
+    "state/target_owners.py": f"target ownership claimed at promote, {_INTEGRATION}: "
+    "tests/integration/test_target_ownership.py",
+    "cli/targets.py": f"`targets list|release` on a state database, {_INTEGRATION}: "
+    "tests/integration/test_target_ownership.py",
+    "connectors/postgres/reserved.py": f"a query's plan read for syncgate's schemas, {_INTEGRATION}: "
+    "tests/integration/test_query_reads_syncgate_state.py",
     "events/store.py": f"the flow event log, {_INTEGRATION}: tests/integration/events/test_event_store.py",
     "events/triggers.py": f"LISTEN/NOTIFY, the event log and slots, {_INTEGRATION}: "
     "tests/integration/events/test_event_triggers.py",

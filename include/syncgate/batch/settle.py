@@ -4,6 +4,8 @@ A target writes its data; everything around that is here, so no target can forge
 
 - the flow's watermark row is locked, and a batch extracted against another watermark is
   refused (``ConcurrentRunError``: another run promoted since);
+- the target is claimed for the flow, and refused when another flow owns it
+  (``syncgate.state.target_owners``);
 - a batch the audit trail already records as applied is not applied again (a retried promote);
 - the quality gate is checked in code: the batch must have a passing verdict and its staged
   tables must be exactly what verify checked (``syncgate.quality.verdicts``);
@@ -34,7 +36,7 @@ from syncgate.db.identifiers import TableRef
 from syncgate.db.sql import compose
 from syncgate.errors import ConcurrentRunError
 from syncgate.quality import verdicts
-from syncgate.state import audit
+from syncgate.state import audit, target_owners
 from syncgate.state.watermarks import Watermark, lock_watermark, write_watermark
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ def apply_once(
 def begin(conn: psycopg.Connection[Any], flow: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int] | None:
     """Lock the flow and run the checks; the recorded counts when the batch is already applied."""
     mark = lock_watermark(conn, flow.id)
+    target_owners.claim(conn, flow, flow.state_conn_id)
     done = audit.read_run(conn, flow.id, run.run_id)
     if done and done["status"] == "success" and done["batch_id"] == batch.batch_id:
         log.info("Batch %s of flow %s was already applied: nothing to do", batch.batch_id, flow.id)

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from syncgate.cli import cdc, conflicts, notify, state
+from syncgate.cli import cdc, conflicts, notify, state, targets
 from syncgate.cli.flows import CliError
 from syncgate.conflicts.log import STATUSES
 
@@ -79,6 +79,22 @@ def build_parser() -> argparse.ArgumentParser:
             "--conn-id", action="append", dest="conn_ids", metavar="CONN_ID",
             help="this state connection only (repeatable; default: every flow's state_conn_id)",
         )  # fmt: skip
+    owned = commands.add_parser(
+        "targets", help="which flow owns each target (recorded at its first promote)",
+        description="List target owners in a state database; release a target so another flow may take it over.",
+    )  # fmt: skip
+    owned_actions = owned.add_subparsers(dest="action", required=True, metavar="ACTION")
+    owned_actions.add_parser("list", help="every target and its owner").add_argument(
+        "--conn", required=True, help="the state connection id (the flow's state_conn_id)"
+    )
+    releasing = owned_actions.add_parser(
+        "release", help="forget a target's owner (the next flow to promote owns it)"
+    )
+    releasing.add_argument("--conn", required=True, help="the state connection id (the flow's state_conn_id)")
+    releasing.add_argument("--owner", required=True, help="the flow that owns it now (a safety check)")
+    releasing.add_argument(
+        "target", metavar="TARGET", help="as the refusal names it, e.g. table:analytics.orders"
+    )
     return parser
 
 
@@ -109,6 +125,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             elif args.command == "state":
                 state_command = state.migrate_command if args.action == "migrate" else state.version_command
                 state_command(args.conn_ids, out=out, err=err)
+            elif args.command == "targets" and args.action == "list":
+                targets.list_command(args.conn, out=out)
+            elif args.command == "targets":
+                targets.release_command(args.conn, args.target, args.owner, out=out)
             elif args.action == "list":
                 conflicts.list_command(
                     flow=args.flow, status=args.status, limit=args.limit, as_json=args.json, out=out

@@ -36,7 +36,7 @@ from syncgate.reconcile.plan import Planned, settle_side
 from syncgate.reconcile.records import SideMapping, read_lines
 from syncgate.report.write import write_report_safely
 from syncgate.spec.sync_model import SyncSpec
-from syncgate.state import audit
+from syncgate.state import audit, target_owners
 from syncgate.state.schema import STAGING_SCHEMA
 from syncgate.state.watermarks import Watermark, write_watermark
 
@@ -232,6 +232,8 @@ def promote_side(
     with fence.exclusive_write(spec.state_conn_id, view.id):
         with connect(spec.state_conn_id) as conn, conn.transaction():
             store.lock_flow(conn, spec.id)
+            # Each side is a target: owned by the side's own id (`<flow>__<side>`), like its watermark.
+            target_owners.claim(conn, view, spec.state_conn_id)
             if _already_settled(conn, view.id, batch_id):
                 log.info("Side %s of flow %s: batch %s was applied already", side, spec.id, batch_id)
                 return {"side": side, "applied": 0, "skipped": 0}

@@ -10,9 +10,10 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 
 from syncgate.spec.durations import parse_duration
+from syncgate.spec.reserved_schemas import check_table
 
 if TYPE_CHECKING:
     from syncgate.spec.model import FlowSpec
@@ -22,8 +23,12 @@ if TYPE_CHECKING:
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=63)]
 # At most 40 characters: staging tables are named <id>__<12 hex>__keys within PostgreSQL's 63.
 FlowId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
-# ``schema.table`` or ``table`` (then ``public``).
-TableName = Annotated[str, StringConstraints(pattern=r"^([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$")]
+# ``schema.table`` or ``table`` (then ``public``), never in one of syncgate's own schemas.
+TableName = Annotated[
+    str,
+    StringConstraints(pattern=r"^([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$"),
+    AfterValidator(check_table),
+]
 # A PostgreSQL type name as written in DDL, e.g. ``numeric(12,2)`` or ``timestamp with time zone``.
 # One type name (multi-word only where PostgreSQL has them), no column clauses.
 _PG_TYPE = re.compile(

@@ -13,14 +13,14 @@ from pydantic import ValidationError
 
 from syncgate.errors import SpecError
 from syncgate.spec.alerts import FlowDefaults
+from syncgate.spec.bounded_yaml import FolderBudget, SpecBudget, SpecTooCostly, load_yaml, read_text
 from syncgate.spec.model import FlowSpec, connector_types
 from syncgate.spec.sync_model import SyncSpec, is_sync_spec
 from syncgate.spec.triggers import TRIGGER_TYPES
 
 SPEC_SUFFIXES = (".yml", ".yaml")
-# libyaml's safe loader when PyYAML has it: same safe subset, ~10x faster than the pure-Python
-# one (parsing 200 specs: 0.9 s -> 0.1 s, paid by every DAG parse and every monitor run).
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# DAG ids syncgate's own DAG files register: a flow with one of them would be a second owner.
+RESERVED_DAG_IDS = frozenset({"syncgate_invalid_specs", "syncgate_freshness_monitor"})
 # Files whose name starts with this are not flows (``_defaults.yml``).
 NOT_A_FLOW_PREFIX = "_"
 DEFAULTS_FILE = "_defaults.yml"
@@ -31,15 +31,27 @@ _DEFAULTS = "defaults file"
 
 @dataclass(frozen=True)
 class LoadedSpec:
-    """A spec file and either its validated spec or the error that rejected it."""
+    """A spec file and either its validated spec or the error that rejected it.
+
+    ``budget`` is the file's time budget, started when it was read: building its DAG spends
+    what loading left.
+    """
 
     path: Path
     spec: FlowSpec | SyncSpec | None
     error: SpecError | None
+    budget: SpecBudget | None = None
 
 
-def load_specs(folder: Path) -> list[LoadedSpec]:
-    """Load every spec in ``folder`` in a stable (sorted) order; never raises for bad files."""
+def load_specs(folder: Path, folder_budget: FolderBudget | None = None) -> list[LoadedSpec]:
+    """Load every spec in ``folder``, returned in a stable (sorted) order; never raises for bad files.
+
+    An id claimed by two or more files (valid or not) is refused in every one of them: which
+    file owns a flow is never decided by file names. Files are read smallest first within
+    ``folder_budget`` (default: ``SYNCGATE_SPECS_TOTAL_SECONDS``): when a folder of oversized
+    specs exhausts it, the ones left are import errors and the ordinary small specs have loaded.
+    """
+    folder_budget = folder_budget or FolderBudget()
     if not folder.is_dir():
         return []
     files = sorted(
@@ -47,35 +59,66 @@ def load_specs(folder: Path) -> list[LoadedSpec]:
         for p in folder.iterdir()
         if p.suffix in SPEC_SUFFIXES and not p.name.startswith(NOT_A_FLOW_PREFIX) and p.is_file()
     )
-    loaded: list[LoadedSpec] = []
-    for path in files:
+    by_name: dict[Path, tuple[LoadedSpec, list[str]]] = {}
+    for path in sorted(files, key=_size_then_name):
+        budget = folder_budget.spec_budget()
+        claimed: list[str] = []
         try:
-            loaded.append(LoadedSpec(path, load_spec(path), None))
+            folder_budget.check()
+            by_name[path] = (LoadedSpec(path, load_spec(path, budget, claimed), None, budget), claimed)
+        except SpecTooCostly as exc:
+            by_name[path] = (LoadedSpec(path, None, SpecError(str(path), [str(exc)]), budget), claimed)
         except SpecError as exc:
-            loaded.append(LoadedSpec(path, None, exc))
-    _reject_duplicate_ids(loaded)
+            by_name[path] = (LoadedSpec(path, None, exc, budget), claimed)
+    loaded = [by_name[path][0] for path in files]
+    _reject_ambiguous_ids(loaded, [by_name[path][1] for path in files])
     return loaded
 
 
-def load_spec(path: Path) -> FlowSpec | SyncSpec:
+def _size_then_name(path: Path) -> tuple[int, str]:
+    try:
+        return path.stat().st_size, path.name
+    except OSError:  # gone meanwhile: load_spec reports it
+        return 0, path.name
+
+
+def load_spec(
+    path: Path, budget: SpecBudget | None = None, claimed: list[str] | None = None
+) -> FlowSpec | SyncSpec:
     """Parse and validate one spec file.
 
+    ``claimed`` (when given) receives the flow ids the file claims as soon as they are known,
+    also when validation then fails: a broken copy of a spec still makes its id ambiguous.
+
     Raises:
-        SpecError: the file is not valid YAML or breaks the spec contract.
+        SpecError: the file is not valid YAML, breaks the spec contract, or is over the bounds
+            of ``bounded_yaml`` (size, alias expansion, time).
     """
+    budget = budget or SpecBudget()
     try:
-        raw = _safe_load(path)
-    except (OSError, yaml.YAMLError) as exc:
+        raw = load_yaml(read_text(path), budget)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise SpecError(str(path), [f"cannot read YAML: {exc}"]) from None
+    except SpecTooCostly as exc:
+        raise SpecError(str(path), [str(exc)]) from None
     if not isinstance(raw, dict):
         raise SpecError(str(path), ["the file must hold a mapping (key: value pairs)"])
-    raw = _inline_suite(path, _rejoin_type_modifiers(raw))
+    if claimed is not None:
+        claimed.extend(_raw_ids(raw))
     try:
-        if is_sync_spec(raw):
-            return SyncSpec.model_validate(raw)
-        return FlowSpec.model_validate(raw)
+        raw = _inline_suite(path, _rejoin_type_modifiers(raw))
+        budget.check("reading its YAML")
+        spec: FlowSpec | SyncSpec = (
+            SyncSpec.model_validate(raw) if is_sync_spec(raw) else FlowSpec.model_validate(raw)
+        )
+        budget.check("validating it")
     except ValidationError as exc:
         raise SpecError(str(path), [_describe(err) for err in exc.errors()]) from None
+    except SpecTooCostly as exc:
+        raise SpecError(str(path), [str(exc)]) from None
+    if claimed is not None:
+        claimed[:] = _spec_ids(spec)
+    return spec
 
 
 def load_defaults(folder: Path) -> FlowDefaults:
@@ -88,9 +131,11 @@ def load_defaults(folder: Path) -> FlowDefaults:
     if not path.is_file():
         return FlowDefaults()
     try:
-        raw = _safe_load(path)
-    except (OSError, yaml.YAMLError) as exc:
+        raw = load_yaml(read_text(path), SpecBudget())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise SpecError(str(path), what=_DEFAULTS, problems=[f"cannot read YAML: {exc}"]) from None
+    except SpecTooCostly as exc:
+        raise SpecError(str(path), what=_DEFAULTS, problems=[str(exc)]) from None
     if raw is None:
         return FlowDefaults()
     if not isinstance(raw, dict):
@@ -103,10 +148,6 @@ def load_defaults(folder: Path) -> FlowDefaults:
         raise SpecError(
             str(path), what=_DEFAULTS, problems=[_describe(err) for err in exc.errors()]
         ) from None
-
-
-def _safe_load(path: Path) -> Any:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # a safe loader
 
 
 def _describe(err: Any) -> str:
@@ -172,7 +213,9 @@ def _inline_suite(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
         raise SpecError(str(path), ["quality: give `expectations` or `suite`, not both"])
     suite_path = (path.parent / str(quality["suite"])).resolve()
     try:
-        suite = json.loads(suite_path.read_text(encoding="utf-8"))
+        suite = json.loads(read_text(suite_path))
+    except SpecTooCostly as exc:
+        raise SpecError(str(path), [f"quality.suite: {suite_path}: {exc}"]) from None
     except (OSError, ValueError) as exc:
         raise SpecError(str(path), [f"quality.suite: cannot read {suite_path}: {exc}"]) from None
     if not isinstance(suite, dict) or not isinstance(suite.get("expectations"), list):
@@ -187,21 +230,42 @@ def _inline_suite(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "quality": {**quality, "suite": str(suite_path), "expectations": expectations}}
 
 
-def _reject_duplicate_ids(loaded: list[LoadedSpec]) -> None:
-    seen: dict[str, Path] = {}
-    for i, item in enumerate(loaded):
-        if item.spec is None:
-            continue
-        # A sync flow's sides keep state under `<id>__<side>`: those ids are taken too.
-        ids = [item.spec.id, *_side_ids(item.spec)]
-        taken = [(taken_id, seen[taken_id]) for taken_id in ids if seen.get(taken_id, item.path) != item.path]
-        if taken:
-            problem = f"id: {taken[0][0]!r} is already used by {taken[0][1].name}"
-            loaded[i] = LoadedSpec(item.path, None, SpecError(str(item.path), [problem]))
-            continue
-        for taken_id in ids:
-            seen.setdefault(taken_id, item.path)
+def _reject_ambiguous_ids(loaded: list[LoadedSpec], claims: list[list[str]]) -> None:
+    """Refuse every file whose flow id (or a sync side's ``<id>__<side>``) another file claims too."""
+    owners: dict[str, list[Path]] = {}
+    for item, claimed in zip(loaded, claims, strict=True):
+        for flow_id in dict.fromkeys(claimed):
+            owners.setdefault(flow_id, []).append(item.path)
+    for i, (item, claimed) in enumerate(zip(loaded, claims, strict=True)):
+        problems = []
+        for flow_id in dict.fromkeys(claimed):
+            if flow_id in RESERVED_DAG_IDS:
+                problems.append(
+                    f"id: {flow_id!r} is the id of a DAG syncgate itself registers: choose another"
+                )
+            elif len(owners[flow_id]) > 1:
+                files = " and ".join(p.name for p in owners[flow_id])
+                problems.append(
+                    f"id: {flow_id!r} is claimed by {files}: no DAG runs it until only one file does "
+                    "(remove or rename the copy)"
+                )
+        if problems:
+            earlier = item.error.problems if item.error is not None else []
+            loaded[i] = LoadedSpec(
+                item.path, None, SpecError(str(item.path), [*earlier, *problems]), item.budget
+            )
 
 
-def _side_ids(spec: FlowSpec | SyncSpec) -> list[str]:
-    return [side.view.id for side in spec.all_sides] if isinstance(spec, SyncSpec) else []
+def _raw_ids(raw: dict[str, Any]) -> list[str]:
+    """The ids a not-yet-validated spec mapping claims (its id and its sync sides' ids)."""
+    flow_id = raw.get("id")
+    if not isinstance(flow_id, str):
+        return []
+    sides = raw.get("sides")
+    names = [n for n in sides if isinstance(n, str)] if is_sync_spec(raw) and isinstance(sides, dict) else []
+    return [flow_id, *(f"{flow_id}__{name}" for name in names)]
+
+
+def _spec_ids(spec: FlowSpec | SyncSpec) -> list[str]:
+    # A sync flow's sides keep state under `<id>__<side>`: those ids are taken too.
+    return [spec.id, *(side.view.id for side in spec.all_sides)] if isinstance(spec, SyncSpec) else [spec.id]

@@ -312,6 +312,20 @@ COMMENT ON TABLE syncgate.batch_fences IS
     'data was promoted; promote refuses a batch numbered below it (an older snapshot after a newer one).';
 """
 
+# Migration 4 (issue 13): target ownership (state/target_owners.py). The first flow to promote
+# into a target owns it; another flow's promote is refused until the target is released.
+_TARGET_OWNERS = """
+CREATE TABLE syncgate.target_owners (
+    target      text PRIMARY KEY,
+    flow_id     text NOT NULL,
+    claimed_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE syncgate.target_owners IS
+    'The flow that owns each target (table:<schema>.<name> in this database, or an asset URI), '
+    'recorded at its first promote: another flow''s promote into it is refused until released '
+    '(python -m syncgate targets release).';
+"""
+
 # The state schema's history, oldest first. Append a step; never edit or renumber one.
 STEPS: tuple[Migration, ...] = (
     Migration(1, "baseline: the state schema of syncgate before versioned migrations", _DDL),
@@ -319,6 +333,7 @@ STEPS: tuple[Migration, ...] = (
     Migration(
         3, "batch_fences: each flow's batch numbers taken and promoted (promote fencing)", _BATCH_FENCES
     ),
+    Migration(4, "target_owners: the flow that owns each target (one writer per target)", _TARGET_OWNERS),
 )
 
 

@@ -5,9 +5,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from syncgate.errors import SpecError
-from syncgate.spec.loader import load_spec, load_specs
+from syncgate.spec.loader import RESERVED_DAG_IDS, load_spec, load_specs
 
 pytestmark = pytest.mark.unit
 
@@ -150,13 +152,12 @@ def test_suite_file_is_inlined_and_checked(tmp_path: Path) -> None:
 
 def test_one_bad_file_does_not_hide_the_others(tmp_path: Path) -> None:
     write(tmp_path, VALID, "a_good.yml")
-    write(tmp_path, edited(schedule="every tuesday"), "b_bad.yml")
-    write(tmp_path, VALID, "c_duplicate.yml")
+    write(tmp_path, edited(id="other_flow", schedule="every tuesday"), "b_bad.yml")
+    write(tmp_path, edited(id="third_flow"), "c_good.yml")
     loaded = load_specs(tmp_path)
-    assert [p.path.name for p in loaded] == ["a_good.yml", "b_bad.yml", "c_duplicate.yml"]
-    assert loaded[0].spec is not None
+    assert [p.path.name for p in loaded] == ["a_good.yml", "b_bad.yml", "c_good.yml"]
+    assert loaded[0].spec is not None and loaded[2].spec is not None
     assert loaded[1].error is not None and "schedule" in str(loaded[1].error)
-    assert loaded[2].error is not None and "already used by a_good.yml" in str(loaded[2].error)
 
 
 def test_an_http_field_type_with_a_scale_survives_a_yaml_flow_mapping(tmp_path: Path) -> None:
@@ -225,3 +226,121 @@ def test_review_a_registered_connectors_field_error_names_the_field_without_the_
         assert caught.value.problems == ["source.path: Field required"]
     finally:
         unregister("review_tag")
+
+
+# -- issue 13.1: an id claimed by two files is stopped in both, never given to one of them --
+
+SYNC = """
+id: two_way_flow
+mode: two_way
+state_conn_id: warehouse_db
+sides:
+  a: {type: postgres, conn_id: a_db, table: public.a_items, primary_key: [id], cursor: updated_at}
+  b: {type: postgres, conn_id: b_db, table: public.b_items, primary_key: [id], cursor: updated_at}
+"""
+_FILE_NAMES = st.lists(
+    st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,12}", fullmatch=True).map(lambda n: n.lstrip("_")),
+    min_size=2,
+    max_size=5,
+    unique=True,
+).filter(lambda names: all(n and not n.startswith("_") for n in names))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    names=_FILE_NAMES,
+    suffixes=st.lists(st.sampled_from([".yml", ".yaml"]), min_size=5, max_size=5),
+    broken=st.lists(st.booleans(), min_size=5, max_size=5),
+)
+def test_an_id_claimed_by_several_files_loads_from_none_of_them(
+    tmp_path_factory: pytest.TempPathFactory, names: list[str], suffixes: list[str], broken: list[bool]
+) -> None:
+    folder = tmp_path_factory.mktemp("flows")
+    files = [f"{name}{suffix}" for name, suffix in zip(names, suffixes, strict=False)]
+    # The first file is the original; every other file is a copy (some with a typo of their own).
+    for i, name in enumerate(files):
+        text = edited(schedule="every tuesday") if i and broken[i] else VALID
+        (folder / name).write_text(text)
+    write(folder, edited(id="bystander"), "zz_bystander.yml")
+    loaded = {item.path.name: item for item in load_specs(folder)}
+    assert loaded["zz_bystander.yml"].spec is not None
+    for name in files:
+        item = loaded[name]
+        assert item.spec is None, f"{name} got the flow though {len(files)} files claim its id"
+        problem = next(p for p in item.error.problems if p.startswith("id: 'erp_orders' is claimed by"))  # type: ignore[union-attr]
+        assert all(other in problem for other in files), problem
+
+
+@pytest.mark.parametrize(
+    ("one_way_id", "clash"),
+    [("two_way_flow__a", "two_way_flow__a"), ("two_way_flow", "two_way_flow")],
+)
+def test_a_sync_sides_id_counts_as_claimed(tmp_path: Path, one_way_id: str, clash: str) -> None:
+    write(tmp_path, SYNC, "sync.yml")
+    write(tmp_path, edited(id=one_way_id), "one_way.yml")
+    loaded = {item.path.name: item for item in load_specs(tmp_path)}
+    for name in ("sync.yml", "one_way.yml"):
+        assert loaded[name].spec is None
+        assert f"id: {clash!r} is claimed by one_way.yml and sync.yml" in str(loaded[name].error)
+
+
+@pytest.mark.parametrize("dag_id", ["syncgate_invalid_specs", "syncgate_freshness_monitor"])
+def test_the_ids_of_syncgates_own_dags_are_not_flow_ids(tmp_path: Path, dag_id: str) -> None:
+    from syncgate.dag_factory import INVALID_SPECS_DAG_ID
+    from syncgate.observe.monitor_dag import MONITOR_DAG_ID
+
+    assert {INVALID_SPECS_DAG_ID, MONITOR_DAG_ID} == RESERVED_DAG_IDS
+    write(tmp_path, edited(id=dag_id), "own.yml")
+    [item] = load_specs(tmp_path)
+    assert item.spec is None and "a DAG syncgate itself registers" in str(item.error)
+
+
+def test_the_issues_copied_spec_takes_over_nothing(tmp_path: Path) -> None:
+    """aa_dup.yml, a copy with `write: replace`, sorted before the original: neither loads."""
+    write(tmp_path, VALID, "erp_orders.yml")
+    write(tmp_path, edited(target__write="replace", source__cursor=None), "aa_dup.yml")
+    loaded = load_specs(tmp_path)
+    assert [item.spec for item in loaded] == [None, None]
+    for item in loaded:
+        assert "'erp_orders' is claimed by aa_dup.yml and erp_orders.yml" in str(item.error)
+
+
+# -- issue 13.3: a hostile spec is one import error, cheap to produce --
+
+
+def test_an_alias_bomb_under_expectation_meta_is_refused_naming_the_file(tmp_path: Path) -> None:
+    levels = ["      meta:", "        l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"        l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
+    text = textwrap.dedent(VALID).replace(
+        "      kwargs: {column: status, value_set: [pending, shipped, cancelled]}",
+        "      kwargs: {column: status, value_set: [pending, shipped, cancelled]}\n" + "\n".join(levels),
+    )
+    assert "*l7" in text
+    path = tmp_path / "bomb.yml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=r"bomb\.yml(.|\n)*expands to more than"):
+        load_spec(path)
+
+
+def test_an_oversized_spec_or_suite_is_refused_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNCGATE_SPEC_MAX_BYTES", "4000")
+    padded = write(tmp_path, VALID + "\n# " + "x" * 5000 + "\n", "padded.yml")
+    with pytest.raises(SpecError, match=r"padded\.yml(.|\n)*SYNCGATE_SPEC_MAX_BYTES"):
+        load_spec(padded)
+    (tmp_path / "suites").mkdir()
+    expectation = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}}
+    (tmp_path / "suites" / "big.json").write_text(json.dumps({"expectations": [expectation] * 200}))
+    with pytest.raises(SpecError, match=r"quality\.suite: .*big\.json.*SYNCGATE_SPEC_MAX_BYTES"):
+        load_spec(write(tmp_path, edited(quality={"suite": "suites/big.json"})))
+
+
+def test_a_spec_over_its_time_budget_is_its_own_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syncgate.spec.bounded_yaml import SpecBudget
+
+    path = write(tmp_path, VALID)
+    with pytest.raises(SpecError, match=r"flow\.yml(.|\n)*SYNCGATE_SPEC_BUDGET_SECONDS"):
+        load_spec(path, SpecBudget(-1.0))

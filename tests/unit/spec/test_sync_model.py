@@ -191,10 +191,14 @@ def test_a_side_s_state_id_cannot_be_another_flow_s_id(tmp_path: Path) -> None:
         "target: {type: postgres, conn_id: d, table: t}\n"
     )
     loaded = {item.path.name: item for item in load_specs(tmp_path)}
-    assert isinstance(loaded["a_mesh.yml"].spec, SyncSpec)
-    assert loaded["b_one.yml"].spec is None
-    assert loaded["b_one.yml"].error is not None
-    assert loaded["b_one.yml"].error.problems == ["id: 'airports_mesh__b' is already used by a_mesh.yml"]
+    # Neither file owns the id (issue 13.1): both are refused, each naming both files.
+    for name in ("a_mesh.yml", "b_one.yml"):
+        assert loaded[name].spec is None
+        assert loaded[name].error is not None
+        assert loaded[name].error.problems == [
+            "id: 'airports_mesh__b' is claimed by a_mesh.yml and b_one.yml: no DAG runs it until only one "
+            "file does (remove or rename the copy)"
+        ]
 
 
 def test_a_field_rule_error_names_the_field(tmp_path: Path) -> None:

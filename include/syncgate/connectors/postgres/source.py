@@ -15,6 +15,7 @@ from syncgate import landing
 from syncgate.batch.window import Window, plan_window
 from syncgate.connectors.base import ReadRequest, SourceRead
 from syncgate.connectors.postgres.copy_out import copy_to_parquet, landed_columns
+from syncgate.connectors.postgres.reserved import refuse_syncgate_relations
 from syncgate.connectors.postgres.source_sql import (
     PARAMS,
     next_watermark,
@@ -51,7 +52,7 @@ class PostgresSource:
 
     def current_schema(self, flow: FlowSpec) -> Columns:
         with connect(self.spec.conn_id) as conn:
-            return self._available(conn)
+            return self._available(conn, flow.id)
 
     def read(self, request: ReadRequest) -> SourceRead:
         flow, window = request.flow, request.window
@@ -59,7 +60,7 @@ class PostgresSource:
         directory = landing.batch_dir(flow.id, batch_id)
         with connect(self.spec.conn_id) as source:
             source.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            available = self._available(source)
+            available = self._available(source, flow.id)
             columns = self._chosen(flow, available)
             _check_soft_delete_type(flow, columns)
             _check_column_names(flow, columns)
@@ -104,9 +105,10 @@ class PostgresSource:
             fields_unselected=_unselected([c for c, _ in available], columns),
         )
 
-    def _available(self, conn: psycopg.Connection[Any]) -> Columns:
+    def _available(self, conn: psycopg.Connection[Any], flow_id: str = "") -> Columns:
         if self.spec.table:
             return table_columns(conn, TableRef.parse(self.spec.table))
+        refuse_syncgate_relations(conn, flow_id, str(self.spec.query))
         return query_columns(conn, str(self.spec.query))
 
     def _chosen(self, flow: FlowSpec, available: Columns) -> Columns:

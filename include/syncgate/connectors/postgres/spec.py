@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from syncgate.spec.fields import Name, SourceSpec, TableName, TargetSpec, check_keys
+from syncgate.spec.reserved_schemas import check_query
 
 
 class PostgresSource(SourceSpec):
@@ -25,6 +26,13 @@ class PostgresSource(SourceSpec):
     # ``cursor``: poll rows by the cursor column. ``wal``: read the table's change log from a
     # logical replication slot (``connectors/postgres/cdc``, docs/wal-capture.md).
     capture: Literal["cursor", "wal"] = "cursor"
+
+    @field_validator("query")
+    @classmethod
+    def _not_syncgates_own(cls, query: str | None) -> str | None:
+        if query is not None:
+            check_query(query)
+        return query
 
     @model_validator(mode="after")
     def _check(self) -> PostgresSource:

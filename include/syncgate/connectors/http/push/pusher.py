@@ -33,7 +33,7 @@ from syncgate.connectors.http.spec import http_target
 from syncgate.db.connect import connect
 from syncgate.errors import ConcurrentRunError, FatalError
 from syncgate.spec.model import FlowSpec
-from syncgate.state import audit, freshness
+from syncgate.state import audit, freshness, target_owners
 from syncgate.state.watermarks import lock_watermark
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ def push(spec: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int]:
     with connect(spec.state_conn_id, autocommit=True) as conn:
         _lock_flow(conn, spec.id)
         try:
+            with conn.transaction():  # before anything is sent: another flow's API resource is not ours
+                target_owners.claim(conn, spec, spec.state_conn_id)
             done = _already_finished(conn, spec, run, batch_id)
             if done is not None:
                 return done

@@ -15,6 +15,7 @@ Known types reflect as before; nothing is cast, and a type check in a suite sees
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 PLUGIN = "syncgate_pg_types"
@@ -30,9 +31,17 @@ def engine_kwargs() -> dict[str, Any]:
 
 def named_type(name: str, *args: Any, **_options: Any) -> Any:
     """A SQLAlchemy type that compiles to ``name`` (with its modifiers, e.g. ``geometry(Point,4326)``)."""
+    spec = f"{name}({','.join(str(a) for a in args)})" if args else name
+    return _named_type_class()(spec)
+
+
+@cache
+def _named_type_class() -> type:
     from sqlalchemy.types import UserDefinedType
 
     class PgNamedType(UserDefinedType[Any]):
+        """A PostgreSQL type known by name only: no bind or result processing (text in, text out)."""
+
         cache_ok = True
 
         def __init__(self, spec: str) -> None:
@@ -41,8 +50,7 @@ def named_type(name: str, *args: Any, **_options: Any) -> Any:
         def get_col_spec(self, **_kw: Any) -> str:
             return self.spec
 
-    spec = f"{name}({','.join(str(a) for a in args)})" if args else name
-    return PgNamedType(spec)
+    return PgNamedType
 
 
 class _EveryName(dict):  # type: ignore[type-arg]

@@ -68,7 +68,7 @@ SAMPLES: dict[str, list[str]] = {
     "xid": ["'0'", "'4294967295'"],
     "xid8": ["'0'", "'18446744073709551615'"],
     "cid": ["'0'", "'4294967295'"],
-    "json": ["'{\"a\": [1, 2.50, null], \"a\": 2}'", "'\"x\"'", "'null'", "'[]'"],
+    "json": ['\'{"a": [1, 2.50, null], "a": 2}\'', "'\"x\"'", "'null'", "'[]'"],
     "jsonb": ["'{\"a\": 1.0}'", "'{\"a\": 1.00}'", "'[]'", "'null'"],
     "jsonpath": ["'$.a[*] ? (@ > 1)'", "'strict $.\"x y\"'"],
     "xml": ["'<a x=\"1\">t &amp; u</a>'", "'text only'", "''"],
@@ -91,18 +91,29 @@ SAMPLES: dict[str, list[str]] = {
     "time": ["'00:00'", "'24:00:00'", "'23:59:59.999999'"],
     "timetz": ["'00:00+00'", "'23:59:59.999999-15:59'", "'12:00+05:30'"],
     "timestamp": [
-        "'infinity'", "'-infinity'", "'4713-01-01 00:00 BC'", "'294276-12-31 23:59:59.999999'",
+        "'infinity'",
+        "'-infinity'",
+        "'4713-01-01 00:00 BC'",
+        "'294276-12-31 23:59:59.999999'",
         "'2026-01-01 12:00:00.123456'",
     ],  # fmt: skip
     "timestamptz": [
-        "'infinity'", "'-infinity'", "'4713-01-01 00:00+00 BC'", "'2026-01-01 12:00+05:30'",
+        "'infinity'",
+        "'-infinity'",
+        "'4713-01-01 00:00+00 BC'",
+        "'2026-01-01 12:00+05:30'",
         "'2026-01-01 06:30:00+00'",
     ],  # fmt: skip
     "interval": ["'1 day'", "'24 hours'", "'-178000000 years'", "'1 mon -1 day -00:00:00.000001'"],
     "bit": ["'0'", "'1'"],
     "varbit": ["''", "'10101'"],
     "numeric": [
-        "'1.0'", "'1.00'", "'NaN'", "'Infinity'", "'-Infinity'", "'-0.000000000000000000001'",
+        "'1.0'",
+        "'1.00'",
+        "'NaN'",
+        "'Infinity'",
+        "'-Infinity'",
+        "'-0.000000000000000000001'",
         "'123456789012345678901234567890.123456789'",
     ],  # fmt: skip
     "refcursor": ["'c1'", "''"],
@@ -130,7 +141,11 @@ SAMPLES: dict[str, list[str]] = {
     "d_amount": ["'0'", "'12.5'"],
     "d_point": ["'(1,2)'", "'(3,4)'"],
     "d_ints": ["'{}'", "'{1,NULL,3}'"],
-    "comp": ["ROW('(1,2)', 'a,b \"c\"', 'sad', 1.5)", "ROW(NULL, '', 'ünï', 'NaN')", "ROW(NULL, NULL, NULL, NULL)"],
+    "comp": [
+        "ROW('(1,2)', 'a,b \"c\"', 'sad', 1.5)",
+        "ROW(NULL, '', 'ünï', 'NaN')",
+        "ROW(NULL, NULL, NULL, NULL)",
+    ],
     "keycomp": ["ROW(1, 'a,b', 'sad')", "ROW(1, '', 'ok')"],
     "floatrange": ["'[1.5,2.5)'", "'empty'", "'(-Infinity,Infinity)'"],
     "floatmultirange": ["'{}'", "'{[1,2),[3,4)}'"],
@@ -323,7 +338,11 @@ def test_a_user_type_the_target_lacks_is_refused_naming_column_and_type(database
 
 def test_a_pseudo_typed_query_column_is_refused_naming_column_and_type(databases: dict[str, str]) -> None:
     src = databases["src"]
-    execute(src, "CREATE TABLE public.everything (id integer PRIMARY KEY)", "INSERT INTO public.everything VALUES (1)")
+    execute(
+        src,
+        "CREATE TABLE public.everything (id integer PRIMARY KEY)",
+        "INSERT INTO public.everything VALUES (1)",
+    )
     spec = types_spec(
         source__table=None,
         source__query="SELECT id, ROW(id, 'x') AS pair, ARRAY[ROW(id)] AS pairs FROM public.everything",
@@ -374,7 +393,9 @@ def test_every_keyable_type_syncs_as_a_key_and_the_others_are_refused(databases:
         table = f"keys_{start}"
         key = ", ".join(["id", *(name for name, _, _ in chunk)])
         definitions = ", ".join(f"{name} {pg_type} NOT NULL" for name, pg_type, _ in chunk)
-        execute(src, f"CREATE TABLE public.{table} (id integer, {definitions}, note text, PRIMARY KEY ({key}))")
+        execute(
+            src, f"CREATE TABLE public.{table} (id integer, {definitions}, note text, PRIMARY KEY ({key}))"
+        )
         for k in range(ROWS):
             values = ", ".join(f"({v[k % len(v)]})::{t}" for _, t, v in chunk)
             execute(src, f"INSERT INTO public.{table} VALUES ({k}, {values}, 'first')")
@@ -400,7 +421,10 @@ def test_every_keyable_type_syncs_as_a_key_and_the_others_are_refused(databases:
         )  # fmt: skip
         with pytest.raises(FatalError) as stopped:
             sync(spec)
-        assert f"primary key column 'k' is of type {pg_type}" in str(stopped.value), (pg_type, str(stopped.value))
+        assert f"primary key column 'k' is of type {pg_type}" in str(stopped.value), (
+            pg_type,
+            str(stopped.value),
+        )
 
 
 @pytest.mark.parametrize("key_type", ["macaddr", "public.mood", "public.keycomp", "int4range", "text[]"])

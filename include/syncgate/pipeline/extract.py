@@ -157,7 +157,9 @@ def _require_stageable(spec: FlowSpec, read: SourceRead, state: psycopg.Connecti
     )  # fmt: skip
     if problems:
         landing.remove_batch(spec.id, read.batch_id)
-        raise FatalError(f"flow {spec.id!r}: the batch cannot be staged (it was removed): " + "; ".join(problems))
+        raise FatalError(
+            f"flow {spec.id!r}: the batch cannot be staged (it was removed): " + "; ".join(problems)
+        )
 
 
 def _save_boundary(flow_id: str, batch_id: str, mark: dict[str, object] | None) -> str | None:

@@ -68,7 +68,11 @@ def load(spec: FlowSpec, run: RunInfo, batch: Batch) -> Batch:
                     batch.files["deleted"],
                     exact=exact,
                 )
-        except (psycopg.errors.DataError, psycopg.errors.ProgrammingError, psycopg.errors.NotSupportedError) as exc:
+        except (
+            psycopg.errors.DataError,
+            psycopg.errors.ProgrammingError,
+            psycopg.errors.NotSupportedError,
+        ) as exc:
             # A value its type rejects (a transform cast, a regclass naming a relation this
             # database lacks...): a retry cannot fix it; fail before staging is used.
             raise FatalError(f"flow {spec.id!r}: {describe_copy_error(exc, dict(columns))}") from None

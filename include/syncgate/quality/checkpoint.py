@@ -91,8 +91,11 @@ def run_checkpoint(
     context = gx.get_context(project_config=config, mode="ephemeral")
     guard_store(context, pii_columns)  # results on PII columns keep their counts only
     # Every column type reflects by its own name (not as NullType, which GX cannot print).
+    # (``kwargs`` is a field of every SQL datasource; GX's stub for add_postgres omits it.)
     source = context.data_sources.add_postgres(
-        "target", connection_string=connection_url, kwargs=engine_kwargs()
+        "target",
+        connection_string=connection_url,
+        kwargs=engine_kwargs(),  # type: ignore[call-arg]
     )
     # A fixed asset name: the flow's stored validation definition must resolve on every run,
     # whatever this run's staging table is called.

@@ -19,7 +19,9 @@ def _compiled(engine: sa.Engine, name: str, *args: str) -> str:
     return str(found(*args).compile(dialect=engine.dialect))
 
 
-@pytest.mark.parametrize("name", ["xml", "point", "pg_lsn", "txid_snapshot", "mood", "public.comp", '"My Type"'])
+@pytest.mark.parametrize(
+    "name", ["xml", "point", "pg_lsn", "txid_snapshot", "mood", "public.comp", '"My Type"']
+)
 def test_a_type_sqlalchemy_does_not_know_compiles_to_its_own_name(name: str) -> None:
     engine = sa.create_engine(URL, **engine_kwargs())
     assert _compiled(engine, name) == name

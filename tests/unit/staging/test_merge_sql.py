@@ -86,7 +86,9 @@ def test_recast_staged_values_are_compared_as_the_target_stores_them() -> None:
     [("character varying(3)", '"s"."code"'), ("character(2)", '"s"."code"'), ("bit(4)", '"s"."code"::text'),
      ("bit varying(8)", '"s"."code"::text')],
 )  # fmt: skip
-def test_a_length_limited_type_is_never_compared_through_a_truncating_cast(pg_type: str, compared: str) -> None:
+def test_a_length_limited_type_is_never_compared_through_a_truncating_cast(
+    pg_type: str, compared: str
+) -> None:
     assert comparable_row([("code", pg_type), ("n", "integer")], "s", recast={"code"}).as_string() == (
         f'{compared}, "s"."n"'
     )

@@ -427,7 +427,9 @@ def test_every_keyable_type_syncs_as_a_key_and_the_others_are_refused(databases:
         )
 
 
-@pytest.mark.parametrize("key_type", ["macaddr", "public.mood", "public.keycomp", "int4range", "text[]"])
+@pytest.mark.parametrize(
+    "key_type", ["macaddr", "public.mood", "public.keycomp", "pg_lsn", "int4range", "text[]"]
+)
 def test_a_single_column_key_of_an_unusual_type_syncs(databases: dict[str, str], key_type: str) -> None:
     """One key column takes other gate checks (GX's distinct count) than a compound key."""
     src, dst = databases["src"], databases["dst"]
@@ -443,3 +445,47 @@ def test_a_single_column_key_of_an_unusual_type_syncs(databases: dict[str, str],
     assert sync(spec)["counts"] == {"rows_inserted": 0, "rows_updated": len(values), "rows_deleted": 0}
     compare = "SELECT k::text, note FROM {} ORDER BY k"
     assert rows(dst, compare.format("analytics.everything")) == rows(src, compare.format("public.everything"))
+
+
+HTTP_USER_TYPES = [
+    "CREATE TYPE public.crm_status AS ENUM ('active', 'inactive', 'lead')",
+    "CREATE TYPE public.crm_address AS (city text, country character(2))",
+]
+
+
+@pytest.mark.parametrize("name_type", ["xml", "point", "pg_lsn", "txid_snapshot", "box", "macaddr8"])
+def test_odd_types_reach_an_http_target_as_json(
+    databases: dict[str, str], crm_empty: Any, name_type: str
+) -> None:
+    """An HTTP target sends each value as PostgreSQL's JSON of it: a type without a JSON form as its
+    text (the CRM's ``name``), an enum as its label, an enum array as strings, a composite as an object."""
+    from crm_push import make_http_spec
+
+    src, dst = databases["src"], databases["dst"]
+    for url in (src, dst):
+        execute(url, *HTTP_USER_TYPES)
+    values = [v for v in SAMPLES[name_type] if v != "''"]
+    execute(
+        src,
+        f"CREATE TABLE public.customers (id bigint PRIMARY KEY, name {name_type} NOT NULL, email text, "
+        "status public.crm_status NOT NULL, tier integer, lifetime_value numeric(12,2), "
+        "address public.crm_address NOT NULL, tags public.crm_status[] NOT NULL, "
+        "updated_at timestamptz NOT NULL, deleted_at timestamptz)",
+        *(
+            f"INSERT INTO public.customers VALUES ({i + 1}, ({v})::{name_type}, NULL, "
+            f"'{['active', 'lead'][i % 2]}', NULL, 1.5, ROW('Köln, \"Mitte\"', 'DE'), "
+            f"'{{lead,active}}', '2026-01-01', NULL)"
+            for i, v in enumerate(values)
+        ),
+    )
+    # (No `value_set` check on the enum: GX binds set members as VARCHAR, and an enum has no
+    # operator with character varying; docs/types.md says so.)
+    sync(make_http_spec(quality={"expectations": []}))
+    sent = {r["id"]: r for r in crm_empty.admin.records("customers")}
+    expected = rows(
+        src, "SELECT id, name::text, status::text, tags::text[] FROM public.customers ORDER BY id"
+    )
+    assert [(i, sent[i]["name"], sent[i]["status"], sent[i]["tags"]) for i in sorted(sent)] == [
+        (i, name, status, list(tags)) for i, name, status, tags in expected
+    ]
+    assert {r["address"]["city"] for r in sent.values()} == {'Köln, "Mitte"'}

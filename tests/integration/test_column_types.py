@@ -578,3 +578,21 @@ def test_odd_types_sync_both_ways_without_echoes(
     assert rows(erp, "SELECT spot::text, span::text FROM public.things WHERE id = 1") == [
         ("(5,6)", "24:00:00")
     ]
+
+
+def test_a_value_the_target_cannot_read_stops_the_load_naming_column_and_type(
+    databases: dict[str, str],
+) -> None:
+    """A regclass names a relation of the source: the target reads the name and has none."""
+    src, dst = databases["src"], databases["dst"]
+    execute(
+        src,
+        "CREATE TABLE public.only_in_source (x int)",
+        "CREATE TABLE public.everything (id integer PRIMARY KEY, r regclass)",
+        "INSERT INTO public.everything VALUES (1, 'pg_class'), (2, 'public.only_in_source')",
+    )
+    with pytest.raises(FatalError) as refused:
+        sync(types_spec())
+    message = str(refused.value)
+    assert "column 'r' of type regclass" in message and "only_in_source" not in message  # no value quoted
+    assert rows(dst, "SELECT to_regclass('analytics.everything')") == [(None,)]

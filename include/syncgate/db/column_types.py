@@ -10,7 +10,9 @@ never from a list of type names:
   the source only does not), and be a real type (not a pseudo-type such as ``record``);
 - every base type it is made of (a domain's base, an array's element, a composite's fields, a
   range's subtype) must read its text form back: PostgreSQL refuses any input for a few
-  internal types (``pg_node_tree``, ``pg_ndistinct``...), which a probe cast shows;
+  internal types (``pg_node_tree``, ``pg_ndistinct``, ``gtsvector``...), which a probe cast
+  shows (SQLSTATE 0A000 whatever the text); only types of the catalog's user-defined and
+  internal-use categories are probed, every other category reads its own output back;
 - key and cursor columns need a default btree operator class for every part (what PRIMARY
   KEY, ``count(DISTINCT)``, ``max()`` and sorting use): ``point``, ``json``, ``xml``,
   ``txid_snapshot`` or an array or composite holding one have none.
@@ -27,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import psycopg
 
-# For each column type (by position): does it resolve, is a pseudo-type part of it, the base types it is made
-# of, each with whether it has a default btree operator class (exactly, or through an implicit
-# binary-coercible cast, as PostgreSQL's own lookup does).
+# For each column type (by position): does it resolve, is a pseudo-type part of it, which of the
+# base types it is made of to probe for input, and which of them lack a default btree operator
+# class (exactly, or through an implicit binary-coercible cast, as PostgreSQL's own lookup does).
 _PARTS = """
 WITH RECURSIVE roots(i, root) AS (
     SELECT u.i, pg_catalog.to_regtype(u.name)
@@ -52,7 +54,10 @@ WITH RECURSIVE roots(i, root) AS (
     ) AS c(part)
 )
 SELECT r.i, r.root IS NOT NULL, coalesce(bool_or(t.typtype = 'p'), false),
-       array_agg(DISTINCT pg_catalog.format_type(t.oid, NULL)) FILTER (WHERE leaf.is_leaf),
+       -- Leaves outside the standard categories (U: user-defined and many built-ins, Z: internal
+       -- use): the types of the other categories all read their own output back.
+       array_agg(DISTINCT pg_catalog.format_type(t.oid, NULL)) FILTER (
+           WHERE leaf.is_leaf AND t.typcategory IN ('U', 'Z', 'X')),
        array_agg(DISTINCT pg_catalog.format_type(t.oid, NULL)) FILTER (
            WHERE leaf.is_leaf AND t.typtype = 'b' AND NOT EXISTS (
                SELECT 1 FROM pg_catalog.pg_opclass o JOIN pg_catalog.pg_am am ON am.oid = o.opcmethod
@@ -90,7 +95,7 @@ def column_type_problems(
     rows = conn.execute(_PARTS, {"types": [t for _, t in columns]}).fetchall()
     refused_input = _refused_input(conn, {leaf for row in rows if not row[2] for leaf in row[3] or ()})
     problems = []
-    for (name, pg_type), (_, exists, pseudo, leaves, unordered) in zip(columns, rows, strict=True):
+    for (name, pg_type), (_, exists, pseudo, probed, unordered) in zip(columns, rows, strict=True):
         where = f"column {name!r} is of type {pg_type}"
         if not exists:
             problems.append(
@@ -103,7 +108,7 @@ def column_type_problems(
                 f"{where}, a pseudo-type no table column can have: cast it in `source.query` (e.g. to text)"
             )
             continue
-        unreadable = sorted(set(leaves or ()) & refused_input)
+        unreadable = sorted(set(probed or ()) & refused_input)
         if unreadable:
             problems.append(
                 f"{where}, whose values PostgreSQL cannot read back from text ({', '.join(unreadable)} "

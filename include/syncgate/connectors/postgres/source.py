@@ -149,10 +149,11 @@ def _check_column_names(spec: FlowSpec, columns: Columns) -> None:
 def _check_column_types(conn: psycopg.Connection[Any], spec: FlowSpec, columns: Columns) -> None:
     """Keys and the cursor must be comparable where they are read (``max()``, window bounds)."""
     source = spec.source
+    ordered = [source.cursor] if source.cursor else []
+    compared = [(name, pg_type) for name, pg_type in columns if name in {*source.primary_key, *ordered}]
     problems = column_type_problems(
-        conn, columns, keys=source.primary_key, ordered=[source.cursor] if source.cursor else [],
-        database="the source database",
-    )  # fmt: skip
+        conn, compared, keys=source.primary_key, ordered=ordered, database="the source database"
+    )
     if problems:
         raise FatalError(f"flow {spec.id!r}: nothing was extracted: " + "; ".join(problems))
 

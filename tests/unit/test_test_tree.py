@@ -40,6 +40,8 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "tests/integration/test_dag_end_to_end.py, tests/integration/test_failures_and_retries.py",
     "db/catalog.py": f"catalog queries, {_INTEGRATION}: tests/integration/test_merge_paths.py, "
     "tests/integration/test_extract_drivers.py",
+    "db/column_types.py": f"catalog checks of column types, {_INTEGRATION}: "
+    "tests/integration/test_column_types.py",
     "state/audit.py": f"the sync_runs audit rows, {_INTEGRATION}: tests/integration/test_dag_end_to_end.py, "
     "tests/integration/test_failures_and_retries.py",
     "state/schema.py": f"DDL of the state schema, {_INTEGRATION}: tests/integration/test_state_migrations.py, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import TYPE_CHECKING, Any
 
 from syncgate import landing
 from syncgate.batch import fence
@@ -17,14 +18,19 @@ from syncgate.batch.contract import Batch, BatchWindow
 from syncgate.batch.run import RunInfo
 from syncgate.connectors.base import ReadRequest, SourceRead
 from syncgate.connectors.registry import source_for, target_for
+from syncgate.db.column_types import column_type_problems
 from syncgate.db.connect import connect
 from syncgate.errors import FatalError
 from syncgate.hashing import unhashed_values
 from syncgate.pipeline.startup import import_libraries
+from syncgate.pipeline.transform import output_columns
 from syncgate.spec.model import FlowSpec
 from syncgate.state import audit
 from syncgate.state.schema import ensure_state_schema
 from syncgate.state.watermarks import read_watermark
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +95,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> Batch:
         seconds={"extract": seconds, "extract_startup": startup},
     )
     with connect(spec.state_conn_id) as state:
+        _require_stageable(spec, read, state)
         audit.start_run(
             state,
             spec.id,
@@ -139,6 +146,22 @@ def _require_hashed(spec: FlowSpec, read: SourceRead) -> None:
             f"flow {spec.id!r}: the {spec.source.type} source landed column(s) {', '.join(sorted(clear))} "
             "unhashed although `transform.hash` names them; the batch was removed (a connector must hash "
             "them before landing, see syncgate.hashing)"
+        )
+
+
+def _require_stageable(spec: FlowSpec, read: SourceRead, state: psycopg.Connection[Any]) -> None:
+    """The batch's columns must be stageable, keyable and orderable where they are staged (and
+    then written): refuse a batch that is not (and remove it), naming each column and type."""
+    cursor = spec.target_cursor
+    problems = column_type_problems(
+        state, output_columns(spec.transform, read.columns), keys=spec.target_primary_key,
+        ordered=[cursor] if cursor else [],
+        database=f"the database of connection {spec.state_conn_id!r} (where batches are staged)",
+    )  # fmt: skip
+    if problems:
+        landing.remove_batch(spec.id, read.batch_id)
+        raise FatalError(
+            f"flow {spec.id!r}: the batch cannot be staged (it was removed): " + "; ".join(problems)
         )
 
 

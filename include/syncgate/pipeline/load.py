@@ -75,9 +75,14 @@ def load(spec: FlowSpec, run: RunInfo, batch: Batch) -> Batch:
                     batch.files["deleted"],
                     exact=exact,
                 )
-        except psycopg.errors.DataError as exc:
-            # A value the declared type (e.g. a transform cast) rejects: fail before staging is used.
-            raise FatalError(f"flow {spec.id!r}: {describe_copy_error(exc)}") from None
+        except (
+            psycopg.errors.DataError,
+            psycopg.errors.ProgrammingError,
+            psycopg.errors.NotSupportedError,
+        ) as exc:
+            # A value its type rejects (a transform cast, a regclass naming a relation this
+            # database lacks...): a retry cannot fix it; fail before staging is used.
+            raise FatalError(f"flow {spec.id!r}: {describe_copy_error(exc, dict(columns))}") from None
         audit.update_run(conn, spec.id, run.run_id, load_seconds=time.monotonic() - started)
         conn.commit()
     seconds = time.monotonic() - started

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from syncgate.db.identifiers import TableRef
+from syncgate.quality.pg_types import engine_kwargs
 from syncgate.quality.pii import guard_store
 from syncgate.quality.template_cache import cache_gx_templates
 
@@ -91,7 +92,13 @@ def run_checkpoint(
     )
     context = gx.get_context(project_config=config, mode="ephemeral")
     guard_store(context, pii_columns)  # results on PII columns keep their counts only
-    source = context.data_sources.add_postgres("target", connection_string=connection_url)
+    # Every column type reflects by its own name (not as NullType, which GX cannot print).
+    # (``kwargs`` is a field of every SQL datasource; GX's stub for add_postgres omits it.)
+    source = context.data_sources.add_postgres(
+        "target",
+        connection_string=connection_url,
+        kwargs=engine_kwargs(),  # type: ignore[call-arg]
+    )
     # A fixed asset name: the flow's stored validation definition must resolve on every run,
     # whatever this run's staging table is called.
     asset = source.add_table_asset(name="staging", table_name=table.name, schema_name=table.schema)

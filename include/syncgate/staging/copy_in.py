@@ -159,12 +159,14 @@ def _copy_stream(
     return rows
 
 
-def describe_copy_error(exc: Exception) -> str:
-    """What PostgreSQL rejected and where, without quoting the value (it may be PII)."""
+def describe_copy_error(exc: Exception, types: dict[str, str] | None = None) -> str:
+    """What PostgreSQL rejected and where (column and its type, from ``types``), without quoting
+    the value (it may be PII)."""
     diag = getattr(exc, "diag", None)
     context = (getattr(diag, "context", None) or "").splitlines()[0:1]
     where = re.search(r"line (\d+), column (\w+)", context[0]) if context else None
-    located = f" (batch line {where.group(1)}, column {where.group(2)!r})" if where else ""
+    typed = f" of type {types[where.group(2)]}" if where and types and where.group(2) in types else ""
+    located = f" (batch line {where.group(1)}, column {where.group(2)!r}{typed})" if where else ""
     state = getattr(diag, "sqlstate", None) or "?"
     kind = type(exc).__name__
     return f"a value could not be loaded into staging{located}: {kind} [SQLSTATE {state}]"

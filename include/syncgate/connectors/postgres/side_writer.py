@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from syncgate.arrow_types import arrow_type
 from syncgate.connectors.base import RecordResult, RecordWrite
 from syncgate.db.catalog import table_columns
 from syncgate.db.connect import connect
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from syncgate.spec.model import FlowSpec
 
 _TEMPORAL = ("timestamp", "date")
+# ``character(n)``: its text cast trims the blanks that its output (and so the extract) keeps.
+_BPCHAR = re.compile(r"character(\(\d+\))?")
 # Writes sent per pipeline: one network flush and one server sync per batch instead of a round
 # trip per record, with the batch's results held in memory until it is read.
 _PIPELINE_BATCH = 1000
@@ -131,9 +135,8 @@ class _Plan:
                 compose("{} = ", sql.Identifier(c)) + self._value(c) for c in match
             )
             statement = compose(
-                "SELECT {} FROM {} WHERE {} LIMIT 1",
-                sql.SQL(", ").join(sql.Identifier(c) for c in self.key), self.table.sql, condition,
-            ).as_bytes(conn)  # fmt: skip
+                "SELECT {} FROM {} WHERE {} LIMIT 1", self._returning(self.key), self.table.sql, condition
+            ).as_bytes(conn)
             statements.append((statement, [self._param(c, v) for c, v in match.items()]))
         adopted = list(writes)
         for i, row in zip(lookups, _pipelined(conn, statements), strict=True):
@@ -157,6 +160,21 @@ class _Plan:
         from psycopg import sql
 
         return sql.SQL("{}::{}").format(sql.Placeholder(), sql.SQL(self.types[column]))
+
+    def _returning(self, columns: Sequence[str] | None = None) -> sql.Composable:
+        """The written row as the side's extract lands it: integers, floats and booleans as
+        values, every other type as PostgreSQL's text of it. Python has no value for many of
+        them ('infinity' dates, iso_8601 intervals, ranges, xml...), and psycopg would fail to
+        load them after the write had succeeded."""
+        from psycopg import sql
+
+        def landed(name: str, pg_type: str) -> sql.Composable:
+            if arrow_type(pg_type) != arrow_type("text"):
+                return sql.Identifier(name)
+            output = "pg_catalog.bpcharout({0})::text" if _BPCHAR.fullmatch(pg_type) else "{0}::text"
+            return sql.SQL(output + " AS {0}").format(sql.Identifier(name))
+
+        return sql.SQL(", ").join(landed(name, self.types[name]) for name in columns or self.types)
 
     def _extra(self) -> dict[str, sql.Composable]:
         """Columns every write sets: the cursor stamp, and a soft delete marker cleared."""
@@ -207,7 +225,7 @@ class _Plan:
             extra = self._extra()
             updated = [c for c in columns if c not in self.key] + list(extra)
             return compose(
-                "INSERT INTO {} AS t ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {} WHERE {} RETURNING *",
+                "INSERT INTO {} AS t ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {} WHERE {} RETURNING {}",
                 self.table.sql,
                 sql.SQL(", ").join(sql.Identifier(c) for c in [*columns, *extra]),
                 sql.SQL(", ").join([*(self._value(c) for c in columns), *extra.values()]),
@@ -216,6 +234,7 @@ class _Plan:
                 if updated
                 else compose("{0} = EXCLUDED.{0}", sql.Identifier(self.key[0])),
                 guard,
+                self._returning(),
             )
 
         statement = self._once(("upsert", *columns), build)
@@ -230,10 +249,11 @@ class _Plan:
 
             extra = self._extra()
             return compose(
-                "INSERT INTO {} ({}) VALUES ({}) RETURNING *",
+                "INSERT INTO {} ({}) VALUES ({}) RETURNING {}",
                 self.table.sql,
                 sql.SQL(", ").join(sql.Identifier(c) for c in [*columns, *extra]),
                 sql.SQL(", ").join([*(self._value(c) for c in columns), *extra.values()]),
+                self._returning(),
             )
 
         statement = self._once(("mint", *columns), build)

@@ -25,6 +25,7 @@ from syncgate.connectors.postgres.source_sql import (
 )
 from syncgate.connectors.postgres.spec import PostgresSource as PostgresSourceSpec
 from syncgate.db.catalog import Columns, query_columns, table_columns
+from syncgate.db.column_types import column_type_problems
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.errors import FatalError
@@ -63,6 +64,7 @@ class PostgresSource:
             available = self._available(source, flow.id)
             columns = self._chosen(flow, available)
             _check_soft_delete_type(flow, columns)
+            _check_column_types(source, flow, columns)
             _check_column_names(flow, columns)
             hashed = hash_keys(
                 flow, (c for c, _ in columns if flow.transform.output_name(c) in flow.transform.hash)
@@ -144,6 +146,18 @@ def _check_column_names(spec: FlowSpec, columns: Columns) -> None:
         raise FatalError(
             f"flow {spec.id!r}: {exc} (source columns: {', '.join(c for c, _ in columns)})"
         ) from exc
+
+
+def _check_column_types(conn: psycopg.Connection[Any], spec: FlowSpec, columns: Columns) -> None:
+    """Keys and the cursor must be comparable where they are read (``max()``, window bounds)."""
+    source = spec.source
+    ordered = [source.cursor] if source.cursor else []
+    compared = [(name, pg_type) for name, pg_type in columns if name in {*source.primary_key, *ordered}]
+    problems = column_type_problems(
+        conn, compared, keys=source.primary_key, ordered=ordered, database="the source database"
+    )
+    if problems:
+        raise FatalError(f"flow {spec.id!r}: nothing was extracted: " + "; ".join(problems))
 
 
 def _check_soft_delete_type(spec: FlowSpec, columns: Columns) -> None:

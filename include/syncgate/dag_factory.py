@@ -252,13 +252,17 @@ def _pool(name: str | None) -> dict[str, Any]:
 
 def _batch(spec: FlowSpec, value: Any, stage: str) -> Any:
     from syncgate.batch.contract import Batch
+    from syncgate.redact import register_flow
 
+    register_flow(spec)  # before the stage connects: what it raises or logs is redacted
     return Batch.from_xcom(value, flow_id=spec.id, stage=stage)
 
 
-def _run(spec: FlowSpec, context: Any) -> Any:
+def _run(spec: FlowSpec | SyncSpec, context: Any) -> Any:
     from syncgate.batch.run import RunInfo
+    from syncgate.redact import register_flow
 
+    register_flow(spec)  # before the stage connects: what it raises or logs is redacted
     return RunInfo.from_airflow(spec.id, context)
 
 
@@ -271,18 +275,23 @@ def _stage(body: Any, context: Any = None) -> Any:
     """
     from airflow.sdk.exceptions import AirflowFailException
 
+    from syncgate.redact import redact, redact_exception
+
     try:
         return body()
-    except RetriableError:
-        raise
+    except RetriableError as exc:
+        # Whatever an error quotes (an API's body echoing a token) is redacted before Airflow
+        # logs it, chained errors included: the traceback prints each one's message.
+        raise redact_exception(exc)
     except DataQualityError as exc:
+        redact_exception(exc)
         if context is not None:
             context["ti"].xcom_push(
                 key="quality", value={"success": False, "failures": exc.failures, "report": exc.report}
             )
-        raise AirflowFailException(str(exc)) from exc
+        raise AirflowFailException(redact(str(exc))) from exc
     except SyncgateError as exc:
-        raise AirflowFailException(str(exc)) from exc
+        raise AirflowFailException(redact(str(redact_exception(exc)))) from exc
     except Exception as exc:
         if _is_data_error(exc):
             from syncgate.errors_text import describe_database_error
@@ -290,7 +299,7 @@ def _stage(body: Any, context: Any = None) -> Any:
             # PostgreSQL quotes the offending row or value (possibly PII): neither the task log
             # nor the audit row may keep it, and a retry cannot fix the data.
             raise AirflowFailException(describe_database_error(exc)) from None
-        raise
+        raise redact_exception(exc)
 
 
 def _is_data_error(exc: Exception) -> bool:
@@ -306,8 +315,10 @@ def _record_failure(spec: FlowSpec | SyncSpec) -> Any:
         """Mark the run failed in the audit trail (a rejected run keeps its verdict)."""
         from syncgate.db.connect import connect
         from syncgate.errors_text import safe_error_text
+        from syncgate.redact import register_flow
         from syncgate.state.schema import ensure_state_schema
 
+        register_flow(spec)  # safe_error_text redacts with every secret of the flow's connections
         message = f"{context['ti'].task_id}: {safe_error_text(context.get('exception'))}"
         rejected = False
         try:

@@ -65,19 +65,24 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
         def extract(**context: Any) -> dict[str, Any]:
             from syncgate.pipeline.extract import extract as run_extract
 
-            return _stage(lambda: run_extract(spec, _run(spec, context)).to_xcom())
+            return _stage(lambda: run_extract(spec, _run(spec, context)).to_xcom(), lease=_lease(spec, context))
 
         @task(task_id="transform")
-        def transform(batch: dict[str, Any]) -> dict[str, Any]:
+        def transform(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
             from syncgate.pipeline.transform import transform as run_transform
 
-            return _stage(lambda: run_transform(spec, _batch(spec, batch, "transform")).to_xcom())
+            return _stage(
+                lambda: run_transform(spec, _batch(spec, batch, "transform")).to_xcom(), lease=_lease(spec, context)
+            )
 
         @task(task_id="load")
         def load(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
             from syncgate.pipeline.load import load as run_load
 
-            return _stage(lambda: run_load(spec, _run(spec, context), _batch(spec, batch, "load")).to_xcom())
+            return _stage(
+                lambda: run_load(spec, _run(spec, context), _batch(spec, batch, "load")).to_xcom(),
+                lease=_lease(spec, context),
+            )
 
         @task(task_id="verify")
         def verify(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
@@ -86,6 +91,7 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
             return _stage(
                 lambda: run_verify(spec, _run(spec, context), _batch(spec, batch, "verify")).to_xcom(),
                 context,
+                lease=_lease(spec, context),
             )
 
         # A target behind a rate-limited API promotes in the API's pool: it bounds how many
@@ -98,7 +104,8 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
             return _stage(
                 lambda: run_promote(
                     spec, _run(spec, context), None if batch is None else _batch(spec, batch, "promote")
-                )
+                ),
+                lease=_lease(spec, context),
             )
 
         # TaskFlow passes XComArgs where the bodies receive dicts at run time.
@@ -266,8 +273,16 @@ def _run(spec: FlowSpec | SyncSpec, context: Any) -> Any:
     return RunInfo.from_airflow(spec.id, context)
 
 
-def _stage(body: Any, context: Any = None) -> Any:
+def _lease(spec: FlowSpec, context: Any) -> tuple[str, str, str]:
+    """What the stage's heartbeat renews: the run's lease in its flow's state database."""
+    return spec.state_conn_id, spec.id, context["dag_run"].run_id
+
+
+def _stage(body: Any, context: Any = None, *, lease: tuple[str, str, str] | None = None) -> Any:
     """Run a stage; the error's class decides whether Airflow retries the task (``errors.py``).
+
+    With ``lease`` (state connection, flow id, run id) the run's lease is renewed while the
+    stage works (``state/leases.py``): a run whose task is killed is found dead by the next.
 
     A ``RetriableError`` propagates and the task's retries apply; any other ``SyncgateError``
     (``FatalError`` and below) fails the task at once. An error from outside syncgate (a bug, a
@@ -278,7 +293,12 @@ def _stage(body: Any, context: Any = None) -> Any:
     from syncgate.redact import redact, redact_exception
 
     try:
-        return body()
+        if lease is None:
+            return body()
+        from syncgate.state.leases import heartbeat
+
+        with heartbeat(*lease):
+            return body()
     except RetriableError as exc:
         # Whatever an error quotes (an API's body echoing a token) is redacted before Airflow
         # logs it, chained errors included: the traceback prints each one's message.

@@ -82,3 +82,18 @@ def webhook_refusals_per_minute() -> int:
     """Refused webhook requests recorded (and logged) per flow and minute
     (``SYNCGATE_WEBHOOK_REFUSALS_PER_MINUTE``); the rest are only counted."""
     return max(1, int(os.environ.get("SYNCGATE_WEBHOOK_REFUSALS_PER_MINUTE", "10")))
+
+
+def run_lease_seconds() -> float:
+    """How long a running stage's lease lasts without a heartbeat (``SYNCGATE_RUN_LEASE_SECONDS``).
+
+    The stage renews it every quarter of this; a run whose lease has expired is dead (its task
+    was killed, its worker lost) and the flow's next run marks it failed and removes its leftovers.
+    """
+    return float(os.environ.get("SYNCGATE_RUN_LEASE_SECONDS", "120"))
+
+
+def run_handoff_seconds() -> float:
+    """Lease a run keeps between two of its tasks (``SYNCGATE_RUN_HANDOFF_SECONDS``): the next
+    task may wait in a queue or a pool that long before it heartbeats again."""
+    return float(os.environ.get("SYNCGATE_RUN_HANDOFF_SECONDS", "3600"))

@@ -83,6 +83,18 @@ class EchoApi(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+@pytest.fixture(autouse=True)
+def _forget_generated_secrets() -> Iterator[None]:
+    """Generated secrets (``000000``...) must not mask other tests' text in this process."""
+    from airflow.sdk.log import _secrets_masker  # type: ignore[attr-defined]
+
+    from syncgate.redact.registry import forget_all
+
+    yield
+    forget_all()
+    _secrets_masker().reset_masker()
+
+
 @pytest.fixture(scope="module")
 def echo_api() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), EchoApi)
@@ -133,6 +145,9 @@ def test_an_echoed_secret_never_survives_the_client_and_the_stage(
     from syncgate.errors import RetriableError
     from syncgate.errors_text import safe_error_text
 
+    from syncgate.redact.registry import forget_all
+
+    forget_all()  # each example proves its own secret is masked, not an earlier one's
     EchoApi.how, EchoApi.cut, EchoApi.status = how, cut, status
     caplog.clear()
     with connection(echo_api, secret, where), caplog.at_level(logging.INFO):
@@ -188,6 +203,9 @@ def test_an_echoed_secret_is_not_in_the_audit_row_the_report_or_the_task_log(
     where: str,
     how: str,
 ) -> None:
+    from syncgate.redact.registry import forget_all
+
+    forget_all()  # each example proves its own secret is masked, not an earlier one's
     EchoApi.how, EchoApi.cut, EchoApi.status = how, 3, 401
     flows = tmp_path_factory.mktemp("flows")
     (flows / "echo_flow.yml").write_text(textwrap.dedent(SPEC))

@@ -143,3 +143,13 @@ def _tell_airflow(value: str) -> None:
             mask_secret(form)
         except Exception:  # the task log masker is a second line: never fail a stage over it
             log.debug("Airflow's secrets masker refused a value")
+
+
+def forget_all() -> None:
+    """Forget every secret registered in this process (tests: generated secrets of one test
+    must not mask another test's text). Airflow's own masker keeps what it was told."""
+    global _mask
+    with _lock:
+        _mask = SecretMask()
+        _known.clear()
+        _connections.clear()

@@ -268,6 +268,14 @@ CREATE INDEX IF NOT EXISTS flow_events_flow_newest ON syncgate.flow_events (flow
 COMMENT ON TABLE syncgate.flow_events IS
     'Signals that start event-driven runs: accepted webhooks (webhook-id de-duplicated while kept), '
     'duplicates, refusals with the reason, and each trigger firing with how many signals it covered.';
+-- >>> Issue 13 item 8 (branch wt-secrets), to fold into a numbered migration: run leases.
+-- The task running a stage renews lease_expires_at (heartbeat_at = its last renewal, state/leases.py);
+-- a 'running' run whose lease has expired is dead (kill -9, a lost worker, a restarted database):
+-- the flow's next run marks it failed and removes its staging tables and landed files.
+ALTER TABLE syncgate.sync_runs
+    ADD COLUMN IF NOT EXISTS heartbeat_at      timestamptz,
+    ADD COLUMN IF NOT EXISTS lease_expires_at  timestamptz;
+-- <<< end of issue 13 item 8
 """
 
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXCERPT_CHARS = 300
+_AUTH_SCHEMES = frozenset({"bearer", "basic", "token", "digest", "apikey"})
 _SECRET_PARAM = re.compile(
     r"(token|key|secret|passw|pwd|auth|signature|^sig$|session|credential|^code$)", re.IGNORECASE
 )
@@ -139,8 +140,9 @@ class ApiClient:
         register_connection(self.conn_id)
         for name, value in session.headers.items():
             if isinstance(value, str) and is_credential_name(name):
-                register_secret(value)
-                register_secret(value.split(" ", 1)[-1])  # the token of ``Bearer <token>``
+                scheme, _, token = value.partition(" ")
+                # ``Bearer <token>``: the token is the secret, the scheme word is not
+                register_secret(token if scheme.lower() in _AUTH_SCHEMES and token else value)
         if conn.password:
             register_secret(conn.password)
         self._secrets = [s for s in (conn.login,) if s and len(s) >= 4]

@@ -19,6 +19,7 @@ from syncgate.redact.mask import MIN_SECRET, SecretMask, forms, merge, replace_s
 
 log = logging.getLogger(__name__)
 
+_AIRFLOW_MIN_LENGTH = 5
 _lock = threading.Lock()
 _mask = SecretMask()
 _known: set[str] = set()
@@ -138,7 +139,8 @@ def _tell_airflow(value: str) -> None:
         from airflow.sdk.log import mask_secret
     except ImportError:  # outside Airflow (a unit test): syncgate's own masking still applies
         return
-    for form in forms(value):
+    # Airflow skips values under its ``min_length_masked_secret`` (5) with a warning: not sent.
+    for form in (f for f in forms(value) if len(f) >= _AIRFLOW_MIN_LENGTH):
         try:
             mask_secret(form)
         except Exception:  # the task log masker is a second line: never fail a stage over it

@@ -65,14 +65,17 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
         def extract(**context: Any) -> dict[str, Any]:
             from syncgate.pipeline.extract import extract as run_extract
 
-            return _stage(lambda: run_extract(spec, _run(spec, context)).to_xcom(), lease=_lease(spec, context))
+            return _stage(
+                lambda: run_extract(spec, _run(spec, context)).to_xcom(), lease=_lease(spec, context)
+            )
 
         @task(task_id="transform")
         def transform(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
             from syncgate.pipeline.transform import transform as run_transform
 
             return _stage(
-                lambda: run_transform(spec, _batch(spec, batch, "transform")).to_xcom(), lease=_lease(spec, context)
+                lambda: run_transform(spec, _batch(spec, batch, "transform")).to_xcom(),
+                lease=_lease(spec, context),
             )
 
         @task(task_id="load")
@@ -302,7 +305,8 @@ def _stage(body: Any, context: Any = None, *, lease: tuple[str, str, str] | None
     except RetriableError as exc:
         # Whatever an error quotes (an API's body echoing a token) is redacted before Airflow
         # logs it, chained errors included: the traceback prints each one's message.
-        raise redact_exception(exc)
+        redact_exception(exc)
+        raise
     except DataQualityError as exc:
         redact_exception(exc)
         if context is not None:
@@ -319,7 +323,8 @@ def _stage(body: Any, context: Any = None, *, lease: tuple[str, str, str] | None
             # PostgreSQL quotes the offending row or value (possibly PII): neither the task log
             # nor the audit row may keep it, and a retry cannot fix the data.
             raise AirflowFailException(describe_database_error(exc)) from None
-        raise redact_exception(exc)
+        redact_exception(exc)
+        raise
 
 
 def _is_data_error(exc: Exception) -> bool:

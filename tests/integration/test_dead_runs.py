@@ -108,7 +108,9 @@ def start_hanging_run(tmp_path: Path, stop: str) -> tuple[subprocess.Popen[bytes
 
 
 def wait_for_expiry(dst: str, run: RunInfo) -> None:
-    while rows(dst, "SELECT lease_expires_at > now() FROM syncgate.sync_runs WHERE run_id = %s", (run.run_id,))[0][0]:
+    while rows(
+        dst, "SELECT lease_expires_at > now() FROM syncgate.sync_runs WHERE run_id = %s", (run.run_id,)
+    )[0][0]:
         time.sleep(0.2)
 
 

@@ -69,7 +69,9 @@ class EchoApi(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        sent = self.headers.get("X-Api-Key") or (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        sent = self.headers.get("X-Api-Key") or (self.headers.get("Authorization") or "").removeprefix(
+            "Bearer "
+        )
         echo = echo_of(sent, type(self).how, type(self).cut)
         body = json.dumps(
             {"error": "invalid credentials", "detail": f"token {echo} is not valid", "hint": f"got ...{echo}"}
@@ -144,14 +146,15 @@ def test_an_echoed_secret_never_survives_the_client_and_the_stage(
     from syncgate.dag_factory import _stage
     from syncgate.errors import RetriableError
     from syncgate.errors_text import safe_error_text
-
     from syncgate.redact.registry import forget_all
 
     forget_all()  # each example proves its own secret is masked, not an earlier one's
     EchoApi.how, EchoApi.cut, EchoApi.status = how, cut, status
     caplog.clear()
     with connection(echo_api, secret, where), caplog.at_level(logging.INFO):
-        client = ApiClient("echo_api", retry=RetryPolicy(max_attempts=2, backoff_seconds=0.0), sleep=lambda _: None)
+        client = ApiClient(
+            "echo_api", retry=RetryPolicy(max_attempts=2, backoff_seconds=0.0), sleep=lambda _: None
+        )
         with pytest.raises((AirflowFailException, RetriableError)) as caught:
             _stage(lambda: client.get_json("/v1/things", params={"api_key": secret}))
         client.close()
@@ -187,7 +190,11 @@ target:
 LONG_SECRETS = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=24, max_size=48)
 
 
-@given(secret=LONG_SECRETS, where=st.sampled_from(["password", "header"]), how=st.sampled_from(["prefix", "suffix", "middle"]))
+@given(
+    secret=LONG_SECRETS,
+    where=st.sampled_from(["password", "header"]),
+    how=st.sampled_from(["prefix", "suffix", "middle"]),
+)
 @example(secret="sk_live_4eC39HqLyjWDarjtT1zdp7dc", where="password", how="prefix")
 @example(secret="a8f5f167f44f4964e6c998dee827110c", where="header", how="suffix")
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -217,7 +224,10 @@ def test_an_echoed_secret_is_not_in_the_audit_row_the_report_or_the_task_log(
         dag = flows_dag_bag(monkeypatch, flows).dags["echo_flow"]
         run = dag.test()
     assert task_states(run)["extract"] == "failed"
-    errors = [e for (e,) in rows(databases["dst"], "SELECT error FROM syncgate.sync_runs WHERE flow_id = 'echo_flow'")]
+    errors = [
+        e
+        for (e,) in rows(databases["dst"], "SELECT error FROM syncgate.sync_runs WHERE flow_id = 'echo_flow'")
+    ]
     assert errors and all("HTTP 401" in e for e in errors), errors
     report_texts = [p.read_text() for p in reports.rglob("*") if p.suffix in (".json", ".html")]
     assert report_texts, "no run report was written: the check below would prove nothing"

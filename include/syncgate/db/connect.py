@@ -69,7 +69,6 @@ def connect(conn_id: str, *, autocommit: bool = False) -> psycopg.Connection[Any
     import psycopg
 
     from syncgate.errors import RetriableError
-
     from syncgate.redact import redact, register_secret
 
     params = connection_params(conn_id)

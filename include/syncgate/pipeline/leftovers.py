@@ -31,6 +31,9 @@ def clean_leftovers(conn: psycopg.Connection[Any], flow_id: str, run_id: str, ru
     The calling run (``run_key``: ``RunInfo.key``) keeps its HTTP resume checkpoint and the
     batch it points to. Runs in the caller's transaction; landed files go at once.
     """
+    # Serialised per flow until the caller commits: a run starting meanwhile sees this one on
+    # record (live, its batch not named yet) before it may sweep the flow's landing folder.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('syncgate.leftovers'), hashtext(%s))", (flow_id,))
     dead = leases.reap(conn, flow_id, keep=run_id)
     drop_finished_staging(conn, flow_id, keep=run_id)
     live = leases.live_runs(conn, flow_id, keep=run_id)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from syncgate import landing
 from syncgate.batch.contract import Batch
 from syncgate.batch.run import RunInfo
 from syncgate.batch.staging import deleted_table, keys_table, staging_table
@@ -27,7 +26,7 @@ from syncgate.state import audit
 from syncgate.state.schema import ensure_state_schema
 
 if TYPE_CHECKING:
-    import psycopg
+    pass
 
 log = logging.getLogger(__name__)
 

@@ -88,7 +88,10 @@ def heartbeat(state_conn_id: str, flow_id: str, run_id: str) -> Iterator[None]:
     """
     stop = threading.Event()
     beat = threading.Thread(
-        target=_beat, args=(stop, state_conn_id, flow_id, run_id), name=f"syncgate-lease-{flow_id}", daemon=True
+        target=_beat,
+        args=(stop, state_conn_id, flow_id, run_id),
+        name=f"syncgate-lease-{flow_id}",
+        daemon=True,
     )
     beat.start()
     try:
@@ -106,9 +109,9 @@ def _beat(stop: threading.Event, state_conn_id: str, flow_id: str, run_id: str) 
 
 
 def _renew_once(state_conn_id: str, flow_id: str, run_id: str, seconds: float | None = None) -> None:
-    from syncgate.db.connect import connect
-
     import psycopg
+
+    from syncgate.db.connect import connect
 
     try:
         with connect(state_conn_id, autocommit=True) as conn:

@@ -10,7 +10,11 @@ from syncgate.redact.headers import is_credential_name, mask_echoed
 
 pytestmark = pytest.mark.unit
 
-VALUES = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~+/="), min_size=4, max_size=40)
+VALUES = st.text(
+    st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~+/="),
+    min_size=4,
+    max_size=40,
+)
 NAMES = st.sampled_from(
     [
         "Authorization", "Proxy-Authorization", "X-Api-Key", "Api-Key", "X-Auth-Token", "x-api-key",

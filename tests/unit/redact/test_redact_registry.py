@@ -26,7 +26,14 @@ def test_connection_secrets_are_the_password_and_credential_named_extras() -> No
         "nested": {"client": {"client_secret": "deep-secret"}},
     }
     assert sorted(connection_secrets("pass-word", extra)) == sorted(
-        ["pass-word", "key-in-headers-1", "top-level-token", "whsec_rotated_one", "whsec_rotated_two", "deep-secret"]
+        [
+            "pass-word",
+            "key-in-headers-1",
+            "top-level-token",
+            "whsec_rotated_one",
+            "whsec_rotated_two",
+            "deep-secret",
+        ]
     )
 
 
@@ -35,7 +42,9 @@ def test_a_flows_connections_are_registered(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_REDACT_API",
-        json.dumps({"conn_type": "http", "host": "h", "extra": {"headers": {"X-Api-Key": "Zq9-api-key-value"}}}),
+        json.dumps(
+            {"conn_type": "http", "host": "h", "extra": {"headers": {"X-Api-Key": "Zq9-api-key-value"}}}
+        ),
     )
     monkeypatch.setenv("AIRFLOW_CONN_REDACT_DB", "postgresql://u:Pg-pass-Zq9x@h/db")
     spec = FlowSpec.model_validate(

@@ -80,7 +80,15 @@ def record(conn: psycopg.Connection[Any], spec: FlowSpec, run_id: str, outcomes:
             "UPDATE syncgate.push_changes SET status = %s, http_status = %s, error = %s, "
             "api_id = coalesce(%s, api_id) WHERE flow_id = %s AND batch_id = %s AND seq = %s",
             [
-                (o.status, o.http_status, redact(o.reason), o.api_id, spec.id, o.change.batch_id, o.change.seq)
+                (
+                    o.status,
+                    o.http_status,
+                    redact(o.reason),
+                    o.api_id,
+                    spec.id,
+                    o.change.batch_id,
+                    o.change.seq,
+                )
                 for o in outcomes
             ],
         )

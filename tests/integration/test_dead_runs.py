@@ -191,11 +191,17 @@ def test_the_monitor_marks_a_dead_run_failed_without_waiting_for_the_next_run(
     spec = make_spec()
     with connect(spec.state_conn_id) as conn:
         ensure_state_schema(conn)
-        for run_id in ("manual__dead", "manual__alive"):
+        for run_id in ("manual__dead", "manual__alive", "manual__old"):
             audit.start_run(conn, spec.id, run_id, run_type="manual")
         leases.renew(conn, spec.id, "manual__dead", seconds=-1)  # its heartbeat stopped a second ago
         leases.renew(conn, spec.id, "manual__alive", seconds=600)
+        # No lease (written by an older syncgate), days old: the stuck-run rule's, not the monitor's.
+        conn.execute(
+            "UPDATE syncgate.sync_runs SET started_at = now() - interval '3 days' WHERE run_id = 'manual__old'"
+        )
         conn.commit()
     monitor([spec], Alerts(), base_url="http://airflow.invalid")
     states = dict(rows(databases["dst"], "SELECT run_id, status FROM syncgate.sync_runs"))
-    assert states == {"manual__dead": "failed", "manual__alive": "running"}
+    assert states == {"manual__dead": "failed", "manual__alive": "running", "manual__old": "running"}
+    (error,) = rows(databases["dst"], "SELECT error FROM syncgate.sync_runs WHERE run_id = 'manual__dead'")[0]
+    assert error.startswith("abandoned: no heartbeat since ")

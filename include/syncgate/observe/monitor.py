@@ -150,10 +150,11 @@ def _check_database(
         with conn.transaction():
             conn.execute("SET LOCAL statement_timeout = '60s'")  # a huge unindexed target must not hang it
             # A run whose task died holds no lease any more: it counts as the failure it is
-            # (its leftovers go with the flow's next run, which may be far off).
+            # (its leftovers go with the flow's next run, which may be far off). A run without a
+            # lease (older syncgate) stays the stuck run the duration rule reports.
             for spec in flows:
                 if isinstance(spec, FlowSpec):
-                    leases.reap(conn, spec.id, keep="")
+                    leases.reap(conn, spec.id, keep="", leaseless=False)
             probes = newest_values(conn, [s for s in flows if isinstance(s, FlowSpec) and s.freshness])
             history = _history(conn, ids, max(_runs_needed(policies[i]) for i in ids))
             open_now = incidents.read_open(conn, ids)

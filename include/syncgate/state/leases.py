@@ -44,9 +44,13 @@ def renew(conn: psycopg.Connection[Any], flow_id: str, run_id: str, seconds: flo
     conn.execute(_RENEW, (settings.run_lease_seconds() if seconds is None else seconds, flow_id, run_id))
 
 
-def reap(conn: psycopg.Connection[Any], flow_id: str, keep: str) -> list[DeadRun]:
+def reap(conn: psycopg.Connection[Any], flow_id: str, keep: str, *, leaseless: bool = True) -> list[DeadRun]:
     """Mark the flow's runs whose lease expired failed (``abandoned: no heartbeat since ...``);
-    returns them. ``keep`` (the calling run) is never reaped: it is alive by definition."""
+    returns them. ``keep`` (the calling run) is never reaped: it is alive by definition.
+
+    ``leaseless=False`` leaves rows without a lease (written before leases existed) alone: only
+    the flow's own next run judges those, by their age.
+    """
     rows = conn.execute(
         "UPDATE syncgate.sync_runs SET status = 'failed', finished_at = now(), lease_expires_at = NULL, "
         "error = 'abandoned: no heartbeat since ' "
@@ -55,8 +59,9 @@ def reap(conn: psycopg.Connection[Any], flow_id: str, keep: str) -> list[DeadRun
         "are removed' "
         "WHERE flow_id = %s AND run_id <> %s AND status = 'running' "
         "AND coalesce(lease_expires_at, started_at + make_interval(secs => %s)) < now() "
+        "AND (%s OR lease_expires_at IS NOT NULL) "
         "RETURNING run_id, batch_id, staging_table, error",
-        (flow_id, keep, settings.run_handoff_seconds()),
+        (flow_id, keep, settings.run_handoff_seconds(), leaseless),
     ).fetchall()
     dead = [DeadRun(*row) for row in rows]
     for run in dead:

@@ -76,19 +76,27 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
         def extract(**context: Any) -> dict[str, Any]:
             from syncgate.pipeline.extract import extract as run_extract
 
-            return _stage(lambda: run_extract(spec, _run(spec, context)).to_xcom())
+            return _stage(
+                lambda: run_extract(spec, _run(spec, context)).to_xcom(), lease=_lease(spec, context)
+            )
 
         @task(task_id="transform")
-        def transform(batch: dict[str, Any]) -> dict[str, Any]:
+        def transform(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
             from syncgate.pipeline.transform import transform as run_transform
 
-            return _stage(lambda: run_transform(spec, _batch(spec, batch, "transform")).to_xcom())
+            return _stage(
+                lambda: run_transform(spec, _batch(spec, batch, "transform")).to_xcom(),
+                lease=_lease(spec, context),
+            )
 
         @task(task_id="load")
         def load(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
             from syncgate.pipeline.load import load as run_load
 
-            return _stage(lambda: run_load(spec, _run(spec, context), _batch(spec, batch, "load")).to_xcom())
+            return _stage(
+                lambda: run_load(spec, _run(spec, context), _batch(spec, batch, "load")).to_xcom(),
+                lease=_lease(spec, context),
+            )
 
         @task(task_id="verify")
         def verify(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
@@ -97,6 +105,7 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
             return _stage(
                 lambda: run_verify(spec, _run(spec, context), _batch(spec, batch, "verify")).to_xcom(),
                 context,
+                lease=_lease(spec, context),
             )
 
         # A target behind a rate-limited API promotes in the API's pool: it bounds how many
@@ -109,7 +118,8 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
             return _stage(
                 lambda: run_promote(
                     spec, _run(spec, context), None if batch is None else _batch(spec, batch, "promote")
-                )
+                ),
+                lease=_lease(spec, context),
             )
 
         # TaskFlow passes XComArgs where the bodies receive dicts at run time.
@@ -261,18 +271,30 @@ def _pool(name: str | None) -> dict[str, Any]:
 
 def _batch(spec: FlowSpec, value: Any, stage: str) -> Any:
     from syncgate.batch.contract import Batch
+    from syncgate.redact import register_flow
 
+    register_flow(spec)  # before the stage connects: what it raises or logs is redacted
     return Batch.from_xcom(value, flow_id=spec.id, stage=stage)
 
 
-def _run(spec: FlowSpec, context: Any) -> Any:
+def _run(spec: FlowSpec | SyncSpec, context: Any) -> Any:
     from syncgate.batch.run import RunInfo
+    from syncgate.redact import register_flow
 
+    register_flow(spec)  # before the stage connects: what it raises or logs is redacted
     return RunInfo.from_airflow(spec.id, context)
 
 
-def _stage(body: Any, context: Any = None) -> Any:
+def _lease(spec: FlowSpec, context: Any) -> tuple[str, str, str]:
+    """What the stage's heartbeat renews: the run's lease in its flow's state database."""
+    return spec.state_conn_id, spec.id, context["dag_run"].run_id
+
+
+def _stage(body: Any, context: Any = None, *, lease: tuple[str, str, str] | None = None) -> Any:
     """Run a stage; the error's class decides whether Airflow retries the task (``errors.py``).
+
+    With ``lease`` (state connection, flow id, run id) the run's lease is renewed while the
+    stage works (``state/leases.py``): a run whose task is killed is found dead by the next.
 
     A ``RetriableError`` propagates and the task's retries apply; any other ``SyncgateError``
     (``FatalError`` and below) fails the task at once. An error from outside syncgate (a bug, a
@@ -280,18 +302,29 @@ def _stage(body: Any, context: Any = None) -> Any:
     """
     from airflow.sdk.exceptions import AirflowFailException
 
+    from syncgate.redact import redact, redact_exception
+
     try:
-        return body()
-    except RetriableError:
+        if lease is None:
+            return body()
+        from syncgate.state.leases import heartbeat
+
+        with heartbeat(*lease):
+            return body()
+    except RetriableError as exc:
+        # Whatever an error quotes (an API's body echoing a token) is redacted before Airflow
+        # logs it, chained errors included: the traceback prints each one's message.
+        redact_exception(exc)
         raise
     except DataQualityError as exc:
+        redact_exception(exc)
         if context is not None:
             context["ti"].xcom_push(
                 key="quality", value={"success": False, "failures": exc.failures, "report": exc.report}
             )
-        raise AirflowFailException(str(exc)) from exc
+        raise AirflowFailException(redact(str(exc))) from exc
     except SyncgateError as exc:
-        raise AirflowFailException(str(exc)) from exc
+        raise AirflowFailException(redact(str(redact_exception(exc)))) from exc
     except Exception as exc:
         if _is_data_error(exc):
             from syncgate.errors_text import describe_database_error
@@ -299,6 +332,7 @@ def _stage(body: Any, context: Any = None) -> Any:
             # PostgreSQL quotes the offending row or value (possibly PII): neither the task log
             # nor the audit row may keep it, and a retry cannot fix the data.
             raise AirflowFailException(describe_database_error(exc)) from None
+        redact_exception(exc)
         raise
 
 
@@ -315,8 +349,10 @@ def _record_failure(spec: FlowSpec | SyncSpec) -> Any:
         """Mark the run failed in the audit trail (a rejected run keeps its verdict)."""
         from syncgate.db.connect import connect
         from syncgate.errors_text import safe_error_text
+        from syncgate.redact import register_flow
         from syncgate.state.schema import ensure_state_schema
 
+        register_flow(spec)  # safe_error_text redacts with every secret of the flow's connections
         message = f"{context['ti'].task_id}: {safe_error_text(context.get('exception'))}"
         rejected = False
         try:

@@ -9,12 +9,20 @@ log keeps the whole story for those allowed to read it.
 from __future__ import annotations
 
 from syncgate.errors import SyncgateError
+from syncgate.redact import redact
 
 MAX_CHARS = 2000
 
 
 def safe_error_text(error: BaseException | None) -> str:
-    """A one-paragraph description of ``error`` fit for the audit row, reports, UI and alerts."""
+    """A one-paragraph description of ``error`` fit for the audit row, reports, UI and alerts.
+
+    Secrets are redacted (``syncgate.redact``): an API's error body may quote part of a token.
+    """
+    return redact(_describe(error)) or ""
+
+
+def _describe(error: BaseException | None) -> str:
     if error is None:
         return "unknown error (see the task log)"
     if isinstance(error, SyncgateError) or _wraps_syncgate_error(error):

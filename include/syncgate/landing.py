@@ -2,11 +2,17 @@
 
 Local folder by default, any fsspec store (``s3://``, ``gs://`` ...) by ``SYNCGATE_LANDING_URL``,
 so that each task may run on a different worker.
+
+Landed files are copies of source data: in a local landing area they are created readable by
+their owner only (files 0600, folders 0700), whatever the process's umask. An object store's
+access is its own bucket policy's business.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,12 +33,51 @@ COMPRESSION = "zstd"
 WRITE_OPTIONS: dict[str, object] = {"compression": COMPRESSION, "use_dictionary": False}
 
 
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+RESUME_DIR = "_resume"  # HTTP extraction checkpoints (connectors/http/checkpoint.py)
+
+
 def batch_dir(flow_id: str, batch_id: str) -> ObjectStoragePath:
     from airflow.sdk import ObjectStoragePath
 
-    path = ObjectStoragePath(settings.landing_url()) / flow_id / batch_id
-    path.mkdir(parents=True, exist_ok=True)
+    root = ObjectStoragePath(settings.landing_url())
+    path = root / flow_id / batch_id
+    make_private_dir(path, root)
     return path
+
+
+def make_private_dir(path: ObjectStoragePath, root: ObjectStoragePath | None = None) -> None:
+    """``mkdir -p path``; locally, ``path`` and its parents below ``root`` (and root) get 0700."""
+    path.mkdir(parents=True, exist_ok=True)
+    local = local_path(path)
+    if local is None:
+        return
+    top = local_path(root) if root is not None else local
+    for folder in (local, *local.parents):
+        # mkdir's mode is cut by the umask, chmod's is not; a folder of another user (a shared
+        # landing root) is that user's to set.
+        if folder.stat().st_uid == os.getuid():
+            folder.chmod(PRIVATE_DIR)
+        if top is None or folder == top:
+            break
+
+
+def open_private(path: ObjectStoragePath, mode: str = "wb") -> Any:
+    """Open ``path`` for writing; a local file is created 0600 (never readable by others, not
+    even for a moment) and an existing one made so."""
+    local = local_path(path)
+    if local is None:
+        return path.open(mode)
+    fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)
+    return os.fdopen(fd, mode)
+
+
+def write_text(path: ObjectStoragePath, text: str) -> None:
+    """Write a small text file of a landed batch (JSON state, pointers) privately."""
+    with open_private(path, "w") as handle:
+        handle.write(text)
 
 
 def as_path(url: str) -> ObjectStoragePath:
@@ -49,7 +94,7 @@ class ParquetSink:
 
         self.path = path
         self.rows = 0
-        self._file = path.open("wb")
+        self._file = open_private(path)
         self._writer = pq.ParquetWriter(self._file, schema, **WRITE_OPTIONS)
 
     def write(self, table: pa.Table) -> None:
@@ -91,7 +136,8 @@ def write_table(path: ObjectStoragePath, table: pa.Table) -> None:
         return
     import pyarrow.parquet as pq
 
-    pq.write_table(table, str(local), **WRITE_OPTIONS)
+    with open_private(path) as handle:
+        pq.write_table(table, handle, **WRITE_OPTIONS)
 
 
 def read_batches(url: str, groups: Iterable[int] | None = None, columns: list[str] | None = None) -> Any:
@@ -119,6 +165,51 @@ def remove_batch(flow_id: str, batch_id: str) -> None:
     path = ObjectStoragePath(settings.landing_url()) / flow_id / batch_id
     if path.exists():
         path.rmdir(recursive=True)
+
+
+def remove_batches(flow_id: str, batch_ids: Iterable[str]) -> None:
+    """Remove the given batches of the flow; a failure is logged (the next run tries again)."""
+    for batch_id in batch_ids:
+        forget_batch(flow_id, batch_id)
+
+
+def remove_batches_except(flow_id: str, keep: set[str], keep_resume_for: str) -> list[str]:
+    """Remove every landed batch of the flow but ``keep``, and every HTTP resume pointer but the
+    run ``keep_resume_for``'s (a run key) and its batch; returns the batch ids removed.
+
+    Only when no other run of the flow may be landing a batch it has not named yet.
+    """
+    from airflow.sdk import ObjectStoragePath
+
+    folder = ObjectStoragePath(settings.landing_url()) / flow_id
+    if not folder.exists():
+        return []
+    keep = set(keep)
+    resume = folder / RESUME_DIR
+    if resume.exists():
+        for pointer in list(resume.iterdir()):
+            if pointer.name == f"{keep_resume_for}.json":
+                try:
+                    keep.add(str(json.loads(pointer.read_text())["batch_id"]))
+                except (OSError, ValueError, KeyError, TypeError):
+                    log.warning("Unreadable resume pointer %s of flow %s", pointer.name, flow_id)
+                continue
+            pointer.unlink()
+    removed = []
+    for entry in list(folder.iterdir()):
+        if entry.name in keep or entry.name == RESUME_DIR:
+            continue
+        try:
+            if entry.is_dir():
+                entry.rmdir(recursive=True)
+            else:
+                entry.unlink()
+            removed.append(entry.name)
+        except OSError as exc:
+            log.warning("Could not remove leftover %s of flow %s: %s", entry.name, flow_id, exc)
+    if removed:
+        log.info("Removed %d leftover landed batch(es) of flow %s", len(removed), flow_id)
+    return removed
 
 
 def uncompressed_bytes(url: str) -> int:

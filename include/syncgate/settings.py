@@ -141,3 +141,18 @@ def specs_total_seconds() -> float:
     default 20, below Airflow's 30 s ``dagbag_import_timeout``, past which Airflow drops every
     flow): specs load smallest first, those left when it runs out are import errors."""
     return max(0.1, float(os.environ.get("SYNCGATE_SPECS_TOTAL_SECONDS", "20")))
+
+
+def run_lease_seconds() -> float:
+    """How long a running stage's lease lasts without a heartbeat (``SYNCGATE_RUN_LEASE_SECONDS``).
+
+    The stage renews it every quarter of this; a run whose lease has expired is dead (its task
+    was killed, its worker lost) and the flow's next run marks it failed and removes its leftovers.
+    """
+    return float(os.environ.get("SYNCGATE_RUN_LEASE_SECONDS", "120"))
+
+
+def run_handoff_seconds() -> float:
+    """Lease a run keeps between two of its tasks (``SYNCGATE_RUN_HANDOFF_SECONDS``): the next
+    task may wait in a queue or a pool that long before it heartbeats again."""
+    return float(os.environ.get("SYNCGATE_RUN_HANDOFF_SECONDS", "3600"))

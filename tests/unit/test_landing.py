@@ -76,3 +76,40 @@ def test_removing_a_batch_deletes_only_its_folder_and_tolerates_a_missing_one(ro
 
 def test_a_remote_landing_area_has_no_local_path() -> None:
     assert landing.local_path(landing.as_path("s3://bucket/landing/x.parquet")) is None
+
+
+def test_landed_files_and_folders_are_private_whatever_the_umask(root: Path) -> None:
+    import os
+    import stat
+
+    previous = os.umask(0)
+    try:
+        folder = landing.batch_dir("orders", "b1")
+        with landing.ParquetSink(folder / "data.parquet", TABLE.schema) as sink:
+            sink.write(TABLE)
+        landing.write_table(folder / "part-00001.parquet", TABLE)
+        landing.write_text(folder / "boundary.json", "{}")
+        (root / "orders" / "b1" / "stale.json").write_text("x")
+        os.chmod(root / "orders" / "b1" / "stale.json", 0o666)
+        landing.write_text(folder / "stale.json", "{}")  # an existing file is made private too
+    finally:
+        os.umask(previous)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [root, *root.rglob("*")]}
+    assert modes == {
+        "landing": 0o700, "orders": 0o700, "b1": 0o700,
+        "data.parquet": 0o600, "part-00001.parquet": 0o600, "boundary.json": 0o600, "stale.json": 0o600,
+    }  # fmt: skip
+
+
+def test_leftovers_go_but_kept_batches_and_the_runs_own_checkpoint_stay(root: Path) -> None:
+    for batch in ("live", "dead", "mine"):
+        landing.write_text(landing.batch_dir("orders", batch) / "data.parquet", "x")
+    resume = root / "orders" / "_resume"
+    resume.mkdir()
+    (resume / "myrunkey.json").write_text(json.dumps({"batch_id": "mine"}))
+    (resume / "otherrun.json").write_text(json.dumps({"batch_id": "dead"}))
+    removed = landing.remove_batches_except("orders", {"live"}, keep_resume_for="myrunkey")
+    assert removed == ["dead"]
+    assert sorted(p.name for p in (root / "orders").iterdir()) == ["_resume", "live", "mine"]
+    assert [p.name for p in resume.iterdir()] == ["myrunkey.json"]
+    assert landing.remove_batches_except("other_flow", set(), keep_resume_for="x") == []

@@ -69,16 +69,16 @@ def connect(conn_id: str, *, autocommit: bool = False) -> psycopg.Connection[Any
     import psycopg
 
     from syncgate.errors import RetriableError
+    from syncgate.redact import redact, register_secret
 
     params = connection_params(conn_id)
+    register_secret(params.get("password"))
     try:
         conn = psycopg.connect(**params, autocommit=autocommit)
     except psycopg.OperationalError as exc:
-        # libpq's message names host, port and user, never the password; scrub it anyway, since
+        # libpq's message names host, port and user, never the password; redact it anyway, since
         # under IAM it is a token minted moments ago that nothing else knows to mask.
-        text = str(exc)
-        if params.get("password"):
-            text = text.replace(str(params["password"]), "***")
+        text = redact(str(exc))
         where = f"{params['host']}:{params['port']}/{params['dbname']}"
         raise RetriableError(f"cannot connect to {conn_id!r} ({where}): {text}") from None
     conn.execute("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'")
@@ -123,7 +123,8 @@ def _args_only_hook_class() -> type[Any]:
     and so is the IAM token (it expires after 15 minutes).
     """
     from airflow.providers.postgres.hooks.postgres import PostgresHook
-    from airflow.sdk.log import mask_secret
+
+    from syncgate.redact import register_secret
 
     class ArgsOnlyPostgresHook(PostgresHook):  # type: ignore[misc]
         def _create_connection(self, conn_args: dict[str, Any]) -> Any:
@@ -134,7 +135,7 @@ def _args_only_hook_class() -> type[Any]:
         def get_iam_token(self, conn: Any) -> tuple[str, str, int]:
             login, token, port = super().get_iam_token(conn)
             # Airflow masks a connection's password in task logs, not a token minted from it.
-            mask_secret(token)
+            register_secret(token)
             return login, token, port
 
     return ArgsOnlyPostgresHook

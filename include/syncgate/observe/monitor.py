@@ -29,6 +29,7 @@ from syncgate.observe.rules import RunRow, evaluate
 from syncgate.spec.alerts import Alerts, resolve_alerts
 from syncgate.spec.loader import load_defaults, load_specs
 from syncgate.spec.model import FlowSpec
+from syncgate.state import leases
 from syncgate.state.freshness import freshness_row, measure
 from syncgate.state.schema import ensure_state_schema
 
@@ -150,6 +151,12 @@ def _check_database(
         conn.commit()
         with conn.transaction():
             conn.execute("SET LOCAL statement_timeout = '60s'")  # a huge unindexed target must not hang it
+            # A run whose task died holds no lease any more: it counts as the failure it is
+            # (its leftovers go with the flow's next run, which may be far off). A run without a
+            # lease (older syncgate) stays the stuck run the duration rule reports.
+            for spec in flows:
+                if isinstance(spec, FlowSpec):
+                    leases.reap(conn, spec.id, keep="", leaseless=False)
             probes = newest_values(conn, [s for s in flows if isinstance(s, FlowSpec) and s.freshness])
             history = _history(conn, ids, max(_runs_needed(policies[i]) for i in ids))
             open_now = incidents.read_open(conn, ids)

@@ -22,10 +22,11 @@ from syncgate.db.column_types import column_type_problems
 from syncgate.db.connect import connect
 from syncgate.errors import FatalError
 from syncgate.hashing import unhashed_values
+from syncgate.pipeline.leftovers import clean_leftovers
 from syncgate.pipeline.startup import import_libraries
 from syncgate.pipeline.transform import output_columns
 from syncgate.spec.model import FlowSpec
-from syncgate.state import audit
+from syncgate.state import audit, leases
 from syncgate.state.schema import ensure_state_schema
 from syncgate.state.watermarks import read_watermark
 
@@ -42,6 +43,14 @@ def extract(spec: FlowSpec, run: RunInfo) -> Batch:
     started = time.monotonic()
     with connect(spec.state_conn_id) as state:
         ensure_state_schema(state)
+        # The run is on record (and holds a lease) before it lands anything: if it dies from
+        # here on, the flow's next run finds it, marks it failed and removes what it landed.
+        audit.start_run(
+            state, spec.id, run.run_id,
+            run_type=run.run_type, triggered_by=run.triggered_by, trigger_events=run.trigger_events,
+        )  # fmt: skip
+        leases.renew(state, spec.id, run.run_id)
+        clean_leftovers(state, spec.id, run.run_id, run.key)
         mark = read_watermark(state, spec.id)
         target_columns = target.column_types(state, spec)
         state.commit()
@@ -112,6 +121,7 @@ def extract(spec: FlowSpec, run: RunInfo) -> Batch:
             extract_seconds=seconds,
             **read.audit,
         )
+        leases.renew(state, spec.id, run.run_id)
         failure = read.record(state) if read.record else None
         if failure:
             audit.update_run(state, spec.id, run.run_id, status="failed", error=failure)
@@ -170,5 +180,5 @@ def _save_boundary(flow_id: str, batch_id: str, mark: dict[str, object] | None) 
     if mark is None:
         return None
     path = landing.batch_dir(flow_id, batch_id) / "boundary.json"
-    path.write_text(json.dumps(mark))  # one write: the keys can be many
+    landing.write_text(path, json.dumps(mark))  # one write: the keys can be many
     return str(path)

@@ -10,16 +10,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from syncgate import landing
 from syncgate.batch.contract import Batch
 from syncgate.batch.run import RunInfo
-from syncgate.batch.staging import deleted_of, deleted_table, keys_of, keys_table, staging_table
+from syncgate.batch.staging import deleted_table, keys_table, staging_table
 from syncgate.connectors.registry import source_for, target_for
 from syncgate.db.connect import connect
-from syncgate.db.identifiers import TableRef
 from syncgate.errors import FatalError
+from syncgate.pipeline.leftovers import drop_finished_staging
 from syncgate.pipeline.startup import import_libraries
 from syncgate.spec.model import FlowSpec
 from syncgate.staging.copy_in import copy_into, describe_copy_error
@@ -27,7 +26,7 @@ from syncgate.state import audit
 from syncgate.state.schema import ensure_state_schema
 
 if TYPE_CHECKING:
-    import psycopg
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ def load(spec: FlowSpec, run: RunInfo, batch: Batch) -> Batch:
     staging = staging_table(run)
     with connect(spec.state_conn_id) as conn:
         ensure_state_schema(conn)
-        _drop_stale_staging(conn, spec.id, keep=run.run_id)
+        drop_finished_staging(conn, spec.id, keep=run.run_id)
         # Recorded before any COPY commits: if this load fails midway, the flow's next run
         # finds the half-filled table in the audit trail and drops it. Transform has no state
         # connection of its own, so its time is recorded here, from the batch it handed on.
@@ -97,27 +96,3 @@ def _text_exact(spec: FlowSpec, columns: list[tuple[str, str]]) -> frozenset[str
     if not source_for(spec).lands_postgres_text:
         return frozenset()
     return frozenset(name for name, _ in columns if name not in spec.transform.cast)
-
-
-def _drop_stale_staging(conn: psycopg.Connection[Any], flow_id: str, keep: str) -> None:
-    """Drop what this flow's earlier finished runs kept for inspection: staging tables and
-    landed files of rejected or failed batches."""
-    from psycopg import sql
-
-    stale = conn.execute(
-        "SELECT staging_table, batch_id FROM syncgate.sync_runs "
-        "WHERE flow_id = %s AND run_id <> %s AND status <> 'running' AND staging_table IS NOT NULL",
-        (flow_id, keep),
-    ).fetchall()
-    for name, batch_id in stale:
-        table = TableRef.parse(name)
-        for ref in (table, keys_of(table), deleted_of(table)):
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ref.sql))
-        if batch_id:
-            landing.remove_batch(flow_id, batch_id)
-    if stale:
-        conn.execute(
-            "UPDATE syncgate.sync_runs SET staging_table = NULL "
-            "WHERE flow_id = %s AND run_id <> %s AND status <> 'running'",
-            (flow_id, keep),
-        )

@@ -111,7 +111,7 @@ class LinesWriter:
 
     def __init__(self, flow_id: str, batch_id: str, name: str) -> None:
         self.path = landing.batch_dir(flow_id, batch_id) / f"{name}.jsonl.gz"
-        self._raw = self.path.open("wb")
+        self._raw = landing.open_private(self.path)
         self._gzip = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=3)
         self._chunk: list[bytes] = []
         self._size = 0

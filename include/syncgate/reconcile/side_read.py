@@ -62,7 +62,7 @@ def extract_side(spec: SyncSpec, side: str, run: RunInfo) -> dict[str, Any]:
     boundary = None
     if window.moves_watermark and read.next_watermark is not None:
         path = landing.batch_dir(view.id, read.batch_id) / "boundary.json"
-        path.write_text(json.dumps(read.next_watermark))
+        landing.write_text(path, json.dumps(read.next_watermark))
         boundary = str(path)
     seconds = time.monotonic() - started
     log.info("Side %s of flow %s: %d changed rows landed in %.2fs", side, spec.id, read.rows, seconds)

@@ -38,7 +38,11 @@ def write_report(
 ) -> tuple[Path, Path]:
     """Build the run's report from its audit row, ``manifest`` and ``quality``; returns the
     (JSON, HTML) paths written. A sync flow's report adds its sides and the run's conflicts."""
+    from syncgate.redact import redact
+
     audit_row = read_audit(spec, run_id)
+    if audit_row and audit_row.get("error"):
+        audit_row["error"] = redact(audit_row["error"])  # a row written before redaction existed
     report = build_report(
         flow_id=spec.id,
         run_id=run_id,
@@ -47,7 +51,7 @@ def write_report(
         quality=quality,
         transform_drop=[] if isinstance(spec, SyncSpec) else list(spec.transform.drop),
         pii_columns=spec.pii_columns,
-        error=error,
+        error=redact(error),
         sides=spec.side_names if isinstance(spec, SyncSpec) else None,
         conflict_rows=read_run_conflicts(spec, run_id, audit_row) if isinstance(spec, SyncSpec) else None,
     )

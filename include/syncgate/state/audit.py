@@ -39,7 +39,7 @@ def start_run(conn: psycopg.Connection[Any], flow_id: str, run_id: str, **values
             vals=sql.SQL(", ").join(sql.Placeholder() * len(names)),
             sets=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n)) for n in names),
         ),
-        (flow_id, run_id, *[_adapt(values[n]) for n in names]),
+        (flow_id, run_id, *[_adapt(values[n], n) for n in names]),
     )
 
 
@@ -56,7 +56,7 @@ def update_run(conn: psycopg.Connection[Any], flow_id: str, run_id: str, **value
         sql.SQL("UPDATE syncgate.sync_runs SET {} WHERE flow_id = %s AND run_id = %s").format(
             sql.SQL(", ").join(sets)
         ),
-        (*[_adapt(values[n]) for n in names], flow_id, run_id),
+        (*[_adapt(values[n], n) for n in names], flow_id, run_id),
     )
 
 
@@ -75,7 +75,11 @@ def _check(values: dict[str, Any]) -> None:
         raise ValueError(f"not audit columns: {sorted(unknown)}")
 
 
-def _adapt(value: Any) -> Any:
+def _adapt(value: Any, name: str = "") -> Any:
     from psycopg.types.json import Jsonb
 
+    if name == "error" and isinstance(value, str):
+        from syncgate.redact import redact
+
+        return redact(value)  # the last line of defence: whoever wrote it, no secret is stored
     return Jsonb(value) if isinstance(value, (list, dict)) else value

@@ -301,7 +301,7 @@ SELECT flow_id, min(started_at), 'audit' FROM syncgate.sync_runs GROUP BY flow_i
 # Migration 3 (issue 13): batch fencing (syncgate/batch/fence.py). Every read takes the next
 # number of its flow's sequence; promote refuses a batch numbered below the newest promoted one.
 _BATCH_FENCES = """
-CREATE TABLE syncgate.batch_fences (
+CREATE TABLE IF NOT EXISTS syncgate.batch_fences (
     flow_id     text PRIMARY KEY,
     taken       bigint NOT NULL DEFAULT 0,
     promoted    bigint NOT NULL DEFAULT 0,
@@ -315,7 +315,7 @@ COMMENT ON TABLE syncgate.batch_fences IS
 # Migration 4 (issue 13): target ownership (state/target_owners.py). The first flow to promote
 # into a target owns it; another flow's promote is refused until the target is released.
 _TARGET_OWNERS = """
-CREATE TABLE syncgate.target_owners (
+CREATE TABLE IF NOT EXISTS syncgate.target_owners (
     target      text PRIMARY KEY,
     flow_id     text NOT NULL,
     claimed_at  timestamptz NOT NULL DEFAULT now()
@@ -326,6 +326,17 @@ COMMENT ON TABLE syncgate.target_owners IS
     '(python -m syncgate targets release).';
 """
 
+# Migration 5 (issue 13): run leases (state/leases.py). A 'running' run whose lease expired is
+# dead; the flow's next run (and the monitor) mark it failed and remove its leftovers.
+_RUN_LEASES = """
+-- The task running a stage renews lease_expires_at (heartbeat_at = its last renewal, state/leases.py);
+-- a 'running' run whose lease has expired is dead (kill -9, a lost worker, a restarted database):
+-- the flow's next run marks it failed and removes its staging tables and landed files.
+ALTER TABLE syncgate.sync_runs
+    ADD COLUMN IF NOT EXISTS heartbeat_at      timestamptz,
+    ADD COLUMN IF NOT EXISTS lease_expires_at  timestamptz;
+"""
+
 # The state schema's history, oldest first. Append a step; never edit or renumber one.
 STEPS: tuple[Migration, ...] = (
     Migration(1, "baseline: the state schema of syncgate before versioned migrations", _DDL),
@@ -334,6 +345,7 @@ STEPS: tuple[Migration, ...] = (
         3, "batch_fences: each flow's batch numbers taken and promoted (promote fencing)", _BATCH_FENCES
     ),
     Migration(4, "target_owners: the flow that owns each target (one writer per target)", _TARGET_OWNERS),
+    Migration(5, "run leases: heartbeat_at and lease_expires_at of sync_runs (dead runs)", _RUN_LEASES),
 )
 
 

@@ -89,10 +89,10 @@ class Checkpoint:
                 log.warning("Unreadable checkpoint for flow %s: starting afresh", flow_id)
         batch_id = uuid.uuid4().hex
         directory = landing.batch_dir(flow_id, batch_id)
-        pointer.parent.mkdir(parents=True, exist_ok=True)
+        landing.make_private_dir(pointer.parent, root.parent)
         checkpoint = cls(pointer, directory, {"identity": identity, "batch_id": batch_id, "pages": 0})
         checkpoint._write()
-        pointer.write_text(json.dumps({"batch_id": batch_id}))
+        landing.write_text(pointer, json.dumps({"batch_id": batch_id}))
         return checkpoint
 
     def save_page(self, table: pa.Table | None, rejects: list[dict[str, Any]], **state: Any) -> None:
@@ -125,14 +125,14 @@ class Checkpoint:
             landing.write_table(self.directory / f"part-{parts + i + 1:05d}.parquet", _concat(group))
         rejected = self.directory / f"rejects-{parts + 1:05d}.json"
         if self._rejects:
-            rejected.write_text(json.dumps(self._rejects, default=str))
+            landing.write_text(rejected, json.dumps(self._rejects, default=str))
         elif rejected.exists():
             # Left by a flush that crashed before its checkpoint: its pages were fetched again
             # since, and what they reject now is what counts.
             rejected.unlink()
         state["parts"] = self.state["parts"] = parts + max(len(groups), 1 if self._rejects else 0)
         self._tables, self._rejects, self._bytes, self._completed = [], [], 0, None
-        (self.directory / "checkpoint.json").write_text(json.dumps(state, default=str))
+        landing.write_text(self.directory / "checkpoint.json", json.dumps(state, default=str))
 
     def parts(self) -> list[ObjectStoragePath]:
         """The landed parts, in page order (``flush`` first)."""
@@ -189,7 +189,7 @@ class Checkpoint:
             self.pointer.unlink()
 
     def _write(self) -> None:
-        (self.directory / "checkpoint.json").write_text(json.dumps(self.state, default=str))
+        landing.write_text(self.directory / "checkpoint.json", json.dumps(self.state, default=str))
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:

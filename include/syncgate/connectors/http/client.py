@@ -11,8 +11,8 @@ Every call asks for gzip and counts the bytes on the wire and after decoding. Tr
 (429, 408, 5xx, dropped connections, truncated bodies) are retried with exponential backoff and
 full jitter, honouring ``Retry-After``; other 4xx fail fast. Errors name the method, status and
 URL with credentials and secret-looking query values masked, the connection id (which
-connection to fix), and a short body excerpt with the connection's secrets removed: a token
-never reaches a log or an audit row.
+connection to fix), and a short body excerpt redacted by ``syncgate.redact``: no run of 6+
+characters of a secret, nor any credential header's value, reaches a log or an audit row.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from syncgate.connectors.http.retry import RetryPolicy, TokenBucket, is_retriable_status, parse_retry_after
 from syncgate.errors import FatalError, RetriableError
+from syncgate.redact import redact, register_connection, register_secret
+from syncgate.redact.headers import is_credential_name
 
 if TYPE_CHECKING:
     import requests
@@ -36,10 +38,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXCERPT_CHARS = 300
+_AUTH_SCHEMES = frozenset({"bearer", "basic", "token", "digest", "apikey"})
 _SECRET_PARAM = re.compile(
     r"(token|key|secret|passw|pwd|auth|signature|^sig$|session|credential|^code$)", re.IGNORECASE
 )
-_BEARER = re.compile(r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,17 @@ class ApiClient:
             session.headers["Authorization"] = f"Bearer {conn.password}"
         session.headers["Accept-Encoding"] = "gzip"
         session.headers.setdefault("Accept", "application/json")
-        self._secrets = [s for s in (conn.password, conn.login) if s and len(s) >= 4]
-        self._secrets += [str(v) for k, v in session.headers.items() if _is_secret_header(k, v)]
+        # Every credential this session sends is a known secret from now on: whatever the API
+        # echoes of it (a prefix in an error body, a header quoted in a hint) is redacted.
+        register_connection(self.conn_id)
+        for name, value in session.headers.items():
+            if isinstance(value, str) and is_credential_name(name):
+                scheme, _, token = value.partition(" ")
+                # ``Bearer <token>``: the token is the secret, the scheme word is not
+                register_secret(token if scheme.lower() in _AUTH_SCHEMES and token else value)
+        if conn.password:
+            register_secret(conn.password)
+        self._secrets = [s for s in (conn.login,) if s and len(s) >= 4]
         self._base_url = hook.base_url.rstrip("/") + "/"
         self._session = session
         return session
@@ -272,9 +283,10 @@ class ApiClient:
         return self.scrub(text) + ("..." if len(data) > EXCERPT_CHARS else "")
 
     def scrub(self, text: str) -> str:
+        """``text`` without this connection's login nor any run of 6+ characters of a known secret."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return _BEARER.sub(r"\1 ***", text)
+        return redact(text) or ""
 
     def redact_url(self, url: str, params: Mapping[str, Any] | None = None) -> str:
         """The URL with user info dropped and secret-looking query values masked."""
@@ -307,14 +319,6 @@ def _msgspec_decoder() -> Any:
     import msgspec
 
     return msgspec.json.Decoder()
-
-
-def _is_secret_header(name: str, value: Any) -> bool:
-    return (
-        isinstance(value, str)
-        and bool(re.search(r"(?i)(auth|token|key|secret|cookie|signature)", name))
-        and len(value) >= 4
-    )
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

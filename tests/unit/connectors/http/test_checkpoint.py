@@ -131,18 +131,19 @@ def test_rejects_of_a_flush_that_crashed_before_its_checkpoint_do_not_count(
     first = Checkpoint.open("f", "run", IDENTITY)
     first.save_page(page(1), [{"record": {"id": 2}, "reason": "bad date"}], pager={"page": 2})
     # A hard crash between the flush's data files and its checkpoint.json.
-    storage_path = type(first.directory)  # ObjectStoragePath
-    real_write = storage_path.write_text
+    from syncgate import landing as landing_area
+
+    real_write = landing_area.write_text
 
     def crash_on_checkpoint(path: Any, *args: Any, **kwargs: Any) -> Any:
         if path.name == "checkpoint.json":
             raise SystemExit("killed")
         return real_write(path, *args, **kwargs)
 
-    monkeypatch.setattr(storage_path, "write_text", crash_on_checkpoint)
+    monkeypatch.setattr(landing_area, "write_text", crash_on_checkpoint)
     with pytest.raises(SystemExit):
         first.flush()
-    monkeypatch.setattr(storage_path, "write_text", real_write)
+    monkeypatch.setattr(landing_area, "write_text", real_write)
     assert (local(first.directory) / "rejects-00001.json").exists()
 
     # The retry fetches the page again; the record was fixed upstream meanwhile.

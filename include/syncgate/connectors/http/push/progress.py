@@ -70,6 +70,8 @@ def record(conn: psycopg.Connection[Any], spec: FlowSpec, run_id: str, outcomes:
     """Store outcomes, move the mirror for confirmed changes, file rejects (caller's transaction)."""
     from psycopg.types.json import Jsonb
 
+    from syncgate.redact import redact
+
     if not outcomes:
         return
     batch_id = outcomes[0].change.batch_id
@@ -78,7 +80,15 @@ def record(conn: psycopg.Connection[Any], spec: FlowSpec, run_id: str, outcomes:
             "UPDATE syncgate.push_changes SET status = %s, http_status = %s, error = %s, "
             "api_id = coalesce(%s, api_id) WHERE flow_id = %s AND batch_id = %s AND seq = %s",
             [
-                (o.status, o.http_status, o.reason, o.api_id, spec.id, o.change.batch_id, o.change.seq)
+                (
+                    o.status,
+                    o.http_status,
+                    redact(o.reason),
+                    o.api_id,
+                    spec.id,
+                    o.change.batch_id,
+                    o.change.seq,
+                )
                 for o in outcomes
             ],
         )
@@ -98,7 +108,7 @@ def record(conn: psycopg.Connection[Any], spec: FlowSpec, run_id: str, outcomes:
             "VALUES (%s, %s, %s, 'push', %s, %s, %s)",
             [
                 (
-                    spec.id, run_id, batch_id, Jsonb(o.change.record_key), o.reason or "rejected",
+                    spec.id, run_id, batch_id, Jsonb(o.change.record_key), redact(o.reason) or "rejected",
                     _masked(spec, records.get(o.change.seq)),
                 )
                 for o in rejected

@@ -129,6 +129,8 @@ def _fresh_flow(src: str, dst: str, write: str, overrides: dict[str, Any]) -> Fl
     """A new flow id and empty tables for each generated case (the databases are the test's)."""
     execute(src, "DROP TABLE IF EXISTS public.orders")
     execute(dst, "DROP TABLE IF EXISTS analytics.orders")
+    if rows(dst, "SELECT to_regclass('syncgate.target_owners') IS NOT NULL")[0][0]:
+        execute(dst, "DELETE FROM syncgate.target_owners")  # each case's flow owns the table anew
     seed_orders(src, 30)
     return make_spec(id=f"fence_{uuid.uuid4().hex[:8]}", target__write=write, **overrides)
 

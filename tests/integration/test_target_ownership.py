@@ -149,3 +149,32 @@ def test_an_api_endpoint_keeps_its_owner_too(databases: dict[str, str], crm_empt
     assert rows(dst, "SELECT target, flow_id FROM syncgate.target_owners") == [
         ("http:crm_api:/v1/customers", "crm_push")
     ]
+
+
+def test_flows_that_declare_different_slices_share_a_target(
+    databases: dict[str, str], crm_empty: Any
+) -> None:
+    """Two flows writing their own records of one API resource declare their slices: each owns
+    its slice; an undeclared writer of the whole resource, or a second writer of a slice, is refused."""
+    import psycopg
+    from crm_push import make_http_spec, seed_customers
+
+    from syncgate.state.target_owners import claim
+
+    src, dst = databases["src"], databases["dst"]
+    seed_customers(src, 4)
+    sync(make_http_spec(target__slice="leads"))  # a real promote claims the slice
+    with psycopg.connect(dst) as conn:
+        partners = make_http_spec(id="partners_push", target__slice="partners")
+        assert claim(conn, partners, "dst_db") == "http:crm_api:/v1/customers#partners"
+        with pytest.raises(TargetOwnedError, match=r"/v1/customers#leads belongs to flow 'crm_push'"):
+            claim(conn, make_http_spec(id="whole_push"), "dst_db")
+        with pytest.raises(TargetOwnedError, match="different `slice`"):
+            claim(conn, make_http_spec(id="more_partners", target__slice="partners"), "dst_db")
+        conn.commit()
+    execute(src, "UPDATE public.customers SET tier = 9, updated_at = now()")
+    sync(make_http_spec(target__slice="leads"))  # the owner of a slice goes on syncing
+    assert rows(dst, "SELECT target, flow_id FROM syncgate.target_owners ORDER BY 1") == [
+        ("http:crm_api:/v1/customers#leads", "crm_push"),
+        ("http:crm_api:/v1/customers#partners", "partners_push"),
+    ]

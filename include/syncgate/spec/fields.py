@@ -91,6 +91,10 @@ class TargetSpec(StrictModel):
     type: str
     conn_id: str
     write: str
+    # Several flows may write one target only in slices they declare (each its own records, e.g.
+    # a CRM's partners and its enterprise leads): a target keeps one owner per slice, and a flow
+    # without a slice owns the whole target (syncgate.state.target_owners).
+    slice: Name | None = None
 
     def state_connection(self) -> str:
         """The PostgreSQL connection holding the flow's state, audit trail and staging tables."""

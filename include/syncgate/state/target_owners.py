@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from syncgate.spec.model import FlowSpec
 
 
+SLICE = "#"  # joins a target and the slice a flow declares: table:crm.customers#partners
+
+
 class TargetOwnedError(FatalError):
     """Another flow owns the target: a retry is refused the same way until the target is released."""
 
@@ -40,6 +43,12 @@ def target_key(flow: FlowSpec, state_conn_id: str) -> str:
     API's endpoint, a table in another database, or the target's settings for other connectors).
     """
     target = flow.target
+    part = f"{SLICE}{target.slice}" if target.slice else ""
+    return _whole_key(flow, state_conn_id) + part
+
+
+def _whole_key(flow: FlowSpec, state_conn_id: str) -> str:
+    target = flow.target
     table = getattr(target, "table", None)
     if table and target.holds_state and target.state_connection() == state_conn_id:
         ref = TableRef.parse(str(table))
@@ -50,7 +59,7 @@ def target_key(flow: FlowSpec, state_conn_id: str) -> str:
     endpoint = getattr(target, "endpoint", None)
     if endpoint:
         return f"{target.type}:{target.conn_id}:{endpoint}"
-    resource = target.model_dump(mode="json", exclude={"type", "conn_id", "write", "state_conn_id"})
+    resource = target.model_dump(mode="json", exclude={"type", "conn_id", "write", "state_conn_id", "slice"})
     return f"{target.type}:{target.conn_id}:{json.dumps(resource, sort_keys=True)}"
 
 
@@ -64,20 +73,34 @@ def claim(conn: psycopg.Connection[Any], flow: FlowSpec, state_conn_id: str, own
     """
     owner = owner or flow.id
     key = target_key(flow, state_conn_id)
+    whole = _whole_key(flow, state_conn_id)
+    # Claims of one target serialise here, so a whole claim and a slice claim cannot both pass.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('syncgate.target:' || %s))", (whole,))
+    # A slice clashes with another owner of the same slice or of the whole target; the whole
+    # target clashes with any other owner of it or of a slice of it.
+    clash = conn.execute(
+        """
+        SELECT target, flow_id, claimed_at FROM syncgate.target_owners
+        WHERE flow_id <> %(owner)s
+          AND (target = %(key)s OR target = %(whole)s
+               OR (%(key)s = %(whole)s AND starts_with(target, %(whole)s || %(slice)s)))
+        ORDER BY claimed_at LIMIT 1
+        """,
+        {"owner": owner, "key": key, "whole": whole, "slice": SLICE},
+    ).fetchone()
+    if clash is not None:
+        held, holder, since = clash
+        raise TargetOwnedError(
+            f"flow {owner!r} may not write {key}: {held} belongs to flow {holder!r} (its first "
+            f"promote, {since:%Y-%m-%d %H:%M} UTC); nothing was written. If {owner!r} is to take it "
+            f"over (a renamed or replacing flow), release it first: python -m syncgate targets release "
+            f"--conn {state_conn_id} --owner {holder} '{held}'; if both flows write their own records "
+            "of it, give each a different `slice` in its target"
+        )
     conn.execute(
         "INSERT INTO syncgate.target_owners (target, flow_id) VALUES (%s, %s) ON CONFLICT (target) DO NOTHING",
         (key, owner),
     )
-    row = conn.execute(
-        "SELECT flow_id, claimed_at FROM syncgate.target_owners WHERE target = %s", (key,)
-    ).fetchone()
-    if row is not None and row[0] != owner:
-        raise TargetOwnedError(
-            f"flow {owner!r} may not write {key}: that target belongs to flow {row[0]!r} (its first "
-            f"promote, {row[1]:%Y-%m-%d %H:%M} UTC); nothing was written. If {owner!r} is to take it "
-            f"over (a renamed or replacing flow), release it first: python -m syncgate targets release "
-            f"--conn {state_conn_id} --owner {row[0]} '{key}'"
-        )
     return key
 
 

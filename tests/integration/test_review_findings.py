@@ -1,0 +1,104 @@
+"""Adversarial review of the merges of 2026-12-06 (branch wt-review): reproductions.
+
+Each test states the behaviour that must hold; the ones marked FAILS ON MAIN failed on main at
+e64517c and show a finding of the review report.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from helpers import execute, make_spec, new_run, rows, seed_orders, sync
+
+from syncgate.db.connect import connect
+from syncgate.pipeline.extract import extract
+from syncgate.pipeline.load import load
+from syncgate.pipeline.promote import promote
+from syncgate.pipeline.transform import transform
+from syncgate.pipeline.verify import verify
+from syncgate.state.schema import STEPS, ensure_state_schema
+
+pytestmark = pytest.mark.integration
+
+
+def _backfill(spec, start_minute: int, end_minute: int):  # type: ignore[no-untyped-def]
+    return new_run(
+        spec,
+        run_id=f"backfill__{start_minute}",
+        run_type="backfill",
+        interval_start=datetime(2026, 1, 1, 0, start_minute, tzinfo=UTC),
+        interval_end=datetime(2026, 1, 1, 0, end_minute, tzinfo=UTC),
+    )
+
+
+def _staged(spec, run):  # type: ignore[no-untyped-def]
+    return verify(spec, run, load(spec, run, transform(spec, extract(spec, run))))
+
+
+def test_concurrent_backfill_slices_promoted_out_of_read_order_both_land(databases: dict[str, str]) -> None:
+    """FAILS ON MAIN (finding 1). `airflow backfill create` runs several slices at once (see
+    test_checkpoint_concurrent_runs): their windows are disjoint, so the order their promotes
+    commit in cannot undo anything. The fence numbers them in read order and refuses the slice
+    that promotes second, with a message saying the next run carries every change - which a
+    backfill slice below the watermark never is: its damaged rows stay missing."""
+    src, dst = databases["src"], databases["dst"]
+    seed_orders(src, 300)  # updated_at = 00:00 + (id / 10) minutes
+    spec = make_spec()
+    sync(spec)
+    execute(dst, "DELETE FROM analytics.orders WHERE id IN (105, 205)")  # damage in both slices
+    first, second = _backfill(spec, 10, 20), _backfill(spec, 20, 30)
+    first_batch, second_batch = _staged(spec, first), _staged(spec, second)
+    promote(spec, second, second_batch)
+    promote(spec, first, first_batch)  # main: ConcurrentRunError "#2, newest promoted #3"
+    ids = {r[0] for r in rows(dst, "SELECT id FROM analytics.orders")}
+    assert {105, 205} <= ids
+
+
+def test_a_scheduled_run_between_a_backfills_read_and_promote_does_not_refuse_it(
+    databases: dict[str, str],
+) -> None:
+    """FAILS ON MAIN (finding 1; also tests/integration/test_edge_cases.py::
+    test_a_late_backfill_never_overwrites_newer_rows fails on main). A backfill slice verifies for
+    longer than the schedule's interval on a busy flow: every scheduled run that reads after the
+    slice and promotes before it makes the slice fail, on every retry."""
+    src, dst = databases["src"], databases["dst"]
+    seed_orders(src, 300)
+    spec = make_spec()
+    sync(spec)
+    execute(dst, "DELETE FROM analytics.orders WHERE id = 150")
+    backfill = _backfill(spec, 10, 20)
+    staged = _staged(spec, backfill)
+    execute(src, "UPDATE public.orders SET amount = 7, updated_at = now() WHERE id = 1")
+    sync(spec)  # the schedule's run: reads after the slice, promotes before it
+    promote(spec, backfill, staged)
+    assert rows(dst, "SELECT count(*) FROM analytics.orders WHERE id = 150") == [(1,)]
+    assert rows(dst, "SELECT amount FROM analytics.orders WHERE id = 1") == [(7,)]
+
+
+# The blocks wt-fence (b2231ed) and wt-specsafety (5e8ef51) added to the start-up DDL before the
+# lead folded them into migrations 3 and 4: a state database a dev/demo build ran on has them.
+_DEV_BUILD_TABLES = """
+CREATE TABLE IF NOT EXISTS syncgate.batch_fences (
+    flow_id text PRIMARY KEY, taken bigint NOT NULL DEFAULT 0, promoted bigint NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS syncgate.target_owners (
+    target text PRIMARY KEY, flow_id text NOT NULL, claimed_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO syncgate.target_owners (target, flow_id) VALUES ('table:analytics.orders', 'orders_flow');
+INSERT INTO syncgate.batch_fences (flow_id, taken, promoted) VALUES ('orders_flow', 7, 7);
+"""
+
+
+def test_a_state_database_from_a_pre_merge_build_is_adopted(databases: dict[str, str]) -> None:
+    """FAILS ON MAIN (finding 4). Migrations 3 and 4 CREATE TABLE without IF NOT EXISTS: a state
+    database that a build of wt-fence / wt-specsafety ran on (their tables came from the start-up
+    DDL, no schema_version) makes every task fail with DuplicateTable until someone drops them -
+    and dropping target_owners / batch_fences loses the claims and the fence."""
+    dst = databases["dst"]
+    execute(dst, STEPS[0].sql, _DEV_BUILD_TABLES)
+    with connect("dst_db") as conn:
+        ensure_state_schema(conn)  # main: DuplicateTable: relation "batch_fences" already exists
+    assert rows(dst, "SELECT max(version) FROM syncgate.schema_version") == [(STEPS[-1].version,)]
+    assert rows(dst, "SELECT flow_id, promoted FROM syncgate.batch_fences") == [("orders_flow", 7)]

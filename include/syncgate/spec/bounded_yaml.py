@@ -31,6 +31,10 @@ from syncgate.errors import FatalError
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # The node walk looks at the clock once per this many nodes.
 _CLOCK_EVERY = 4096
+# A scalar counts as one value per this many characters (and at least one): an alias repeats its
+# whole text wherever the spec is rendered (the DAG's docs dump it before cutting), so 25,000
+# aliases of one 900 kB string would otherwise be 25,000 values and 22 GB of YAML.
+_SCALAR_CHARS_PER_VALUE = 64
 
 
 class SpecTooCostly(FatalError):
@@ -149,11 +153,11 @@ def _check_expanded_size(root: yaml.Node, limit: int, budget: SpecBudget | None)
         key = id(node)
         if children_done:
             on_path.discard(key)
-            size[key] = 1 + sum(size.get(id(child), 1) for child in _children(node))  # scalars: 1
+            size[key] = 1 + sum(size.get(id(child)) or _scalar_size(child) for child in _children(node))
             if size[key] > limit:
                 raise SpecTooCostly(
                     f"the document expands to more than {limit:,} values (YAML aliases count once per "
-                    "use; SYNCGATE_SPEC_MAX_NODES)"
+                    f"use, a scalar once per {_SCALAR_CHARS_PER_VALUE} characters; SYNCGATE_SPEC_MAX_NODES)"
                 )
             continue
         if key in size:
@@ -169,6 +173,10 @@ def _check_expanded_size(root: yaml.Node, limit: int, budget: SpecBudget | None)
             if id(child) in on_path:
                 raise SpecTooCostly("a YAML alias refers to a node that contains it (a cycle)")
             stack.append((child, False))
+
+
+def _scalar_size(node: yaml.Node) -> int:
+    return 1 + len(node.value) // _SCALAR_CHARS_PER_VALUE if isinstance(node, yaml.ScalarNode) else 1
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

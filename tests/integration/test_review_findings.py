@@ -102,3 +102,31 @@ def test_a_state_database_from_a_pre_merge_build_is_adopted(databases: dict[str,
         ensure_state_schema(conn)  # main: DuplicateTable: relation "batch_fences" already exists
     assert rows(dst, "SELECT max(version) FROM syncgate.schema_version") == [(STEPS[-1].version,)]
     assert rows(dst, "SELECT flow_id, promoted FROM syncgate.batch_fences") == [("orders_flow", 7)]
+
+
+def test_the_demos_push_flow_and_two_way_flow_both_may_write_their_slices_of_the_crm(
+    databases: dict[str, str],
+) -> None:
+    """FAILS ON MAIN (finding 3). dags/flows/erp_accounts_to_crm.yml pushes ERP enterprise
+    customers to the CRM's /v1/customers; erp_crm_customers_two_way.yml's crm side writes partner
+    customers to the same endpoint - disjoint slices, by design ("the two flows cannot fight over
+    a record"). Both claim `http:crm_api:/v1/customers` in warehouse_db, so whichever promotes
+    second fails with TargetOwnedError on every run of the demo, with no way to say they share."""
+    from helpers import REPO
+
+    from syncgate.spec.loader import load_spec
+    from syncgate.spec.model import FlowSpec
+    from syncgate.spec.sync_model import SyncSpec
+    from syncgate.state import target_owners
+
+    flows = REPO / "dags" / "flows"
+    push = load_spec(flows / "erp_accounts_to_crm.yml")
+    two_way = load_spec(flows / "erp_crm_customers_two_way.yml")
+    assert isinstance(push, FlowSpec) and isinstance(two_way, SyncSpec)
+    crm_side = two_way.side("crm").view
+    with connect("dst_db") as conn:
+        ensure_state_schema(conn)
+        with conn.transaction():
+            target_owners.claim(conn, push, "warehouse_db")
+        with conn.transaction():
+            target_owners.claim(conn, crm_side, "warehouse_db")  # main: TargetOwnedError

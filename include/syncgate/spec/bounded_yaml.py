@@ -35,6 +35,10 @@ _CLOCK_EVERY = 4096
 # whole text wherever the spec is rendered (the DAG's docs dump it before cutting), so 25,000
 # aliases of one 900 kB string would otherwise be 25,000 values and 22 GB of YAML.
 _SCALAR_CHARS_PER_VALUE = 64
+# How deep collections may nest. libyaml composes nodes recursively in C: from ~30,000 levels
+# (60 kB of `[` or `- `) it overflows the stack and the whole DAG file process dies (SIGSEGV).
+# A real spec nests under 20 levels.
+MAX_DEPTH = 100
 
 
 class SpecTooCostly(FatalError):
@@ -126,6 +130,7 @@ def load_yaml(text: str, budget: SpecBudget | None = None, max_nodes: int | None
         SpecTooCostly: the document is over the node bound, has an alias cycle, or ran out of time.
     """
     limit = settings.spec_max_nodes() if max_nodes is None else max_nodes
+    _check_depth(text)
     loader = _SAFE_LOADER(text)
     try:
         node = loader.get_single_node()  # the node graph: an alias is a second reference, not a copy
@@ -136,6 +141,19 @@ def load_yaml(text: str, budget: SpecBudget | None = None, max_nodes: int | None
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def _check_depth(text: str) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH`` from libyaml's event stream (not recursive, and
+    read only up to the first level too deep), before the recursive composer sees it."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_SAFE_LOADER):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecTooCostly(f"collections nest more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
 
 
 def _check_expanded_size(root: yaml.Node, limit: int, budget: SpecBudget | None) -> None:

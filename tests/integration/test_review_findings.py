@@ -58,10 +58,14 @@ def test_concurrent_backfill_slices_promoted_out_of_read_order_both_land(databas
 def test_a_scheduled_run_between_a_backfills_read_and_promote_does_not_refuse_it(
     databases: dict[str, str],
 ) -> None:
-    """FAILS ON MAIN (finding 1; also tests/integration/test_edge_cases.py::
-    test_a_late_backfill_never_overwrites_newer_rows fails on main). A backfill slice verifies for
-    longer than the schedule's interval on a busy flow: every scheduled run that reads after the
-    slice and promotes before it makes the slice fail, on every retry."""
+    """FAILS ON MAIN (finding 1b; tests/integration/test_edge_cases.py::
+    test_a_late_backfill_never_overwrites_newer_rows, unchanged by the merge, fails on main the
+    same way). A slice that verifies for longer than the schedule's interval is refused whenever
+    a scheduled run reads after it and promotes first. Refusing it is defensible when the live
+    run hard-deleted a row the slice holds (landing it would bring the row back), so the lead
+    must decide: either refuse (then fix the message - "the flow's next run carries every
+    change" is false for a backfill, whose interval no scheduled run reads again - and update
+    test_edge_cases), or land it after checking the slice against the keys deleted since."""
     src, dst = databases["src"], databases["dst"]
     seed_orders(src, 300)
     spec = make_spec()

@@ -36,6 +36,10 @@ def _staged(spec, run):  # type: ignore[no-untyped-def]
     return verify(spec, run, load(spec, run, transform(spec, extract(spec, run))))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="review finding 1a: the fence refuses concurrent backfill slices (not fixed on this branch)",
+)
 def test_concurrent_backfill_slices_promoted_out_of_read_order_both_land(databases: dict[str, str]) -> None:
     """FAILS ON MAIN (finding 1). `airflow backfill create` runs several slices at once (see
     test_checkpoint_concurrent_runs): their windows are disjoint, so the order their promotes
@@ -55,6 +59,9 @@ def test_concurrent_backfill_slices_promoted_out_of_read_order_both_land(databas
     assert {105, 205} <= ids
 
 
+@pytest.mark.xfail(
+    strict=True, reason="review finding 1b: a backfill overtaken by a live run is refused (lead to decide)"
+)
 def test_a_scheduled_run_between_a_backfills_read_and_promote_does_not_refuse_it(
     databases: dict[str, str],
 ) -> None:
@@ -108,6 +115,10 @@ def test_a_state_database_from_a_pre_merge_build_is_adopted(databases: dict[str,
     assert rows(dst, "SELECT flow_id, promoted FROM syncgate.batch_fences") == [("orders_flow", 7)]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="review finding 3: the demo's two CRM writers claim one target (not fixed on this branch)",
+)
 def test_the_demos_push_flow_and_two_way_flow_both_may_write_their_slices_of_the_crm(
     databases: dict[str, str],
 ) -> None:

@@ -115,14 +115,10 @@ def test_a_state_database_from_a_pre_merge_build_is_adopted(databases: dict[str,
     assert rows(dst, "SELECT flow_id, promoted FROM syncgate.batch_fences") == [("orders_flow", 7)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding 3: the demo's two CRM writers claim one target (not fixed on this branch)",
-)
 def test_the_demos_push_flow_and_two_way_flow_both_may_write_their_slices_of_the_crm(
     databases: dict[str, str],
 ) -> None:
-    """FAILS ON MAIN (finding 3). dags/flows/erp_accounts_to_crm.yml pushes ERP enterprise
+    """FAILED ON e64517c (finding 3), fixed on main by a12e15c (target slices). dags/flows/erp_accounts_to_crm.yml pushes ERP enterprise
     customers to the CRM's /v1/customers; erp_crm_customers_two_way.yml's crm side writes partner
     customers to the same endpoint - disjoint slices, by design ("the two flows cannot fight over
     a record"). Both claim `http:crm_api:/v1/customers` in warehouse_db, so whichever promotes
@@ -145,3 +141,37 @@ def test_the_demos_push_flow_and_two_way_flow_both_may_write_their_slices_of_the
             target_owners.claim(conn, push, "warehouse_db")
         with conn.transaction():
             target_owners.claim(conn, crm_side, "warehouse_db")  # main: TargetOwnedError
+
+
+@pytest.mark.xfail(
+    strict=True, reason="review finding 3b: a whole-target claim outlives the flow's new slice"
+)
+def test_a_flow_that_owned_the_whole_target_and_now_declares_a_slice_leaves_room_for_another_slice(
+    databases: dict[str, str],
+) -> None:
+    """FAILS ON MAIN at a12e15c (finding 3b). A state database where the push flow promoted before
+    it declared `slice: enterprise_leads` (every demo started before a12e15c; any deployment that
+    adds a second writer later) keeps its claim on the whole endpoint: claim() never drops it, so
+    the two-way flow's `slice: partners` side is refused on every run, and the message's advice
+    ("give each a different `slice`") is what was already done."""
+    from helpers import REPO
+
+    from syncgate.spec.loader import load_spec
+    from syncgate.spec.model import FlowSpec
+    from syncgate.spec.sync_model import SyncSpec
+    from syncgate.state import target_owners
+
+    flows = REPO / "dags" / "flows"
+    push = load_spec(flows / "erp_accounts_to_crm.yml")
+    two_way = load_spec(flows / "erp_crm_customers_two_way.yml")
+    assert isinstance(push, FlowSpec) and isinstance(two_way, SyncSpec)
+    assert push.target.slice is not None
+    before_slices = push.model_copy(update={"target": push.target.model_copy(update={"slice": None})})
+    with connect("dst_db") as conn:
+        ensure_state_schema(conn)
+        with conn.transaction():
+            target_owners.claim(conn, before_slices, "warehouse_db")  # promoted before the upgrade
+        with conn.transaction():
+            target_owners.claim(conn, push, "warehouse_db")  # its first promote with the slice
+        with conn.transaction():
+            target_owners.claim(conn, two_way.side("crm").view, "warehouse_db")  # main: TargetOwnedError

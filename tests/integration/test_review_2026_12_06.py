@@ -103,7 +103,7 @@ INSERT INTO syncgate.batch_fences (flow_id, taken, promoted) VALUES ('orders_flo
 
 
 def test_a_state_database_from_a_pre_merge_build_is_adopted(databases: dict[str, str]) -> None:
-    """FAILS ON MAIN (finding 4). Migrations 3 and 4 CREATE TABLE without IF NOT EXISTS: a state
+    """FAILED ON e64517c (finding 4; main fixed steps 3 and 4 meanwhile). Migrations 3 and 4 CREATE TABLE without IF NOT EXISTS: a state
     database that a build of wt-fence / wt-specsafety ran on (their tables came from the start-up
     DDL, no schema_version) makes every task fail with DuplicateTable until someone drops them -
     and dropping target_owners / batch_fences loses the claims and the fence."""
@@ -143,13 +143,10 @@ def test_the_demos_push_flow_and_two_way_flow_both_may_write_their_slices_of_the
             target_owners.claim(conn, crm_side, "warehouse_db")  # main: TargetOwnedError
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review finding 3b: a whole-target claim outlives the flow's new slice"
-)
 def test_a_flow_that_owned_the_whole_target_and_now_declares_a_slice_leaves_room_for_another_slice(
     databases: dict[str, str],
 ) -> None:
-    """FAILS ON MAIN at a12e15c (finding 3b). A state database where the push flow promoted before
+    """FAILS ON MAIN at a12e15c (finding 3b; fixed on wt-review). A state database where the push flow promoted before
     it declared `slice: enterprise_leads` (every demo started before a12e15c; any deployment that
     adds a second writer later) keeps its claim on the whole endpoint: claim() never drops it, so
     the two-way flow's `slice: partners` side is refused on every run, and the message's advice

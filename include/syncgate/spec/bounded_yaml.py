@@ -31,6 +31,14 @@ from syncgate.errors import FatalError
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # The node walk looks at the clock once per this many nodes.
 _CLOCK_EVERY = 4096
+# A scalar counts as one value per this many characters (and at least one): an alias repeats its
+# whole text wherever the spec is rendered (the DAG's docs dump it before cutting), so 25,000
+# aliases of one 900 kB string would otherwise be 25,000 values and 22 GB of YAML.
+_SCALAR_CHARS_PER_VALUE = 64
+# How deep collections may nest. libyaml composes nodes recursively in C: from ~30,000 levels
+# (60 kB of `[` or `- `) it overflows the stack and the whole DAG file process dies (SIGSEGV).
+# A real spec nests under 20 levels.
+MAX_DEPTH = 100
 
 
 class SpecTooCostly(FatalError):
@@ -122,6 +130,7 @@ def load_yaml(text: str, budget: SpecBudget | None = None, max_nodes: int | None
         SpecTooCostly: the document is over the node bound, has an alias cycle, or ran out of time.
     """
     limit = settings.spec_max_nodes() if max_nodes is None else max_nodes
+    _check_depth(text)
     loader = _SAFE_LOADER(text)
     try:
         node = loader.get_single_node()  # the node graph: an alias is a second reference, not a copy
@@ -132,6 +141,19 @@ def load_yaml(text: str, budget: SpecBudget | None = None, max_nodes: int | None
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def _check_depth(text: str) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH`` from libyaml's event stream (not recursive, and
+    read only up to the first level too deep), before the recursive composer sees it."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_SAFE_LOADER):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecTooCostly(f"collections nest more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
 
 
 def _check_expanded_size(root: yaml.Node, limit: int, budget: SpecBudget | None) -> None:
@@ -149,11 +171,11 @@ def _check_expanded_size(root: yaml.Node, limit: int, budget: SpecBudget | None)
         key = id(node)
         if children_done:
             on_path.discard(key)
-            size[key] = 1 + sum(size.get(id(child), 1) for child in _children(node))  # scalars: 1
+            size[key] = 1 + sum(size.get(id(child)) or _scalar_size(child) for child in _children(node))
             if size[key] > limit:
                 raise SpecTooCostly(
                     f"the document expands to more than {limit:,} values (YAML aliases count once per "
-                    "use; SYNCGATE_SPEC_MAX_NODES)"
+                    f"use, a scalar once per {_SCALAR_CHARS_PER_VALUE} characters; SYNCGATE_SPEC_MAX_NODES)"
                 )
             continue
         if key in size:
@@ -169,6 +191,10 @@ def _check_expanded_size(root: yaml.Node, limit: int, budget: SpecBudget | None)
             if id(child) in on_path:
                 raise SpecTooCostly("a YAML alias refers to a node that contains it (a cycle)")
             stack.append((child, False))
+
+
+def _scalar_size(node: yaml.Node) -> int:
+    return 1 + len(node.value) // _SCALAR_CHARS_PER_VALUE if isinstance(node, yaml.ScalarNode) else 1
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

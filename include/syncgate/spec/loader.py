@@ -216,7 +216,7 @@ def _inline_suite(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
         suite = json.loads(read_text(suite_path))
     except SpecTooCostly as exc:
         raise SpecError(str(path), [f"quality.suite: {suite_path}: {exc}"]) from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise SpecError(str(path), [f"quality.suite: cannot read {suite_path}: {exc}"]) from None
     if not isinstance(suite, dict) or not isinstance(suite.get("expectations"), list):
         raise SpecError(

@@ -97,6 +97,8 @@ def claim(conn: psycopg.Connection[Any], flow: FlowSpec, state_conn_id: str, own
             f"--conn {state_conn_id} --owner {holder} '{held}'; if both flows write their own records "
             "of it, give each a different `slice` in its target"
         )
+    if key != whole:  # a flow that owned the whole target and now writes a slice gives the rest up
+        conn.execute("DELETE FROM syncgate.target_owners WHERE target = %s AND flow_id = %s", (whole, owner))
     conn.execute(
         "INSERT INTO syncgate.target_owners (target, flow_id) VALUES (%s, %s) ON CONFLICT (target) DO NOTHING",
         (key, owner),

@@ -175,3 +175,43 @@ def test_a_fifo_or_device_is_refused_without_blocking(tmp_path: Path) -> None:
     for path in (fifo, Path("/dev/zero")):
         with pytest.raises(SpecTooCostly, match="not a regular file"):
             read_text(path)
+
+
+def test_aliases_of_one_long_scalar_are_refused_before_they_are_rendered() -> None:
+    """FAILS ON MAIN (review finding 2). A scalar counts as one value however long it is: 25,000
+    aliases of one 900 kB string fit in 1 MiB and 50,000 values, and load cheaply (one shared str),
+    but the DAG's docs dump the spec before cutting it: 22 GB of YAML (100 aliases already take
+    ~7 s and 170 MB in ``dag_factory._doc_md``; ~500 pass Airflow's 30 s import timeout)."""
+    text = 'meta:\n  s: &s "' + "x" * 900_000 + '"\n  many: [' + ", ".join(["*s"] * 25_000) + "]\n"
+    assert len(text) < 1024 * 1024
+    with pytest.raises(SpecTooCostly):
+        load_yaml(text)  # main: accepted
+
+
+@pytest.mark.parametrize(
+    "nesting",
+    ["{x: " + "[" * 200_000 + "]" * 200_000 + "}", "\n  " + "- " * 200_000 + "x"],
+    ids=["flow", "block"],
+)
+def test_deep_nesting_is_refused_before_libyaml_composes_it(nesting: str) -> None:
+    """FAILS ON MAIN (review finding 2b): a 400 kB spec nested 200,000 deep (flow `[[[...]]]` or
+    block `- - - x`) crashes the process in libyaml's recursive composer (SIGSEGV from ~30,000
+    levels): the DAG file dies with every flow in it. Run in a child so the crash cannot take
+    pytest down."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from syncgate.spec.bounded_yaml import SpecTooCostly, load_yaml\n"
+        "try:\n"
+        "    load_yaml(sys.stdin.read())\n"
+        "except SpecTooCostly as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], input="meta: " + nesting + "\n", capture_output=True, text=True,
+        timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[3] / "include")},
+    )  # fmt: skip
+    assert done.returncode == 0, f"the loader crashed (exit {done.returncode})"
+    assert done.stdout.startswith("refused:"), done.stdout + done.stderr

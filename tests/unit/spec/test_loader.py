@@ -344,3 +344,19 @@ def test_a_spec_over_its_time_budget_is_its_own_error(
     path = write(tmp_path, VALID)
     with pytest.raises(SpecError, match=r"flow\.yml(.|\n)*SYNCGATE_SPEC_BUDGET_SECONDS"):
         load_spec(path, SpecBudget(-1.0))
+
+
+def test_a_deeply_nested_suite_file_is_its_own_error_and_the_other_flows_load(tmp_path: Path) -> None:
+    """FAILS ON MAIN (review finding 2c): a 400 kB suite file nested 200,000 deep makes
+    json.loads raise RecursionError, which load_spec does not catch: load_specs raises, the DAG
+    file fails to import and every flow disappears."""
+    depth = 200_000
+    (tmp_path / "deep.json").write_text(
+        '{"expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}, '
+        '"meta": ' + "[" * depth + "]" * depth + "}]}"
+    )
+    write(tmp_path, VALID, "a_good.yml")
+    write(tmp_path, edited(id="deep_flow", quality={"suite": "deep.json"}), "b_deep.yml")
+    loaded = load_specs(tmp_path)  # main: RecursionError
+    assert loaded[0].spec is not None
+    assert loaded[1].spec is None and "quality.suite" in str(loaded[1].error)

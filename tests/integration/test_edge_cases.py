@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import execute, make_spec, new_run, rows, seed_orders, sync
 
-from syncgate.errors import FatalError
+from syncgate.errors import ConcurrentRunError, FatalError
 from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load
 from syncgate.pipeline.promote import promote
@@ -128,8 +128,15 @@ def test_a_late_backfill_never_overwrites_newer_rows(databases: dict[str, str]) 
     staged = verify(spec, backfill, load(spec, backfill, transform(spec, extract(spec, backfill))))
     execute(src, "UPDATE public.orders SET status = 'X', amount = 999, updated_at = now() WHERE id = 5")
     sync(spec)  # the live run promotes the newer row first
+    # The slice was read before the live run: refused (batch fencing), saying to rerun it.
+    with pytest.raises(ConcurrentRunError, match="rerun this backfill run"):
+        promote(spec, backfill, staged)
+    # Its rerun reads the interval again after the live run, and lands without touching row 5.
+    execute(dst, "DELETE FROM analytics.orders WHERE id = 7")  # damage the backfill repairs
+    staged = verify(spec, backfill, load(spec, backfill, transform(spec, extract(spec, backfill))))
     promote(spec, backfill, staged)
     assert rows(dst, "SELECT status, amount FROM analytics.orders WHERE id = 5") == [("cancelled", 999)]
+    assert rows(dst, "SELECT count(*) FROM analytics.orders WHERE id = 7") == [(1,)]
 
 
 def test_the_longest_flow_id_with_hard_deletes(databases: dict[str, str]) -> None:

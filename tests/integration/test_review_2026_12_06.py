@@ -12,6 +12,7 @@ import pytest
 from helpers import execute, make_spec, new_run, rows, seed_orders, sync
 
 from syncgate.db.connect import connect
+from syncgate.errors import ConcurrentRunError
 from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load
 from syncgate.pipeline.promote import promote
@@ -36,12 +37,8 @@ def _staged(spec, run):  # type: ignore[no-untyped-def]
     return verify(spec, run, load(spec, run, transform(spec, extract(spec, run))))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding 1a: the fence refuses concurrent backfill slices (not fixed on this branch)",
-)
 def test_concurrent_backfill_slices_promoted_out_of_read_order_both_land(databases: dict[str, str]) -> None:
-    """FAILS ON MAIN (finding 1). `airflow backfill create` runs several slices at once (see
+    """FAILED ON 29a260a (finding 1a; a backfill's promote no longer moves the fence). `airflow backfill create` runs several slices at once (see
     test_checkpoint_concurrent_runs): their windows are disjoint, so the order their promotes
     commit in cannot undo anything. The fence numbers them in read order and refuses the slice
     that promotes second, with a message saying the next run carries every change - which a
@@ -59,20 +56,13 @@ def test_concurrent_backfill_slices_promoted_out_of_read_order_both_land(databas
     assert {105, 205} <= ids
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review finding 1b: a backfill overtaken by a live run is refused (lead to decide)"
-)
-def test_a_scheduled_run_between_a_backfills_read_and_promote_does_not_refuse_it(
+def test_a_backfill_overtaken_by_a_scheduled_run_is_refused_and_its_rerun_lands(
     databases: dict[str, str],
 ) -> None:
-    """FAILS ON MAIN (finding 1b; tests/integration/test_edge_cases.py::
-    test_a_late_backfill_never_overwrites_newer_rows, unchanged by the merge, fails on main the
-    same way). A slice that verifies for longer than the schedule's interval is refused whenever
-    a scheduled run reads after it and promotes first. Refusing it is defensible when the live
-    run hard-deleted a row the slice holds (landing it would bring the row back), so the lead
-    must decide: either refuse (then fix the message - "the flow's next run carries every
-    change" is false for a backfill, whose interval no scheduled run reads again - and update
-    test_edge_cases), or land it after checking the slice against the keys deleted since."""
+    """Finding 1b, decided: a slice read before a scheduled run that promoted first is refused
+    (the live run may have deleted rows the slice holds: landing it would bring them back), with
+    a message that says to rerun the backfill, since no scheduled run reads its interval again.
+    The rerun reads after the live run and lands, repairing the slice without undoing newer rows."""
     src, dst = databases["src"], databases["dst"]
     seed_orders(src, 300)
     spec = make_spec()
@@ -82,7 +72,11 @@ def test_a_scheduled_run_between_a_backfills_read_and_promote_does_not_refuse_it
     staged = _staged(spec, backfill)
     execute(src, "UPDATE public.orders SET amount = 7, updated_at = now() WHERE id = 1")
     sync(spec)  # the schedule's run: reads after the slice, promotes before it
-    promote(spec, backfill, staged)
+    with pytest.raises(ConcurrentRunError, match=r"rerun this backfill run \(clear its extract task\)"):
+        promote(spec, backfill, staged)
+    assert rows(dst, "SELECT count(*) FROM analytics.orders WHERE id = 150") == [(0,)]
+    rerun = _backfill(spec, 10, 20)
+    promote(spec, rerun, _staged(spec, rerun))
     assert rows(dst, "SELECT count(*) FROM analytics.orders WHERE id = 150") == [(1,)]
     assert rows(dst, "SELECT amount FROM analytics.orders WHERE id = 1") == [(7,)]
 

@@ -56,6 +56,13 @@ def _session_lock(state_conn_id: str, name: str, doing: str) -> Iterator[psycopg
 
     with connect(state_conn_id, autocommit=True) as conn:
         conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+        # The session sits idle while the caller works on other connections: no idle timeout may
+        # end it (releasing the lock mid-read), and the server notices a vanished host within a
+        # minute (keepalives), not after the kernel's two hours, so the lock does not outlive it.
+        conn.execute("SET idle_session_timeout = 0")
+        conn.execute(
+            "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; SET tcp_keepalives_count = 3"
+        )
         try:
             conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
         except LockNotAvailable:
@@ -83,10 +90,14 @@ def take_number(conn: psycopg.Connection[Any], flow_id: str) -> int:
     return int(row[0])
 
 
-def require_newest(conn: psycopg.Connection[Any], basis: Mapping[str, int], *, flow_id: str) -> None:
+def require_newest(
+    conn: psycopg.Connection[Any], basis: Mapping[str, int], *, flow_id: str, backfill: str | None = None
+) -> None:
     """Refuse a batch (or a sync plan) read before a batch of the same flow that already promoted.
 
-    Call with the flow's promote lock held, in the transaction that writes.
+    Call with the flow's promote lock held, in the transaction that writes. ``backfill`` names
+    the interval of a backfill run's batch: scheduled runs never read it again, so its refusal
+    says to rerun that run rather than to wait for the next one.
     """
     if not basis:
         return
@@ -99,13 +110,24 @@ def require_newest(conn: psycopg.Connection[Any], basis: Mapping[str, int], *, f
             where = "" if view_id == flow_id else f" (side {view_id!r})"
             raise ConcurrentRunError(
                 f"flow {flow_id!r}: this batch was read before a newer one that has already been promoted"
-                f"{where}: batch #{number}, newest promoted #{promoted}. Promoting it would undo newer data, "
-                "so nothing was written; the flow's next run carries every change"
+                f"{where}: batch #{number}, newest promoted #{promoted}. Promoting it could undo newer data "
+                "(bring back rows deleted since), so nothing was written; "
+                + (
+                    f"scheduled runs do not read this backfill's interval ({backfill}) again: rerun this "
+                    "backfill run (clear its extract task)"
+                    if backfill
+                    else "the flow's next run carries every change"
+                )
             )
 
 
 def record_promoted(conn: psycopg.Connection[Any], basis: Mapping[str, int]) -> None:
-    """Record that data read as of ``basis`` reached the target (in promote's transaction)."""
+    """Record that data read as of ``basis`` reached the target (in promote's transaction).
+
+    Not for a backfill's batch: a slice of the past upserts only rows that are not newer in the
+    target and deletes nothing, so what lands after it cannot be undone by it, and the slices of
+    one backfill (which Airflow runs side by side) land in any order.
+    """
     for view_id, number in basis.items():
         conn.execute(
             """

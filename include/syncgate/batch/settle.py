@@ -90,17 +90,18 @@ def begin(conn: psycopg.Connection[Any], flow: FlowSpec, run: RunInfo, batch: Ba
     if done and done["status"] == "success" and done["batch_id"] == batch.batch_id:
         log.info("Batch %s of flow %s was already applied: nothing to do", batch.batch_id, flow.id)
         return {k: int(done.get(k) or 0) for k in COUNTS}
-    require_current_batch(conn, flow, batch, mark)
+    require_current_batch(conn, flow, run, batch, mark)
     require_passing_gate(conn, flow, batch)
     return None
 
 
 def require_current_batch(
-    conn: psycopg.Connection[Any], flow: FlowSpec, batch: Batch, mark: Watermark
+    conn: psycopg.Connection[Any], flow: FlowSpec, run: RunInfo, batch: Batch, mark: Watermark
 ) -> None:
     """Refuse a batch that another run overtook: the watermark moved, or a newer read promoted."""
     require_current_watermark(flow, batch, mark)
-    fence.require_newest(conn, {flow.id: batch.sequence}, flow_id=flow.id)
+    interval = f"{batch.window.lower} to {batch.window.upper}" if run.is_backfill else None
+    fence.require_newest(conn, {flow.id: batch.sequence}, flow_id=flow.id, backfill=interval)
 
 
 def require_current_watermark(flow: FlowSpec, batch: Batch, mark: Watermark) -> None:
@@ -140,9 +141,11 @@ def settle(
     """Move the watermark (unless the run failed) and close the audit row; drop the staged tables.
 
     The batch's number is recorded as promoted even when the run fails: a target that took part
-    of it (an API) must not receive an older batch afterwards either.
+    of it (an API) must not receive an older batch afterwards either. A backfill's is not
+    (``fence.record_promoted``).
     """
-    fence.record_promoted(conn, {flow.id: batch.sequence})
+    if not run.is_backfill:
+        fence.record_promoted(conn, {flow.id: batch.sequence})
     if failure is None and batch.window.moves_watermark and batch.boundary:
         boundary = landing.read_json(batch.boundary)
         write_watermark(

@@ -62,7 +62,7 @@ def push(spec: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int]:
             with Transport(http_target(spec)) as transport:
                 carried = _complete_abandoned(conn, spec, transport, batch_id)
                 with conn.transaction():
-                    require_current_batch(conn, spec, batch, lock_watermark(conn, spec.id))
+                    require_current_batch(conn, spec, run, batch, lock_watermark(conn, spec.id))
                     if progress.batch_status(conn, spec.id, batch_id) is None:
                         require_passing_gate(conn, spec, batch)
                         planned = plan_changes(conn, spec, run, batch, mirror)
@@ -162,7 +162,7 @@ def _finish(
     """Record the final outcome; the watermark moves in the same transaction, unless the run fails."""
     batch_id = batch.batch_id
     with conn.transaction():
-        require_current_batch(conn, spec, batch, lock_watermark(conn, spec.id))
+        require_current_batch(conn, spec, run, batch, lock_watermark(conn, spec.id))
         tally = progress.tally(conn, spec.id, batch_id)
         counts = {key: value + carried.get(key, 0) for key, value in tally.items()}
         failed = counts["rows_push_failed"]

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 DOCS = REPO / "docs"
 CLI = "scripts/airflow.sh"
+PSQL = "scripts/psql.sh"
 STATE = REPO / ".syncgate" / "demo-cli-test"
 PG_SCRIPT = REPO / "scripts" / "pg_cluster.sh"
 READY_TIMEOUT = 900.0
@@ -143,7 +144,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     flows, home = base / "flows", base / "home"
     flows.mkdir()
     home.mkdir()
-    for name in ("_defaults.yml", "erp_orders.yml"):
+    # The README's flow, and the WAL flow its "Try it" section watches.
+    for name in ("_defaults.yml", "erp_orders.yml", "erp_orders_live.yml"):
         shutil.copy(REPO / "dags" / "flows" / name, flows / name)
     # A fresh demo each time: a backfill of dates that already have runs would create none.
     subprocess.run(["bash", str(PG_SCRIPT), "destroy", str(STATE / "pg")], capture_output=True, check=False)
@@ -327,6 +329,78 @@ def test_the_readme_cli_lines_work_as_written_against_the_running_demo(demo: Dem
             assert noise not in out, f"{line}: {noise} in its output"
         check(demo, argv, done.stdout, started)
     assert list(demo.home.iterdir()) == [], "the CLI created files in HOME (a stray ~/airflow?)"
+
+
+def readme_psql_lines(text: str) -> list[str]:
+    """The ``scripts/psql.sh`` lines of the text's bash code blocks, as written, in order."""
+    lines, in_bash = [], False
+    for line in text.splitlines():
+        fence = line.strip()
+        if fence.startswith("```"):
+            in_bash = not in_bash and fence in ("```bash", "```sh", "```shell")
+            continue
+        if in_bash and fence.startswith(PSQL + " "):
+            lines.append(fence)
+    return lines
+
+
+def _last_run(demo: Demo, dag_id: str, after: datetime) -> tuple[Any, ...] | None:
+    found = demo.metadata(
+        "SELECT run_id, state FROM dag_run WHERE dag_id = %s AND run_type = 'manual' AND start_date >= %s "
+        "AND state IN ('success', 'failed') ORDER BY start_date DESC LIMIT 1",
+        (dag_id, after),
+    )
+    return found[0] if found else None
+
+
+def _trigger_and_wait(demo: Demo, dag_id: str) -> tuple[str, str]:
+    """What the README asks the user to do in the UI: trigger the flow, then read its outcome."""
+    started = demo.metadata("SELECT now()")[0][0]
+    done = run_line(f"{CLI} dags trigger {dag_id}", demo.env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_id, state = demo.until(lambda: _last_run(demo, dag_id, started), f"a triggered run of {dag_id}")
+    task = demo.metadata(
+        "SELECT task_id FROM task_instance WHERE dag_id = %s AND run_id = %s AND state = 'failed'",
+        (dag_id, run_id),
+    )
+    return state, ",".join(sorted(t[0] for t in task))
+
+
+def test_the_readme_try_it_lines_work_as_written_against_the_running_demo(demo: Demo) -> None:
+    """The "Try it" walk: ERP activity reaches the WAL flow's table by itself; an order status the
+    suite does not allow makes the next erp_orders run fail in verify (rejected); putting it back
+    makes the next one succeed. Each README line runs as written from the second shell."""
+    lines = readme_psql_lines(README.read_text())
+    assert len(lines) == 4, lines  # activity, the WAL flow's table, the bad status, the fix
+    activity, watch, bad, fix = lines
+    for line in (activity, watch):
+        done = run_line(line, demo.env)
+        assert done.returncode == 0, f"{line}\n{done.stdout}{done.stderr}"
+    # By itself (WAL capture): the activity's 200 new orders arrive without a trigger.
+    erp = f"postgresql://syncgate@127.0.0.1:{demo.pg_port}"
+
+    def live_matches() -> bool:
+        import psycopg
+
+        with psycopg.connect(f"{erp}/erp") as src, psycopg.connect(f"{erp}/warehouse") as dst:
+            want = src.execute("SELECT count(*) FROM public.orders").fetchone()
+            got = dst.execute("SELECT count(*) FROM analytics.orders_live").fetchone()
+        return want == got
+
+    demo.until(live_matches, "the WAL flow to bring the activity to analytics.orders_live")
+    done = run_line(bad, demo.env)
+    assert done.returncode == 0 and "UPDATE 1" in done.stdout, done.stdout + done.stderr
+    assert _trigger_and_wait(demo, "erp_orders") == ("failed", "verify")
+    done = run_line(fix, demo.env)
+    assert done.returncode == 0 and "UPDATE 1" in done.stdout, done.stdout + done.stderr
+    assert _trigger_and_wait(demo, "erp_orders") == ("success", "")
+
+
+def test_without_a_running_demo_psql_says_so(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    done = run_line(readme_psql_lines(README.read_text())[0], second_shell_env(tmp_path / "no-demo", home))
+    assert done.returncode != 0 and "the demo is not running" in done.stderr, done.stderr
 
 
 def test_a_healthy_demo_logs_no_insecure_jwt_key_or_deprecated_httpx_warning(demo: Demo) -> None:

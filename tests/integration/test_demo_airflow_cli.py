@@ -48,17 +48,22 @@ NOISE = ("InsecureKeyLengthWarning", "StarletteDeprecationWarning")
 FLOW_TASKS = {"extract", "transform", "load", "verify", "promote"}
 
 
-def readme_cli_lines(text: str) -> list[str]:
-    """The ``scripts/airflow.sh`` lines of the text's bash code blocks, as written, in order."""
+def readme_lines(text: str, command: str) -> list[str]:
+    """The lines of the text's bash code blocks that run ``command``, as written, in order."""
     lines, in_bash = [], False
     for line in text.splitlines():
         fence = line.strip()
         if fence.startswith("```"):
             in_bash = not in_bash and fence in ("```bash", "```sh", "```shell")
             continue
-        if in_bash and fence.startswith(CLI + " "):
+        if in_bash and fence.startswith(command + " "):
             lines.append(fence)
     return lines
+
+
+def readme_cli_lines(text: str) -> list[str]:
+    """The ``scripts/airflow.sh`` lines of the text's bash code blocks."""
+    return readme_lines(text, CLI)
 
 
 def cli_argv(line: str) -> list[str]:
@@ -332,16 +337,8 @@ def test_the_readme_cli_lines_work_as_written_against_the_running_demo(demo: Dem
 
 
 def readme_psql_lines(text: str) -> list[str]:
-    """The ``scripts/psql.sh`` lines of the text's bash code blocks, as written, in order."""
-    lines, in_bash = [], False
-    for line in text.splitlines():
-        fence = line.strip()
-        if fence.startswith("```"):
-            in_bash = not in_bash and fence in ("```bash", "```sh", "```shell")
-            continue
-        if in_bash and fence.startswith(PSQL + " "):
-            lines.append(fence)
-    return lines
+    """The ``scripts/psql.sh`` lines of the text's bash code blocks."""
+    return readme_lines(text, PSQL)
 
 
 def _last_run(demo: Demo, dag_id: str, after: datetime) -> tuple[Any, ...] | None:

@@ -128,6 +128,7 @@ def test_syncgate_comes_from_the_wheel_and_airflow_finds_its_plugins_and_provide
     assert {v["url_route"] for v in by_name["syncgate_ui"]["external_views"]} == {
         "syncgate-health",
         "syncgate-flow",
+        "syncgate-report",
     }
 
     providers = _json(

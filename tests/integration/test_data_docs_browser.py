@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from helpers import execute, new_run, seed_orders, sync
-from ui_seed import chromium, mounted, prepare_ui_state, shot
+from ui_seed import chromium, prepare_ui_state, served_app, shot
 
 from syncgate.errors import DataQualityError
 from syncgate.spec.model import FlowSpec
@@ -64,27 +60,8 @@ def docs_ui(databases: dict[str, str], tmp_path: Path, monkeypatch: pytest.Monke
     execute(state["src"], "UPDATE public.orders SET status = 'Q', updated_at = now() WHERE id IN (3, 4)")
     with pytest.raises(DataQualityError):
         sync(spec, new_run(spec, run_id="manual__rejected"))
-    with _served() as base:
+    with served_app(LOOPBACK) as base:
         yield base
-
-
-@contextmanager
-def _served() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        port = int(probe.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(mounted(), host=LOOPBACK, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://{LOOPBACK}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture

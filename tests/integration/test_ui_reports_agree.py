@@ -10,18 +10,14 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
-from ui_seed import chromium, mounted, prepare_ui_state, shot
+from ui_seed import chromium, mounted, prepare_ui_state, served_app, shot
 
 from syncgate.report.build import build_report
 from syncgate.report.paths import report_files, report_url
@@ -108,12 +104,6 @@ def test_a_flow_without_an_sla_shows_its_data_age_neutrally(client: TestClient) 
     assert "no SLA" in facts and "newest row 340d 00h old" in facts and "lag" not in facts
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def served(ui_state: dict[str, str]) -> Iterator[str]:
     """The app on loopback, with a real report (long values included) for the held run."""
@@ -134,20 +124,8 @@ def served(ui_state: dict[str, str]) -> Iterator[str]:
     )
     html_file.write_text(render_html(report))
     json_file.write_text("{}")
-    server = uvicorn.Server(
-        uvicorn.Config(mounted(), host="127.0.0.1", port=_free_port(), log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served_app() as base:
+        yield base
 
 
 PANEL = 437  # the width Airflow 3.3's graph view left the Sync flow tab on a 1,440 px screen

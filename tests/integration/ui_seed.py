@@ -169,3 +169,29 @@ def chromium(monkeypatch: pytest.MonkeyPatch, logs: bool = False) -> Iterator[An
 def shot(driver: Any, name: str) -> None:
     """Keep a screenshot as a test artifact (``.syncgate/test-artifacts/ui/<name>.png``)."""
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+@contextmanager
+def served_app(host: str = "127.0.0.1") -> Iterator[str]:
+    """The mounted app on a real loopback port (uvicorn in a thread), for the browser; yields its URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port = int(probe.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(mounted(), host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

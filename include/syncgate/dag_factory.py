@@ -236,14 +236,27 @@ def _sync_doc_md(spec: SyncSpec, path: Path) -> str:
     )
 
 
+# Runs of an event-driven one-way flow that may be active at once: a change that arrives while a
+# run works starts the next run at once instead of waiting for it to end (its read waits only
+# for the other's read; batch numbers keep the promotes in order, ``batch/fence.py``). Events
+# that arrive while both run are queued by Airflow and start one run when a slot frees.
+EVENT_RUNS_IN_FLIGHT = 2
+
+
+def max_active_runs(spec: FlowSpec | SyncSpec) -> int:
+    """2 for a one-way flow with triggers, else 1 (a sync flow's plan reads every side: an
+    overlapping plan would be stale by the time it applied, and refused)."""
+    return EVENT_RUNS_IN_FLIGHT if isinstance(spec, FlowSpec) and spec.triggers else 1
+
+
 def _dag_args(spec: FlowSpec | SyncSpec, *, tags: list[str], doc_md: str) -> dict[str, Any]:
-    """What every flow's DAG shares besides its schedule: one run at a time, retries, the failure audit."""
+    """What every flow's DAG shares besides its schedule: runs in flight, retries, the failure audit."""
     return {
         "dag_id": spec.id,
         "description": spec.description or None,
         "start_date": datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC),
         "catchup": False,
-        "max_active_runs": 1,
+        "max_active_runs": max_active_runs(spec),
         "tags": sorted({"syncgate", *tags}),
         "doc_md": doc_md,
         "default_args": {

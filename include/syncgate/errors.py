@@ -83,5 +83,18 @@ class ConcurrentRunError(FatalError):
     """
 
 
+class BatchSuperseded(ConcurrentRunError):
+    """A newer read of the flow has already promoted: it carries every change of this batch.
+
+    Overlapping runs of an event-driven flow meet this when the later run's promote wins the
+    race. The one-way promote settles the run as ``superseded`` (nothing written, not a failure);
+    anywhere else it stays a refusal, as its base class.
+    """
+
+    def __init__(self, message: str, *, newest: int) -> None:
+        super().__init__(message)
+        self.newest = newest
+
+
 class ContractError(FatalError):
     """A stage received no batch, or one of another stage-contract version."""

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from syncgate.db.connect import connect
-from syncgate.errors import ConcurrentRunError
+from syncgate.errors import BatchSuperseded, ConcurrentRunError
 
 if TYPE_CHECKING:
     import psycopg
@@ -108,7 +108,8 @@ def require_newest(
         number = basis[view_id]
         if promoted is not None and promoted > number:
             where = "" if view_id == flow_id else f" (side {view_id!r})"
-            raise ConcurrentRunError(
+            error = ConcurrentRunError if backfill else BatchSuperseded
+            raise error(
                 f"flow {flow_id!r}: this batch was read before a newer one that has already been promoted"
                 f"{where}: batch #{number}, newest promoted #{promoted}. Promoting it could undo newer data "
                 "(bring back rows deleted since), so nothing was written; "
@@ -116,8 +117,9 @@ def require_newest(
                     f"scheduled runs do not read this backfill's interval ({backfill}) again: rerun this "
                     "backfill run (clear its extract task)"
                     if backfill
-                    else "the flow's next run carries every change"
-                )
+                    else "the newer batch carries every change of this one"
+                ),
+                **({} if backfill else {"newest": int(promoted)}),
             )
 
 

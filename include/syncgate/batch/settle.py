@@ -2,8 +2,9 @@
 
 A target writes its data; everything around that is here, so no target can forget a piece:
 
-- the flow's watermark row is locked, and a batch extracted against another watermark is
-  refused (``ConcurrentRunError``: another run promoted since);
+- the flow's watermark row is locked; a batch that a newer promoted read carries is settled
+  as ``superseded`` (nothing written), and one whose window no longer meets the watermark is
+  refused (``ConcurrentRunError``);
 - the target is claimed for the flow, and refused when another flow owns it
   (``syncgate.state.target_owners``);
 - a batch the audit trail already records as applied is not applied again (a retried promote);
@@ -34,7 +35,7 @@ from syncgate.batch.staging import deleted_of, keys_of
 from syncgate.db.connect import connect
 from syncgate.db.identifiers import TableRef
 from syncgate.db.sql import compose
-from syncgate.errors import ConcurrentRunError
+from syncgate.errors import BatchSuperseded, ConcurrentRunError
 from syncgate.quality import verdicts
 from syncgate.state import audit, target_owners
 from syncgate.state.watermarks import Watermark, lock_watermark, write_watermark
@@ -71,13 +72,17 @@ def apply_once(
     Returns the counts written, or those recorded when the batch was applied before.
     """
     started = time.monotonic()
-    with connect(flow.state_conn_id) as conn:
-        with conn.transaction():
-            done = begin(conn, flow, run, batch)
-            if done is not None:
-                return done
-            written = write(conn)
-            settle(conn, flow, run, batch, written, seconds=time.monotonic() - started)
+    try:
+        with connect(flow.state_conn_id) as conn:
+            with conn.transaction():
+                done = begin(conn, flow, run, batch)
+                if done is not None:
+                    return done
+                written = write(conn)
+                settle(conn, flow, run, batch, written, seconds=time.monotonic() - started)
+    except BatchSuperseded as exc:
+        supersede(flow, run, batch, exc, seconds=time.monotonic() - started)
+        return dict.fromkeys(COUNTS, 0)
     forget(flow, batch)
     return written.counts
 
@@ -98,22 +103,38 @@ def begin(conn: psycopg.Connection[Any], flow: FlowSpec, run: RunInfo, batch: Ba
 def require_current_batch(
     conn: psycopg.Connection[Any], flow: FlowSpec, run: RunInfo, batch: Batch, mark: Watermark
 ) -> None:
-    """Refuse a batch that another run overtook: the watermark moved, or a newer read promoted."""
-    require_current_watermark(flow, batch, mark)
+    """Refuse a batch that another run overtook: a newer read promoted (``BatchSuperseded``
+    outside backfills), or the watermark moved in a way this batch's window does not cover."""
     interval = f"{batch.window.lower} to {batch.window.upper}" if run.is_backfill else None
     fence.require_newest(conn, {flow.id: batch.sequence}, flow_id=flow.id, backfill=interval)
+    require_current_watermark(flow, batch, mark)
 
 
 def require_current_watermark(flow: FlowSpec, batch: Batch, mark: Watermark) -> None:
-    """Refuse a batch extracted against a watermark that another run has moved since."""
-    if batch.window.moves_watermark and (mark.value, mark.batch_id) != (
-        batch.watermark_before,
-        batch.watermark_batch_before,
-    ):
-        raise ConcurrentRunError(
-            f"the watermark of flow {flow.id!r} moved from {batch.watermark_before!r} to "
-            f"{mark.value!r} since this batch was extracted; rerun the flow"
-        )
+    """Refuse a batch extracted against a watermark that has moved since, unless an older read
+    moved it.
+
+    Reads of a flow are serialised and numbered (``fence``), and a watermark remembers the
+    number of the read that set it. A smaller number read an older snapshot, starting from the
+    watermark this batch started from or a later one: this batch's window starts at or before
+    the new watermark and reaches at least as far, so promoting it skips nothing (overlapping
+    runs of an event-driven flow). Any other move (a reset by hand, a watermark older than the
+    numbers) refuses the batch, as it could leave a gap.
+    """
+    if not batch.window.moves_watermark:
+        return
+    if (mark.value, mark.batch_id) == (batch.watermark_before, batch.watermark_batch_before):
+        return
+    if mark.sequence is not None and batch.sequence is not None and mark.sequence < batch.sequence:
+        log.info(
+            "Flow %s: the watermark moved to %r since batch #%d was read, by the older batch #%d; this "
+            "batch's window covers it", flow.id, mark.value, batch.sequence, mark.sequence,
+        )  # fmt: skip
+        return
+    raise ConcurrentRunError(
+        f"the watermark of flow {flow.id!r} moved from {batch.watermark_before!r} to "
+        f"{mark.value!r} since this batch was extracted; rerun the flow"
+    )
 
 
 def require_passing_gate(conn: psycopg.Connection[Any], flow: FlowSpec, batch: Batch) -> None:
@@ -154,12 +175,33 @@ def settle(
             boundary.get("column") or str(flow.source.cursor),  # a log-based source names its own
             Watermark(boundary["value"], boundary["keys"]),
             batch.batch_id,
+            batch.sequence,
         )
     audit.update_run(
         conn, flow.id, run.run_id, status="failed" if failure else "success", promote_seconds=seconds,
         watermark_after=batch.watermark_before if failure else batch.watermark_after,
         staging_table=None, error=failure, **written.counts, **written.audit,
     )  # fmt: skip
+    drop_staged(conn, batch)
+
+
+def supersede(flow: FlowSpec, run: RunInfo, batch: Batch, exc: BatchSuperseded, *, seconds: float) -> None:
+    """Settle a batch that a newer promoted batch carries: nothing written, the watermark left
+    to the newer one, the audit row closed as ``superseded``, staging and landing removed."""
+    log.info("Flow %s: batch #%s is superseded by #%d, which already promoted; nothing to write",
+             flow.id, batch.sequence, exc.newest)  # fmt: skip
+    with connect(flow.state_conn_id) as conn:
+        with conn.transaction():
+            audit.update_run(
+                conn, flow.id, run.run_id, status="superseded", promote_seconds=seconds,
+                watermark_after=batch.watermark_before, staging_table=None, error=str(exc),
+                **dict.fromkeys(COUNTS, 0),
+            )  # fmt: skip
+            drop_staged(conn, batch)
+    forget(flow, batch)
+
+
+def drop_staged(conn: psycopg.Connection[Any], batch: Batch) -> None:
     staging = TableRef.parse(str(batch.staging_table))
     for table in (staging, keys_of(staging), deleted_of(staging)):
         conn.execute(compose("DROP TABLE IF EXISTS {}", table.sql))

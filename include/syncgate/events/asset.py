@@ -1,9 +1,10 @@
 """A flow's event asset: one Asset whose watchers run the flow's triggers, and its DAG schedule.
 
 The flow's DAG is scheduled on the asset (or on asset-or-time when it also has a ``schedule``,
-which stays the reconciliation poll). Airflow queues the asset events that arrive while a run
-is active and starts the next run from them (``max_active_runs=1``): an event is never lost to
-a running run, and several become one run.
+which stays the reconciliation poll). A one-way flow runs up to two runs at once
+(``dag_factory.EVENT_RUNS_IN_FLIGHT``): an event that arrives while one run works starts the
+next at once; Airflow queues the events that arrive while both work and starts one run from
+them when a run ends. An event is never lost to a running run, and several become one run.
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def _window(row: dict[str, Any], batch: dict[str, Any], status: str) -> dict[str
     after = row.get("watermark_after")
     if status == "success":
         moved: bool | None = after is not None and after != before
-    elif status in ("rejected", "failed"):
+    elif status in ("rejected", "failed", "superseded"):
         moved = False  # promote commits the watermark with the data: no promote, no move
         after = before
     else:

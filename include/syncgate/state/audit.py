@@ -19,7 +19,7 @@ _COLUMNS = frozenset(
         "conflicts", "triggered_by", "trigger_events",
     }
 )  # fmt: skip
-_FINAL = ("success", "rejected", "failed")
+_FINAL = ("success", "rejected", "failed", "superseded")
 
 
 def start_run(conn: psycopg.Connection[Any], flow_id: str, run_id: str, **values: Any) -> None:

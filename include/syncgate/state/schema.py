@@ -337,6 +337,20 @@ ALTER TABLE syncgate.sync_runs
     ADD COLUMN IF NOT EXISTS lease_expires_at  timestamptz;
 """
 
+# Migration 6 (issue 12): overlapping runs of an event-driven flow. A watermark remembers the
+# batch number of the read that set it, so a newer read (whose window starts at or before it)
+# may still promote after an older one moved it; a batch overtaken by a newer promoted one ends
+# 'superseded' (the newer batch carries all of its changes), neither failed nor written.
+_OVERLAPPING_RUNS = """
+ALTER TABLE syncgate.watermarks ADD COLUMN IF NOT EXISTS sequence bigint;
+COMMENT ON COLUMN syncgate.watermarks.sequence IS
+    'the batch number (syncgate.batch_fences) of the read whose promote set this watermark; '
+    'NULL when set otherwise (by hand, or before batch numbers existed)';
+ALTER TABLE syncgate.sync_runs DROP CONSTRAINT IF EXISTS sync_runs_status;
+ALTER TABLE syncgate.sync_runs ADD CONSTRAINT sync_runs_status
+    CHECK (status IN ('running', 'success', 'rejected', 'failed', 'superseded'));
+"""
+
 # The state schema's history, oldest first. Append a step; never edit or renumber one.
 STEPS: tuple[Migration, ...] = (
     Migration(1, "baseline: the state schema of syncgate before versioned migrations", _DDL),
@@ -346,6 +360,11 @@ STEPS: tuple[Migration, ...] = (
     ),
     Migration(4, "target_owners: the flow that owns each target (one writer per target)", _TARGET_OWNERS),
     Migration(5, "run leases: heartbeat_at and lease_expires_at of sync_runs (dead runs)", _RUN_LEASES),
+    Migration(
+        6,
+        "overlapping runs: watermarks.sequence, and the 'superseded' status of sync_runs",
+        _OVERLAPPING_RUNS,
+    ),
 )
 
 

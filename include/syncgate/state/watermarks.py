@@ -19,15 +19,19 @@ class Watermark:
     value: str | None = None
     boundary_keys: list[str] = field(default_factory=list)
     batch_id: str | None = None  # the batch that set it: tells two runs' equal values apart
+    # The batch number of the read that set it (``batch/fence.py``): a newer read of an
+    # overlapping run may promote after it (its window starts at or before this watermark).
+    sequence: int | None = None
 
 
 def read_watermark(conn: psycopg.Connection[Any], flow_id: str) -> Watermark:
     row = conn.execute(
-        "SELECT value, boundary_keys, batch_id FROM syncgate.watermarks WHERE flow_id = %s", (flow_id,)
+        "SELECT value, boundary_keys, batch_id, sequence FROM syncgate.watermarks WHERE flow_id = %s",
+        (flow_id,),
     ).fetchone()
     if row is None:
         return Watermark()
-    return Watermark(row[0], list(row[1] or []), row[2])
+    return Watermark(row[0], list(row[1] or []), row[2], row[3])
 
 
 def lock_watermark(conn: psycopg.Connection[Any], flow_id: str) -> Watermark:
@@ -42,18 +46,20 @@ def write_watermark(
     cursor_column: str,
     mark: Watermark,
     batch_id: str,
+    sequence: int | None = None,
 ) -> None:
-    """Upsert the watermark; call inside the promote transaction."""
+    """Upsert the watermark; call inside the promote transaction. ``sequence``: the batch
+    number of the read it comes from (None when not set by a promote)."""
     from psycopg.types.json import Jsonb
 
     conn.execute(
         """
-        INSERT INTO syncgate.watermarks (flow_id, cursor_column, value, boundary_keys, batch_id)
-        VALUES (%s, %s, %s, %s, %s)
+        INSERT INTO syncgate.watermarks (flow_id, cursor_column, value, boundary_keys, batch_id, sequence)
+        VALUES (%s, %s, %s, %s, %s, %s)
         ON CONFLICT (flow_id) DO UPDATE SET
             cursor_column = EXCLUDED.cursor_column, value = EXCLUDED.value,
             boundary_keys = EXCLUDED.boundary_keys, batch_id = EXCLUDED.batch_id,
-            updated_at = now()
+            sequence = EXCLUDED.sequence, updated_at = now()
         """,
-        (flow_id, cursor_column, mark.value, Jsonb(mark.boundary_keys), batch_id),
+        (flow_id, cursor_column, mark.value, Jsonb(mark.boundary_keys), batch_id, sequence),
     )

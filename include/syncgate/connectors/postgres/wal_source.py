@@ -77,6 +77,7 @@ class PostgresWalSource(PostgresSource):
                 # First run: the whole table, then the log from where the slot stands (changes
                 # already in the snapshot are applied again, which changes nothing).
                 return self._land(flow, table, None, confirmed, ChangeSet())
+            mark = _promoted_meanwhile(flow, mark, confirmed)
             _check_continuity(flow, slot, mark.value, confirmed)
             slots.advance(cdc, slot, mark.value)  # a crash after the last promote left it behind
             changes = read_changes(
@@ -190,6 +191,29 @@ def _snapshot_covering(conn: psycopg.Connection[Any], xids: list[int]) -> None:
                 "transactions the change log showed committed did not become visible in time"
             )
         time.sleep(0.01)
+
+
+def _promoted_meanwhile(flow: FlowSpec, mark: Watermark, confirmed: str) -> Watermark:
+    """The watermark to read from when the slot is confirmed past the one this run started with.
+
+    An overlapping run of the flow may have promoted (and confirmed the slot) after this run
+    read the watermark: its committed watermark, which the slot never passes, is then where
+    this run's read continues. Anything else is for ``_check_continuity`` to judge.
+    """
+    from syncgate.state.watermarks import read_watermark
+
+    try:
+        if mark.value is None or to_int(confirmed) <= to_int(mark.value):
+            return mark
+    except ValueError:
+        return mark
+    with connect(flow.state_conn_id) as state:
+        current = read_watermark(state, flow.id)
+    if current.value is None or current.value == mark.value:
+        return mark
+    log.info("Flow %s: another run promoted up to %s since this run read the watermark %s",
+             flow.id, current.value, mark.value)  # fmt: skip
+    return current
 
 
 def _check_continuity(flow: FlowSpec, slot: str, watermark: str, confirmed: str) -> None:

@@ -24,14 +24,21 @@ from typing import TYPE_CHECKING, Any
 from syncgate import landing
 from syncgate.batch.contract import Batch
 from syncgate.batch.run import RunInfo
-from syncgate.batch.settle import Written, require_current_batch, require_passing_gate, settle
+from syncgate.batch.settle import (
+    COUNTS,
+    Written,
+    require_current_batch,
+    require_passing_gate,
+    settle,
+    supersede,
+)
 from syncgate.connectors.http.push import progress
 from syncgate.connectors.http.push.changes import plan_changes
 from syncgate.connectors.http.push.mirror import ensure_mirror, mirror_table
 from syncgate.connectors.http.push.transport import Transport
 from syncgate.connectors.http.spec import http_target
 from syncgate.db.connect import connect
-from syncgate.errors import ConcurrentRunError, FatalError
+from syncgate.errors import BatchSuperseded, ConcurrentRunError, FatalError
 from syncgate.spec.model import FlowSpec
 from syncgate.state import audit, freshness, target_owners
 from syncgate.state.watermarks import lock_watermark
@@ -61,8 +68,13 @@ def push(spec: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int]:
                 mirror = ensure_mirror(conn, spec, batch.columns)
             with Transport(http_target(spec)) as transport:
                 carried = _complete_abandoned(conn, spec, transport, batch_id)
+                try:
+                    with conn.transaction():
+                        require_current_batch(conn, spec, run, batch, lock_watermark(conn, spec.id))
+                except BatchSuperseded as exc:  # before anything of it was sent
+                    supersede(spec, run, batch, exc, seconds=time.monotonic() - started)
+                    return dict.fromkeys(COUNTS, 0)
                 with conn.transaction():
-                    require_current_batch(conn, spec, run, batch, lock_watermark(conn, spec.id))
                     if progress.batch_status(conn, spec.id, batch_id) is None:
                         require_passing_gate(conn, spec, batch)
                         planned = plan_changes(conn, spec, run, batch, mirror)

@@ -40,9 +40,12 @@ def build_dags(folder: Path | None = None) -> dict[str, DAG]:
     """
     folder_budget = FolderBudget()
     loaded = load_specs(folder or settings.flows_dir(), folder_budget)
+    running = _dag_being_run()
     dags: dict[str, DAG] = {}
     for index, item in enumerate(loaded):
         if item.spec is not None:
+            if running is not None and item.spec.id != running:
+                continue  # a task process needs its own flow's DAG only
             try:
                 folder_budget.check()
                 build = build_sync_dag if isinstance(item.spec, SyncSpec) else build_dag
@@ -61,6 +64,18 @@ def build_dags(folder: Path | None = None) -> dict[str, DAG]:
     if broken:
         dags[INVALID_SPECS_DAG_ID] = _invalid_specs_placeholder(broken)
     return dags
+
+
+def _dag_being_run() -> str | None:
+    """The DAG id whose task this process runs, else None (the dag-processor, a CLI, a test).
+
+    Airflow's parsing context (``get_parsing_context``): a task process parses the whole DAG
+    file but uses one DAG of it, so the others are not built. Every spec is still loaded and
+    validated, so an id claimed by two files stops that id here as everywhere.
+    """
+    from airflow.sdk import get_parsing_context
+
+    return get_parsing_context().dag_id
 
 
 def build_dag(spec: FlowSpec, path: Path) -> DAG:

@@ -40,10 +40,49 @@ PARSE_MODULES = (
 )
 
 
+# The engine's packages that a task process uses, parsing the DAG file (spec models, connectors,
+# triggers, report links) and running a stage: imported module by module, so that a new module
+# is pre-imported without being listed. Without them each task imported the connectors again
+# while parsing (~0.13 s of its ~0.2 s parse, measured with py-spy under the latency bench).
+ENGINE_PACKAGES = (
+    "syncgate.connectors",
+    "syncgate.pipeline",
+    "syncgate.batch",
+    "syncgate.state",
+    "syncgate.quality",
+    "syncgate.report",
+    "syncgate.redact",
+    "syncgate.reconcile",
+    "syncgate.conflicts",
+    "syncgate.events",
+    "syncgate.db",
+    "syncgate.spec",
+    "syncgate.runtime",
+)
+# Modules of those packages that are scripts, not engine code a task uses.
+NOT_PREWARMED = frozenset({"syncgate.spec.refresh_expectation_types"})
+
+
 def prewarm_modules() -> tuple[str, ...]:
     """Every module the stage tasks import, in a stable order, without duplicates."""
     names = [name for stage in STAGE_LIBRARIES.values() for name in stage] + list(PARSE_MODULES)
-    return tuple(dict.fromkeys(names))
+    return tuple(dict.fromkeys([*names, *engine_modules()]))
+
+
+def engine_modules() -> list[str]:
+    """The modules of ``ENGINE_PACKAGES``, packages before their modules, sorted."""
+    import pkgutil
+
+    names: list[str] = []
+    for package_name in ENGINE_PACKAGES:
+        package = importlib.import_module(package_name)
+        names.append(package_name)
+        names += sorted(
+            info.name
+            for info in pkgutil.walk_packages(package.__path__, prefix=f"{package_name}.")
+            if info.name not in NOT_PREWARMED
+        )
+    return names
 
 
 def prewarm() -> float:

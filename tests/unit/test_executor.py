@@ -42,3 +42,44 @@ def test_the_executor_prewarms_only_when_its_workers_fork(
     monkeypatch.setattr(type(instance), "is_mp_using_fork", forks, raising=False)
     instance.start()
     assert calls == ["prewarm"] * prewarmed + ["start"]
+
+
+def test_every_engine_module_a_task_parses_or_runs_with_is_prewarmed() -> None:
+    """Parsing the DAG file builds each flow's source and target (``registry.source_for`` /
+    ``target_for``) and its triggers: their modules must come from the scheduler, not be
+    imported again by every task."""
+    names = set(executor.prewarm_modules())
+    for module in (
+        "syncgate.connectors",
+        "syncgate.connectors.postgres.source",
+        "syncgate.connectors.postgres.wal_source",
+        "syncgate.connectors.postgres.target",
+        "syncgate.connectors.http.source",
+        "syncgate.connectors.http.target",
+        "syncgate.events.triggers",
+        "syncgate.pipeline.verify",
+        "syncgate.report.links",
+    ):
+        assert module in names, module
+    assert not names & executor.NOT_PREWARMED
+    assert not any(name.startswith(("syncgate.ui", "syncgate.cli")) for name in names)
+
+
+def test_prewarming_imports_everything_and_starts_no_thread() -> None:
+    """Forking a process that holds threads can deadlock its children: nothing imported may
+    start one. A fresh interpreter, so that no other test's imports hide a failure."""
+    import subprocess
+    import sys
+
+    code = (
+        "import threading, logging\n"
+        "from syncgate import executor\n"
+        "logging.basicConfig(level=logging.WARNING)\n"
+        "executor.prewarm()\n"
+        "print(threading.active_count())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "1", done.stdout
+    assert "could not pre-import" not in done.stderr, done.stderr

@@ -119,7 +119,9 @@ def _window(row: dict[str, Any], batch: dict[str, Any], status: str) -> dict[str
     after = row.get("watermark_after")
     if status == "success":
         moved: bool | None = after is not None and after != before
-    elif status in ("rejected", "failed", "superseded"):
+    elif status == "superseded":  # a newer batch promoted first and moved it, not this run
+        moved, after = None, None
+    elif status in ("rejected", "failed"):
         moved = False  # promote commits the watermark with the data: no promote, no move
         after = before
     else:

@@ -199,3 +199,17 @@ def test_records_refused_one_by_one_and_a_batch_held_by_the_gate_are_counted_apa
     assert "rejected" not in rows  # one word meant both: neither is called that any more
     ok = build_report(flow_id="f", run_id="r", audit={**AUDIT, "rows_rejected": 2}, manifest=MANIFEST)["rows"]
     assert (ok["refused"], ok["held_by_gate"]) == (2, None)
+
+
+def test_a_superseded_run_says_a_newer_batch_moved_the_watermark_not_that_it_stayed() -> None:
+    """A batch overtaken by a newer promoted one (overlapping runs) wrote nothing; the watermark
+    did move, by the newer run: neither 'moved to' nor 'unchanged' would be true of this run."""
+    from syncgate.report.render import render_html
+
+    audit = {**AUDIT, "status": "superseded", "watermark_after": "2026-01-01 00:00:00+00",
+             "error": "flow 'f': this batch was read before a newer one that has already been promoted"}  # fmt: skip
+    report = build_report(flow_id="f", run_id="r", audit=audit, manifest={**MANIFEST, "watermark_after": "x"})
+    assert report["window"]["watermark_moved"] is None and report["window"]["watermark_after"] is None
+    page = render_html(report)
+    assert "not moved by this run: a newer batch" in page
+    assert "Superseded: nothing written" in page and "unchanged at" not in page

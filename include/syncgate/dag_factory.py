@@ -259,9 +259,18 @@ EVENT_RUNS_IN_FLIGHT = 2
 
 
 def max_active_runs(spec: FlowSpec | SyncSpec) -> int:
-    """2 for a one-way flow with triggers, else 1 (a sync flow's plan reads every side: an
-    overlapping plan would be stale by the time it applied, and refused)."""
-    return EVENT_RUNS_IN_FLIGHT if isinstance(spec, FlowSpec) and spec.triggers else 1
+    """2 for a one-way flow with triggers, else 1.
+
+    A newer run's window starts where the older one's did, so it writes the older run's rows
+    again: harmless for every write mode except an append without a primary key, which would
+    insert them twice. A sync flow's plan reads every side: an overlapping plan would be stale
+    by the time it applied, and refused.
+    """
+    if not isinstance(spec, FlowSpec) or not spec.triggers:
+        return 1
+    if spec.target.write == "append" and not spec.target_primary_key:
+        return 1
+    return EVENT_RUNS_IN_FLIGHT
 
 
 def _dag_args(spec: FlowSpec | SyncSpec, *, tags: list[str], doc_md: str) -> dict[str, Any]:

@@ -113,3 +113,27 @@ def test_the_dag_serializes_with_its_watchers_and_stable_trigger_hashes(tmp_path
     assert hashes(first) == hashes(second)
     for watcher in first.timetable.asset_condition.watchers:
         json.dumps(watcher.trigger.serialize()[1])  # plain JSON values
+
+
+def test_event_driven_one_way_flows_run_two_at_once_and_the_rest_one(tmp_path: Path) -> None:
+    """Two runs in flight only where a newer run writing the older one's rows again is harmless."""
+    dags = build_dags(
+        write_flows(
+            tmp_path,
+            erp_orders={"triggers": [NOTIFY]},  # merge into a keyed target
+            erp_products={"schedule": "@hourly", "triggers": None},
+        )
+    )
+    assert dags["erp_orders"].max_active_runs == 2
+    assert dags["erp_products"].max_active_runs == 1
+    raw = yaml.safe_load((FLOWS / "erp_orders.yml").read_text())
+    keyless_append = {
+        "triggers": [NOTIFY],
+        "source": {**raw["source"], "primary_key": None, "deletes": None},
+        "target": {**raw["target"], "write": "append"},
+    }
+    keyless_append["source"] = {k: v for k, v in keyless_append["source"].items() if v is not None}
+    folder = tmp_path / "append"
+    folder.mkdir()
+    dags = build_dags(write_flows(folder, erp_orders=keyless_append))
+    assert dags["erp_orders"].max_active_runs == 1, "an append without a key would insert rows twice"

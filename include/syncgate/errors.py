@@ -18,6 +18,8 @@ neither side)::
         +-- ConcurrentRunError        another run moved the watermark or holds the flow: this
         |                             run's batch is stale, a retry would be refused the same way
         +-- http.client.HttpStatusError      a 4xx a retry cannot fix (401, 403, 404, 422...)
+        +-- http.client.HttpTlsError  the API's TLS certificate was refused (unknown CA, other
+        |                             host, expired) or the CA bundle named cannot be read
         +-- http.pagination.PaginationLoopError
         +-- http.drift.SchemaDriftError
         +-- events.webhook.WebhookRefused   a webhook that is not authentic and fresh (401)

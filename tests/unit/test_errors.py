@@ -28,7 +28,7 @@ import syncgate
 from syncgate import dag_factory
 from syncgate.cli.flows import CliError
 from syncgate.conflicts.log import ResolutionRefused
-from syncgate.connectors.http.client import ApiClient, HttpRetriableError, HttpStatusError
+from syncgate.connectors.http.client import ApiClient, HttpRetriableError, HttpStatusError, HttpTlsError
 from syncgate.connectors.http.coerce import CoerceError
 from syncgate.connectors.http.drift import SchemaDriftError
 from syncgate.connectors.http.pagination import PaginationLoopError
@@ -66,6 +66,7 @@ RECOVERY: dict[type[BaseException], tuple[Callable[[], BaseException], bool]] = 
     ConcurrentRunError: (lambda: ConcurrentRunError("the watermark of flow 'orders' moved"), False),
     ContractError: (lambda: ContractError("flow 'orders': promote received no batch"), False),
     HttpStatusError: (lambda: HttpStatusError("GET /v1/x failed with HTTP 403: forbidden", 403, "/v1/x"), False),
+    HttpTlsError: (lambda: HttpTlsError("GET /v1/x: the server's TLS certificate was refused: unknown CA"), False),
     PaginationLoopError: (lambda: PaginationLoopError("pagination loop: next token seen before"), False),
     SchemaDriftError: (lambda: SchemaDriftError("column 'email' was removed"), False),
     CoerceError: (lambda: CoerceError("got a JSON string that is not an ISO-8601 date"), False),

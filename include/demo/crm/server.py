@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from types import TracebackType
@@ -18,8 +19,10 @@ from .state import CrmState
 class CrmAdmin:
     """Thin client for ``/_admin``; ``admin("POST", "faults", {...})`` or the named helpers."""
 
-    def __init__(self, url: str, token: str) -> None:
-        self._client = httpx.Client(base_url=f"{url}/_admin", headers={"Authorization": f"Bearer {token}"})
+    def __init__(self, url: str, token: str, verify: ssl.SSLContext | bool = True) -> None:
+        self._client = httpx.Client(
+            base_url=f"{url}/_admin", headers={"Authorization": f"Bearer {token}"}, verify=verify
+        )
 
     def __call__(self, method: str, path: str, json: Any = None) -> Any:
         response = self._client.request(method, path.lstrip("/"), json=json)
@@ -62,7 +65,11 @@ class CrmAdmin:
 
 
 class CrmServer:
-    """Context manager: ``with CrmServer(token="t") as crm: httpx.get(crm.url + "/health")``."""
+    """Context manager: ``with CrmServer(token="t") as crm: httpx.get(crm.url + "/health")``.
+
+    With ``ssl_certfile`` / ``ssl_keyfile`` (PEM) it serves HTTPS; its own clients (health check,
+    ``admin``, ``client()``) then trust ``ssl_cafile``, the CA that signed the certificate.
+    """
 
     def __init__(
         self,
@@ -73,8 +80,15 @@ class CrmServer:
         host: str = "127.0.0.1",
         port: int = 0,
         gzip_level: int = 1,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+        ssl_cafile: str | None = None,
     ) -> None:
         self.token = token
+        self._ssl_certfile, self._ssl_keyfile = ssl_certfile, ssl_keyfile
+        self._verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ssl_cafile) if ssl_cafile else True
+        )
         self.host = host
         self.state = CrmState(customers, contacts, seed)
         self._port = port
@@ -96,7 +110,7 @@ class CrmServer:
 
     def client(self, **options: Any) -> httpx.Client:
         """An httpx client on the server's base URL carrying the bearer token."""
-        return httpx.Client(base_url=self.url, headers=self.headers, **options)
+        return httpx.Client(base_url=self.url, headers=self.headers, **{"verify": self._verify, **options})
 
     def start(self) -> CrmServer:
         # Bind first and hand uvicorn the socket: no window for another process to take the port.
@@ -109,15 +123,17 @@ class CrmServer:
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=2,
+            ssl_certfile=self._ssl_certfile,
+            ssl_keyfile=self._ssl_keyfile,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name=f"crm-{port}", daemon=True
         )
         self._thread.start()
-        self.url = f"http://{self.host}:{port}"
+        self.url = f"{'https' if self._ssl_certfile else 'http'}://{self.host}:{port}"
         self._wait_healthy()
-        self._admin = CrmAdmin(self.url, self.token)
+        self._admin = CrmAdmin(self.url, self.token, self._verify)
         return self
 
     def _wait_healthy(self, timeout: float = 15.0) -> None:
@@ -126,7 +142,7 @@ class CrmServer:
             if self._thread is not None and not self._thread.is_alive():
                 raise RuntimeError("the CRM server thread exited during startup")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=1, verify=self._verify).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

@@ -37,10 +37,17 @@ def connection_params(conn_id: str) -> dict[str, Any]:
 
 
 def conninfo(conn_id: str) -> str:
-    """The libpq conninfo string for an Airflow connection (holds the password: never log it)."""
+    """The libpq conninfo string for an Airflow connection (holds the password: never log it).
+
+    The password is a known secret from here on: a driver's error quoting it is redacted.
+    """
     from psycopg.conninfo import make_conninfo
 
-    return make_conninfo(**connection_params(conn_id))
+    from syncgate.redact import register_secret
+
+    params = connection_params(conn_id)
+    register_secret(params.get("password"))
+    return make_conninfo(**params)
 
 
 def sqlalchemy_url(conn_id: str) -> str:

@@ -150,6 +150,7 @@ async def _listen_forever(
     from psycopg.conninfo import make_conninfo
 
     from syncgate.db.connect import conninfo
+    from syncgate.redact import redact
 
     backoff = 1.0
     while True:
@@ -170,9 +171,12 @@ async def _listen_forever(
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a lost or refused connection: the next attempt catches up
+            # libpq's reason (a refused certificate...) is what fixes a LISTEN that never connects;
+            # conninfo() registered the password, so a message quoting it is redacted.
             log.warning(
-                "%s: LISTEN on %r lost (%s); retrying in %.0fs", what, conn_id, type(exc).__name__, backoff
-            )
+                "%s: LISTEN on %r lost (%s: %s); retrying in %.0fs",
+                what, conn_id, type(exc).__name__, redact(str(exc).strip()), backoff,
+            )  # fmt: skip
         await asyncio.sleep(backoff)
         backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 

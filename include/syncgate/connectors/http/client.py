@@ -5,7 +5,15 @@ headers from the connection through the HTTP provider's ``HttpHook``:
 
 - ``login`` + ``password``: HTTP basic auth (the hook's default);
 - ``password`` without ``login``: ``Authorization: Bearer <password>``;
-- ``extra``: ``{"headers": {...}}`` and/or top-level header names (the hook's convention).
+- ``extra``: ``{"headers": {...}}`` and/or top-level header names (the hook's convention);
+  the hook's session options too: ``verify`` (the path of the CA bundle, a PEM file, that the
+  server's certificate must chain to; default: the system's CAs), ``cert`` (a client
+  certificate), ``proxies``, ``trust_env``, ``max_redirects``.
+
+The connection's ``verify`` is passed with every request, as the hook's own ``run`` does: without
+it, ``requests`` would let ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` replace it. A certificate
+the client refuses (unknown CA, another host name, expired) fails at once with ``HttpTlsError``:
+a retry cannot fix it.
 
 Every call asks for gzip and counts the bytes on the wire and after decoding. Transient failures
 (429, 408, 5xx, dropped connections, truncated bodies) are retried with exponential backoff and
@@ -20,7 +28,9 @@ from __future__ import annotations
 import functools
 import json as jsonlib
 import logging
+import os
 import re
+import ssl
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -80,6 +90,10 @@ class HttpRetriableError(RetriableError):
         super().__init__(message)
         self.status = status
         self.url = url
+
+
+class HttpTlsError(FatalError):
+    """The API's TLS certificate was refused, or the CA bundle the connection names cannot be read."""
 
 
 class ApiClient:
@@ -147,6 +161,12 @@ class ApiClient:
             register_secret(conn.password)
         self._secrets = [s for s in (conn.login,) if s and len(s) >= 4]
         self._base_url = hook.base_url.rstrip("/") + "/"
+        if isinstance(session.verify, str) and not os.path.exists(session.verify):
+            # requests would raise a bare OSError on the first request, outside its own errors.
+            raise HttpTlsError(
+                f"connection {self.conn_id!r}: its extra 'verify' names {session.verify!r}, which does "
+                "not exist here (it must be the path of a CA bundle, a PEM file, on every worker)"
+            )
         self._session = session
         return session
 
@@ -251,8 +271,20 @@ class ApiClient:
 
         try:
             resp = session.request(
-                method, url, params=params, json=json, headers=headers, stream=True, timeout=self.timeout
-            )
+                method, url, params=params, json=json, headers=headers, stream=True, timeout=self.timeout,
+                verify=session.verify,  # the connection's CA bundle, not REQUESTS_CA_BUNDLE's
+            )  # fmt: skip
+        except requests.exceptions.SSLError as exc:
+            refused = _certificate_refusal(exc)
+            if refused is None:  # a handshake cut short: transient, like any dropped connection
+                return _Failure(f"connection failed ({type(exc).__name__})")
+            # requests' own message quotes the URL with its query: only the redacted URL is shown.
+            raise HttpTlsError(
+                f"{method} {self.redact_url(url, params)} (connection {self.conn_id!r}): the server's TLS "
+                f"certificate was refused: {refused}. The certificate must be for the connection's host "
+                "and chain to a trusted CA: the system's, or the CA bundle (PEM file) named by the "
+                "connection's extra 'verify'"
+            ) from None
         except requests.RequestException as exc:
             return _Failure(f"connection failed ({type(exc).__name__})")
         status = resp.status_code
@@ -319,6 +351,24 @@ def _msgspec_decoder() -> Any:
     import msgspec
 
     return msgspec.json.Decoder()
+
+
+def _certificate_refusal(exc: BaseException) -> str | None:
+    """Why the TLS certificate was refused, if ``exc`` wraps a certificate verification failure.
+
+    requests wraps urllib3's error, which wraps ``ssl``'s: search the arguments and the chain.
+    """
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        found = pending.pop()
+        if not isinstance(found, BaseException) or id(found) in seen:
+            continue
+        seen.add(id(found))
+        if isinstance(found, ssl.SSLCertVerificationError):
+            return str(found.verify_message or found.reason or "certificate verify failed")
+        pending += [*found.args, getattr(found, "reason", None), found.__cause__, found.__context__]
+    return None
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -145,14 +145,17 @@ class _AdbcSession:
         import adbc_driver_postgresql
 
         from syncgate.db.connect import conninfo
+        from syncgate.redact import redact
 
         try:
             self._database = adbc_driver_postgresql.connect(conninfo(conn_id))
             self._connection = adbc_driver_manager.AdbcConnection(self._database)
-        except adbc_driver_manager.Error:
+        except adbc_driver_manager.Error as exc:
             self.close()
-            # The driver's message may quote the conninfo: name the connection id only.
-            raise RetriableError(f"cannot connect to {conn_id!r} through ADBC") from None
+            # libpq's reason (a refused certificate, a full server...) is what the operator needs;
+            # it may quote the conninfo, whose password conninfo() registered for redaction.
+            reason = redact(str(exc).strip())
+            raise RetriableError(f"cannot connect to {conn_id!r} through ADBC: {reason}") from None
         self._statements: list[Any] = []
         self._readers: list[Any] = []
 

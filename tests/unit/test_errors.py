@@ -35,6 +35,7 @@ from syncgate.connectors.http.pagination import PaginationLoopError
 from syncgate.connectors.http.retry import RetryPolicy
 from syncgate.connectors.postgres.cdc.pgoutput import DecodeError
 from syncgate.errors import (
+    BatchSuperseded,
     ConcurrentRunError,
     ContractError,
     DataQualityError,
@@ -64,6 +65,8 @@ RECOVERY: dict[type[BaseException], tuple[Callable[[], BaseException], bool]] = 
     SpecError: (lambda: SpecError("flows/x.yml", ["target.table: required"]), False),
     DataQualityError: (lambda: DataQualityError("orders", ["expect_column_values_to_not_be_null(id)"], None), False),
     ConcurrentRunError: (lambda: ConcurrentRunError("the watermark of flow 'orders' moved"), False),
+    # Settled as 'superseded' by the one-way promote; where it escapes, a retry would meet it again.
+    BatchSuperseded: (lambda: BatchSuperseded("batch #2, newest promoted #3", newest=3), False),
     ContractError: (lambda: ContractError("flow 'orders': promote received no batch"), False),
     HttpStatusError: (lambda: HttpStatusError("GET /v1/x failed with HTTP 403: forbidden", 403, "/v1/x"), False),
     HttpTlsError: (lambda: HttpTlsError("GET /v1/x: the server's TLS certificate was refused: unknown CA"), False),

@@ -108,7 +108,11 @@ def assert_repaired(src: str, dst: str, *, before: str | None, cursor: bool = Tr
     assert target_sum(dst) == source_sum(src), "the target differs from the source"
     ((total, keys),) = rows(dst, "SELECT count(*), count(DISTINCT id) FROM analytics.orders")
     assert total == keys, f"{total - keys} duplicated row(s)"
-    assert staging_tables(dst) == [], "staging tables left over"
+    left = staging_tables(dst)
+    runs = rows(
+        dst, "SELECT run_id, status, staging_table, error FROM syncgate.sync_runs ORDER BY started_at"
+    )
+    assert left == [], f"staging tables left over: {left}; runs: {runs}"
     assert landed_files() == [], "landed files left over"
     assert rows(dst, "SELECT count(*) FROM syncgate.sync_runs WHERE status = 'running'") == [(0,)]
     if not cursor:

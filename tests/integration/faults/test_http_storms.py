@@ -16,7 +16,7 @@ from crm_push import crm_customers, make_http_spec, seed_customers, source_custo
 from faultkit import track_watermark, watermark_moves, watermark_value
 from helpers import execute, rows, sync
 from http_helpers import FLOW, connect_crm, http_spec
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from syncgate.errors import RetriableError
@@ -71,6 +71,18 @@ def api_customers(crm: Any) -> list[tuple[Any, ...]]:
 
 @STORMY
 @given(storm=STORM)
+# Always tried as well: every kind mid-pagination, within the retry policy; and five failures
+# of one request in a row, one more than its four attempts.
+@example(
+    storm=[
+        {"kind": "429", "count": 1, "after": 1},
+        {"kind": "502", "count": 1, "after": 0},
+        {"kind": "slow", "count": 1, "after": 1},
+        {"kind": "truncate", "count": 1, "after": 0},
+        {"kind": "drop", "count": 1, "after": 1},
+    ]
+)
+@example(storm=[{"kind": "503", "count": 3, "after": 2}, {"kind": "500", "count": 2, "after": 0}])
 def test_a_pull_through_a_storm_is_correct_or_fails_with_nothing_promoted(
     crm: Any, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch, storm: list[dict[str, Any]]
 ) -> None:
@@ -118,6 +130,15 @@ APPLIED = st.fixed_dictionaries(
 
 @STORMY
 @given(storm=st.lists(APPLIED, min_size=2, max_size=6))
+# Always tried as well: writes applied whose answers are lost, within the retry policy and past it.
+@example(
+    storm=[
+        {"kind": "500", "count": 2, "after": 3, "apply": True},
+        {"kind": "429", "count": 1, "after": 0, "apply": False},
+        {"kind": "drop", "count": 1, "after": 4, "apply": True},
+    ]
+)
+@example(storm=[{"kind": "502", "count": 4, "after": 8, "apply": True}])
 def test_a_push_through_a_storm_never_applies_a_record_twice(
     crm_empty: Any, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch, storm: list[dict[str, Any]]
 ) -> None:

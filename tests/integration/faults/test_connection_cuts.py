@@ -24,7 +24,7 @@ from faultkit import (
 )
 from helpers import execute, make_spec, new_run, rows, seed_orders, sync
 from http_helpers import FLOW, http_spec
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from syncgate.errors import RetriableError
@@ -87,7 +87,13 @@ def staged_run(spec: Any) -> tuple[Any, Any]:
     return run, verify(spec, run, load(spec, run, transform(spec, extract(spec, run))))
 
 
-@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Two examples, no shrinking: each is a whole sync (the failing example is printed as drawn).
+@settings(
+    max_examples=2,
+    deadline=None,
+    phases=[Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(cut_at=st.integers(0, 40_000))
 def test_a_source_connection_cut_mid_read_fails_the_extract_and_its_retry_repairs(
     databases: dict[str, str], pg_proxy: Any, monkeypatch: pytest.MonkeyPatch, cut_at: int

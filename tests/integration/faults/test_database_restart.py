@@ -97,11 +97,13 @@ def crash_during(
         except BaseException as exc:  # noqa: BLE001 - the test inspects whatever ended the task
             failure.append(exc)
 
-    thread = threading.Thread(target=task)
+    thread = threading.Thread(target=task, daemon=True)
     thread.start()
-    assert reached.wait(60), "the stage never reached the crash point"
-    cluster.restart_immediately()
-    release.set()
+    try:
+        assert reached.wait(60), "the stage never reached the crash point"
+        cluster.restart_immediately()
+    finally:
+        release.set()
     thread.join(60)
     assert failure, "the stage survived its database's crash without an error"
     return failure[0]

@@ -4,6 +4,7 @@
 #   pg_cluster.sh ensure-installed      find (or apt-install) the server binaries
 #   pg_cluster.sh start DATA_DIR PORT   initdb if needed, start, wait; prints URL
 #   pg_cluster.sh stop DATA_DIR         fast shutdown; no-op if not running
+#   pg_cluster.sh restart-immediate DATA_DIR  crash (immediate stop) and start again
 #   pg_cluster.sh status DATA_DIR       exit 0 if running, 3 if not
 #   pg_cluster.sh destroy DATA_DIR      stop and delete the cluster's data
 #   pg_cluster.sh url PORT              print the connection URL
@@ -26,7 +27,7 @@ is_root() { [[ $(id -u) -eq 0 ]]; }
 url() { echo "postgresql://${DB_ROLE}@127.0.0.1:$1/postgres"; }
 
 usage() {
-  { echo 'usage:'; sed -n '4,9s/^#  //p' "$0"; } >&2
+  { echo 'usage:'; sed -n '4,10s/^#  //p' "$0"; } >&2
   exit 2
 }
 
@@ -294,6 +295,25 @@ cmd_stop() {
   if is_running; then stop_server; fi
 }
 
+# A crash: the postmaster and every backend quit at once, without a checkpoint; the start
+# recovers from the WAL (and empties UNLOGGED tables), as after a power loss. Tests use it.
+cmd_restart_immediate() {
+  [[ $# -eq 1 ]] || usage
+  resolve "$1"
+  take_lock "$LINK"
+  cd /
+  is_running || die "$DIR is not running"
+  local port
+  port=$(running_port)
+  if ! ( if [[ -n ${LOCK_FD:-} ]]; then exec {LOCK_FD}>&-; fi
+         as_owner "$BINDIR/pg_ctl" -D "$DIR" -l "$DIR/postgresql.log" -m immediate -w -t 60 restart \
+           >/dev/null 2>&1 ); then
+    tail -n 20 "$DIR/postgresql.log" >&2 || true
+    die "failed to restart PostgreSQL in $DIR"
+  fi
+  wait_ready "$port"
+}
+
 cmd_status() {
   [[ $# -eq 1 ]] || usage
   resolve "$1"
@@ -332,6 +352,7 @@ main() {
     ensure-installed) [[ $# -eq 0 ]] || usage; cmd_ensure_installed ;;
     start) cmd_start "$@" ;;
     stop) cmd_stop "$@" ;;
+    restart-immediate) cmd_restart_immediate "$@" ;;
     status) cmd_status "$@" ;;
     destroy) cmd_destroy "$@" ;;
     url)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KINDS = ("429", "500", "503", "slow", "truncate", "drop", "loop")
+KINDS = ("429", "500", "502", "503", "slow", "truncate", "drop", "loop")
 # Kinds that may first let the request through ("apply": the write happens, the answer is lost).
-APPLY_KINDS = ("500", "503", "drop")
+APPLY_KINDS = ("500", "502", "503", "drop")
 # ``loop`` answers as if the paging parameters were absent (the first page again), so a client
 # that follows tokens, links or page numbers is sent back to a page it already read.
 PAGING_PARAMS = (b"page", b"offset", b"cursor")

@@ -29,6 +29,7 @@ OPEN_PATHS = ("/health",)
 FAULT_BODIES = {
     "429": {"error": "rate limited"},
     "500": {"error": "internal server error (injected)"},
+    "502": {"error": "bad gateway (injected)"},
     "503": {"error": "service unavailable (injected)"},
 }
 

@@ -150,6 +150,12 @@ def differences(conn: psycopg.Connection[Any], digest: dict[str, Any]) -> str | 
             return (
                 f"{written} row(s) of staged table {table} were written after verify (INSERT, UPDATE or COPY)"
             )
+        if total == 0 and recorded["rows"]:
+            # Staging tables are UNLOGGED: recovery after a crash of their server empties them.
+            return (
+                f"staged table {table} is empty where verify checked {recorded['rows']} rows (a DELETE, "
+                "or a crash of its database server: its recovery empties staging tables)"
+            )
         if total != recorded["rows"]:
             return f"staged table {table} holds {total} rows where verify checked {recorded['rows']} (DELETE)"
     return None

@@ -316,7 +316,47 @@ def measure_changes(stack: AirflowStack, flow: Flow, args: argparse.Namespace) -
             min=min(seen),
         )
     result["latencies"] = seen
+    result["breakdown"] = run_breakdown(stack, flow.flow_id, runs)
     return result
+
+
+def run_breakdown(stack: AirflowStack, flow_id: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where a run's seconds went, medians over ``runs`` (from the metadata DB): queued -> start,
+    start -> end, per task the scheduler gap (previous task's end, or the run's start, -> queued),
+    the pickup (queued -> running) and the wall (running -> done); and how often runs overlapped
+    (a run that started while another of the flow was still running)."""
+    spans: list[tuple[datetime, datetime]] = []
+    queue, walls, gaps, pickups, task_walls = [], [], [], [], {}  # type: ignore[var-annotated]
+    for run in runs:
+        times = stack.run_times(flow_id, run["dag_run_id"])
+        if not (times["queued"] and times["start"] and times["end"]):
+            continue
+        spans.append((times["start"], times["end"]))
+        queue.append((times["start"] - times["queued"]).total_seconds())
+        walls.append((times["end"] - times["start"]).total_seconds())
+        previous_end = times["start"]
+        for task in stack.task_times(flow_id, run["dag_run_id"]):
+            if not (task["queued"] and task["start"] and task["end"]):
+                continue
+            gaps.append((task["queued"] - previous_end).total_seconds())
+            pickups.append((task["start"] - task["queued"]).total_seconds())
+            task_walls.setdefault(task["task_id"], []).append((task["end"] - task["start"]).total_seconds())
+            previous_end = task["end"]
+    overlapped = sum(1 for i, (start, _) in enumerate(spans) if any(s < start < e for s, e in spans[:i]))
+
+    def median(values: list[float]) -> float | None:
+        return round(statistics.median(values), 3) if values else None
+
+    return {
+        "runs": len(spans),
+        "overlapped_runs": overlapped,
+        "queued_to_start": median(queue),
+        "run_wall_p50": median(walls),
+        "run_wall_p95": round(_pct(walls, 0.95), 3) if walls else None,
+        "gap_per_task": median(gaps),
+        "pickup_per_task": median(pickups),
+        "task_walls": {task: median(values) for task, values in task_walls.items()},
+    }
 
 
 def measure_burst(stack: AirflowStack, flow: Flow, count: int, timeout: float) -> dict[str, Any]:
@@ -453,6 +493,9 @@ def main(argv: list[str]) -> int:
         f"\n## Latency: commit -> visible in the target ({args.changes} changes, {args.min_gap}-{args.max_gap} s apart)\n"
     )
     print(table(results))
+    for r in results:
+        if r.get("breakdown"):
+            print(f"\n{r['trigger']} runs: {json.dumps(r['breakdown'])}")
     print(f"\nsettings: {settings}\nresults: {RESULTS}")
     return 0
 

@@ -40,9 +40,13 @@ def fresh_registries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from airflow.sdk.io import store
 
     # fsspec.registry is also the name of a read-only view of this dict: restore its contents.
+    # Whatever an earlier test of the session attached or registered for S3 is set aside.
     registered = importlib.import_module("fsspec.registry")._registry
     before = dict(registered)
-    monkeypatch.setattr(store, "_STORE_CACHE", dict(store._STORE_CACHE))
+    for scheme in object_store.SCHEMES:
+        registered.pop(scheme, None)
+    cache = {alias: s for alias, s in store._STORE_CACHE.items() if s.protocol not in object_store.SCHEMES}
+    monkeypatch.setattr(store, "_STORE_CACHE", cache)
     monkeypatch.setattr(object_store, "_attached", set())
     # No address of a real cloud is ever looked up: a region is given, metadata services are off.
     monkeypatch.setenv("AWS_REGION", "us-east-1")

@@ -219,13 +219,20 @@ class AirflowStack:
             raise
         return self
 
-    def _spawn(self, name: str) -> None:
-        log_path = self.airflow_home / f"{name}.log"
+    def _spawn(
+        self,
+        name: str,
+        argv: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        """Start ``airflow <name>`` (or ``airflow <argv>``) with the stack's environment (or ``env``)."""
+        log_path = (log_dir or self.airflow_home) / f"{name}.log"
         handle = log_path.open("ab")
         # Own session: SIGTERM reaches the component alone, and what it spawned stays findable.
         process = subprocess.Popen(
-            [str(VENV_BIN / "airflow"), name],
-            env=self.component_env(),
+            [str(VENV_BIN / "airflow"), *(argv or [name])],
+            env=env or self.component_env(),
             stdin=subprocess.DEVNULL,
             stdout=handle,
             stderr=subprocess.STDOUT,
@@ -255,8 +262,10 @@ class AirflowStack:
                 time.sleep(0.5)
 
     def stop(self) -> None:
-        """SIGTERM each component (in STOP_ORDER), wait; SIGKILL what outlives STOP_TIMEOUT."""
-        for name in STOP_ORDER:
+        """SIGTERM each component (in STOP_ORDER; others, such as workers, after the scheduler),
+        wait; SIGKILL what outlives STOP_TIMEOUT."""
+        others = [name for name in self.components if name not in STOP_ORDER]
+        for name in (STOP_ORDER[0], *others, *STOP_ORDER[1:]):
             comp = self.components.get(name)
             if comp is None or comp.process.poll() is not None:
                 continue

@@ -1,7 +1,7 @@
 """The landing area: compressed Parquet batches addressed through ``ObjectStoragePath``.
 
 Local folder by default, any fsspec store (``s3://``, ``gs://`` ...) by ``SYNCGATE_LANDING_URL``,
-so that each task may run on a different worker.
+so that each task may run on a different worker (S3 without the Amazon provider: object_store.py).
 
 Landed files are copies of source data: in a local landing area they are created readable by
 their owner only (files 0600, folders 0700), whatever the process's umask. An object store's
@@ -38,12 +38,15 @@ PRIVATE_DIR = 0o700
 RESUME_DIR = "_resume"  # HTTP extraction checkpoints (connectors/http/checkpoint.py)
 
 
-def batch_dir(flow_id: str, batch_id: str) -> ObjectStoragePath:
-    from airflow.sdk import ObjectStoragePath
+def root() -> ObjectStoragePath:
+    """The landing area's root folder (``SYNCGATE_LANDING_URL``)."""
+    return as_path(settings.landing_url())
 
-    root = ObjectStoragePath(settings.landing_url())
-    path = root / flow_id / batch_id
-    make_private_dir(path, root)
+
+def batch_dir(flow_id: str, batch_id: str) -> ObjectStoragePath:
+    top = root()
+    path = top / flow_id / batch_id
+    make_private_dir(path, top)
     return path
 
 
@@ -81,9 +84,14 @@ def write_text(path: ObjectStoragePath, text: str) -> None:
 
 
 def as_path(url: str) -> ObjectStoragePath:
+    """``url`` (the landing root or a file in it) as a path whose store can be reached."""
     from airflow.sdk import ObjectStoragePath
 
-    return ObjectStoragePath(url)
+    from syncgate import object_store
+
+    path = ObjectStoragePath(url)
+    object_store.ensure(path)
+    return path
 
 
 class ParquetSink:
@@ -160,9 +168,7 @@ def row_groups(url: str) -> int:
 
 def remove_batch(flow_id: str, batch_id: str) -> None:
     """Delete a promoted batch's files; the data now lives in the target."""
-    from airflow.sdk import ObjectStoragePath
-
-    path = ObjectStoragePath(settings.landing_url()) / flow_id / batch_id
+    path = root() / flow_id / batch_id
     if path.exists():
         path.rmdir(recursive=True)
 
@@ -179,9 +185,7 @@ def remove_batches_except(flow_id: str, keep: set[str], keep_resume_for: str) ->
 
     Only when no other run of the flow may be landing a batch it has not named yet.
     """
-    from airflow.sdk import ObjectStoragePath
-
-    folder = ObjectStoragePath(settings.landing_url()) / flow_id
+    folder = root() / flow_id
     if not folder.exists():
         return []
     keep = set(keep)
@@ -205,6 +209,10 @@ def remove_batches_except(flow_id: str, keep: set[str], keep_resume_for: str) ->
             else:
                 entry.unlink()
             removed.append(entry.name)
+        except FileNotFoundError:
+            # Gone already: removed meanwhile, or listed by an object store that still shows a
+            # prefix whose objects are all deleted (moto's versioned buckets do).
+            continue
         except OSError as exc:
             log.warning("Could not remove leftover %s of flow %s: %s", entry.name, flow_id, exc)
     if removed:

@@ -33,7 +33,7 @@ def test_stack_runs_one_flow_and_stops_cleanly(tmp_path: Path) -> None:
         with stack.connect(lf.SOURCE_DB) as src:
             lf.seed_source(src, rows=50)
         with stack.connect(lf.TARGET_DB) as dst:
-            lf.drop_target(dst)
+            lf.drop_target(dst, flow_id=lf.FLOW_ID)  # a rerun on the kept cluster starts afresh
         lf.write_spec(stack.flows_dir, lf.flow_spec())
         stack.wait_for_dag(lf.FLOW_ID)
         stack.unpause(lf.FLOW_ID)

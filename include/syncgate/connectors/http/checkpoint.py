@@ -66,9 +66,7 @@ class Checkpoint:
     @classmethod
     def open(cls, flow_id: str, run_key: str, identity: dict[str, Any]) -> Checkpoint:
         """Resume this run's interrupted extraction, or start a new batch."""
-        from airflow.sdk import ObjectStoragePath
-
-        root = ObjectStoragePath(settings.landing_url()) / flow_id
+        root = landing.root() / flow_id
         pointer = root / "_resume" / f"{run_key}.json"
         if pointer.exists():
             try:

@@ -66,6 +66,8 @@ def test_every_dag_follows_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:
         for task in dag.tasks:
             assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id}: owner"
             assert task.retry_exponential_backoff, f"{dag_id}.{task.task_id}: exponential backoff"
+            # One XCom per stage, not one per key of its dict (an API call each: dag_factory.stage_task).
+            assert not task.multiple_outputs, f"{dag_id}.{task.task_id}: multiple_outputs"
         # Event-driven one-way flows overlap two runs (dag_factory.EVENT_RUNS_IN_FLIGHT); the rest run alone.
         event_driven = sync is None and bool(dag.timetable.asset_condition)
         assert dag.max_active_runs == (2 if event_driven else 1), dag_id

@@ -34,6 +34,7 @@ def test_monitor_dag_policy_and_schedule(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "syncgate" in dag.tags and "monitor" in dag.tags
     assert [t.task_id for t in dag.tasks] == ["evaluate"]
     assert dag.max_active_runs == 1 and not dag.catchup
+    assert not dag.get_task("evaluate").multiple_outputs  # one XCom, not one per key
     assert dag.timetable.expression == "*/3 * * * *"
     assert dag.doc_md and "_defaults.yml" in dag.doc_md and "```yaml" in dag.doc_md
     assert all(t.owner == "data-platform" for t in dag.tasks)

@@ -69,7 +69,7 @@ def build_monitor_dag() -> DAG:
         default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(seconds=30)},
     ) as dag:
 
-        @task(task_id="evaluate")
+        @task(task_id="evaluate", multiple_outputs=False)  # one XCom, not one per key
         def evaluate() -> dict[str, Any]:
             from syncgate.observe.monitor import run_monitor
 

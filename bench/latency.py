@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import latency_flow as lf
-from bench.airflow_stack import AirflowStack
+from bench.airflow_stack import METADATA_DB, AirflowStack
 from bench.paths import STATE_DIR
 
 TRIGGERS = ("cron", "notify", "wal", "webhook")
@@ -254,6 +254,29 @@ def wait_quiet(stack: AirflowStack, flow_id: str, timeout: float = 600, quiet: f
     raise RuntimeError(f"{flow_id}: runs still active after {timeout:.0f} s")
 
 
+def wait_armed(stack: AirflowStack, flow_id: str, timeout: float = 120) -> None:
+    """Until the triggerer runs every watcher of the flow's event asset (plus a moment for the
+    runner to start it and fire its catch-up): a change committed before that waits for the
+    arming, which says nothing about the latency of an armed flow."""
+    from syncgate.events.asset import asset_name
+
+    deadline = time.monotonic() + timeout
+    with stack.connect(METADATA_DB) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*), count(t.triggerer_id) FROM asset a"
+                " JOIN asset_watcher w ON w.asset_id = a.id JOIN trigger t ON t.id = w.trigger_id"
+                " WHERE a.name = %s",
+                (asset_name(flow_id),),
+            ).fetchone()
+            if row and row[0] and row[0] == row[1]:
+                time.sleep(3)
+                return
+            stack.check_alive()
+            time.sleep(0.5)
+    raise RuntimeError(f"{flow_id}: the triggerer did not arm the flow's watchers within {timeout:.0f} s")
+
+
 def _runs_between(stack: AirflowStack, flow_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
     out = []
     for run in stack.runs(flow_id):
@@ -410,6 +433,8 @@ def run_trigger(stack: AirflowStack, trigger: str, args: argparse.Namespace, sec
     stack.unpause(flow.flow_id)
     # The first run copies the seed (a catch-up event or the cron tick may start one too).
     stack.trigger(flow.flow_id, f"warmup__{uuid.uuid4().hex[:8]}")
+    if trigger != "cron":
+        wait_armed(stack, flow.flow_id)
     wait_quiet(stack, flow.flow_id)
     print(
         f"-- {trigger}: {args.changes} changes, {args.min_gap}-{args.max_gap} s apart",

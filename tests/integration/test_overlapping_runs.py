@@ -135,16 +135,21 @@ def promote_during_read(spec: FlowSpec, run: Any, batch: Any) -> Iterator[None]:
         extract_module.fence.serialised_read = real  # type: ignore[assignment]
 
 
-def test_a_wal_flow_s_newer_run_reads_on_from_a_promote_that_landed_during_its_start(
-    databases: dict[str, str], wal_flow: FlowSpec
-) -> None:
-    src, dst = databases["src"], databases["dst"]
+def older_batch(src: str, wal_flow: FlowSpec) -> tuple[Any, Any]:
+    """After a first sync, the older run's batch of an update and a delete, ready to promote."""
     sync(wal_flow)
     execute(
         src, "UPDATE public.orders SET note = 'a' WHERE id <= 10", "DELETE FROM public.orders WHERE id = 50"
     )
-    older_run = new_run(wal_flow)
-    older = staged(wal_flow, older_run)
+    run = new_run(wal_flow)
+    return run, staged(wal_flow, run)
+
+
+def test_a_wal_flow_s_newer_run_reads_on_from_a_promote_that_landed_during_its_start(
+    databases: dict[str, str], wal_flow: FlowSpec
+) -> None:
+    src, dst = databases["src"], databases["dst"]
+    older_run, older = older_batch(src, wal_flow)
     execute(
         src,
         "UPDATE public.orders SET note = 'b' WHERE id BETWEEN 5 AND 15",
@@ -165,12 +170,7 @@ def test_a_wal_flow_s_overlapping_runs_both_end_well_whichever_promotes_first(
     databases: dict[str, str], wal_flow: FlowSpec, first: str
 ) -> None:
     src, dst = databases["src"], databases["dst"]
-    sync(wal_flow)
-    execute(
-        src, "UPDATE public.orders SET note = 'a' WHERE id <= 10", "DELETE FROM public.orders WHERE id = 50"
-    )
-    older_run = new_run(wal_flow)
-    older = staged(wal_flow, older_run)
+    older_run, older = older_batch(src, wal_flow)
     execute(
         src,
         "INSERT INTO public.orders VALUES (900, 'P', 1, 'late', NULL, now())",

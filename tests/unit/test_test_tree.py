@@ -66,7 +66,6 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "tests/integration/test_edge_cases.py",
     "pipeline/leftovers.py": f"dead runs' and finished runs' leftovers, {_INTEGRATION}: "
     "tests/integration/test_dead_runs.py",
-    "state/leases.py": f"run leases and their heartbeat, {_INTEGRATION}: tests/integration/test_dead_runs.py",
     "pipeline/verify.py": f"the verify stage (GX on a staged table), {_INTEGRATION}: "
     "tests/integration/test_dag_end_to_end.py, tests/integration/test_run_report.py",
     "pipeline/promote.py": f"the promote stage, {_INTEGRATION}: tests/integration/test_merge_paths.py, "

@@ -91,6 +91,10 @@ def heartbeat(state_conn_id: str, flow_id: str, run_id: str) -> Iterator[None]:
     the database stays away longer than the lease, the run may be declared dead, and a stage
     that cannot reach its database is failing anyway.
     """
+    # The first renewal runs here, before the thread starts: it imports what a renewal needs
+    # (psycopg, the Postgres provider's hook). Importing a module in the thread while the stage
+    # imports it too can end in Python's import-deadlock error in either thread.
+    _renew_once(state_conn_id, flow_id, run_id)
     stop = threading.Event()
     beat = threading.Thread(
         target=_beat,

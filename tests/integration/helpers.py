@@ -105,6 +105,24 @@ def seed_orders(url: str, count: int, stamp: str = "2026-01-01 00:00:00+00") -> 
 MAPPED = "CASE status WHEN 'P' THEN 'pending' WHEN 'S' THEN 'shipped' WHEN 'X' THEN 'cancelled' END"
 
 
+def checksum(url: str, query: str) -> str:
+    """md5 over the rows of ``query`` (ordered by id), as text."""
+    return str(
+        rows(url, f"SELECT md5(coalesce(string_agg(r::text, '|' ORDER BY r.id), '')) FROM ({query}) r")[0][0]
+    )
+
+
+def source_sum(src: str) -> str:
+    """The orders source as the flow maps it, by checksum."""
+    return checksum(
+        src, f'SELECT id, {MAPPED} AS status, amount, note, "order", updated_at FROM public.orders'
+    )
+
+
+def target_sum(dst: str) -> str:
+    return checksum(dst, 'SELECT id, status, amount, note, "order", updated_at FROM analytics.orders')
+
+
 def source_orders(url: str) -> list[tuple[Any, ...]]:
     return rows(url, f'SELECT id, {MAPPED}, amount, note, "order", updated_at FROM public.orders ORDER BY id')
 

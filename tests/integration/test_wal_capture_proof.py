@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import MAPPED, ORDERS_DDL, execute, flows_dag_bag, rows
+from helpers import ORDERS_DDL, execute, flows_dag_bag, rows, source_sum, target_sum
 
 from syncgate.connectors.postgres.cdc.flow import drop_flow, setup_flow
 from syncgate.spec.loader import load_specs
@@ -30,22 +30,6 @@ SEED = 12
 
 class Crash(RuntimeError):
     """The run dies here."""
-
-
-def checksum(url: str, query: str) -> str:
-    return str(
-        rows(url, f"SELECT md5(coalesce(string_agg(r::text, '|' ORDER BY r.id), '')) FROM ({query}) r")[0][0]
-    )
-
-
-def source_sum(src: str) -> str:
-    return checksum(
-        src, f'SELECT id, {MAPPED} AS status, amount, note, "order", updated_at FROM public.orders'
-    )
-
-
-def target_sum(dst: str) -> str:
-    return checksum(dst, 'SELECT id, status, amount, note, "order", updated_at FROM analytics.orders')
 
 
 def write_changes(src: str, rng: random.Random, count: int, next_id: list[int]) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from helpers import MAPPED, REPO, execute, rows
+from helpers import REPO, execute, rows, source_sum, target_sum
 
 from syncgate.batch.contract import Batch
 from syncgate.batch.run import RunInfo
@@ -32,23 +32,6 @@ LEASE_SECONDS = "1"
 
 
 # --- the end state --------------------------------------------------------------------------
-
-
-def checksum(url: str, query: str) -> str:
-    """md5 over the rows of ``query`` (ordered by id), as text."""
-    return str(
-        rows(url, f"SELECT md5(coalesce(string_agg(r::text, '|' ORDER BY r.id), '')) FROM ({query}) r")[0][0]
-    )
-
-
-def source_sum(src: str) -> str:
-    return checksum(
-        src, f'SELECT id, {MAPPED} AS status, amount, note, "order", updated_at FROM public.orders'
-    )
-
-
-def target_sum(dst: str) -> str:
-    return checksum(dst, 'SELECT id, status, amount, note, "order", updated_at FROM analytics.orders')
 
 
 def track_watermark(dst: str) -> None:

@@ -76,7 +76,10 @@ def test_an_older_run_does_not_push_its_older_rows_over_a_newer_run_s_abandoned_
             promote(spec, newer_run, newer)  # the newer run's push dies midway; its task retries later
     promote(spec, older_run, older)  # meanwhile the older run reaches promote
     promote(spec, newer_run, newer)  # the newer run's retry
-    statuses = (audit(dst, older_run.run_id, spec.id)["status"], audit(dst, newer_run.run_id, spec.id)["status"])
+    statuses = (
+        audit(dst, older_run.run_id, spec.id)["status"],
+        audit(dst, newer_run.run_id, spec.id)["status"],
+    )
     current = names(crm_empty)
     assert all(current[i] == "Newer" for i in range(1, 5)), (
         f"the API holds the older run's values over the newer run's: {current}; audit {statuses}"

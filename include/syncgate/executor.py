@@ -73,15 +73,27 @@ def engine_modules() -> list[str]:
     """The modules of ``ENGINE_PACKAGES``, packages before their modules, sorted."""
     import pkgutil
 
+    def skipped(name: str) -> None:
+        log.warning("syncgate: could not pre-import %s for the task processes", name)
+
     names: list[str] = []
     for package_name in ENGINE_PACKAGES:
-        package = importlib.import_module(package_name)
+        # Walking a package imports its subpackages: a failure is logged and skipped, like any
+        # module's (``prewarm``), never a reason for the scheduler's executor not to start.
+        try:
+            package = importlib.import_module(package_name)
+            found = sorted(
+                info.name
+                for info in pkgutil.walk_packages(
+                    package.__path__, prefix=f"{package_name}.", onerror=skipped
+                )
+                if info.name not in NOT_PREWARMED
+            )
+        except Exception as exc:
+            log.warning("syncgate: could not pre-import %s for the task processes: %s", package_name, exc)
+            continue
         names.append(package_name)
-        names += sorted(
-            info.name
-            for info in pkgutil.walk_packages(package.__path__, prefix=f"{package_name}.")
-            if info.name not in NOT_PREWARMED
-        )
+        names += found
     return names
 
 

@@ -83,3 +83,18 @@ def test_prewarming_imports_everything_and_starts_no_thread() -> None:
     )
     assert done.stdout.strip().splitlines()[-1] == "1", done.stdout
     assert "could not pre-import" not in done.stderr, done.stderr
+
+
+def test_an_engine_package_that_cannot_be_imported_is_logged_and_skipped_too(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review 2026-12-07 (L1): ``prewarm`` promises that a module failing to import is logged and
+    skipped, but ``engine_modules()`` imports (and walks) the engine packages outside that
+    guard: one failing package stops the scheduler's executor from starting."""
+    monkeypatch.setattr(executor, "PARSE_MODULES", ("json",))
+    monkeypatch.setattr(executor, "STAGE_LIBRARIES", {"extract": ("csv",)})
+    monkeypatch.setattr(executor, "ENGINE_PACKAGES", ("syncgate.db", "syncgate_no_such_package"))
+    with caplog.at_level(logging.WARNING, logger=executor.__name__):
+        seconds = executor.prewarm()
+    assert seconds >= 0
+    assert "syncgate_no_such_package" in caplog.text

@@ -151,7 +151,8 @@ def _target_state(fresh: Freshness, measured: Measurement) -> str:
 
 def _failures(spec: FlowSpec | SyncSpec, alerts: Alerts, history: Sequence[RunRow]) -> Finding:
     limit = alerts.consecutive_failures
-    finished = [r for r in history if r.status != "running"]
+    # A superseded run wrote nothing (a newer batch carried it): it neither counts nor ends a streak.
+    finished = [r for r in history if r.status not in ("running", "superseded")]
     streak: list[RunRow] = []
     for row in finished:
         if row.status not in FAILED:

@@ -132,6 +132,25 @@ def test_a_success_breaks_the_streak_and_thresholds_are_per_flow() -> None:
     assert not findings(spec(), [run("failed", i) for i in range(1, 9)], off)["failures"].active
 
 
+def test_a_superseded_run_neither_breaks_nor_counts_in_a_failure_streak() -> None:
+    """Review 2026-12-07: two runs in flight, HTTP target with ``rejects.fail_run`` and a record
+    the API keeps refusing. Every newer run fails (its number is recorded as promoted even so,
+    settle.settle) and the older run beside it ends 'superseded'. A superseded run wrote
+    nothing and says nothing about the flow's health: it must not reset the streak, or the
+    failures alert never fires while every run that reached the API fails."""
+    history = [
+        run("failed", 10),
+        run("superseded", 20),
+        run("failed", 30),
+        run("superseded", 40),
+        run("failed", 50),
+        run("success", 60),
+    ]
+    found = findings(spec(), history)["failures"]
+    assert found.active and found.details["consecutive"] == 3
+    assert [r["status"] for r in found.details["runs"]] == ["failed"] * 3
+
+
 def test_lag_spike_uses_successful_runs_only() -> None:
     history = [run("success", 1, lag=900), run("failed", 5, lag=None)] + [
         run("success", 10 * i, lag=60) for i in range(1, 7)

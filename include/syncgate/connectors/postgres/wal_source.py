@@ -99,11 +99,20 @@ class PostgresWalSource(PostgresSource):
         """
         if batch.watermark_after is None or not batch.window.moves_watermark:
             return
+        from syncgate.state.watermarks import read_watermark
+
         try:
+            # Never past the committed watermark: a batch settled 'superseded' (by a newer batch
+            # whose push failed, say) returns here too, and its position was never committed.
+            with connect(flow.state_conn_id) as state:
+                committed = read_watermark(state, flow.id).value
+            if committed is None:
+                return
+            position = min(batch.watermark_after, committed, key=to_int)
             with connect(self.spec.conn_id) as conn:
                 conn.autocommit = True
-                slots.advance(conn, slot_name(flow.id), batch.watermark_after)
-        except (SyncgateError, _db_errors()) as exc:
+                slots.advance(conn, slot_name(flow.id), position)
+        except (SyncgateError, ValueError, _db_errors()) as exc:
             log.warning(
                 "Flow %s: batch %s is promoted but slot %s could not be confirmed at %s (%s); the next run "
                 "confirms it", flow.id, batch.batch_id, slot_name(flow.id), batch.watermark_after,

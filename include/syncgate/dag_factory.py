@@ -271,16 +271,21 @@ EVENT_RUNS_IN_FLIGHT = 2
 
 
 def max_active_runs(spec: FlowSpec | SyncSpec) -> int:
-    """2 for a one-way flow with triggers, else 1.
+    """2 for a one-way flow with triggers whose target applies a batch atomically, else 1.
 
     A newer run's window starts where the older one's did, so it writes the older run's rows
     again: harmless for every write mode except an append without a primary key, which would
-    insert them twice. A sync flow's plan reads every side: an overlapping plan would be stale
-    by the time it applied, and refused.
+    insert them twice. A target written call by call (an API) could take an older run's push
+    over a newer run's unfinished one. A sync flow's plan reads every side: an overlapping plan
+    would be stale by the time it applied, and refused.
     """
+    from syncgate.connectors.registry import target_for
+
     if not isinstance(spec, FlowSpec) or not spec.triggers:
         return 1
     if spec.target.write == "append" and not spec.target_primary_key:
+        return 1
+    if not getattr(target_for(spec), "applies_atomically", False):
         return 1
     return EVENT_RUNS_IN_FLIGHT
 

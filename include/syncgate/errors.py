@@ -85,6 +85,14 @@ class ConcurrentRunError(FatalError):
     """
 
 
+class FlowBusyError(RetriableError):
+    """Another run of the flow held its read (or a side's write) lock for the whole wait.
+
+    Retriable: the other run is working, not wrong; with two runs of an event-driven flow in
+    flight a long read (a first load, a backlog) is expected, and the task's retries wait it out.
+    """
+
+
 class BatchSuperseded(ConcurrentRunError):
     """A newer read of the flow has already promoted: it carries every change of this batch.
 

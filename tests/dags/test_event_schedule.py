@@ -137,3 +137,7 @@ def test_event_driven_one_way_flows_run_two_at_once_and_the_rest_one(tmp_path: P
     folder.mkdir()
     dags = build_dags(write_flows(folder, erp_orders=keyless_append))
     assert dags["erp_orders"].max_active_runs == 1, "an append without a key would insert rows twice"
+    http = tmp_path / "http"
+    http.mkdir()
+    dags = build_dags(write_flows(http, erp_accounts_to_crm={"triggers": [NOTIFY]}))
+    assert dags["erp_accounts_to_crm"].max_active_runs == 1, "an API target is written call by call"

@@ -18,7 +18,7 @@ from helpers import (
     watermark,
 )
 
-from syncgate.errors import ConcurrentRunError, DataQualityError, FatalError
+from syncgate.errors import DataQualityError, FatalError
 from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load
 from syncgate.pipeline.promote import promote
@@ -146,7 +146,9 @@ def test_a_value_the_declared_type_rejects_fails_the_load_not_the_target(databas
     assert rows(dst, "SELECT count(*) FROM pg_tables WHERE schemaname = 'syncgate_staging'") == [(0,)]
 
 
-def test_a_watermark_moved_by_another_run_aborts_promote(databases: dict[str, str]) -> None:
+def test_a_batch_overtaken_by_a_newer_promoted_one_writes_nothing(databases: dict[str, str]) -> None:
+    """The newer run read later and promoted first: the older batch ends 'superseded', its
+    watermark move is not made, nothing is written (tests/integration/test_overlapping_runs.py)."""
     src, dst = databases["src"], databases["dst"]
     seed_orders(src, 30)
     spec = make_spec()
@@ -154,9 +156,11 @@ def test_a_watermark_moved_by_another_run_aborts_promote(databases: dict[str, st
     slow_manifest = verify(spec, slow, load(spec, slow, transform(spec, extract(spec, slow))))
     sync(spec)  # another run promotes first
     before = snapshot(dst)
-    with pytest.raises(ConcurrentRunError, match="moved"):
-        promote(spec, slow, slow_manifest)
+    assert promote(spec, slow, slow_manifest) == {"rows_inserted": 0, "rows_updated": 0, "rows_deleted": 0}
     assert snapshot(dst) == before
+    assert rows(dst, "SELECT status FROM syncgate.sync_runs WHERE run_id = %s", (slow.run_id,)) == [
+        ("superseded",)
+    ]
 
 
 def test_missing_target_column_is_a_clear_error_and_changes_nothing(databases: dict[str, str]) -> None:

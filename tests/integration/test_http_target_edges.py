@@ -132,6 +132,10 @@ def test_an_older_batch_is_not_pushed_after_a_newer_one(databases: dict[str, str
     sync(spec)
     before = (crm_customers(crm_empty), push_requests(crm_empty))
     assert before[0][5]["name"] == "Newer" and 3 not in before[0]
-    with pytest.raises(ConcurrentRunError, match="read before a newer one"):
-        promote(spec, run, older)
+    # Settled 'superseded' (the newer batch carries its changes): nothing pushed, not a failure.
+    assert promote(spec, run, older) == {"rows_inserted": 0, "rows_updated": 0, "rows_deleted": 0}
     assert (crm_customers(crm_empty), push_requests(crm_empty)) == before
+    status, error = rows(
+        databases["dst"], "SELECT status, error FROM syncgate.sync_runs WHERE run_id = %s", (run.run_id,)
+    )[0]
+    assert status == "superseded" and "read before a newer one" in error

@@ -1,13 +1,11 @@
 """Adversarial review of "two runs in flight for event-driven one-way flows" (553b9c4..73652b0).
 
 Each test states the behaviour the design (docs/how-a-run-works.md#failures-and-retries, the
-docstrings of batch/settle.py and batch/fence.py) promises, and FAILS on the reviewed commit.
+docstrings of batch/settle.py and batch/fence.py) promises, and failed on the reviewed commit.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 import psycopg
@@ -17,7 +15,6 @@ from helpers import audit, execute, make_spec, new_run, rows, seed_orders, sync
 from test_wal_capture import confirmed
 
 from syncgate.batch import fence
-from syncgate.connectors.http.push import progress, pusher
 from syncgate.connectors.postgres.cdc.flow import drop_flow, setup_flow
 from syncgate.errors import ConcurrentRunError, FatalError
 from syncgate.pipeline.extract import extract
@@ -38,90 +35,9 @@ def names(crm: Any) -> dict[int, str]:
     return {int(k): v["name"] for k, v in crm_customers(crm).items()}
 
 
-# --- F1: an older push completes a newer run's abandoned push, then reverts it -------------------
-
-
-def test_an_older_run_does_not_push_its_older_rows_over_a_newer_run_s_abandoned_push(
-    databases: dict[str, str], crm_empty: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two runs in flight, HTTP target. The newer run's push dies midway (its task will retry);
-    the older run's promote comes next: it first completes the newer batch's push (the API now
-    holds the newer values), then is NOT superseded (the newer batch never settled, so the fence
-    never moved) and pushes its own, older values over them. The newer run's retry then finds its
-    batch 'finished' and returns without settling: its audit row stays 'running' and the
-    watermark is the older batch's. The API holds reverted data until the next event."""
-    src, dst = databases["src"], databases["dst"]
-    seed_customers(src, 10)
-    spec = make_http_spec()
-    sync(spec)
-    execute(src, "UPDATE public.customers SET name = 'Older', updated_at = now() WHERE id <= 4")
-    older_run, older = staged(spec)
-    execute(src, "UPDATE public.customers SET name = 'Newer', updated_at = now() WHERE id <= 4")
-    newer_run, newer = staged(spec)
-    assert newer.sequence > older.sequence
-
-    monkeypatch.setattr(pusher, "SINGLE_CHUNK", 1)
-    original = progress.record
-    calls = {"n": 0}
-
-    def record(*args: Any, **kwargs: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise psycopg.OperationalError("server closed the connection unexpectedly")
-        original(*args, **kwargs)
-
-    with monkeypatch.context() as patched:
-        patched.setattr(progress, "record", record)
-        with pytest.raises(psycopg.OperationalError):
-            promote(spec, newer_run, newer)  # the newer run's push dies midway; its task retries later
-    promote(spec, older_run, older)  # meanwhile the older run reaches promote
-    promote(spec, newer_run, newer)  # the newer run's retry
-    statuses = (
-        audit(dst, older_run.run_id, spec.id)["status"],
-        audit(dst, newer_run.run_id, spec.id)["status"],
-    )
-    current = names(crm_empty)
-    assert all(current[i] == "Newer" for i in range(1, 5)), (
-        f"the API holds the older run's values over the newer run's: {current}; audit {statuses}"
-    )
-    assert crm_customers(crm_empty) == source_customers(src)
-    assert statuses[1] in ("success", "superseded"), f"the newer run's audit row says {statuses[1]!r}"
-
-
-# --- F2: the newer run fails at promote because the older one is pushing ---------------------------
-
-
-def test_a_newer_run_whose_promote_meets_the_older_one_pushing_does_not_fail(
-    databases: dict[str, str], crm_empty: Any
-) -> None:
-    """With two runs in flight an HTTP push of the older run routinely overlaps the newer run's
-    promote. The push lock is taken with pg_try_advisory_lock, so the newer run fails at once
-    (ConcurrentRunError: fatal, no retry, 'failed' in the audit, failure alerts), although it
-    could simply wait: once the older push settles, the newer batch is accepted (the watermark
-    moved by an older batch number)."""
-    src, dst = databases["src"], databases["dst"]
-    seed_customers(src, 5)
-    spec = make_http_spec()
-    sync(spec)
-    execute(src, "UPDATE public.customers SET name = 'Two', updated_at = now() WHERE id = 2")
-    run, batch = staged(spec)
-    holding = threading.Event()
-
-    def older_pushing() -> None:  # stands for the older run's push: holds the flow's push lock 1 s
-        with psycopg.connect(dst, autocommit=True) as other:
-            other.execute("SELECT pg_advisory_lock(hashtext('syncgate.push:' || %s))", (spec.id,))
-            holding.set()
-            time.sleep(1.0)
-
-    pushing = threading.Thread(target=older_pushing)
-    pushing.start()
-    holding.wait(10)
-    try:
-        promote(spec, run, batch)  # reviewed commit: ConcurrentRunError "is pushing"
-    finally:
-        pushing.join()
-    assert audit(dst, run.run_id, spec.id)["status"] == "success"
-    assert crm_customers(crm_empty) == source_customers(src)
+# HTTP targets keep one run at a time (their Target.applies_atomically is False), so two runs
+# of an event-driven flow never push side by side; a run started by hand next to another is
+# refused while the other pushes (tests/integration/test_http_target_edges.py).
 
 
 # --- F3: a superseded WAL batch confirms the slot past the committed watermark ---------------------

@@ -40,6 +40,7 @@ from syncgate.errors import (
     ContractError,
     DataQualityError,
     FatalError,
+    FlowBusyError,
     RetriableError,
     SpecError,
     SyncgateError,
@@ -65,6 +66,7 @@ RECOVERY: dict[type[BaseException], tuple[Callable[[], BaseException], bool]] = 
     SpecError: (lambda: SpecError("flows/x.yml", ["target.table: required"]), False),
     DataQualityError: (lambda: DataQualityError("orders", ["expect_column_values_to_not_be_null(id)"], None), False),
     ConcurrentRunError: (lambda: ConcurrentRunError("the watermark of flow 'orders' moved"), False),
+    FlowBusyError: (lambda: FlowBusyError("another run has been reading the source of flow 'f' for 15min"), True),
     # Settled as 'superseded' by the one-way promote; where it escapes, a retry would meet it again.
     BatchSuperseded: (lambda: BatchSuperseded("batch #2, newest promoted #3", newest=3), False),
     ContractError: (lambda: ContractError("flow 'orders': promote received no batch"), False),

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from syncgate.db.connect import connect
-from syncgate.errors import BatchSuperseded, ConcurrentRunError
+from syncgate.errors import BatchSuperseded, ConcurrentRunError, FlowBusyError
 
 if TYPE_CHECKING:
     import psycopg
@@ -66,9 +66,9 @@ def _session_lock(state_conn_id: str, name: str, doing: str) -> Iterator[psycopg
         try:
             conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
         except LockNotAvailable:
-            raise ConcurrentRunError(
-                f"another run has been {doing} for {LOCK_TIMEOUT}; this run stops without touching it "
-                "(rerun it once the other has finished)"
+            raise FlowBusyError(
+                f"another run has been {doing} for {LOCK_TIMEOUT}; this run stopped without touching it "
+                "and its task's retries try again"
             ) from None
         try:
             yield conn

@@ -134,6 +134,13 @@ class Target(Protocol):
         """Modules its apply imports, loaded before the stage's timer starts."""
         ...
 
+    @property
+    def applies_atomically(self) -> bool:
+        """True when ``apply`` writes a batch and its watermark in one transaction, so two runs
+        of an event-driven flow may be in flight (``dag_factory.max_active_runs``). A target
+        without it (an API, written call by call) gets one run at a time."""
+        ...
+
     def asset(self, flow: FlowSpec) -> AssetRef:
         """The Airflow Asset the promote task updates."""
         ...

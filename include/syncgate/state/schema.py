@@ -346,6 +346,21 @@ ALTER TABLE syncgate.watermarks ADD COLUMN IF NOT EXISTS sequence bigint;
 COMMENT ON COLUMN syncgate.watermarks.sequence IS
     'the batch number (syncgate.batch_fences) of the read whose promote set this watermark; '
     'NULL when set otherwise (by hand, or before batch numbers existed)';
+-- Every promote writes its own batch number with the value it moves to; a value changed with
+-- the number kept was set by hand (a reset to replay a range): the number no longer vouches for
+-- it, so a batch in flight is refused rather than undoing the reset.
+CREATE OR REPLACE FUNCTION syncgate.watermark_set_by_hand() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.value IS DISTINCT FROM OLD.value AND NEW.sequence IS NOT DISTINCT FROM OLD.sequence THEN
+        NEW.sequence := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+DROP TRIGGER IF EXISTS watermark_set_by_hand ON syncgate.watermarks;
+CREATE TRIGGER watermark_set_by_hand BEFORE UPDATE ON syncgate.watermarks
+    FOR EACH ROW EXECUTE FUNCTION syncgate.watermark_set_by_hand();
 ALTER TABLE syncgate.sync_runs DROP CONSTRAINT IF EXISTS sync_runs_status;
 ALTER TABLE syncgate.sync_runs ADD CONSTRAINT sync_runs_status
     CHECK (status IN ('running', 'success', 'rejected', 'failed', 'superseded'));

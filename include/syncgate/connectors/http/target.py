@@ -28,6 +28,8 @@ class HttpTarget:
     """Pushes changes to the endpoint of the API behind ``conn_id``."""
 
     libraries: tuple[str, ...] = HTTP_LIBRARIES
+    # Call by call: an older run's push could land over a newer run's unfinished one.
+    applies_atomically = False
 
     def __init__(self, spec: HttpTargetSpec) -> None:
         self.spec = spec

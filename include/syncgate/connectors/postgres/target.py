@@ -45,6 +45,7 @@ class PostgresTarget:
     """Writes a table of the database behind ``conn_id`` (created from the first batch)."""
 
     libraries: tuple[str, ...] = ()
+    applies_atomically = True  # rows, deletes, watermark and audit row in one transaction
 
     def __init__(self, spec: PostgresTargetSpec) -> None:
         self.spec = spec

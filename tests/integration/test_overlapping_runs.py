@@ -26,6 +26,7 @@ from syncgate.pipeline.load import load
 from syncgate.pipeline.promote import promote
 from syncgate.pipeline.transform import transform
 from syncgate.pipeline.verify import verify
+from syncgate.quality import verdicts
 from syncgate.spec.model import FlowSpec
 
 pytestmark = pytest.mark.integration
@@ -80,6 +81,10 @@ def test_a_cursor_flow_s_overlapping_runs_both_end_well_whichever_promotes_first
             ("rows_inserted", "rows_updated", "rows_deleted"), 0
         )
         assert (status(dst, older_run), status(dst, newer_run)) == ("superseded", "success")
+        # A cleared promote of the settled run finds nothing to do (it is not a failure either).
+        assert verdicts.without_manifest(spec.state_conn_id, spec.id, older_run.run_id) == {
+            "rows_inserted": 0, "rows_updated": 0, "rows_deleted": 0,
+        }  # fmt: skip
     assert target_orders(dst) == source_orders(src)
     assert watermark_row(dst, spec)[1] == newer.sequence
     change(src, 3)

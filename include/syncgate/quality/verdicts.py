@@ -174,8 +174,10 @@ def without_manifest(conn_id: str, flow_id: str, run_id: str) -> dict[str, int]:
     with connect(conn_id) as conn:
         run = audit.read_run(conn, flow_id, run_id)
         found = read(conn, flow_id, run["batch_id"]) if run and run["batch_id"] else None
-    if run is not None and run["status"] == "success":
-        log.info("Run %s of flow %s already promoted its batch: nothing to do", run_id, flow_id)
+    if run is not None and run["status"] in ("success", "superseded"):  # settled: a newer batch carries it
+        log.info(
+            "Run %s of flow %s already settled its batch (%s): nothing to do", run_id, flow_id, run["status"]
+        )
         return {k: int(run.get(k) or 0) for k in _COUNTS}
     why = f"promote of flow {flow_id!r} received no batch: its verify task produced no result"
     unchanged = "nothing was applied; target and watermark are unchanged"

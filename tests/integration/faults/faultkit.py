@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from helpers import REPO, execute, rows, source_sum, target_sum
+from helpers import REPO, execute, make_spec, rows, seed_orders, source_sum, sync, target_sum
 
 from syncgate.batch.contract import Batch
 from syncgate.batch.run import RunInfo
@@ -117,6 +117,17 @@ def change_source(src: str, stamp: str = "2026-03-01 00:00:00+00") -> None:
         "+ interval '1 day' + g * interval '1 second' FROM generate_series(1, 40) g",
         "DELETE FROM public.orders WHERE id % 11 = 0 AND id < 100000",
     )
+
+
+def synced_then_changed(src: str, dst: str, count: int) -> tuple[Any, str | None]:
+    """An incremental flow synced over ``count`` seeded rows, then a source change pending; the
+    watermark's writes are tracked. Returns the spec and the watermark before the fault."""
+    seed_orders(src, count)
+    spec = make_spec()
+    sync(spec)
+    change_source(src)
+    track_watermark(dst)
+    return spec, watermark_value(dst)
 
 
 def wait_for_expiry(dst: str, run: RunInfo) -> None:

@@ -16,13 +16,13 @@ import pytest
 from faultkit import (
     Proxy,
     assert_repaired,
-    change_source,
     proxied_url,
+    synced_then_changed,
     track_watermark,
     watermark_moves,
     watermark_value,
 )
-from helpers import execute, make_spec, new_run, rows, seed_orders, sync
+from helpers import execute, new_run, rows, sync
 from http_helpers import FLOW, http_spec
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -100,12 +100,7 @@ def test_a_source_connection_cut_mid_read_fails_the_extract_and_its_retry_repair
 ) -> None:
     src, dst = databases["src"], databases["dst"]
     reset(src, dst)  # hypothesis runs every example on the same databases
-    seed_orders(src, 3000)
-    spec = make_spec()
-    sync(spec)
-    change_source(src)
-    track_watermark(dst)
-    before = watermark_value(dst)
+    spec, before = synced_then_changed(src, dst, 3000)
 
     proxy = pg_proxy()
     run = new_run(spec)
@@ -126,12 +121,7 @@ def test_a_state_connection_cut_inside_promote_commits_nothing_and_the_retry_rep
     databases: dict[str, str], pg_proxy: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src, dst = databases["src"], databases["dst"]
-    seed_orders(src, 2000)
-    spec = make_spec()
-    sync(spec)
-    change_source(src)
-    track_watermark(dst)
-    before = watermark_value(dst)
+    spec, before = synced_then_changed(src, dst, 2000)
     run, batch = staged_run(spec)
 
     proxy = pg_proxy()

@@ -18,13 +18,12 @@ import pytest
 from faultkit import (
     Cluster,
     assert_repaired,
-    change_source,
     free_port,
-    track_watermark,
+    synced_then_changed,
     wait_for_expiry,
     watermark_value,
 )
-from helpers import make_spec, new_run, seed_orders, sync
+from helpers import new_run, sync
 
 from syncgate.errors import FatalError
 from syncgate.pipeline.extract import extract
@@ -125,12 +124,7 @@ def test_a_crash_mid_copy_fails_the_load_and_its_retry_repairs(
     src, dst = crashing_dst["src"], crashing_dst["dst"]
     monkeypatch.setenv("SYNCGATE_BATCH_BYTES", "16384")
     monkeypatch.setenv("SYNCGATE_LOAD_STREAMS", "1")
-    seed_orders(src, 3000)
-    spec = make_spec()
-    sync(spec)
-    change_source(src)
-    track_watermark(dst)
-    before = watermark_value(dst)
+    spec, before = synced_then_changed(src, dst, 3000)
     run = new_run(spec)
     batch = transform(spec, extract(spec, run))
     with monkeypatch.context() as patch:
@@ -150,12 +144,7 @@ def test_a_crash_mid_promote_commits_nothing_and_the_next_run_repairs(
     from syncgate.batch import settle
 
     src, dst = crashing_dst["src"], crashing_dst["dst"]
-    seed_orders(src, 3000)
-    spec = make_spec()
-    sync(spec)
-    change_source(src)
-    track_watermark(dst)
-    before = watermark_value(dst)
+    spec, before = synced_then_changed(src, dst, 3000)
     run = new_run(spec)
     batch = verify(spec, run, load(spec, run, transform(spec, extract(spec, run))))
     with monkeypatch.context() as patch:

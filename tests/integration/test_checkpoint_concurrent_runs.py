@@ -16,12 +16,13 @@ import pytest
 from helpers import execute
 
 from syncgate.db.identifiers import TableRef
-from syncgate.quality.checkpoint import load_gx, run_checkpoint
+from syncgate.quality.checkpoint import run_checkpoint
 
 pytestmark = pytest.mark.integration
 
 PROCESSES = 4
 RUNS_EACH = 3
+WAIT_SECONDS = 600
 EXPECTATIONS = [
     {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}},
     {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "status", "value_set": ["a", "b"]}},
@@ -60,9 +61,12 @@ def test_concurrent_verifies_of_one_flow_each_get_their_verdict(
             f"INSERT INTO public.staged_{worker} SELECT g, CASE WHEN g % 2 = 0 THEN 'a' ELSE 'b' END "
             "FROM generate_series(1, 200) g",
         )
-    load_gx()  # imported once, before the workers fork
     docs_root = tmp_path / "gx"
-    context = multiprocessing.get_context("fork")
+    # Spawned, not forked: this process has threads by now (GX's tqdm monitor, dag.test's
+    # in-process API loop, servers of earlier tests), and a child forked while one of them
+    # holds a lock waits for it forever. The wait is bounded too, so a hang fails the test.
+    context = multiprocessing.get_context("spawn")
     with context.Pool(PROCESSES) as pool:
-        outcomes = pool.starmap(_verify_runs, [(dst, str(docs_root), w) for w in range(PROCESSES)])
+        pending = pool.starmap_async(_verify_runs, [(dst, str(docs_root), w) for w in range(PROCESSES)])
+        outcomes = pending.get(timeout=WAIT_SECONDS)
     assert [p for problems in outcomes for p in problems] == []

@@ -332,6 +332,10 @@ def _first_run(n: int, barrier: Any, results: Any) -> None:
     """One flow's first run, in its own process: the five stages as the DAG chains them."""
     from helpers import make_spec, sync
 
+    from syncgate.pipeline.startup import STAGE_LIBRARIES, import_libraries
+
+    for stage in STAGE_LIBRARIES:  # imported before the release, as the demo's executor does
+        import_libraries(stage)
     spec = make_spec(id=f"flow_{n}", target__table=f"analytics.orders_{n}")
     try:
         barrier.wait(timeout=120)
@@ -352,12 +356,10 @@ def test_eight_real_first_runs_in_parallel_processes_on_an_empty_state_database(
 
     from helpers import seed_orders
 
-    from syncgate.pipeline.startup import STAGE_LIBRARIES, import_libraries
-
     seed_orders(databases["src"], 40)
-    for stage in STAGE_LIBRARIES:  # forked children start with them (as the demo's executor does)
-        import_libraries(stage)
-    context = multiprocessing.get_context("fork")
+    # Spawned, not forked: this process has threads by now, and a child forked while one of
+    # them holds a lock can wait for it forever.
+    context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(WORKERS), context.Queue()
     processes = [context.Process(target=_first_run, args=(n, barrier, results)) for n in range(WORKERS)]
     for p in processes:

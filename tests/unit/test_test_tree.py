@@ -224,3 +224,19 @@ def test_test_module_basenames_are_unique() -> None:
     # Without __init__.py files pytest imports test modules by basename: a repeat breaks collection.
     counts = Counter(p.name for p in TESTS.rglob("test_*.py"))
     assert [name for name, n in counts.items() if n > 1] == []
+
+
+def test_tests_never_fork_the_test_process() -> None:
+    # By the time a test runs, pytest's process has threads (GX's tqdm monitor, dag.test's
+    # in-process API loop, servers of earlier tests). A child forked while one of them holds a
+    # lock waits forever: a CI run hung until its time limit that way. Children are spawned
+    # (multiprocessing.get_context("spawn")) or are subprocesses.
+    forking = []
+    for path in TESTS.rglob("*.py"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if re.search(r"""get_context\(\s*["']fork["']\s*\)|\bos\.fork\(""", code) or re.search(
+                r"\bmultiprocessing\.(Pool|Process)\(", code
+            ):
+                forking.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert forking == []

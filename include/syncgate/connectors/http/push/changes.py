@@ -2,7 +2,8 @@
 
 creates = live staged rows whose key the mirror lacks; updates = live staged rows whose record
 hash differs from the mirror's; deletes = soft-deleted staged rows, or (``deletes: hard``)
-mirror keys missing from the source's key set. Unchanged rows are not planned at all.
+mirror keys missing from the source's key set, or the keys a change log (``capture: wal``)
+deleted. Unchanged rows are not planned at all.
 The plan is stored once per batch with each change's idempotency key, so a retried push
 re-sends exactly the same requests.
 """
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from syncgate.batch.contract import Batch
 from syncgate.batch.run import RunInfo
-from syncgate.batch.staging import keys_of
+from syncgate.batch.staging import deleted_of, keys_of
 from syncgate.connectors.http.push import records
 from syncgate.connectors.http.push.idempotency import key_sql
 from syncgate.connectors.http.push.mirror import apply_confirmed
@@ -208,6 +209,20 @@ def _deletes(
         ]
     if spec.source.deletes != "hard" or run.is_backfill:
         return []
+    parts = []
+    if batch.has_deletions:  # the keys the source's change log deleted (capture: wal)
+        parts.append(
+            # The log folds a batch's changes per key: a key deleted and inserted again is
+            # staged live only (an update), never also among the deleted.
+            sql.SQL(select + "FROM {m} AS m WHERE EXISTS (SELECT 1 FROM {d} AS d WHERE {match})").format(
+                k=_key_object(spec, "m"),
+                m=mirror.sql,
+                d=deleted_of(staging).sql,
+                match=key_match(key, "m", "d"),
+            )
+        )
+        if not batch.has_key_set:  # the log is the whole delete plan: nothing was scanned
+            return parts
     # The source's whole key set: the keys table when incremental, else the full batch itself.
     if not batch.has_key_set and batch.window.lower is not None:
         # An incremental batch without one would delete every record outside its window.
@@ -216,7 +231,8 @@ def _deletes(
         )
     keys = keys_of(staging) if batch.has_key_set else staging
     return [
+        *parts,
         sql.SQL(select + "FROM {m} AS m WHERE NOT EXISTS (SELECT 1 FROM {ks} AS ks WHERE {match})").format(
             k=_key_object(spec, "m"), m=mirror.sql, ks=keys.sql, match=key_match(key, "m", "ks")
-        )
+        ),
     ]

@@ -142,12 +142,14 @@ def build_dag(spec: FlowSpec, path: Path) -> DAG:
             from syncgate.pipeline.promote import promote as run_promote
 
             # No batch (verify marked success by hand, or cleared): promote says why it refuses.
-            return _stage(
+            counts = _stage(
                 lambda: run_promote(
                     spec, _run(spec, context), None if batch is None else _batch(spec, batch, "promote")
                 ),
                 lease=_lease(spec, context),
             )
+            _skip_if_superseded(spec, context, asset)
+            return counts
 
         # TaskFlow passes XComArgs where the bodies receive dicts at run time.
         verified = verify(load(transform(extract())))  # type: ignore[arg-type]
@@ -388,6 +390,26 @@ def _stage(body: Any, context: Any = None, *, lease: tuple[str, str, str] | None
             raise AirflowFailException(describe_database_error(exc)) from None
         redact_exception(exc)
         raise
+
+
+def _skip_if_superseded(spec: FlowSpec, context: Any, asset: Any) -> None:
+    """End a superseded promote skipped: it wrote nothing, so it must not announce the target.
+
+    Airflow records the outlet's asset event when promote succeeds, and none when it is
+    skipped; a skipped last task still leaves the run successful. A promote that finds its
+    batch already promoted (a retry, a cleared task) succeeds and announces it: the target did
+    change in this run, and the attempt that changed it may have ended before Airflow recorded
+    anything.
+    """
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from syncgate.pipeline.promote import superseded
+
+    if _stage(lambda: superseded(spec, context["dag_run"].run_id)):
+        raise AirflowSkipException(
+            f"superseded: a newer batch of flow {spec.id!r}, already promoted, carries this batch's "
+            f"changes; nothing was written, so no asset event for {asset.uri}"
+        )
 
 
 def _is_data_error(exc: Exception) -> bool:

@@ -4,6 +4,10 @@ How depends on the target (``syncgate.connectors``): a PostgreSQL table takes th
 transaction with the watermark; an API receives its changes one by one, with a mirror of what
 it accepted. Either way the batch must carry a passing quality verdict and be unchanged since
 verify (``syncgate.batch.settle``), and a retry of a batch that was applied changes nothing.
+
+A batch that a newer promoted batch carries is settled ``superseded`` and writes nothing; the
+DAG's promote task then ends skipped (``superseded``), so Airflow records no asset event for the
+target and no downstream DAG starts for a change that did not happen.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from syncgate.batch.contract import Batch
 from syncgate.batch.run import RunInfo
 from syncgate.connectors.base import ConfirmsReads
 from syncgate.connectors.registry import source_for, target_for
+from syncgate.db.connect import connect
 from syncgate.pipeline.startup import import_libraries
 from syncgate.quality import verdicts
 from syncgate.report.write import write_report_safely
 from syncgate.spec.model import FlowSpec
+from syncgate.state import audit
 
 log = logging.getLogger(__name__)
 
@@ -43,3 +49,11 @@ def promote(spec: FlowSpec, run: RunInfo, batch: Batch | None) -> dict[str, int]
         spec, run.run_id, manifest=batch.with_seconds(promote=seconds, promote_startup=startup).as_dict()
     )
     return counts
+
+
+def superseded(spec: FlowSpec, run_id: str) -> bool:
+    """Whether promote settled the run as ``superseded``: a newer batch carries its changes and
+    nothing was written. Every target's promote records it in the run's audit row."""
+    with connect(spec.state_conn_id) as conn:
+        run = audit.read_run(conn, spec.id, run_id)
+    return run is not None and run["status"] == "superseded"

@@ -77,11 +77,11 @@ class PostgresWalSource(PostgresSource):
                 # First run: the whole table, then the log from where the slot stands (changes
                 # already in the snapshot are applied again, which changes nothing).
                 return self._land(flow, table, None, confirmed, ChangeSet())
-            mark = _promoted_meanwhile(flow, mark, confirmed)
-            _check_continuity(flow, slot, mark.value, confirmed)
-            slots.advance(cdc, slot, mark.value)  # a crash after the last promote left it behind
+            start = _promoted_meanwhile(flow, mark.value, confirmed)
+            _check_continuity(flow, slot, start, confirmed)
+            slots.advance(cdc, slot, start)  # a crash after the last promote left it behind
             changes = read_changes(
-                cdc, slot, publication, table, self.spec.primary_key, mark.value, limit=self.max_changes
+                cdc, slot, publication, table, self.spec.primary_key, start, limit=self.max_changes
             )
         log.info(
             "Flow %s: %d row changes in %d transactions from slot %s (%d keys, %d deleted, %d skipped as "
@@ -89,7 +89,7 @@ class PostgresWalSource(PostgresSource):
             flow.id, changes.changes, changes.transactions, slot, len(changes.ops), len(changes.deletes),
             changes.skipped, changes.complete, changes.position,
         )  # fmt: skip
-        return self._land(flow, table, changes, changes.position or mark.value, changes)
+        return self._land(flow, table, changes, changes.position or start, changes)
 
     def promoted(self, flow: FlowSpec, batch: Batch) -> None:
         """Confirm the slot up to the committed watermark; WAL before it may go.
@@ -202,26 +202,27 @@ def _snapshot_covering(conn: psycopg.Connection[Any], xids: list[int]) -> None:
         time.sleep(0.01)
 
 
-def _promoted_meanwhile(flow: FlowSpec, mark: Watermark, confirmed: str) -> Watermark:
-    """The watermark to read from when the slot is confirmed past the one this run started with.
+def _promoted_meanwhile(flow: FlowSpec, watermark: str, confirmed: str) -> str:
+    """The position to read from: the run's watermark, or a later one another run committed.
 
     An overlapping run of the flow may have promoted (and confirmed the slot) after this run
-    read the watermark: its committed watermark, which the slot never passes, is then where
-    this run's read continues. Anything else is for ``_check_continuity`` to judge.
+    read the watermark: when the slot is confirmed past it, that run's committed watermark,
+    which the slot never passes, is where this run's read continues. Anything else is for
+    ``_check_continuity`` to judge.
     """
     from syncgate.state.watermarks import read_watermark
 
     try:
-        if mark.value is None or to_int(confirmed) <= to_int(mark.value):
-            return mark
+        if to_int(confirmed) <= to_int(watermark):
+            return watermark
     except ValueError:
-        return mark
+        return watermark
     with connect(flow.state_conn_id) as state:
-        current = read_watermark(state, flow.id)
-    if current.value is None or current.value == mark.value:
-        return mark
+        current = read_watermark(state, flow.id).value
+    if current is None or current == watermark:
+        return watermark
     log.info("Flow %s: another run promoted up to %s since this run read the watermark %s",
-             flow.id, current.value, mark.value)  # fmt: skip
+             flow.id, current, watermark)  # fmt: skip
     return current
 
 

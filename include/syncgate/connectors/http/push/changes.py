@@ -209,7 +209,7 @@ def _deletes(
         ]
     if spec.source.deletes != "hard" or run.is_backfill:
         return []
-    parts = []
+    parts: list[sql.Composable] = []
     if batch.has_deletions:  # the keys the source's change log deleted (capture: wal)
         parts.append(
             # The log folds a batch's changes per key: a key deleted and inserted again is

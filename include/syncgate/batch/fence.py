@@ -91,13 +91,20 @@ def take_number(conn: psycopg.Connection[Any], flow_id: str) -> int:
 
 
 def require_newest(
-    conn: psycopg.Connection[Any], basis: Mapping[str, int], *, flow_id: str, backfill: str | None = None
+    conn: psycopg.Connection[Any],
+    basis: Mapping[str, int],
+    *,
+    flow_id: str,
+    backfill: str | None = None,
+    planned: int | None = None,
 ) -> None:
     """Refuse a batch (or a sync plan) read before a batch of the same flow that already promoted.
 
     Call with the flow's promote lock held, in the transaction that writes. ``backfill`` names
     the interval of a backfill run's batch: scheduled runs never read it again, so its refusal
-    says to rerun that run rather than to wait for the next one.
+    says to rerun that run rather than to wait for the next one. ``planned``: the newest number
+    of the flow whose push to an API has been planned (its changes may be reaching the API
+    already, ``connectors.http.push``); it fences like a promoted one.
     """
     if not basis:
         return
@@ -106,12 +113,15 @@ def require_newest(
     ).fetchall()
     for view_id, promoted in rows:
         number = basis[view_id]
+        done, label = "been promoted", "promoted"
+        if view_id == flow_id and planned is not None and (promoted is None or planned > promoted):
+            promoted, done, label = planned, "started pushing to the API", "pushing"
         if promoted is not None and promoted > number:
             where = "" if view_id == flow_id else f" (side {view_id!r})"
             error = ConcurrentRunError if backfill else BatchSuperseded
             raise error(
-                f"flow {flow_id!r}: this batch was read before a newer one that has already been promoted"
-                f"{where}: batch #{number}, newest promoted #{promoted}. Promoting it could undo newer data "
+                f"flow {flow_id!r}: this batch was read before a newer one that has already {done}"
+                f"{where}: batch #{number}, newest {label} #{promoted}. Promoting it could undo newer data "
                 "(bring back rows deleted since), so nothing was written; "
                 + (
                     f"scheduled runs do not read this backfill's interval ({backfill}) again: rerun this "
@@ -121,6 +131,12 @@ def require_newest(
                 ),
                 **({} if backfill else {"newest": int(promoted)}),
             )
+
+
+def newest_promoted(conn: psycopg.Connection[Any], flow_id: str) -> int | None:
+    """The largest number of the flow's batches that promoted (None: none yet)."""
+    row = conn.execute("SELECT promoted FROM syncgate.batch_fences WHERE flow_id = %s", (flow_id,)).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def record_promoted(conn: psycopg.Connection[Any], basis: Mapping[str, int]) -> None:

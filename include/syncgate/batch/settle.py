@@ -101,12 +101,19 @@ def begin(conn: psycopg.Connection[Any], flow: FlowSpec, run: RunInfo, batch: Ba
 
 
 def require_current_batch(
-    conn: psycopg.Connection[Any], flow: FlowSpec, run: RunInfo, batch: Batch, mark: Watermark
+    conn: psycopg.Connection[Any],
+    flow: FlowSpec,
+    run: RunInfo,
+    batch: Batch,
+    mark: Watermark,
+    *,
+    planned: int | None = None,
 ) -> None:
-    """Refuse a batch that another run overtook: a newer read promoted (``BatchSuperseded``
-    outside backfills), or the watermark moved in a way this batch's window does not cover."""
+    """Refuse a batch that another run overtook: a newer read promoted, or planned its push to
+    an API (``planned``, see ``fence.require_newest``) (``BatchSuperseded`` outside backfills),
+    or the watermark moved in a way this batch's window does not cover."""
     interval = f"{batch.window.lower} to {batch.window.upper}" if run.is_backfill else None
-    fence.require_newest(conn, {flow.id: batch.sequence}, flow_id=flow.id, backfill=interval)
+    fence.require_newest(conn, {flow.id: batch.sequence}, flow_id=flow.id, backfill=interval, planned=planned)
     require_current_watermark(flow, batch, mark)
 
 
@@ -185,9 +192,18 @@ def settle(
     drop_staged(conn, batch)
 
 
-def supersede(flow: FlowSpec, run: RunInfo, batch: Batch, exc: BatchSuperseded, *, seconds: float) -> None:
-    """Settle a batch that a newer promoted batch carries: nothing written, the watermark left
-    to the newer one, the audit row closed as ``superseded``, staging and landing removed."""
+def supersede(
+    flow: FlowSpec,
+    run: RunInfo,
+    batch: Batch,
+    exc: BatchSuperseded,
+    *,
+    seconds: float,
+    counts: dict[str, int] | None = None,
+) -> None:
+    """Settle a batch that a newer promoted batch carries: nothing (more) written, the watermark
+    left to the newer one, the audit row closed as ``superseded``, staging and landing removed.
+    ``counts``: what an API push of the batch had confirmed before it was overtaken."""
     log.info("Flow %s: batch #%s is superseded by #%d, which already promoted; nothing to write",
              flow.id, batch.sequence, exc.newest)  # fmt: skip
     with connect(flow.state_conn_id) as conn:
@@ -195,7 +211,7 @@ def supersede(flow: FlowSpec, run: RunInfo, batch: Batch, exc: BatchSuperseded, 
             audit.update_run(
                 conn, flow.id, run.run_id, status="superseded", promote_seconds=seconds,
                 watermark_after=batch.watermark_before, staging_table=None, error=str(exc),
-                **dict.fromkeys(COUNTS, 0),
+                **{**dict.fromkeys(COUNTS, 0), **(counts or {})},
             )  # fmt: skip
             drop_staged(conn, batch)
     forget(flow, batch)

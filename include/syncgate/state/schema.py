@@ -366,6 +366,24 @@ ALTER TABLE syncgate.sync_runs ADD CONSTRAINT sync_runs_status
     CHECK (status IN ('running', 'success', 'rejected', 'failed', 'superseded'));
 """
 
+# Migration 7 (issue 13): HTTP pushes are fenced like promotes. A push records its batch's number
+# when it plans: from then on its changes may reach the API, so an older batch must not plan
+# after it, nor may an abandoned older push send its remaining changes after it (they are
+# settled 'superseded', the changes already confirmed stay in the mirror).
+_PUSH_FENCE = """
+ALTER TABLE syncgate.push_batches
+    ADD COLUMN IF NOT EXISTS sequence  bigint,
+    ADD COLUMN IF NOT EXISTS backfill  boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN syncgate.push_batches.sequence IS
+    'the batch number (syncgate.batch_fences) of the planned batch; NULL for plans made before it was '
+    'recorded. A batch numbered below a newer planned (not backfill) or promoted one never sends again';
+COMMENT ON COLUMN syncgate.push_batches.backfill IS
+    'a backfill run''s batch: its plan does not fence other batches (as its promote does not)';
+ALTER TABLE syncgate.push_batches DROP CONSTRAINT IF EXISTS push_batches_status;
+ALTER TABLE syncgate.push_batches ADD CONSTRAINT push_batches_status
+    CHECK (status IN ('pushing', 'finished', 'superseded'));
+"""
+
 # The state schema's history, oldest first. Append a step; never edit or renumber one.
 STEPS: tuple[Migration, ...] = (
     Migration(1, "baseline: the state schema of syncgate before versioned migrations", _DDL),
@@ -379,6 +397,11 @@ STEPS: tuple[Migration, ...] = (
         6,
         "overlapping runs: watermarks.sequence, and the 'superseded' status of sync_runs",
         _OVERLAPPING_RUNS,
+    ),
+    Migration(
+        7,
+        "push fence: push_batches.sequence and backfill, and the 'superseded' status of a push",
+        _PUSH_FENCE,
     ),
 )
 

@@ -45,9 +45,11 @@ def plan_changes(
     batch_id = batch.batch_id
     staging = TableRef.parse(str(batch.staging_table))
     columns = batch.columns
+    # Its number fences older batches from here on: its changes may reach the API from now.
     conn.execute(
-        "INSERT INTO syncgate.push_batches (flow_id, batch_id, run_id) VALUES (%s, %s, %s)",
-        (spec.id, batch_id, run.run_id),
+        "INSERT INTO syncgate.push_batches (flow_id, batch_id, run_id, sequence, backfill) "
+        "VALUES (%s, %s, %s, %s, %s)",
+        (spec.id, batch_id, run.run_id, batch.sequence, run.is_backfill),
     )
     parts = [_creates(spec, staging, mirror, columns), _updates(spec, run, staging, mirror, columns)]
     parts += _deletes(spec, run, batch, staging, mirror)

@@ -43,14 +43,36 @@ class Outcome:
     api_id: str | None = None
 
 
-def unfinished_batches(conn: psycopg.Connection[Any], flow_id: str) -> list[tuple[str, str]]:
-    """(batch_id, run_id) of batches whose push never finished, oldest first."""
+@dataclass(frozen=True)
+class Unfinished:
+    """A batch whose push never finished, and its number (None: planned before numbers were kept)."""
+
+    batch_id: str
+    run_id: str
+    sequence: int | None
+
+
+def unfinished_batches(conn: psycopg.Connection[Any], flow_id: str) -> list[Unfinished]:
+    """Batches whose push never finished, oldest first."""
     rows = conn.execute(
-        "SELECT batch_id, run_id FROM syncgate.push_batches WHERE flow_id = %s AND status = 'pushing' "
+        "SELECT batch_id, run_id, sequence FROM syncgate.push_batches WHERE flow_id = %s AND status = 'pushing' "
         "ORDER BY planned_at, batch_id",
         (flow_id,),
     ).fetchall()
-    return [(str(b), str(r)) for b, r in rows]
+    return [Unfinished(str(b), str(r), None if s is None else int(s)) for b, r, s in rows]
+
+
+def newest_planned(conn: psycopg.Connection[Any], flow_id: str, other_than: str) -> int | None:
+    """The largest number of another batch whose push was planned: its changes may be on the API.
+
+    A backfill's plan does not count: its slice carries no newer data for the rest of the flow
+    (``fence.record_promoted`` leaves it out for the same reason).
+    """
+    row = conn.execute(
+        "SELECT max(sequence) FROM syncgate.push_batches WHERE flow_id = %s AND batch_id <> %s AND NOT backfill",
+        (flow_id, other_than),
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def pending(
@@ -148,16 +170,28 @@ def _counts(groups: list[tuple[str, str, int]]) -> dict[str, int]:
     return counts
 
 
-def finish_batch(conn: psycopg.Connection[Any], flow_id: str, batch_id: str) -> None:
-    """Close a batch's push: its outcomes live on in the audit row and rejected records."""
+def finish_batch(
+    conn: psycopg.Connection[Any], flow_id: str, batch_id: str, status: str = "finished"
+) -> None:
+    """Close a batch's push: its outcomes live on in the audit row and rejected records.
+
+    ``superseded``: a newer batch overtook it, its changes still pending are dropped unsent (the
+    confirmed ones are in the mirror already)."""
     conn.execute(
-        "UPDATE syncgate.push_batches SET status = 'finished', finished_at = now() "
-        "WHERE flow_id = %s AND batch_id = %s",
-        (flow_id, batch_id),
+        "UPDATE syncgate.push_batches SET status = %s, finished_at = now() WHERE flow_id = %s AND batch_id = %s",
+        (status, flow_id, batch_id),
     )
     conn.execute(
         "DELETE FROM syncgate.push_changes WHERE flow_id = %s AND batch_id = %s", (flow_id, batch_id)
     )
+
+
+def pending_count(conn: psycopg.Connection[Any], flow_id: str, batch_id: str) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM syncgate.push_changes WHERE flow_id = %s AND batch_id = %s AND status = 'pending'",
+        (flow_id, batch_id),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def batch_status(conn: psycopg.Connection[Any], flow_id: str, batch_id: str) -> str | None:

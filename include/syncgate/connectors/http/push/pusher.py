@@ -9,7 +9,12 @@ PostgreSQL promotes in one transaction; an API cannot join one. What holds inste
 - the watermark and the audit row's final status commit in one transaction after the last
   change is settled, so a failed push leaves the watermark where it was;
 - a batch whose push never finished (the run was abandoned) is completed, with its own keys,
-  before the next batch is planned.
+  before the next batch is planned;
+- the push is fenced like any promote (``batch/fence.py``), and from the moment it plans: its
+  batch number is recorded with the plan, and a batch numbered below a newer planned or
+  promoted one never sends again. Planning refuses it (``superseded``), its own retry stops
+  resuming, and another run does not complete it: its pending changes are dropped unsent
+  (the newer batch carries them), the ones the API confirmed stay in the mirror.
 
 Not possible: rolling back what the API already applied when a later change fails. The
 mirror records it, so the next run does not push it again.
@@ -22,6 +27,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from syncgate import landing
+from syncgate.batch import fence
 from syncgate.batch.contract import Batch
 from syncgate.batch.run import RunInfo
 from syncgate.batch.settle import (
@@ -70,10 +76,9 @@ def push(spec: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int]:
                 carried = _complete_abandoned(conn, spec, transport, batch_id)
                 try:
                     with conn.transaction():
-                        require_current_batch(conn, spec, run, batch, lock_watermark(conn, spec.id))
-                except BatchSuperseded as exc:  # before anything of it was sent
-                    supersede(spec, run, batch, exc, seconds=time.monotonic() - started)
-                    return dict.fromkeys(COUNTS, 0)
+                        _require_newest_push(conn, spec, run, batch)
+                except BatchSuperseded as exc:  # before anything (more) of it is sent
+                    return _supersede_own(conn, spec, run, batch, exc, started)
                 with conn.transaction():
                     if progress.batch_status(conn, spec.id, batch_id) is None:
                         require_passing_gate(conn, spec, batch)
@@ -105,6 +110,37 @@ def push(spec: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int]:
     return counts
 
 
+def _require_newest_push(conn: psycopg.Connection[Any], spec: FlowSpec, run: RunInfo, batch: Batch) -> None:
+    """Refuse the batch when a newer one promoted or planned its push (its own transaction)."""
+    mark = lock_watermark(conn, spec.id)
+    planned = progress.newest_planned(conn, spec.id, other_than=batch.batch_id)
+    require_current_batch(conn, spec, run, batch, mark, planned=planned)
+
+
+def _supersede_own(
+    conn: psycopg.Connection[Any],
+    spec: FlowSpec,
+    run: RunInfo,
+    batch: Batch,
+    exc: BatchSuperseded,
+    started: float,
+) -> dict[str, int]:
+    """Settle this run's batch as superseded; a push it began (a retry) stops where it was.
+
+    The audit row keeps what the API confirmed of it: counted from its changes, or, when another
+    run already closed its push, the progress its failed attempt recorded.
+    """
+    with conn.transaction():
+        status = progress.batch_status(conn, spec.id, batch.batch_id)
+        kept = progress.tally(conn, spec.id, batch.batch_id)
+        if status == "pushing":
+            _drop_pending(conn, spec, batch.batch_id, run.run_id, exc.newest)
+        elif status == "superseded":
+            kept = _recorded_counts(audit.read_run(conn, spec.id, run.run_id) or {})
+    supersede(spec, run, batch, exc, seconds=time.monotonic() - started, counts=kept)
+    return kept if status is not None else dict.fromkeys(COUNTS, 0)  # never planned: like any promote
+
+
 def _complete_abandoned(
     conn: psycopg.Connection[Any], spec: FlowSpec, transport: Transport, batch_id: str
 ) -> dict[str, int]:
@@ -112,18 +148,50 @@ def _complete_abandoned(
 
     Their changes may have reached the API unconfirmed; re-sending them under the same keys
     settles them before this batch is compared with the mirror. Returns what was sent, which
-    counts for this run.
+    counts for this run. One that a newer batch overtook sends nothing more: its remaining
+    changes would undo the newer one's on the API.
     """
     sent = progress.count([])
-    for old_batch, old_run in progress.unfinished_batches(conn, spec.id):
-        if old_batch == batch_id:
+    for old in progress.unfinished_batches(conn, spec.id):
+        if old.batch_id == batch_id:
             continue
-        log.warning("Completing the unfinished push of batch %s (run %s) first", old_batch, old_run)
-        for key, value in _push_batch(conn, spec, transport, old_batch, old_run).items():
+        with conn.transaction():
+            newest = _newest_beyond(conn, spec.id, old)
+            if newest is not None:
+                _drop_pending(conn, spec, old.batch_id, old.run_id, newest)
+                continue
+        log.warning("Completing the unfinished push of batch %s (run %s) first", old.batch_id, old.run_id)
+        for key, value in _push_batch(conn, spec, transport, old.batch_id, old.run_id).items():
             sent[key] += value
         with conn.transaction():
-            progress.finish_batch(conn, spec.id, old_batch)
+            progress.finish_batch(conn, spec.id, old.batch_id)
     return sent
+
+
+def _newest_beyond(conn: psycopg.Connection[Any], flow_id: str, old: progress.Unfinished) -> int | None:
+    """The number of a batch newer than ``old`` that promoted or planned its push, if any.
+
+    Promoted covers the committed watermark too (its ``sequence`` is a promoted number). A plan
+    from before numbers were recorded cannot be compared: it is completed as it always was.
+    """
+    lock_watermark(conn, flow_id)  # promotes of the flow wait, so the numbers hold
+    numbers = [fence.newest_promoted(conn, flow_id), progress.newest_planned(conn, flow_id, old.batch_id)]
+    newest = max((n for n in numbers if n is not None), default=None)
+    if old.sequence is None or newest is None or newest <= old.sequence:
+        return None
+    return newest
+
+
+def _drop_pending(
+    conn: psycopg.Connection[Any], spec: FlowSpec, batch_id: str, run_id: str, newest: int | None
+) -> None:
+    """Close an overtaken push unsent (caller's transaction); what the API confirmed stays mirrored."""
+    dropped = progress.pending_count(conn, spec.id, batch_id)
+    log.warning(
+        "Flow %s: the unfinished push of batch %s (run %s) is superseded by batch #%s: its %d pending "
+        "change(s) are not sent (the newer batch carries them)", spec.id, batch_id, run_id, newest, dropped,
+    )  # fmt: skip
+    progress.finish_batch(conn, spec.id, batch_id, status="superseded")
 
 
 def _push_batch(
@@ -174,7 +242,7 @@ def _finish(
     """Record the final outcome; the watermark moves in the same transaction, unless the run fails."""
     batch_id = batch.batch_id
     with conn.transaction():
-        require_current_batch(conn, spec, run, batch, lock_watermark(conn, spec.id))
+        _require_newest_push(conn, spec, run, batch)
         tally = progress.tally(conn, spec.id, batch_id)
         counts = {key: value + carried.get(key, 0) for key, value in tally.items()}
         failed = counts["rows_push_failed"]
@@ -212,6 +280,10 @@ def _already_finished(
     log.info("Batch %s of flow %s was already pushed: nothing to do", batch_id, spec.id)
     if row["status"] == "failed" and row["error"]:
         raise FatalError(str(row["error"]))
+    return _recorded_counts(row)
+
+
+def _recorded_counts(row: dict[str, Any]) -> dict[str, int]:
     keys = ("rows_inserted", "rows_updated", "rows_deleted", "rows_pushed", "rows_push_failed")
     return {k: int(row.get(k) or 0) for k in keys}
 

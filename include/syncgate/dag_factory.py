@@ -175,7 +175,10 @@ def build_sync_dag(spec: SyncSpec, path: Path) -> DAG:
         def reconcile(transformed: dict[str, Any], **context: Any) -> dict[str, Any]:
             from syncgate.reconcile.decide import reconcile as run_reconcile
 
-            return _stage(lambda: run_reconcile(spec, _run(spec, context), transformed))  # type: ignore[arg-type]
+            return _stage(
+                lambda: run_reconcile(spec, _run(spec, context), transformed),  # type: ignore[arg-type]
+                lease=_lease(spec, context),
+            )
 
         extracted: dict[str, Any] = {}
         for name in spec.side_names:
@@ -197,7 +200,10 @@ def _side_extract(spec: SyncSpec, name: str) -> Any:
     def extract(**context: Any) -> dict[str, Any]:
         from syncgate.reconcile.side_read import extract_side
 
-        return _stage(lambda: extract_side(spec, name, _run(spec, context)))  # type: ignore[arg-type]
+        return _stage(
+            lambda: extract_side(spec, name, _run(spec, context)),  # type: ignore[arg-type]
+            lease=_lease(spec, context),
+        )
 
     return extract
 
@@ -207,7 +213,10 @@ def _side_transform(spec: SyncSpec, name: str) -> Any:
     def transform(extracted: dict[str, Any], **context: Any) -> dict[str, Any]:
         from syncgate.reconcile.side_read import transform_side
 
-        return _stage(lambda: transform_side(spec, name, _run(spec, context), extracted))  # type: ignore[arg-type]
+        return _stage(
+            lambda: transform_side(spec, name, _run(spec, context), extracted),  # type: ignore[arg-type]
+            lease=_lease(spec, context),
+        )
 
     return transform
 
@@ -218,7 +227,10 @@ def _side_load(spec: SyncSpec, name: str) -> Any:
         from syncgate.reconcile.side_apply import load_side
 
         side_plan = plan["sides"][name]
-        return _stage(lambda: load_side(spec, name, _run(spec, context), transformed, side_plan))  # type: ignore[arg-type]
+        return _stage(
+            lambda: load_side(spec, name, _run(spec, context), transformed, side_plan),  # type: ignore[arg-type]
+            lease=_lease(spec, context),
+        )
 
     return load
 
@@ -228,7 +240,11 @@ def _side_verify(spec: SyncSpec, name: str) -> Any:
     def verify(staged: dict[str, Any], **context: Any) -> dict[str, Any]:
         from syncgate.reconcile.side_apply import verify_side
 
-        return _stage(lambda: verify_side(spec, name, _run(spec, context), staged), context)  # type: ignore[arg-type]
+        return _stage(
+            lambda: verify_side(spec, name, _run(spec, context), staged),  # type: ignore[arg-type]
+            context,
+            lease=_lease(spec, context),
+        )
 
     return verify
 
@@ -246,7 +262,8 @@ def _side_promote(spec: SyncSpec, name: str, asset: Any) -> Any:
 
         run = _run(spec, context)  # type: ignore[arg-type]
         return _stage(
-            lambda: promote_side(spec, name, run, extracted, transformed, plan["sides"][name], verified)
+            lambda: promote_side(spec, name, run, extracted, transformed, plan["sides"][name], verified),
+            lease=_lease(spec, context),
         )  # type: ignore[arg-type]
 
     return promote
@@ -341,8 +358,9 @@ def _run(spec: FlowSpec | SyncSpec, context: Any) -> Any:
     return RunInfo.from_airflow(spec.id, context)
 
 
-def _lease(spec: FlowSpec, context: Any) -> tuple[str, str, str]:
-    """What the stage's heartbeat renews: the run's lease in its flow's state database."""
+def _lease(spec: FlowSpec | SyncSpec, context: Any) -> tuple[str, str, str]:
+    """What the stage's heartbeat renews: the run's lease in its flow's state database (a sync
+    flow's side tasks, running at once, renew the one lease of their run)."""
     return spec.state_conn_id, spec.id, context["dag_run"].run_id
 
 

@@ -79,6 +79,8 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "tests/integration/reconcile/test_multi_way_postgres.py",
     "reconcile/side_read.py": f"a side's extract and transform, {_INTEGRATION}: "
     "tests/integration/reconcile/test_two_way_postgres.py, tests/integration/reconcile/test_multi_way_postgres.py",
+    "reconcile/leftovers.py": f"a sync flow's dead runs and their leftovers, {_INTEGRATION}: "
+    "tests/integration/faults/test_kill_sync_stages.py",
     "reconcile/side_apply.py": f"a side's load, verify and promote, {_INTEGRATION}: "
     "tests/integration/reconcile/test_two_way_postgres.py, tests/integration/reconcile/test_multi_way_postgres.py",
     "connectors/postgres/side_writer.py": f"single-record writes to a side table, {_INTEGRATION}: "

@@ -21,6 +21,7 @@ from syncgate.batch.run import RunInfo
 from syncgate.db.connect import connect
 from syncgate.errors import FatalError
 from syncgate.reconcile import store
+from syncgate.reconcile.leftovers import run_staging
 from syncgate.reconcile.merge import DELETED, Conflict, Rule, Rules
 from syncgate.reconcile.plan import Change, Planned, RecordState, adopt, plan_run
 from syncgate.reconcile.records import LinesWriter, read_lines
@@ -146,6 +147,7 @@ def reconcile(spec: SyncSpec, run: RunInfo, transformed: dict[str, dict[str, Any
             triggered_by=run.triggered_by,
             trigger_events=run.trigger_events,
             batch_id=run.key,
+            staging_table=run_staging(spec, run),
             rows_extracted=sum(len(c) for c in changes.values()),
             transform_seconds=time.monotonic() - started,
             conflicts=counts,

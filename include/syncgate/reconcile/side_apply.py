@@ -369,6 +369,6 @@ def _record(
         "SELECT count(*) FROM syncgate.watermarks WHERE flow_id = ANY(%s) AND batch_id = ANY(%s)",
         (views, batches),
     ).fetchone()[0]
-    if settled == len(views):
-        audit.update_run(conn, spec.id, run.run_id, status="success")
+    if settled == len(views):  # every side dropped its staging tables
+        audit.update_run(conn, spec.id, run.run_id, status="success", staging_table=None)
     log.debug("Side %s settled (%d of %d sides)", side, settled, len(views))

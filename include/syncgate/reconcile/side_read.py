@@ -1,7 +1,8 @@
 """Extract and transform of one side of a sync flow: its changes, as common records.
 
 Extract reads the side through its connector's ``Source`` exactly as a one-way flow would, from
-the side's own watermark (kept under ``<flow id>__<side>``). Transform maps what landed to the
+the side's own watermark (kept under ``<flow id>__<side>``); it first puts the run on record and
+removes what the flow's earlier runs left (``leftovers.py``). Transform maps what landed to the
 common record, turns soft and hard deletes into tombstones and lands the side's changes.
 """
 
@@ -21,8 +22,10 @@ from syncgate.db.connect import connect
 from syncgate.errors import FatalError
 from syncgate.pipeline.startup import import_libraries
 from syncgate.reconcile import store
+from syncgate.reconcile.leftovers import clean_side_leftovers
 from syncgate.reconcile.records import SideMapping, read_rows, write_lines
 from syncgate.spec.sync_model import SyncSpec
+from syncgate.state import audit, leases
 from syncgate.state.schema import ensure_state_schema
 from syncgate.state.watermarks import read_watermark
 
@@ -42,6 +45,16 @@ def extract_side(spec: SyncSpec, side: str, run: RunInfo) -> dict[str, Any]:
     started = time.monotonic()
     with connect(spec.state_conn_id) as state:
         ensure_state_schema(state)
+        # The run is on record, holding a lease, before the side lands anything: if it dies from
+        # here on, the flow's next run marks it failed and removes what it left (leftovers.py).
+        # The run's other side extracts, at the same time, write the same row.
+        audit.start_run(
+            state, spec.id, run.run_id,
+            run_type=run.run_type, triggered_by=run.triggered_by, trigger_events=run.trigger_events,
+            batch_id=run.key,
+        )  # fmt: skip
+        leases.renew(state, spec.id, run.run_id)
+        clean_side_leftovers(state, spec, side, run)
         mark = read_watermark(state, view.id)
         state.commit()
     side_run_info = side_run(run, view.id)

@@ -182,6 +182,39 @@ def test_two_way_sync_merges_resolves_and_does_not_echo(
     assert len(conflicts(erp)) == total
 
 
+def test_every_task_of_a_sync_run_renews_the_run_s_lease(
+    databases: dict[str, str], airflow_db: Path, monkeypatch: pytest.MonkeyPatch, flows: Path
+) -> None:
+    """A run the flow's next run must not find dead holds a lease renewed by each of its tasks
+    (state/leases.py); a trigger logs every renewal, each task's span must hold one."""
+    from syncgate.db.connect import connect
+    from syncgate.state.schema import ensure_state_schema
+
+    erp, crm = databases["src"], databases["dst"]
+    execute(erp, ERP)
+    execute(crm, CRM)
+    with connect("src_db") as conn:
+        ensure_state_schema(conn)
+        conn.commit()
+    execute(
+        erp,
+        "CREATE TABLE public.renewals (at timestamptz)",
+        """CREATE FUNCTION public.log_renewal() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN INSERT INTO public.renewals VALUES (clock_timestamp()); RETURN NEW; END $$""",
+        "CREATE TRIGGER renewals AFTER INSERT OR UPDATE OF heartbeat_at ON syncgate.sync_runs "
+        "FOR EACH ROW WHEN (NEW.heartbeat_at IS NOT NULL) EXECUTE FUNCTION public.log_renewal()",
+    )
+    done = run(monkeypatch, flows)
+    assert set(task_states(done).values()) == {"success"}
+    renewals = [at for (at,) in rows(erp, "SELECT at FROM public.renewals")]
+    silent = [
+        ti.task_id
+        for ti in done.get_task_instances()
+        if not any(ti.start_date <= at <= ti.end_date for at in renewals)
+    ]
+    assert silent == [], f"tasks that never renewed the run's lease: {silent}"
+
+
 def test_a_crash_between_a_side_s_write_and_its_settle_converges_without_a_spurious_conflict(
     databases: dict[str, str], airflow_db: Path, monkeypatch: pytest.MonkeyPatch, flows: Path
 ) -> None:

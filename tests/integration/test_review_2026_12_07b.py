@@ -198,7 +198,12 @@ def test_a_truncate_and_a_delete_in_one_wal_batch_delete_each_record_once(
 def test_a_promote_that_changed_the_api_is_not_settled_as_writing_nothing(
     databases: dict[str, str], crm_empty: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from syncgate.pipeline.promote import superseded
+    from types import SimpleNamespace
+
+    from airflow.sdk import Asset
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from syncgate.dag_factory import _skip_if_superseded
 
     src = databases["src"]
     seed_customers(src, CUSTOMERS)
@@ -210,5 +215,9 @@ def test_a_promote_that_changed_the_api_is_not_settled_as_writing_nothing(
     applied = crm_empty.admin.stats()["writes_applied"]
     promote(spec, older_run, older)
     assert crm_empty.admin.stats()["writes_applied"] > applied  # this promote changed the API
-    # The DAG's promote task ends skipped (no asset event) exactly when this is True.
-    assert not superseded(spec, older_run.run_id), "the API changed, yet the promote says it wrote nothing"
+    # What the DAG's promote task does next: skipped, it records no asset event for the API.
+    context = {"dag_run": SimpleNamespace(run_id=older_run.run_id)}
+    try:
+        _skip_if_superseded(spec, context, Asset(name="crm", uri="syncgate://crm_api/v1/customers"))
+    except AirflowSkipException:
+        pytest.fail("the promote changed the API, yet its task is skipped and announces nothing")

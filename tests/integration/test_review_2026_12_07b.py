@@ -166,14 +166,11 @@ def reinsert_all_but(ids: str) -> str:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a WAL batch with a TRUNCATE carries both the deleted keys and the key set: a key in both "
-    "is planned twice (UNION ALL), two DELETEs under one idempotency key, rows_deleted counted twice",
-)
 def test_a_truncate_and_a_delete_in_one_wal_batch_delete_each_record_once(
     databases: dict[str, str], crm_empty: Any, wal_push: Any
 ) -> None:
+    """A WAL batch with a TRUNCATE carries the log's deleted keys and the key set: a key in both was
+    planned twice (two DELETEs under one idempotency key, rows_deleted counted twice)."""
     src = databases["src"]
     sync(wal_push)
     execute(

@@ -9,7 +9,18 @@ from typing import Any
 
 import pytest
 from crm_push import crm_customers, make_http_spec, seed_customers, source_customers
-from helpers import audit, execute, new_run, rows, sync, watermark
+from helpers import (
+    audit,
+    execute,
+    make_spec,
+    new_run,
+    rows,
+    seed_orders,
+    source_orders,
+    sync,
+    target_orders,
+    watermark,
+)
 
 from syncgate.connectors.http.push import pusher
 from syncgate.connectors.postgres.cdc.flow import drop_flow, setup_flow
@@ -218,3 +229,63 @@ def test_a_promote_that_changed_the_api_is_not_settled_as_writing_nothing(
         _skip_if_superseded(spec, context, Asset(name="crm", uri="syncgate://crm_api/v1/customers"))
     except AirflowSkipException:
         pytest.fail("the promote changed the API, yet its task is skipped and announces nothing")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a backfill's plan fences nothing, so a scheduled batch read before it plans its hard "
+    "deletes afterwards: a late-arriving record the backfill created is missing from the older key set "
+    "and is deleted from the API; its old cursor keeps every later run from creating it again",
+)
+def test_a_scheduled_batch_read_before_a_backfill_does_not_delete_what_the_backfill_created(
+    databases: dict[str, str], crm_empty: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    src = databases["src"]
+    seed_customers(src, 20)
+    spec = make_http_spec(source__deletes="hard", source__soft_delete_column=None)
+    sync(spec)
+    scheduled = staged(spec)  # read first: its key set is the source's before the late record
+    # A record arrives late, stamped inside a past interval, and that interval is backfilled.
+    execute(
+        src,
+        "INSERT INTO public.customers VALUES (99, 'Late', NULL, 'lead', NULL, 1, "
+        """'{"city": "Lyon", "country": "FR"}', '{}', '2026-01-01 00:05:30+00', NULL)""",
+    )
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    backfill = new_run(
+        spec, run_id="backfill__late", run_type="backfill", interval_start=start, interval_end=end
+    )
+    promote(
+        spec, backfill, verify(spec, backfill, load(spec, backfill, transform(spec, extract(spec, backfill))))
+    )
+    assert 99 in crm_customers(crm_empty)
+    promote(spec, *scheduled)  # the scheduled run's promote comes after the backfill's
+    sync(spec)  # and the next run
+    assert crm_customers(crm_empty) == source_customers(src), "the late record was deleted from the API"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the same for a PostgreSQL target: a backfill's promote fences nothing, so the older "
+    "scheduled batch's key-set delete removes the late row the backfill inserted, for good",
+)
+def test_the_same_late_row_survives_in_a_postgres_target(databases: dict[str, str]) -> None:
+    from datetime import UTC, datetime
+
+    src, dst = databases["src"], databases["dst"]
+    seed_orders(src, 40)
+    spec = make_spec()
+    sync(spec)
+    scheduled = staged(spec)
+    execute(src, "INSERT INTO public.orders VALUES (99, 'P', 1, 'late', 'o99', '2026-01-01 00:01:30+00')")
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    backfill = new_run(
+        spec, run_id="backfill__late", run_type="backfill", interval_start=start, interval_end=end
+    )
+    sync(spec, backfill)
+    assert rows(dst, "SELECT count(*) FROM analytics.orders WHERE id = 99") == [(1,)]
+    promote(spec, *scheduled)
+    sync(spec)
+    assert target_orders(dst) == source_orders(src), "the late row was deleted from the target"

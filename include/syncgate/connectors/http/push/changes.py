@@ -232,9 +232,16 @@ def _deletes(
             f"batch {batch.batch_id} of flow {spec.id!r} carries no source key set for its hard deletes"
         )
     keys = keys_of(staging) if batch.has_key_set else staging
+    once: sql.Composable = sql.SQL("")
+    if parts:  # a TRUNCATE landed both: a key the log deleted is planned once, above
+        once = sql.SQL(" AND NOT EXISTS (SELECT 1 FROM {d} AS d WHERE {match})").format(
+            d=deleted_of(staging).sql, match=key_match(key, "m", "d")
+        )
     return [
         *parts,
-        sql.SQL(select + "FROM {m} AS m WHERE NOT EXISTS (SELECT 1 FROM {ks} AS ks WHERE {match})").format(
-            k=_key_object(spec, "m"), m=mirror.sql, ks=keys.sql, match=key_match(key, "m", "ks")
+        sql.SQL(
+            select + "FROM {m} AS m WHERE NOT EXISTS (SELECT 1 FROM {ks} AS ks WHERE {match}){once}"
+        ).format(
+            k=_key_object(spec, "m"), m=mirror.sql, ks=keys.sql, match=key_match(key, "m", "ks"), once=once
         ),
     ]

@@ -109,11 +109,14 @@ def require_newest(
     if not basis:
         return
     rows = conn.execute(
-        "SELECT flow_id, promoted FROM syncgate.batch_fences WHERE flow_id = ANY(%s)", (list(basis),)
+        "SELECT flow_id, promoted, backfilled FROM syncgate.batch_fences WHERE flow_id = ANY(%s)",
+        (list(basis),),
     ).fetchall()
-    for view_id, promoted in rows:
+    for view_id, promoted, backfilled in rows:
         number = basis[view_id]
         done, label = "been promoted", "promoted"
+        if backfill is None and backfilled is not None and (promoted is None or backfilled > promoted):
+            promoted, done, label = backfilled, "been promoted by a backfill", "backfilled"
         if view_id == flow_id and planned is not None and (promoted is None or planned > promoted):
             promoted, done, label = planned, "started pushing to the API", "pushing"
         if promoted is not None and promoted > number:
@@ -139,12 +142,31 @@ def newest_promoted(conn: psycopg.Connection[Any], flow_id: str) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
+def record_backfilled(conn: psycopg.Connection[Any], flow_id: str, number: int) -> None:
+    """Record that a backfill's batch reached the target (in promote's transaction).
+
+    It fences the flow's scheduled batches read before it: their key sets predate the rows the
+    backfill brought (a late record with an old cursor), and a scheduled run never reads those
+    rows again, so an older batch's hard deletes would remove them for good. Backfill batches do
+    not fence each other (``record_promoted``).
+    """
+    conn.execute(
+        """
+        INSERT INTO syncgate.batch_fences AS f (flow_id, taken, backfilled) VALUES (%s, %s, %s)
+        ON CONFLICT (flow_id) DO UPDATE
+        SET backfilled = GREATEST(f.backfilled, EXCLUDED.backfilled), updated_at = now()
+        """,
+        (flow_id, number, number),
+    )
+
+
 def record_promoted(conn: psycopg.Connection[Any], basis: Mapping[str, int]) -> None:
     """Record that data read as of ``basis`` reached the target (in promote's transaction).
 
-    Not for a backfill's batch: a slice of the past upserts only rows that are not newer in the
-    target and deletes nothing, so what lands after it cannot be undone by it, and the slices of
-    one backfill (which Airflow runs side by side) land in any order.
+    Not for a backfill's batch (``record_backfilled``): a slice of the past upserts only rows that
+    are not newer in the target and deletes nothing, so a newer batch landing after it cannot be
+    undone by it, and the slices of one backfill (which Airflow runs side by side) land in any
+    order.
     """
     for view_id, number in basis.items():
         conn.execute(

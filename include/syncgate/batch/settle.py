@@ -169,10 +169,12 @@ def settle(
     """Move the watermark (unless the run failed) and close the audit row; drop the staged tables.
 
     The batch's number is recorded as promoted even when the run fails: a target that took part
-    of it (an API) must not receive an older batch afterwards either. A backfill's is not
-    (``fence.record_promoted``).
+    of it (an API) must not receive an older batch afterwards either. A backfill's fences only
+    scheduled batches read before it (``fence.record_backfilled``).
     """
-    if not run.is_backfill:
+    if run.is_backfill:
+        fence.record_backfilled(conn, flow.id, batch.sequence)
+    else:
         fence.record_promoted(conn, {flow.id: batch.sequence})
     if failure is None and batch.window.moves_watermark and batch.boundary:
         boundary = landing.read_json(batch.boundary)

@@ -369,8 +369,14 @@ ALTER TABLE syncgate.sync_runs ADD CONSTRAINT sync_runs_status
 # Migration 7 (issue 13): HTTP pushes are fenced like promotes. A push records its batch's number
 # when it plans: from then on its changes may reach the API, so an older batch must not plan
 # after it, nor may an abandoned older push send its remaining changes after it (they are
-# settled 'superseded', the changes already confirmed stay in the mirror).
+# settled 'superseded', the changes already confirmed stay in the mirror). A backfill's batch
+# fences the flow's older scheduled batches too (batch_fences.backfilled): their key sets predate
+# what the backfill brought, and their hard deletes would remove it for good.
 _PUSH_FENCE = """
+ALTER TABLE syncgate.batch_fences ADD COLUMN IF NOT EXISTS backfilled bigint;
+COMMENT ON COLUMN syncgate.batch_fences.backfilled IS
+    'the newest number of a backfill batch that promoted (or pushed): a scheduled batch read before it '
+    'is refused (superseded); backfill batches do not fence each other';
 ALTER TABLE syncgate.push_batches
     ADD COLUMN IF NOT EXISTS sequence  bigint,
     ADD COLUMN IF NOT EXISTS backfill  boolean NOT NULL DEFAULT false;
@@ -379,6 +385,12 @@ COMMENT ON COLUMN syncgate.push_batches.sequence IS
     'recorded. A batch numbered below a newer planned (not backfill) or promoted one never sends again';
 COMMENT ON COLUMN syncgate.push_batches.backfill IS
     'a backfill run''s batch: its plan does not fence other batches (as its promote does not)';
+-- A push planned before its number was recorded and not finished: it counts as the newest read
+-- so far, so no batch read before the upgrade plans after it (superseding one is safe: its
+-- watermark stays and the next run reads again).
+UPDATE syncgate.push_batches AS p SET sequence = f.taken
+    FROM syncgate.batch_fences AS f
+    WHERE p.status = 'pushing' AND p.sequence IS NULL AND f.flow_id = p.flow_id;
 ALTER TABLE syncgate.push_batches DROP CONSTRAINT IF EXISTS push_batches_status;
 ALTER TABLE syncgate.push_batches ADD CONSTRAINT push_batches_status
     CHECK (status IN ('pushing', 'finished', 'superseded'));
@@ -400,7 +412,8 @@ STEPS: tuple[Migration, ...] = (
     ),
     Migration(
         7,
-        "push fence: push_batches.sequence and backfill, and the 'superseded' status of a push",
+        "push fence: push_batches.sequence and backfill, the 'superseded' status of a push, and "
+        "batch_fences.backfilled",
         _PUSH_FENCE,
     ),
 )

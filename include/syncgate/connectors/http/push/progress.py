@@ -62,15 +62,19 @@ def unfinished_batches(conn: psycopg.Connection[Any], flow_id: str) -> list[Unfi
     return [Unfinished(str(b), str(r), None if s is None else int(s)) for b, r, s in rows]
 
 
-def newest_planned(conn: psycopg.Connection[Any], flow_id: str, other_than: str) -> int | None:
+def newest_planned(
+    conn: psycopg.Connection[Any], flow_id: str, other_than: str, *, backfills: bool = False
+) -> int | None:
     """The largest number of another batch whose push was planned: its changes may be on the API.
 
-    A backfill's plan does not count: its slice carries no newer data for the rest of the flow
-    (``fence.record_promoted`` leaves it out for the same reason).
+    A backfill's plan counts only with ``backfills`` (for a scheduled batch): it may have created
+    records the scheduled batch's older key set lacks. Backfill batches do not fence each other
+    (``fence.record_backfilled``).
     """
     row = conn.execute(
-        "SELECT max(sequence) FROM syncgate.push_batches WHERE flow_id = %s AND batch_id <> %s AND NOT backfill",
-        (flow_id, other_than),
+        "SELECT max(sequence) FROM syncgate.push_batches WHERE flow_id = %s AND batch_id <> %s "
+        "AND (%s OR NOT backfill)",
+        (flow_id, other_than, backfills),
     ).fetchone()
     return None if row is None or row[0] is None else int(row[0])
 

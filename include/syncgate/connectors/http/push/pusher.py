@@ -113,7 +113,7 @@ def push(spec: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int]:
 def _require_newest_push(conn: psycopg.Connection[Any], spec: FlowSpec, run: RunInfo, batch: Batch) -> None:
     """Refuse the batch when a newer one promoted or planned its push (its own transaction)."""
     mark = lock_watermark(conn, spec.id)
-    planned = progress.newest_planned(conn, spec.id, other_than=batch.batch_id)
+    planned = progress.newest_planned(conn, spec.id, other_than=batch.batch_id, backfills=not run.is_backfill)
     require_current_batch(conn, spec, run, batch, mark, planned=planned)
 
 

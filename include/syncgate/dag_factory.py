@@ -425,8 +425,8 @@ def _skip_if_superseded(spec: FlowSpec, context: Any, asset: Any) -> None:
 
     if _stage(lambda: superseded(spec, context["dag_run"].run_id)):
         raise AirflowSkipException(
-            f"superseded: a newer batch of flow {spec.id!r}, already promoted, carries this batch's "
-            f"changes; nothing was written, so no asset event for {asset.uri}"
+            f"superseded: a newer batch of flow {spec.id!r} (promoted, or already pushing to the API) "
+            f"carries this batch's changes; nothing was written, so no asset event for {asset.uri}"
         )
 
 

@@ -52,8 +52,16 @@ def promote(spec: FlowSpec, run: RunInfo, batch: Batch | None) -> dict[str, int]
 
 
 def superseded(spec: FlowSpec, run_id: str) -> bool:
-    """Whether promote settled the run as ``superseded``: a newer batch carries its changes and
-    nothing was written. Every target's promote records it in the run's audit row."""
+    """Whether promote settled the run as ``superseded`` and wrote nothing: a newer batch carries
+    its changes. Every target's promote records it in the run's audit row. A push that first
+    completed another run's abandoned changes, and then found its own batch superseded, did
+    change the API: its audit row counts what it sent, and it is not "nothing"."""
     with connect(spec.state_conn_id) as conn:
         run = audit.read_run(conn, spec.id, run_id)
-    return run is not None and run["status"] == "superseded"
+    if run is None or run["status"] != "superseded":
+        return False
+    return not any(run.get(column) for column in _WRITES)
+
+
+# What a promote wrote, as its audit row counts it.
+_WRITES = ("rows_inserted", "rows_updated", "rows_deleted", "rows_pushed")

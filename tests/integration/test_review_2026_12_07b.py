@@ -25,7 +25,7 @@ from helpers import (
 
 from syncgate.connectors.http.push import pusher
 from syncgate.connectors.postgres.cdc.flow import drop_flow, setup_flow
-from syncgate.errors import RetriableError
+from syncgate.errors import FatalError, RetriableError
 from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load
 from syncgate.pipeline.promote import promote
@@ -82,12 +82,6 @@ def overtaken(databases: dict[str, str], crm_empty: Any, monkeypatch: pytest.Mon
     return {"spec": spec, "older": (older_run, older), "newer": (newer_run, newer)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a run whose abandoned push another run completed is never settled: its retry returns "
-    "through _already_finished leaving the audit row 'running' (later reaped 'failed: abandoned'), the "
-    "watermark and promoted number unrecorded; a cleared promote after the run failed re-raises the stale error",
-)
 @pytest.mark.parametrize("attempt", ["task-retry", "cleared-after-failure"])
 def test_a_retry_after_another_run_completed_the_push_settles_the_run(
     databases: dict[str, str], crm_empty: Any, overtaken: dict[str, Any], attempt: str
@@ -116,11 +110,73 @@ def test_a_retry_after_another_run_completed_the_push_settles_the_run(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the changes an older promote sends while completing a newer abandoned push are counted "
-    "nowhere once it is superseded: _supersede_own drops `carried`",
-)
+def test_a_retry_after_a_newer_run_completed_the_push_and_promoted_ends_superseded(
+    databases: dict[str, str], crm_empty: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The older run's push died midway; the newer run completed it, then pushed and promoted its
+    own batch. The older run's retry must not move the watermark back to its batch."""
+    src, dst = databases["src"], databases["dst"]
+    seed_customers(src, CUSTOMERS)
+    spec = make_http_spec()
+    sync(spec)
+    monkeypatch.setattr(pusher, "SINGLE_CHUNK", CHUNK)
+    (older_run, older), (newer_run, newer) = older_and_newer(src, spec)
+    push_dies_midway(spec, older_run, older, crm_empty, monkeypatch)
+    # Its worker was killed: nothing recorded what the API had confirmed (5 changes).
+    execute(
+        dst,
+        f"UPDATE syncgate.sync_runs SET rows_updated = NULL, rows_pushed = NULL WHERE run_id = '{older_run.run_id}'",
+    )
+    promote(spec, newer_run, newer)
+    newest = watermark(dst, spec.id)
+    promote(spec, older_run, older)  # the older run's task retry
+    row = audit(dst, older_run.run_id, spec.id)
+    assert row["status"] == "superseded", (row["status"], row["error"])
+    assert watermark(dst, spec.id) == newest
+    assert rows(dst, "SELECT promoted FROM syncgate.batch_fences WHERE flow_id = %s", (spec.id,)) == [
+        (newer.sequence,)
+    ]
+    assert names(crm_empty) == {"Newer"}
+    # Each batch's 12 updates are counted once: the older run's own, the rest by the newer run.
+    counted = rows(
+        dst,
+        "SELECT sum(rows_updated), sum(rows_pushed) FROM syncgate.sync_runs WHERE run_id IN (%s, %s)",
+        (older_run.run_id, newer_run.run_id),
+    )
+    assert counted == [(2 * CUSTOMERS, 2 * CUSTOMERS)]
+
+
+def test_a_change_refused_while_another_run_completed_the_push_fails_the_settled_run(
+    databases: dict[str, str], crm_empty: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API refused one of the newer batch's changes that the older run's promote sent for it:
+    with rejects.fail_run the newer run's retry fails and leaves the watermark, so the next run
+    offers the refused record again."""
+    src, dst = databases["src"], databases["dst"]
+    seed_customers(src, CUSTOMERS)
+    spec = make_http_spec()
+    sync(spec)
+    monkeypatch.setattr(pusher, "SINGLE_CHUNK", CHUNK)
+    stamp = "updated_at = now() + id * interval '1 millisecond'"
+    execute(src, f"UPDATE public.customers SET name = 'Older', {stamp}")
+    older_run, older = staged(spec)
+    last = CUSTOMERS  # planned in the last chunk, which the older run's promote sends
+    execute(src, f"UPDATE public.customers SET name = 'Newer', {stamp}")
+    execute(src, f"UPDATE public.customers SET email = 'no-at-sign' WHERE id = {last}")
+    newer_run, newer = staged(spec)
+    push_dies_midway(spec, newer_run, newer, crm_empty, monkeypatch)
+    promote(spec, older_run, older)
+    assert rows(dst, "SELECT run_id FROM syncgate.rejected_records WHERE stage = 'push'") == [
+        (newer_run.run_id,)
+    ]
+    before = watermark(dst, spec.id)
+    with pytest.raises(FatalError, match="refused 1 change"):
+        promote(spec, newer_run, newer)
+    row = audit(dst, newer_run.run_id, spec.id)
+    assert row["status"] == "failed" and "rejected_records" in row["error"]
+    assert watermark(dst, spec.id) == before
+
+
 def test_the_changes_a_superseded_promote_completed_are_counted(
     databases: dict[str, str], crm_empty: Any, overtaken: dict[str, Any]
 ) -> None:

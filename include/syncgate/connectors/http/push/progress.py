@@ -198,6 +198,18 @@ def pending_count(conn: psycopg.Connection[Any], flow_id: str, batch_id: str) ->
     return int(row[0]) if row else 0
 
 
+def refused(conn: psycopg.Connection[Any], flow_id: str, batch_id: str) -> int:
+    """How many of a batch's changes the API refused, by whichever run sent them.
+
+    Read from the rejected records: they outlive the batch's changes, which a finished push forgets.
+    """
+    row = conn.execute(
+        "SELECT count(*) FROM syncgate.rejected_records WHERE flow_id = %s AND batch_id = %s AND stage = 'push'",
+        (flow_id, batch_id),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def batch_status(conn: psycopg.Connection[Any], flow_id: str, batch_id: str) -> str | None:
     row = conn.execute(
         "SELECT status FROM syncgate.push_batches WHERE flow_id = %s AND batch_id = %s", (flow_id, batch_id)

@@ -9,7 +9,11 @@ PostgreSQL promotes in one transaction; an API cannot join one. What holds inste
 - the watermark and the audit row's final status commit in one transaction after the last
   change is settled, so a failed push leaves the watermark where it was;
 - a batch whose push never finished (the run was abandoned) is completed, with its own keys,
-  before the next batch is planned;
+  before the next batch is planned; what the completing run sends counts in its own audit row,
+  and the abandoned run's row keeps what it got confirmed itself. The abandoned run's retry (or
+  a promote cleared by hand after it failed) settles it without sending anything: fenced like
+  any promote, so it moves the watermark, or ends ``superseded`` when a newer batch promoted or
+  planned since;
 - the push is fenced like any promote (``batch/fence.py``), and from the moment it plans: its
   batch number is recorded with the plan, and a batch numbered below a newer planned or
   promoted one never sends again. Planning refuses it (``superseded``), its own retry stops
@@ -67,8 +71,9 @@ def push(spec: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int]:
         try:
             with conn.transaction():  # before anything is sent: another flow's API resource is not ours
                 target_owners.claim(conn, spec, spec.state_conn_id)
-            done = _already_finished(conn, spec, run, batch_id)
+            done = _already_finished(conn, spec, run, batch, started)
             if done is not None:
+                landing.forget_batch(spec.id, batch_id)
                 return done
             with conn.transaction():
                 mirror = ensure_mirror(conn, spec, batch.columns)
@@ -78,7 +83,7 @@ def push(spec: FlowSpec, run: RunInfo, batch: Batch) -> dict[str, int]:
                     with conn.transaction():
                         _require_newest_push(conn, spec, run, batch)
                 except BatchSuperseded as exc:  # before anything (more) of it is sent
-                    return _supersede_own(conn, spec, run, batch, exc, started)
+                    return _supersede_own(conn, spec, run, batch, exc, started, carried)
                 with conn.transaction():
                     if progress.batch_status(conn, spec.id, batch_id) is None:
                         require_passing_gate(conn, spec, batch)
@@ -124,21 +129,28 @@ def _supersede_own(
     batch: Batch,
     exc: BatchSuperseded,
     started: float,
+    carried: dict[str, int],
 ) -> dict[str, int]:
     """Settle this run's batch as superseded; a push it began (a retry) stops where it was.
 
     The audit row keeps what the API confirmed of it: counted from its changes, or, when another
-    run already closed its push, the progress its failed attempt recorded.
+    run already closed its push (or an earlier attempt settled it), the counts the row holds;
+    plus what this run sent completing other runs' pushes (``carried``): the API applied those too.
     """
     with conn.transaction():
         status = progress.batch_status(conn, spec.id, batch.batch_id)
-        kept = progress.tally(conn, spec.id, batch.batch_id)
+        row = audit.read_run(conn, spec.id, run.run_id) or {}
+        if status == "superseded" or row.get("status") == "superseded":
+            own = _recorded_counts(row)
+        else:
+            own = progress.tally(conn, spec.id, batch.batch_id)
         if status == "pushing":
             _drop_pending(conn, spec, batch.batch_id, run.run_id, exc.newest)
-        elif status == "superseded":
-            kept = _recorded_counts(audit.read_run(conn, spec.id, run.run_id) or {})
+    kept = _added(own, carried)
     supersede(spec, run, batch, exc, seconds=time.monotonic() - started, counts=kept)
-    return kept if status is not None else dict.fromkeys(COUNTS, 0)  # never planned: like any promote
+    if status is None and not any(kept.values()):
+        return dict.fromkeys(COUNTS, 0)  # never planned, nothing sent: like any promote
+    return kept
 
 
 def _complete_abandoned(
@@ -148,14 +160,17 @@ def _complete_abandoned(
 
     Their changes may have reached the API unconfirmed; re-sending them under the same keys
     settles them before this batch is compared with the mirror. Returns what was sent, which
-    counts for this run. One that a newer batch overtook sends nothing more: its remaining
-    changes would undo the newer one's on the API.
+    counts for this run; the abandoned run's audit row first receives what it got confirmed
+    itself (its task may have died before recording it), since closing the push forgets its
+    changes. One that a newer batch overtook sends nothing more: its remaining changes would
+    undo the newer one's on the API.
     """
     sent = progress.count([])
     for old in progress.unfinished_batches(conn, spec.id):
         if old.batch_id == batch_id:
             continue
         with conn.transaction():
+            _record_own_progress(conn, spec.id, old)
             newest = _newest_beyond(conn, spec.id, old)
             if newest is not None:
                 _drop_pending(conn, spec, old.batch_id, old.run_id, newest)
@@ -166,6 +181,13 @@ def _complete_abandoned(
         with conn.transaction():
             progress.finish_batch(conn, spec.id, old.batch_id)
     return sent
+
+
+def _record_own_progress(conn: psycopg.Connection[Any], flow_id: str, old: progress.Unfinished) -> None:
+    """Write what an abandoned push got confirmed so far into its run's audit row (caller's transaction)."""
+    row = audit.read_run(conn, flow_id, old.run_id)
+    if row is not None and row["batch_id"] == old.batch_id:  # a rerun of the run reads another batch
+        audit.update_run(conn, flow_id, old.run_id, **progress.tally(conn, flow_id, old.batch_id))
 
 
 def _newest_beyond(conn: psycopg.Connection[Any], flow_id: str, old: progress.Unfinished) -> int | None:
@@ -240,52 +262,118 @@ def _finish(
     carried: dict[str, int],
 ) -> tuple[dict[str, int], str | None]:
     """Record the final outcome; the watermark moves in the same transaction, unless the run fails."""
-    batch_id = batch.batch_id
     with conn.transaction():
         _require_newest_push(conn, spec, run, batch)
-        tally = progress.tally(conn, spec.id, batch_id)
-        counts = {key: value + carried.get(key, 0) for key, value in tally.items()}
+        counts = _added(progress.tally(conn, spec.id, batch.batch_id), carried)
         failed = counts["rows_push_failed"]
-        failure = None
-        if failed and http_target(spec).rejects.fail_run:
-            # The watermark stays: the next run offers the refused records again.
-            failure = (
-                f"the API refused {failed} of {failed + counts['rows_pushed']} change(s) of flow {spec.id!r} "
-                "(see syncgate.rejected_records, stage 'push'); the others were applied. The watermark stays, "
-                "so the next run offers the refused records again (rejects.fail_run: true)"
-            )
-        from psycopg import sql
-
-        # The mirror holds what the API accepted: freshness is measured on it, like a target table.
-        fresh = freshness.after_promote(
-            conn, spec, run.run_id, mirror_table(spec.id), batch.columns,
-            batch_is_target=True, where_live=sql.SQL("TRUE"), target=None,
-        )  # fmt: skip
-        written = Written(counts, fresh.audit_values() if fresh else {})
-        settle(conn, spec, run, batch, written, seconds=time.monotonic() - started, failure=failure)
-        progress.finish_batch(conn, spec.id, batch_id)
+        failure = _refusal(spec, f"{failed} of {failed + counts['rows_pushed']}") if failed else None
+        _settle_pushed(conn, spec, run, batch, counts, failure, started)
+        progress.finish_batch(conn, spec.id, batch.batch_id)
     return counts, failure
 
 
+def _refusal(spec: FlowSpec, refused: str) -> str | None:
+    """The run's failure when the API refused changes and ``rejects.fail_run`` is on."""
+    if not http_target(spec).rejects.fail_run:
+        return None
+    # The watermark stays: the next run offers the refused records again.
+    return (
+        f"the API refused {refused} change(s) of flow {spec.id!r} (see syncgate.rejected_records, stage "
+        "'push'); the others were applied. The watermark stays, so the next run offers the refused "
+        "records again (rejects.fail_run: true)"
+    )
+
+
+def _settle_pushed(
+    conn: psycopg.Connection[Any],
+    spec: FlowSpec,
+    run: RunInfo,
+    batch: Batch,
+    counts: dict[str, int],
+    failure: str | None,
+    started: float,
+) -> None:
+    """Move the watermark (unless the run fails) and close the audit row (caller's transaction)."""
+    from psycopg import sql
+
+    # The mirror holds what the API accepted: freshness is measured on it, like a target table.
+    fresh = freshness.after_promote(
+        conn, spec, run.run_id, mirror_table(spec.id), batch.columns,
+        batch_is_target=True, where_live=sql.SQL("TRUE"), target=None,
+    )  # fmt: skip
+    written = Written(counts, fresh.audit_values() if fresh else {})
+    settle(conn, spec, run, batch, written, seconds=time.monotonic() - started, failure=failure)
+
+
 def _already_finished(
-    conn: psycopg.Connection[Any], spec: FlowSpec, run: RunInfo, batch_id: str
+    conn: psycopg.Connection[Any], spec: FlowSpec, run: RunInfo, batch: Batch, started: float
 ) -> dict[str, int] | None:
-    """A retried promote of a batch whose outcome is recorded repeats that outcome, sending nothing."""
+    """A retried promote of a batch whose push is finished sends nothing.
+
+    It repeats the outcome its promote recorded; a run whose push another run completed (its
+    own attempt died first) is settled now.
+    """
     with conn.transaction():
-        if progress.batch_status(conn, spec.id, batch_id) != "finished":
+        if progress.batch_status(conn, spec.id, batch.batch_id) != "finished":
             return None
         row = audit.read_run(conn, spec.id, run.run_id)
-    if row is None or row["batch_id"] != batch_id:
+    if row is None or row["batch_id"] != batch.batch_id:
         return None
-    log.info("Batch %s of flow %s was already pushed: nothing to do", batch_id, spec.id)
+    if not _outcome_recorded(row):
+        return _settle_completed(conn, spec, run, batch, row, started)
+    log.info("Batch %s of flow %s was already pushed: nothing to do", batch.batch_id, spec.id)
     if row["status"] == "failed" and row["error"]:
         raise FatalError(str(row["error"]))
     return _recorded_counts(row)
 
 
+def _outcome_recorded(row: dict[str, Any]) -> bool:
+    """Whether a promote settled the run: ``settle`` and ``supersede`` set ``promote_seconds``.
+
+    A row still ``running``, or ``failed`` without it (by the failure callback or the reaper, while
+    the push was unfinished), belongs to a run whose push another run completed.
+    """
+    return row["status"] != "running" and (row["status"] != "failed" or row["promote_seconds"] is not None)
+
+
+def _settle_completed(
+    conn: psycopg.Connection[Any],
+    spec: FlowSpec,
+    run: RunInfo,
+    batch: Batch,
+    row: dict[str, Any],
+    started: float,
+) -> dict[str, int]:
+    """Settle a run whose push another run completed: its batch is on the API.
+
+    Fenced like any promote: when a newer batch promoted or planned since (the completing run's
+    own, say), the run ends ``superseded`` and the watermark stays with the newer one. The counts
+    are what this run got confirmed itself; what the completing run sent counts in its row.
+    """
+    counts = _recorded_counts(row)
+    try:
+        with conn.transaction():
+            _require_newest_push(conn, spec, run, batch)
+            refused = progress.refused(conn, spec.id, batch.batch_id)
+            failure = _refusal(spec, str(refused)) if refused else None
+            _settle_pushed(conn, spec, run, batch, counts, failure, started)
+    except BatchSuperseded as exc:
+        supersede(spec, run, batch, exc, seconds=time.monotonic() - started, counts=counts)
+        return counts
+    log.info("Batch %s of flow %s was pushed by another run: settled", batch.batch_id, spec.id)
+    if failure:
+        landing.forget_batch(spec.id, batch.batch_id)
+        raise FatalError(failure)
+    return counts
+
+
 def _recorded_counts(row: dict[str, Any]) -> dict[str, int]:
     keys = ("rows_inserted", "rows_updated", "rows_deleted", "rows_pushed", "rows_push_failed")
     return {k: int(row.get(k) or 0) for k in keys}
+
+
+def _added(counts: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+    return {key: value + more.get(key, 0) for key, value in counts.items()}
 
 
 def _lock_flow(conn: psycopg.Connection[Any], flow_id: str) -> None:

@@ -259,11 +259,6 @@ def test_a_truncate_and_a_delete_in_one_wal_batch_delete_each_record_once(
     assert second["counts"]["rows_deleted"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a promote that sent another run's abandoned changes to the API, then found its own batch "
-    "superseded, is settled 'superseded' and its DAG task skipped: no asset event for an API it changed",
-)
 def test_a_promote_that_changed_the_api_is_not_settled_as_writing_nothing(
     databases: dict[str, str], crm_empty: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

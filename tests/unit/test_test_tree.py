@@ -235,10 +235,34 @@ def test_tests_never_fork_the_test_process() -> None:
     # (multiprocessing.get_context("spawn")) or are subprocesses.
     forking = []
     for path in TESTS.rglob("*.py"):
+        if path == Path(__file__).resolve():  # the guard's own examples
+            continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
             code = line.split("#", 1)[0]
-            if re.search(r"""get_context\(\s*["']fork["']\s*\)|\bos\.fork\(""", code) or re.search(
-                r"\bmultiprocessing\.(Pool|Process)\(", code
-            ):
+            if any(pattern.search(code) for pattern in _FORKING):
                 forking.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
     assert forking == []
+
+
+# What starts a forked child on Linux: the fork context named, os.fork, the default context's
+# Pool/Process (imported or qualified), a process pool without a spawn context, a bare context.
+_FORKING = [
+    re.compile(r"""get_context\(\s*["']fork["']\s*\)|get_context\(\s*\)|\bos\.fork\("""),
+    re.compile(r"\bmultiprocessing\.(Pool|Process)\("),
+    re.compile(r"\bfrom\s+multiprocessing\s+import\b.*\b(Pool|Process)\b"),
+    re.compile(r"\bProcessPoolExecutor\((?![^)]*mp_context)"),
+]
+
+
+def test_the_fork_guard_catches_each_way_of_forking() -> None:
+    caught = [
+        'multiprocessing.get_context("fork")', "get_context()", "os.fork()", "multiprocessing.Pool(2)",
+        "from multiprocessing import Process", "ProcessPoolExecutor(max_workers=2)",
+    ]  # fmt: skip
+    allowed = [
+        'multiprocessing.get_context("spawn")',
+        "context.Pool(4)",
+        "ProcessPoolExecutor(mp_context=ctx)",
+    ]
+    assert [c for c in caught if not any(p.search(c) for p in _FORKING)] == []
+    assert [a for a in allowed if any(p.search(a) for p in _FORKING)] == []

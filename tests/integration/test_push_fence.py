@@ -13,50 +13,13 @@ from typing import Any
 
 import pytest
 from crm_push import crm_customers, make_http_spec, seed_customers, source_customers
-from helpers import audit, execute, new_run, rows, sync
-from test_http_target import break_answers_from_chunk
+from helpers import audit, execute, rows, sync
+from push_fence_kit import CHUNK, CUSTOMERS, names, older_and_newer, push_dies_midway
 
 from syncgate.connectors.http.push import pusher
-from syncgate.errors import RetriableError
-from syncgate.pipeline.extract import extract
-from syncgate.pipeline.load import load
 from syncgate.pipeline.promote import promote
-from syncgate.pipeline.transform import transform
-from syncgate.pipeline.verify import verify
 
 pytestmark = pytest.mark.integration
-
-CUSTOMERS = 12
-CHUNK = 5  # 12 changes: three chunks, the second one's answers lost
-
-
-def staged(spec: Any) -> tuple[Any, Any]:
-    run = new_run(spec)
-    return run, verify(spec, run, load(spec, run, transform(spec, extract(spec, run))))
-
-
-def names(crm: Any) -> set[str]:
-    return {v["name"] for v in crm_customers(crm).values()}
-
-
-def older_and_newer(src: str, spec: Any) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
-    """Two batches of every customer: the older says 'Older', the newer (read after it) 'Newer'."""
-    # One cursor value per row: a later run re-reads only the newest row (the watermark's boundary),
-    # so what an older batch reverts stays reverted.
-    stamp = "updated_at = now() + id * interval '1 millisecond'"
-    execute(src, f"UPDATE public.customers SET name = 'Older', {stamp}")
-    older = staged(spec)
-    execute(src, f"UPDATE public.customers SET name = 'Newer', {stamp}")
-    return older, staged(spec)
-
-
-def push_dies_midway(spec: Any, run: Any, batch: Any, crm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first chunk is confirmed; the second's first change is applied but its answers are lost
-    (every retry too): the push fails."""
-    with monkeypatch.context() as patched:
-        break_answers_from_chunk(patched, crm, 2, "/v1/customers")
-        with pytest.raises(RetriableError):
-            promote(spec, run, batch)
 
 
 @pytest.mark.parametrize("cursor", ["updated_at", None], ids=["cursor", "no-cursor"])

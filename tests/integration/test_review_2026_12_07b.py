@@ -22,10 +22,11 @@ from helpers import (
     target_orders,
     watermark,
 )
+from push_fence_kit import CHUNK, CUSTOMERS, names, older_and_newer, push_dies_midway, staged
 
 from syncgate.connectors.http.push import pusher
 from syncgate.connectors.postgres.cdc.flow import drop_flow, setup_flow
-from syncgate.errors import FatalError, RetriableError
+from syncgate.errors import FatalError
 from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load
 from syncgate.pipeline.promote import promote
@@ -35,36 +36,6 @@ from syncgate.state.migrations import migrate
 from syncgate.state.schema import STEPS
 
 pytestmark = pytest.mark.integration
-
-CUSTOMERS = 12
-CHUNK = 5
-
-
-def staged(spec: Any) -> tuple[Any, Any]:
-    run = new_run(spec)
-    return run, verify(spec, run, load(spec, run, transform(spec, extract(spec, run))))
-
-
-def names(crm: Any) -> set[str]:
-    return {v["name"] for v in crm_customers(crm).values()}
-
-
-def older_and_newer(src: str, spec: Any) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
-    stamp = "updated_at = now() + id * interval '1 millisecond'"
-    execute(src, f"UPDATE public.customers SET name = 'Older', {stamp}")
-    older = staged(spec)
-    execute(src, f"UPDATE public.customers SET name = 'Newer', {stamp}")
-    return older, staged(spec)
-
-
-def push_dies_midway(spec: Any, run: Any, batch: Any, crm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """First chunk confirmed, the second chunk's first change applied with its answers lost."""
-    from test_http_target import break_answers_from_chunk
-
-    with monkeypatch.context() as patched:
-        break_answers_from_chunk(patched, crm, 2, "/v1/customers")
-        with pytest.raises(RetriableError):
-            promote(spec, run, batch)
 
 
 @pytest.fixture

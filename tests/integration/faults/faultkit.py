@@ -164,10 +164,17 @@ def start_killable_stage(
             }
         )
     )
+    return start_hanging_child("killable_stage.py", job, marker, point, timeout=120)
+
+
+def start_hanging_child(
+    script: str, job: Path, marker: Path, point: str, *, timeout: float
+) -> subprocess.Popen[bytes]:
+    """Start ``script`` (in this folder) on ``job``; returns once it hangs at ``point`` (``marker``)."""
     path = os.pathsep.join([str(REPO / "include"), str(REPO / "tests" / "integration"), str(HERE)])
     env = {**os.environ, "PYTHONPATH": path, "SYNCGATE_RUN_LEASE_SECONDS": LEASE_SECONDS}
-    process = subprocess.Popen([sys.executable, str(HERE / "killable_stage.py"), str(job)], env=env)
-    deadline = time.monotonic() + 120
+    process = subprocess.Popen([sys.executable, str(HERE / script), str(job)], env=env)
+    deadline = time.monotonic() + timeout
     while not marker.exists():
         if process.poll() is not None:
             raise AssertionError(f"the run to be killed ended early (exit {process.returncode})")

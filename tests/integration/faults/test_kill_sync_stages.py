@@ -11,10 +11,8 @@ one new run in-process, then a quiet run that must write nothing.
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,8 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
-from faultkit import HERE, LEASE_SECONDS, kill, landed_files, staging_tables, wait_for_expiry
-from helpers import REPO, execute, new_run, rows
+from faultkit import LEASE_SECONDS, kill, landed_files, staging_tables, start_hanging_child, wait_for_expiry
+from helpers import execute, new_run, rows
 
 from syncgate import landing
 from syncgate.batch.run import RunInfo
@@ -78,18 +76,7 @@ def whole_run_from(spec: SyncSpec, run: RunInfo, extracted: dict[str, Any]) -> R
 def start_killable_sync(tmp_path: Path, run: RunInfo, point: str) -> subprocess.Popen[bytes]:
     marker, job = tmp_path / f"hanging-{point}", tmp_path / f"job-{point}.json"
     job.write_text(json.dumps({"spec": SPEC, "run_id": run.run_id, "point": point, "marker": str(marker)}))
-    path = os.pathsep.join([str(REPO / "include"), str(REPO / "tests" / "integration"), str(HERE)])
-    env = {**os.environ, "PYTHONPATH": path, "SYNCGATE_RUN_LEASE_SECONDS": LEASE_SECONDS}
-    process = subprocess.Popen([sys.executable, str(HERE / "killable_sync_stage.py"), str(job)], env=env)
-    deadline = time.monotonic() + 180
-    while not marker.exists():
-        if process.poll() is not None:
-            raise AssertionError(f"the run to be killed ended early (exit {process.returncode})")
-        if time.monotonic() > deadline:
-            kill(process)
-            raise AssertionError(f"the run to be killed never reached {point}")
-        time.sleep(0.05)
-    return process
+    return start_hanging_child("killable_sync_stage.py", job, marker, point, timeout=180)
 
 
 def people(url: str) -> list[tuple[Any, ...]]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from crm_push import crm_customers
-from helpers import execute, new_run
+from crm_push import crm_customers, make_http_spec, seed_customers
+from helpers import execute, new_run, sync
 from test_http_target import break_answers_from_chunk
 
+from syncgate.connectors.http.push import pusher
 from syncgate.errors import RetriableError
 from syncgate.pipeline.extract import extract
 from syncgate.pipeline.load import load
@@ -40,6 +41,17 @@ def older_and_newer(src: str, spec: Any) -> tuple[tuple[Any, Any], tuple[Any, An
     older = staged(spec)
     execute(src, f"UPDATE public.customers SET name = 'Newer', {stamp}")
     return older, staged(spec)
+
+
+def synced_with_two_batches(
+    src: str, monkeypatch: pytest.MonkeyPatch, **overrides: Any
+) -> tuple[Any, tuple[Any, Any], tuple[Any, Any]]:
+    """A synced HTTP flow pushing ``CHUNK`` changes at a time, and its two batches (older, newer)."""
+    seed_customers(src, CUSTOMERS)
+    spec = make_http_spec(**overrides)
+    sync(spec)
+    monkeypatch.setattr(pusher, "SINGLE_CHUNK", CHUNK)
+    return (spec, *older_and_newer(src, spec))
 
 
 def push_dies_midway(spec: Any, run: Any, batch: Any, crm: Any, monkeypatch: pytest.MonkeyPatch) -> None:

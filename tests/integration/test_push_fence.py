@@ -12,11 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from crm_push import crm_customers, make_http_spec, seed_customers, source_customers
+from crm_push import crm_customers, source_customers
 from helpers import audit, execute, rows, sync
-from push_fence_kit import CHUNK, CUSTOMERS, names, older_and_newer, push_dies_midway
+from push_fence_kit import CHUNK, CUSTOMERS, names, push_dies_midway, synced_with_two_batches
 
-from syncgate.connectors.http.push import pusher
 from syncgate.pipeline.promote import promote
 
 pytestmark = pytest.mark.integration
@@ -30,11 +29,9 @@ def test_an_older_batch_is_not_pushed_over_a_newer_one_whose_push_died(
     and must then end 'superseded', not plan against the mirror and PATCH the older names back
     (reported as success on the reviewed code)."""
     src, dst = databases["src"], databases["dst"]
-    seed_customers(src, CUSTOMERS)
-    spec = make_http_spec(source__cursor=cursor)
-    sync(spec)
-    monkeypatch.setattr(pusher, "SINGLE_CHUNK", CHUNK)
-    (older_run, older), (newer_run, newer) = older_and_newer(src, spec)
+    spec, (older_run, older), (newer_run, newer) = synced_with_two_batches(
+        src, monkeypatch, source__cursor=cursor
+    )
 
     push_dies_midway(spec, newer_run, newer, crm_empty, monkeypatch)
     promote(spec, older_run, older)
@@ -69,11 +66,7 @@ def test_an_abandoned_older_push_never_sends_after_a_newer_one(
     checked (defence in depth). Neither the older run's own retry nor the next run's completion
     may send its remaining changes; those it had confirmed stay in the mirror and its audit row."""
     src, dst = databases["src"], databases["dst"]
-    seed_customers(src, CUSTOMERS)
-    spec = make_http_spec()
-    sync(spec)
-    monkeypatch.setattr(pusher, "SINGLE_CHUNK", CHUNK)
-    (older_run, older), (newer_run, newer) = older_and_newer(src, spec)
+    spec, (older_run, older), (newer_run, newer) = synced_with_two_batches(src, monkeypatch)
 
     push_dies_midway(spec, older_run, older, crm_empty, monkeypatch)
     hide = "UPDATE syncgate.push_batches SET status = %s WHERE batch_id = %s"

@@ -22,7 +22,14 @@ from helpers import (
     target_orders,
     watermark,
 )
-from push_fence_kit import CHUNK, CUSTOMERS, names, older_and_newer, push_dies_midway, staged
+from push_fence_kit import (
+    CHUNK,
+    CUSTOMERS,
+    names,
+    push_dies_midway,
+    staged,
+    synced_with_two_batches,
+)
 
 from syncgate.connectors.http.push import pusher
 from syncgate.connectors.postgres.cdc.flow import drop_flow, setup_flow
@@ -42,11 +49,7 @@ pytestmark = pytest.mark.integration
 def overtaken(databases: dict[str, str], crm_empty: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The newer batch's push dies midway; the older batch's promote completes it, then ends superseded."""
     src = databases["src"]
-    seed_customers(src, CUSTOMERS)
-    spec = make_http_spec()
-    sync(spec)
-    monkeypatch.setattr(pusher, "SINGLE_CHUNK", CHUNK)
-    (older_run, older), (newer_run, newer) = older_and_newer(src, spec)
+    spec, (older_run, older), (newer_run, newer) = synced_with_two_batches(src, monkeypatch)
     push_dies_midway(spec, newer_run, newer, crm_empty, monkeypatch)
     promote(spec, older_run, older)
     assert names(crm_empty) == {"Newer"}
@@ -87,11 +90,7 @@ def test_a_retry_after_a_newer_run_completed_the_push_and_promoted_ends_supersed
     """The older run's push died midway; the newer run completed it, then pushed and promoted its
     own batch. The older run's retry must not move the watermark back to its batch."""
     src, dst = databases["src"], databases["dst"]
-    seed_customers(src, CUSTOMERS)
-    spec = make_http_spec()
-    sync(spec)
-    monkeypatch.setattr(pusher, "SINGLE_CHUNK", CHUNK)
-    (older_run, older), (newer_run, newer) = older_and_newer(src, spec)
+    spec, (older_run, older), (newer_run, newer) = synced_with_two_batches(src, monkeypatch)
     push_dies_midway(spec, older_run, older, crm_empty, monkeypatch)
     # Its worker was killed: nothing recorded what the API had confirmed (5 changes).
     execute(
@@ -171,11 +170,7 @@ def test_an_abandoned_push_planned_before_the_upgrade_still_fences_older_batches
     databases: dict[str, str], crm_empty: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src, dst = databases["src"], databases["dst"]
-    seed_customers(src, CUSTOMERS)
-    spec = make_http_spec()
-    sync(spec)
-    monkeypatch.setattr(pusher, "SINGLE_CHUNK", CHUNK)
-    (older_run, older), (newer_run, newer) = older_and_newer(src, spec)
+    spec, (older_run, older), (newer_run, newer) = synced_with_two_batches(src, monkeypatch)
     push_dies_midway(spec, newer_run, newer, crm_empty, monkeypatch)
     # The newer plan was made by the code before migration 7 (its row has no number); then the
     # state database is upgraded.
@@ -241,11 +236,7 @@ def test_a_promote_that_changed_the_api_is_not_settled_as_writing_nothing(
     from syncgate.dag_factory import _skip_if_superseded
 
     src = databases["src"]
-    seed_customers(src, CUSTOMERS)
-    spec = make_http_spec()
-    sync(spec)
-    monkeypatch.setattr(pusher, "SINGLE_CHUNK", CHUNK)
-    (older_run, older), (newer_run, newer) = older_and_newer(src, spec)
+    spec, (older_run, older), (newer_run, newer) = synced_with_two_batches(src, monkeypatch)
     push_dies_midway(spec, newer_run, newer, crm_empty, monkeypatch)
     applied = crm_empty.admin.stats()["writes_applied"]
     promote(spec, older_run, older)
